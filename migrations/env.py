@@ -1,0 +1,33 @@
+"""Alembic environment: the only way the schema changes."""
+from __future__ import annotations
+
+from alembic import context
+from geoalchemy2 import alembic_helpers
+from sqlalchemy import pool
+
+from registry.db import database_url, make_engine
+from registry.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def include_object(obj, name, type_, reflected, compare_to):
+    # PostGIS's own tables are not ours to manage.
+    return not (type_ == "table" and name in {"spatial_ref_sys"})
+
+
+def run_migrations_online() -> None:
+    url = config.attributes.get("database_url") or database_url()
+    engine = make_engine(url, poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=target_metadata,
+                          include_object=include_object, compare_type=True,
+                          process_revision_directives=alembic_helpers.writer,
+                          render_item=alembic_helpers.render_item)
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+run_migrations_online()

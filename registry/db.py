@@ -1,0 +1,43 @@
+"""Database URL resolution, engines and sessions.
+
+``DATABASE_URL`` is in libpq form (``postgresql://user@host:5432/db``); when it is unset the
+embedded cluster under ``./var/`` is used (started on demand).
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from registry import embedded
+
+
+def database_url(*, start_embedded: bool = True) -> str:
+    """The libpq URL to use: ``DATABASE_URL`` or the embedded default (started if needed)."""
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        return configured
+    return embedded.start() if start_embedded else embedded.url()
+
+
+def sqlalchemy_url(libpq_url: str) -> str:
+    """Turn ``postgresql://…`` into the SQLAlchemy form that selects psycopg 3."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if libpq_url.startswith(prefix):
+            return "postgresql+psycopg://" + libpq_url[len(prefix):]
+    raise ValueError(f"DATABASE_URL 必须以 postgresql:// 开头：{libpq_url!r}")
+
+
+def make_engine(libpq_url: str | None = None, **kwargs) -> Engine:
+    return create_engine(sqlalchemy_url(libpq_url or database_url()), **kwargs)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session for one unit of work; services commit, this closes (rolling back leftovers)."""
+    factory = sessionmaker(engine, expire_on_commit=False)
+    with factory() as session:
+        yield session

@@ -1,0 +1,38 @@
+"""The registry's exception tree; ``web`` maps each class to one HTTP status."""
+from __future__ import annotations
+
+
+class RegistryError(Exception):
+    """Base class. ``message`` is plain Chinese for people; ``details`` is machine-readable."""
+
+    code = "error"
+
+    def __init__(self, message: str, details: dict | list | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidInput(RegistryError):
+    code = "invalid_input"
+
+
+class NotFound(RegistryError):
+    code = "not_found"
+
+
+class Forbidden(RegistryError):
+    code = "forbidden"
+
+
+class Conflict(RegistryError):
+    code = "conflict"
+
+
+class StaleVersion(Conflict):
+    code = "stale_version"
+
+
+class ImportRejected(RegistryError):
+    """A strict import with errors, or a file that cannot be read at all."""
+    code = "import_rejected"

@@ -1,0 +1,85 @@
+"""Controlled vocabulary (DESIGN §2): codes are stored, Chinese labels are shown.
+
+Domains and funding sources are also reference tables (seeded by the first migration, extensible
+by admin); the values here are the seed and the fixed life-cycle stages.
+"""
+from __future__ import annotations
+
+DOMAINS: dict[str, tuple[str, str, list[str]]] = {
+    # code: (中文, English, example categories)
+    "industry": ("工业", "Industry", ["技术改造", "智能化改造", "节能降碳", "节水改造", "检验检测"]),
+    "agriculture": ("农业", "Agriculture", ["农机更新", "粮食烘干", "设施农业", "冷链保鲜"]),
+    "transport": ("交通运输", "Transport", ["新能源公交", "新能源出租", "充电设施", "柴油货车淘汰"]),
+    "building": ("建筑", "Building", ["住宅电梯", "供热计量", "建筑节能", "工程机械"]),
+    "municipal": ("市政基础设施", "Municipal infrastructure",
+                  ["燃气管网", "供热管网", "供水设施", "污水处理", "排水防涝", "生命线感知", "环卫设施", "视频监控"]),
+    "education": ("教育", "Education", ["实训设备", "教学设备"]),
+    "culture_tourism": ("文旅", "Culture & tourism", ["游乐设备", "演艺设备", "智慧旅游", "广电影视"]),
+    "sports": ("体育", "Sports", ["健身设施"]),
+    "medical": ("医疗卫生", "Medical & health", ["医学影像", "检验设备", "村卫生室", "病房改造", "中医诊疗"]),
+    "recycling": ("循环利用", "Recycling", ["回收网点", "报废汽车拆解", "动力电池", "再制造", "二手市场"]),
+}
+
+STAGES: dict[str, tuple[str, str]] = {
+    "reserve": ("谋划储备", "Planning reserve"),
+    "approval": ("前期手续", "Approval"),
+    "construction": ("在建", "Under construction"),
+    "completed": ("竣工投产", "Completed"),
+    "suspended": ("暂缓", "Suspended"),
+    "cancelled": ("终止", "Cancelled"),
+}
+STAGE_ORDER = ["reserve", "approval", "construction", "completed"]
+
+FUNDING_SOURCES: dict[str, str] = {
+    "ultra_long_bonds": "超长期特别国债",
+    "central_budget": "中央预算内投资",
+    "special_bonds": "地方政府专项债券",
+    "fiscal_subsidy": "财政补贴",
+    "relending_interest": "再贷款贴息",
+    "bank_loan": "银行贷款",
+    "self_raised": "企业自筹",
+    "other": "其他",
+}
+
+# Coordinate systems accepted on ingest; CGCS2000 is treated as WGS84 at this precision.
+CRS_NAMES: dict[str, str] = {"WGS84": "WGS84", "CGCS2000": "CGCS2000", "GCJ02": "GCJ-02（高德/腾讯）",
+                             "BD09": "BD-09（百度）"}
+
+
+def _lookup(table: dict, value: str | None, label_index: int | None = 0) -> str | None:
+    """Find a code by code or label, case- and space-insensitively."""
+    if value is None:
+        return None
+    wanted = value.strip()
+    if wanted in table:
+        return wanted
+    for code, entry in table.items():
+        labels = entry if isinstance(entry, tuple) else (entry,)
+        if any(wanted == label or wanted.lower() == str(label).lower() for label in labels[:2]):
+            return code
+        if wanted.lower() == code.lower():
+            return code
+    return None
+
+
+def domain_code(value: str | None) -> str | None:
+    return _lookup(DOMAINS, value)
+
+
+def stage_code(value: str | None) -> str | None:
+    return _lookup(STAGES, value)
+
+
+def funding_code(value: str | None) -> str | None:
+    return _lookup(FUNDING_SOURCES, value)
+
+
+def crs_code(value: str | None) -> str | None:
+    """Normalise a coordinate-system name: ``gcj-02``, ``GCJ02``, ``高德`` … → ``GCJ02``."""
+    if value is None or not value.strip():
+        return None
+    key = value.strip().upper().replace("-", "").replace("_", "").replace(" ", "")
+    aliases = {"WGS84": "WGS84", "EPSG4326": "WGS84", "GPS": "WGS84", "CGCS2000": "CGCS2000",
+               "EPSG4490": "CGCS2000", "GCJ02": "GCJ02", "高德": "GCJ02", "腾讯": "GCJ02",
+               "火星坐标": "GCJ02", "BD09": "BD09", "百度": "BD09", "BD09LL": "BD09"}
+    return aliases.get(key)

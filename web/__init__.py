@@ -1,0 +1,1 @@
+"""The web side: Flask app factory, blueprints (pages, API), templates, static assets, maps, CLI."""
