@@ -1,0 +1,61 @@
+"""The one scoping rule (DESIGN §6): town users see the projects with any share in their towns,
+figures for those towns only, and money only for their share; everyone else sees everything.
+
+Every query behind projects, figures, maps, tiles, exports and history goes through a ``Scope``.
+The database enforces the same rule with row-level security (see the accounts migration); the
+clauses here are the application-level wall.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, exists, select, true
+from sqlalchemy.orm import Session
+
+from registry.models import Project, ProjectTown, Town
+
+
+@dataclass(frozen=True)
+class Scope:
+    actor: str
+    role: str  # admin | bureau | town | planner | system
+    town_codes: frozenset[str] | None = None  # None: the whole registry
+
+    @classmethod
+    def system(cls, actor: str = "system") -> "Scope":
+        """Full access, for the CLI and maintenance jobs run by the operator."""
+        return cls(actor=actor, role="system")
+
+    @property
+    def limited(self) -> bool:
+        return self.town_codes is not None
+
+    def sql_params(self) -> dict:
+        """Bound parameters for ``.sql`` files: ``:scope_towns`` is NULL or a text[] of codes."""
+        return {"scope_towns": None if self.town_codes is None else sorted(self.town_codes)}
+
+
+def project_clause(scope: Scope) -> ColumnElement[bool]:
+    """WHERE clause on ``Project``: visible projects (any share in the scope's towns)."""
+    if not scope.limited:
+        return true()
+    return exists(select(ProjectTown.project_id).where(
+        ProjectTown.project_id == Project.id, ProjectTown.town_code.in_(scope.town_codes)))
+
+
+def share_clause(scope: Scope) -> ColumnElement[bool]:
+    """WHERE clause on ``ProjectTown``: the shares whose money the scope may count."""
+    return true() if not scope.limited else ProjectTown.town_code.in_(scope.town_codes)
+
+
+def town_clause(scope: Scope) -> ColumnElement[bool]:
+    """WHERE clause on ``Town``: the towns whose figures the scope may see."""
+    return true() if not scope.limited else Town.code.in_(scope.town_codes)
+
+
+def apply(session: Session, scope: Scope) -> None:
+    """Tell PostgreSQL the scope for the current transaction (read by the RLS policies)."""
+    from sqlalchemy import text
+    session.execute(text("SELECT set_config('eqreg.role', :role, true), "
+                         "set_config('eqreg.towns', :towns, true)"),
+                    {"role": scope.role, "towns": ",".join(sorted(scope.town_codes or ()))})

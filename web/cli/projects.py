@@ -1,0 +1,6 @@
+"""``eqreg projects import|export``: the commands live in project_import / project_export."""
+from __future__ import annotations
+
+import click
+
+group = click.Group("projects", help="项目：导入表格、导出数据")

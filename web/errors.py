@@ -1,0 +1,43 @@
+"""One table from exception to HTTP status; one JSON error shape for the API, HTML for browsers."""
+from __future__ import annotations
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from registry import errors
+
+STATUS = {
+    errors.InvalidInput: 400,
+    errors.ImportRejected: 422,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.StaleVersion: 412,
+    errors.Conflict: 409,
+}
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def error_response(status: int, code: str, message: str, details=None):
+    if wants_json():
+        return jsonify({"error": {"code": code, "message": message, "details": details}}), status
+    return render_template("error.html", status=status, message=message), status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(errors.RegistryError)
+    def registry_error(exc: errors.RegistryError):
+        status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
+        return error_response(status, exc.code, exc.message, exc.details)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return error_response(exc.code or 500, exc.name.lower().replace(" ", "_"),
+                              exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        app.logger.exception("unhandled error")
+        return error_response(500, "internal_error", "服务器内部错误，请联系管理员。")
