@@ -1,0 +1,74 @@
+"""Project filters shared by the API, exports and maps: small functions returning clauses."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from sqlalchemy import ColumnElement, Integer, cast, exists, func, or_, select
+
+from registry.errors import InvalidInput
+from registry.models import Project, ProjectTown
+from registry.vocab import domain_code, stage_code
+
+
+@dataclass(frozen=True)
+class ProjectFilters:
+    town: str | None = None  # 9-digit code: projects with any share in that town
+    domain: str | None = None  # code or Chinese label
+    stage: str | None = None  # code or Chinese label
+    year: int | None = None  # planned start year (the code's year when unplanned)
+    bbox: tuple[float, float, float, float] | None = None  # west, south, east, north (EPSG:4326)
+    q: str | None = None  # text in name, code, owner or address
+
+    @classmethod
+    def parse(cls, args) -> "ProjectFilters":
+        """From a mapping of strings (query args, CLI options); bad values raise InvalidInput."""
+        values = {f.name: (args.get(f.name) or None) for f in fields(cls)}
+        if values["domain"]:
+            values["domain"] = domain_code(values["domain"]) or _bad("domain", values["domain"])
+        if values["stage"]:
+            values["stage"] = stage_code(values["stage"]) or _bad("stage", values["stage"])
+        if values["year"]:
+            try:
+                values["year"] = int(values["year"])
+            except (TypeError, ValueError):
+                _bad("year", values["year"])
+        if values["bbox"] and isinstance(values["bbox"], str):
+            try:
+                west, south, east, north = (float(v) for v in values["bbox"].split(","))
+            except ValueError:
+                _bad("bbox", values["bbox"])
+            if not (west <= east and south <= north):
+                _bad("bbox", values["bbox"])
+            values["bbox"] = (west, south, east, north)
+        return cls(**values)
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        """WHERE clauses on ``Project`` (soft-deleted projects are always left out)."""
+        out: list[ColumnElement[bool]] = [Project.deleted_at.is_(None)]
+        if self.town:
+            out.append(exists(select(ProjectTown.project_id).where(
+                ProjectTown.project_id == Project.id, ProjectTown.town_code == self.town)))
+        if self.domain:
+            out.append(Project.domain_code == self.domain)
+        if self.stage:
+            out.append(Project.stage == self.stage)
+        if self.year:
+            out.append(project_year() == self.year)
+        if self.bbox:
+            out.append(Project.geom.intersects(func.ST_MakeEnvelope(*self.bbox, 4326)))
+        if self.q:
+            pattern = f"%{self.q}%"
+            out.append(or_(Project.name.ilike(pattern), Project.code.ilike(pattern),
+                           Project.owner.ilike(pattern), Project.address.ilike(pattern)))
+        return out
+
+
+def project_year() -> ColumnElement[int]:
+    """A project's year: its planned start, else the year in its project code."""
+    return func.coalesce(cast(func.extract("year", Project.planned_start), Integer),
+                         cast(func.substr(Project.code, 1, 4), Integer))
+
+
+def _bad(name: str, value) -> None:
+    labels = {"domain": "领域", "stage": "项目阶段", "year": "年份", "bbox": "范围 bbox"}
+    raise InvalidInput(f"无法识别的{labels[name]}：{value}", {"parameter": name, "value": value})
