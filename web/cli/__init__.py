@@ -32,8 +32,8 @@ def main(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from web.cli import db
-    for module in (db,):
+    from web.cli import db, projects
+    for module in (db, projects):
         main.add_command(module.group)
 
 
