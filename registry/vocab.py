@@ -78,7 +78,7 @@ def crs_code(value: str | None) -> str | None:
     """Normalise a coordinate-system name: ``gcj-02``, ``GCJ02``, ``高德`` … → ``GCJ02``."""
     if value is None or not value.strip():
         return None
-    key = value.strip().upper().replace("-", "").replace("_", "").replace(" ", "")
+    key = value.strip().upper().replace("-", "").replace("_", "").replace(" ", "").replace(":", "")
     aliases = {"WGS84": "WGS84", "EPSG4326": "WGS84", "GPS": "WGS84", "CGCS2000": "CGCS2000",
                "EPSG4490": "CGCS2000", "GCJ02": "GCJ02", "高德": "GCJ02", "腾讯": "GCJ02",
                "火星坐标": "GCJ02", "BD09": "BD09", "百度": "BD09", "BD09LL": "BD09"}
