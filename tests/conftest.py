@@ -87,3 +87,66 @@ def insert_grid_district(session: Session) -> None:
 def grid_district(db) -> str:
     insert_grid_district(db)
     return GRID_DISTRICT
+
+
+# --- Web app fixtures and a small project sample on 测试区 (added for figures/API/pages tests) ---
+
+# (code, name, domain, category, stage, wkt, total, completed, planned_start, deleted)
+SAMPLE_PROJECTS = [
+    ("2024-370499-01-01-100001", "乙镇智能工厂改造", "industry", "智能化改造", "construction",
+     "POINT(117.15 35.05)", 1000, 400, "2025-03-01", False),
+    ("2024-370499-01-01-100002", "东西燃气管网更新", "municipal", "燃气管网", "construction",
+     "LINESTRING(117.05 35.05, 117.25 35.05)", 800, 200, None, False),
+    ("2023-370499-01-01-100003", "医院影像楼设备更新", "medical", "医学影像", "completed",
+     "POLYGON((117.07 35.02, 117.11 35.02, 117.11 35.04, 117.07 35.04, 117.07 35.02))", 500, 500, None, False),
+    ("2024-370499-01-01-100004", "丙镇粮食烘干中心", "agriculture", "粮食烘干", "reserve",
+     "POINT(117.25 35.05)", 300, None, "2026-01-01", False),
+    ("2024-370499-01-01-100005", "甲街道供热管网", "municipal", "供热管网", "approval",
+     "LINESTRING(117.01 35.08, 117.04 35.08)", 200, 0, None, False),
+    ("2024-370499-01-01-100006", "已删除的项目", "industry", None, "reserve",
+     "POINT(117.05 35.05)", 9999, None, None, True),
+]
+
+
+def insert_sample_projects(session: Session) -> dict[str, int]:
+    """Insert SAMPLE_PROJECTS into 测试区 and match them to towns; returns code → id."""
+    from geo.matching import match_projects
+    ids = {}
+    for code, name, domain, category, stage, wkt, total, completed, planned, deleted in SAMPLE_PROJECTS:
+        ids[code] = session.execute(text("""
+            INSERT INTO projects (district_code, code, name, domain_code, category, owner, geom,
+                                  total_investment, completed_investment, stage, planned_start,
+                                  deleted_at, length_km)
+            VALUES (:d, :code, :name, :domain, :category, '测试单位', ST_GeomFromText(:wkt, 4326),
+                    :total, :completed, :stage, CAST(:planned AS date),
+                    CASE WHEN :deleted THEN now() END,
+                    CASE WHEN ST_Dimension(ST_GeomFromText(:wkt, 4326)) = 1
+                         THEN ST_Length(ST_GeomFromText(:wkt, 4326)::geography) / 1000 END)
+            RETURNING id"""), {"d": GRID_DISTRICT, "code": code, "name": name, "domain": domain,
+                                "category": category, "wkt": wkt, "total": total, "completed": completed,
+                                "stage": stage, "planned": planned, "deleted": deleted}).scalar_one()
+    match_projects(session, project_ids=list(ids.values()))
+    return ids
+
+
+@pytest.fixture
+def web_data(committed, engine) -> dict[str, int]:
+    """测试区 with SAMPLE_PROJECTS, committed so the app's own connections see them."""
+    with Session(engine) as session:
+        insert_grid_district(session)
+        ids = insert_sample_projects(session)
+        session.commit()
+    return ids
+
+
+@pytest.fixture
+def app(committed):
+    from web.app import create_app
+    app = create_app({"DATABASE_URL": committed, "TESTING": True})
+    yield app
+    app.extensions["eqreg.engine"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

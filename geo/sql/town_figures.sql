@@ -1,0 +1,56 @@
+-- Figures per current town (DESIGN §3), aggregated in one pass over project_towns.
+-- Money is apportioned by share; counts are of projects with any share in the town.
+-- Pipeline km: line projects' length inside the town (project_towns.length_km) by category.
+-- Soft-deleted projects are left out; every other stage counts (by_stage tells them apart).
+-- :scope_towns text[]    NULL = every town; else only these towns (and only their shares)
+-- :district_code text    NULL = every district
+-- :with_geometry boolean true adds the boundary as GeoJSON text (EPSG:4326, 6 decimals)
+WITH town AS (
+    SELECT t.id, t.code, t.name, t.district_code, t.area_km2, t.geom
+    FROM towns t
+    WHERE t.valid_to IS NULL
+      AND (CAST(:district_code AS text) IS NULL OR t.district_code = CAST(:district_code AS text))
+      AND (CAST(:scope_towns AS text[]) IS NULL OR t.code = ANY(CAST(:scope_towns AS text[])))
+), share AS (
+    SELECT pt.town_code, p.stage, p.domain_code,
+           CASE WHEN pt.length_km IS NOT NULL THEN coalesce(p.category, '未分类') END AS line_category,
+           pt.length_km,
+           p.total_investment::float8 * pt.share AS total,
+           coalesce(p.completed_investment, 0)::float8 * pt.share AS completed
+    FROM project_towns pt
+    JOIN projects p ON p.id = pt.project_id
+    WHERE p.deleted_at IS NULL
+      AND pt.town_code IN (SELECT code FROM town)
+), grouped AS (
+    -- one scan, four groupings: per town, per town × stage, × domain, × line category
+    SELECT town_code, stage, domain_code, line_category,
+           GROUPING(stage, domain_code, line_category) AS level,
+           count(*) AS n, sum(total) AS total, sum(completed) AS completed, sum(length_km) AS km
+    FROM share
+    GROUP BY GROUPING SETS ((town_code), (town_code, stage), (town_code, domain_code),
+                            (town_code, line_category))
+), folded AS (
+    SELECT town_code,
+           max(n) FILTER (WHERE level = 7) AS project_count,
+           max(total) FILTER (WHERE level = 7) AS total_investment,
+           max(completed) FILTER (WHERE level = 7) AS completed_investment,
+           jsonb_object_agg(stage, n) FILTER (WHERE level = 3) AS by_stage,
+           jsonb_object_agg(domain_code, n) FILTER (WHERE level = 5) AS by_domain,
+           jsonb_object_agg(line_category, round(km::numeric, 3))
+               FILTER (WHERE level = 6 AND line_category IS NOT NULL) AS pipeline_km
+    FROM grouped
+    GROUP BY town_code
+)
+SELECT town.code, town.name, town.district_code, town.area_km2,
+       coalesce(f.project_count, 0) AS project_count,
+       coalesce(f.total_investment, 0) AS total_investment,
+       coalesce(f.completed_investment, 0) AS completed_investment,
+       coalesce(f.total_investment, 0) / nullif(town.area_km2, 0) AS density,
+       f.completed_investment / nullif(f.total_investment, 0) AS completion_rate,
+       coalesce(f.by_stage, '{}'::jsonb) AS by_stage,
+       coalesce(f.by_domain, '{}'::jsonb) AS by_domain,
+       coalesce(f.pipeline_km, '{}'::jsonb) AS pipeline_km,
+       CASE WHEN CAST(:with_geometry AS boolean) THEN ST_AsGeoJSON(town.geom, 6) END AS geometry
+FROM town
+LEFT JOIN folded f ON f.town_code = town.code
+ORDER BY town.code

@@ -1,0 +1,147 @@
+"""Figures for dashboards, maps and the API (DESIGN §3 "Figures per town"), aggregated in SQL.
+
+Money is in 万元. Per-town money is apportioned by each project's share of the town; a
+town-limited scope sees only its towns and, in every grouping, only its towns' share of the money.
+"""
+from __future__ import annotations
+
+from sqlalchemy import Float, and_, cast, func, literal, select
+from sqlalchemy.orm import Session
+
+from geo import sqlfiles
+from registry.errors import InvalidInput
+from registry.filters import ProjectFilters, project_year
+from registry.models import Project, ProjectTown, Town
+from registry.scope import Scope, project_clause, share_clause, town_clause
+from registry.vocab import DOMAINS, STAGES
+
+GROUPINGS = ("town", "domain", "stage", "year")
+
+
+def town_figures(session: Session, scope: Scope, *, district_code: str | None = None,
+                 with_geometry: bool = False) -> list[dict]:
+    """Figures of every current town the scope may see, ordered by town code.
+
+    Each dict has ``code, name, district_code, area_km2, project_count, total_investment,
+    completed_investment, density`` (万元/km², geodesic area), ``completion_rate`` (apportioned
+    completed ÷ apportioned total; ``None`` without investment), ``by_stage`` and ``by_domain``
+    (project counts by code) and ``pipeline_km`` (line length inside the town by category). With
+    ``with_geometry`` a ``geometry`` key holds the boundary as GeoJSON text (EPSG:4326).
+    """
+    params = {**scope.sql_params(), "district_code": district_code, "with_geometry": with_geometry}
+    rows = session.execute(sqlfiles.load("town_figures"), params).mappings()
+    out = []
+    for row in rows:
+        figures = {
+            "code": row["code"], "name": row["name"], "district_code": row["district_code"],
+            "area_km2": _round(row["area_km2"], 3),
+            "project_count": row["project_count"],
+            "total_investment": _round(row["total_investment"], 2),
+            "completed_investment": _round(row["completed_investment"], 2),
+            "density": _round(row["density"], 2),
+            "completion_rate": _round(row["completion_rate"], 4),
+            "by_stage": row["by_stage"], "by_domain": row["by_domain"],
+            "pipeline_km": {k: float(v) for k, v in row["pipeline_km"].items()},
+        }
+        if with_geometry:
+            figures["geometry"] = row["geometry"]
+        out.append(figures)
+    return out
+
+
+def stats(session: Session, scope: Scope, group_by: str,
+          filters: ProjectFilters | None = None) -> list[dict]:
+    """Project count and money grouped by ``town``, ``domain``, ``stage`` or ``year``.
+
+    Returns dicts ``key, label, project_count, total_investment, completed_investment,
+    completion_rate``. By town, money is apportioned and a project counts in every town it
+    touches; otherwise each project counts once with the money of the scope's shares (all of it
+    for an unlimited scope). Unknown ``group_by`` raises ``InvalidInput``.
+    """
+    if group_by not in GROUPINGS:
+        raise InvalidInput(f"无法识别的分组方式：{group_by}（可选：town、domain、stage、year）",
+                           {"parameter": "group_by", "value": group_by, "allowed": list(GROUPINGS)})
+    if group_by == "town":
+        return _stats_by_town(session, scope, filters)
+    key = {"domain": Project.domain_code, "stage": Project.stage, "year": project_year()}[group_by]
+    weight = _scope_weight(scope)
+    query = (select(key.label("key"), func.count().label("n"),
+                    func.sum(cast(Project.total_investment, Float) * weight).label("total"),
+                    func.sum(cast(func.coalesce(Project.completed_investment, 0), Float) * weight)
+                    .label("completed"))
+             .where(project_clause(scope), *(filters or ProjectFilters()).clauses())
+             .group_by(key).order_by(key))
+    rows = [_stat_row(r.key, _label(group_by, r.key), r.n, r.total, r.completed)
+            for r in session.execute(query)]
+    if group_by in ("domain", "stage"):  # the vocabulary's order, not alphabetical codes
+        order = list(DOMAINS if group_by == "domain" else STAGES)
+        rows.sort(key=lambda r: order.index(r["key"]) if r["key"] in order else len(order))
+    return rows
+
+
+def totals(session: Session, scope: Scope, filters: ProjectFilters | None = None) -> dict:
+    """Headline figures: ``project_count, town_count, total_investment, equipment_investment,
+    completed_investment, completion_rate, key_project_count`` (money: the scope's shares)."""
+    weight = _scope_weight(scope)
+    row = session.execute(
+        select(func.count().label("n"),
+               func.sum(cast(Project.total_investment, Float) * weight).label("total"),
+               func.sum(cast(func.coalesce(Project.equipment_investment, 0), Float) * weight).label("equipment"),
+               func.sum(cast(func.coalesce(Project.completed_investment, 0), Float) * weight).label("completed"),
+               func.count().filter(Project.is_key).label("key_n"))
+        .where(project_clause(scope), *(filters or ProjectFilters()).clauses())).one()
+    town_count = session.scalar(select(func.count()).select_from(Town)
+                                .where(Town.valid_to.is_(None), town_clause(scope)))
+    return {
+        "project_count": row.n, "town_count": town_count,
+        "total_investment": _round(row.total or 0, 2),
+        "equipment_investment": _round(row.equipment or 0, 2),
+        "completed_investment": _round(row.completed or 0, 2),
+        "completion_rate": _round(row.completed / row.total, 4) if row.total else None,
+        "key_project_count": row.key_n,
+    }
+
+
+def _stats_by_town(session: Session, scope: Scope, filters: ProjectFilters | None) -> list[dict]:
+    if filters is None or filters == ProjectFilters():
+        return [_stat_row(t["code"], t["name"], t["project_count"], t["total_investment"],
+                          t["completed_investment"]) for t in town_figures(session, scope)]
+    # Filtered: the same apportioning, over the filtered projects only.
+    query = (select(Town.code, Town.name, func.count(Project.id).label("n"),
+                    func.sum(cast(Project.total_investment, Float) * ProjectTown.share).label("total"),
+                    func.sum(cast(func.coalesce(Project.completed_investment, 0), Float)
+                             * ProjectTown.share).label("completed"))
+             .select_from(Town)
+             .outerjoin(ProjectTown, (ProjectTown.town_code == Town.code) & share_clause(scope))
+             .outerjoin(Project, and_(Project.id == ProjectTown.project_id, *filters.clauses()))
+             .where(Town.valid_to.is_(None), town_clause(scope))
+             .group_by(Town.code, Town.name).order_by(Town.code))
+    return [_stat_row(r.code, r.name, r.n, r.total or 0, r.completed or 0) for r in session.execute(query)]
+
+
+def _scope_weight(scope: Scope):
+    """The fraction of each project's money the scope may count: 1, or its towns' total share."""
+    if not scope.limited:
+        return literal(1.0, Float)
+    return (select(func.sum(ProjectTown.share)).where(ProjectTown.project_id == Project.id,
+                                                      share_clause(scope))
+            .correlate(Project).scalar_subquery())
+
+
+def _stat_row(key, label, n, total, completed) -> dict:
+    total, completed = float(total or 0), float(completed or 0)
+    return {"key": key, "label": label, "project_count": n,
+            "total_investment": _round(total, 2), "completed_investment": _round(completed, 2),
+            "completion_rate": _round(completed / total, 4) if total else None}
+
+
+def _label(group_by: str, key) -> str:
+    if group_by == "domain":
+        return DOMAINS.get(key, (key,))[0]
+    if group_by == "stage":
+        return STAGES.get(key, (key,))[0]
+    return str(key)
+
+
+def _round(value, digits: int):
+    return None if value is None else round(float(value), digits)
