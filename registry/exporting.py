@@ -1,0 +1,177 @@
+"""Export projects as GeoJSON, CSV, XLSX or GeoPackage (DESIGN §4–5), streamed from PostgreSQL.
+
+Every format reads a server-side cursor in chunks of ``CHUNK_ROWS`` and writes as it goes, so
+memory stays flat however many projects there are. Access goes through ``registry.scope`` and
+filters through ``registry.filters``: the CLI passes ``Scope.system()``, the API the user's scope.
+CSV and XLSX use the import template's columns, so an export re-imports unchanged.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import shutil
+import tempfile
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Callable, Iterator
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from geo.features import feature_query, property_query, visible_projects
+from registry.errors import InvalidInput
+from registry.filters import ProjectFilters
+from registry.models import Project
+from registry.scope import Scope
+
+FORMATS = ("geojson", "csv", "xlsx", "gpkg")
+CHUNK_ROWS = 2000
+GPKG_LAYER = "projects"
+
+Progress = Callable[[int], None]  # called with the number of projects just written
+
+
+def count_projects(session: Session, *, scope: Scope, filters: ProjectFilters) -> int:
+    """How many projects an export with this scope and these filters will write."""
+    return session.scalar(select(func.count()).select_from(Project)
+                          .where(*visible_projects(scope, filters)))
+
+
+def stream(session: Session, statement, chunk_rows: int | None = None):
+    """Partitions (lists of rows) of ``statement`` read from a server-side cursor."""
+    result = session.execute(statement.execution_options(stream_results=True,
+                                                         yield_per=chunk_rows or CHUNK_ROWS))
+    return result.partitions()
+
+
+def iter_geojson(session: Session, *, scope: Scope, filters: ProjectFilters,
+                 progress: Progress | None = None) -> Iterator[str]:
+    """Text chunks of a GeoJSON FeatureCollection (EPSG:4326) of the visible, filtered projects.
+
+    Features are assembled by PostGIS (``geo.features.feature_query``); each chunk joins up to
+    ``CHUNK_ROWS`` of them. The same generator backs ``GET /api/v1/projects.geojson``.
+    """
+    yield '{"type":"FeatureCollection","features":[\n'
+    separator = ""
+    for rows in stream(session, feature_query(scope, filters)):
+        yield separator + ",\n".join(row[0] for row in rows)
+        separator = ",\n"
+        if progress:
+            progress(len(rows))
+    yield "\n]}\n"
+
+
+def export_projects(session: Session, fmt: str, out: str | os.PathLike | IO[bytes], *,
+                    scope: Scope, filters: ProjectFilters, progress: Progress | None = None) -> int:
+    """Write the visible, filtered projects to ``out`` (a path or a binary stream).
+
+    ``fmt`` is ``geojson``, ``csv``, ``xlsx`` or ``gpkg``. Returns the number of projects written.
+    A GeoPackage needs a real file, so for a stream it is built in a temporary file and copied.
+    """
+    fmt = (fmt or "").lower()
+    if fmt not in FORMATS:
+        raise InvalidInput(f"不支持的导出格式：{fmt}（可用 {'、'.join(FORMATS)}）", {"format": fmt})
+    counted = _Counter(progress)
+    if fmt == "gpkg":
+        if isinstance(out, (str, os.PathLike)):
+            _write_gpkg(session, Path(out), GPKG_LAYER, scope=scope, filters=filters,
+                               progress=counted)
+        else:
+            with tempfile.TemporaryDirectory(prefix="eqreg-export-") as tmp:
+                path = Path(tmp) / "projects.gpkg"
+                _write_gpkg(session, path, GPKG_LAYER, scope=scope, filters=filters,
+                                   progress=counted)
+                with path.open("rb") as source:
+                    shutil.copyfileobj(source, out)
+        return counted.total
+    with _binary(out) as stream_out:
+        if fmt == "geojson":
+            text_out = io.TextIOWrapper(stream_out, encoding="utf-8", newline="\n")
+            for chunk in iter_geojson(session, scope=scope, filters=filters, progress=counted):
+                text_out.write(chunk)
+            text_out.flush()
+            text_out.detach()
+        elif fmt == "csv":
+            _write_csv(session, stream_out, scope=scope, filters=filters, progress=counted)
+        else:
+            _write_xlsx(session, stream_out, scope=scope, filters=filters, progress=counted)
+    return counted.total
+
+
+def _write_gpkg(session: Session, path: Path, layer: str, *, scope: Scope, filters: ProjectFilters,
+                progress: Progress) -> None:
+    """One GeoPackage layer (generic geometry, EPSG:4326) written chunk by chunk with append."""
+    # Imported here: geopandas is slow to import and only this format needs it.
+    import geopandas
+    import pandas
+    import shapely
+
+    path.unlink(missing_ok=True)
+    first = True
+    for rows in stream(session, property_query(scope, filters)):
+        frame = pandas.DataFrame([row._mapping for row in rows])
+        geometry = shapely.from_wkb(frame.pop("wkb").map(bytes))
+        frame = _gpkg_fields(frame.drop(columns=["wkt", "geometry_type"]))
+        _write_layer(geopandas.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326"), path, layer,
+                     append=not first)
+        first = False
+        progress(len(rows))
+    if first:  # nothing matched: still deliver a valid, empty layer with the same fields
+        names = [c.name for c in property_query(scope, filters).selected_columns
+                 if c.name not in ("wkb", "wkt", "geometry_type")]
+        frame = _gpkg_fields(pandas.DataFrame({name: pandas.Series([], dtype=object) for name in names}))
+        _write_layer(geopandas.GeoDataFrame(frame, geometry=geopandas.GeoSeries([], crs="EPSG:4326")),
+                     path, layer, append=False)
+
+
+def _write_layer(frame, path: Path, layer: str, *, append: bool) -> None:
+    import pyogrio
+    pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG", append=append,
+                            geometry_type="Unknown", promote_to_multi=False)
+
+
+_REAL_FIELDS = ("total_investment", "equipment_investment", "completed_investment", "quantity",
+                "length_km", "area_km2")
+
+
+def _gpkg_fields(frame):
+    """Fix field types by name, so every chunk (even one whose values are all empty) agrees:
+    money and measures are Real, dates and times ISO text, everything else as it comes."""
+    for name in frame.columns:
+        if name in _REAL_FIELDS:
+            frame[name] = frame[name].map(lambda v: None if v is None else float(v)).astype("float64")
+        elif frame[name].map(lambda v: isinstance(v, (dt.date, dt.datetime))).any():
+            frame[name] = frame[name].map(lambda v: v.isoformat() if v is not None else None)
+    return frame
+
+
+class _Counter:
+    """Counts written projects and forwards each step to the caller's progress callback."""
+
+    def __init__(self, progress: Progress | None):
+        self.total = 0
+        self.progress = progress
+
+    def __call__(self, n: int) -> None:
+        self.total += n
+        if self.progress:
+            self.progress(n)
+
+
+class _binary:
+    """Context manager: open a path for binary writing, or pass a caller's stream through."""
+
+    def __init__(self, out):
+        self.out = out
+        self.opened = None
+
+    def __enter__(self) -> IO[bytes]:
+        if isinstance(self.out, (str, os.PathLike)):
+            self.opened = open(self.out, "wb")
+            return self.opened
+        return self.out
+
+    def __exit__(self, *exc) -> None:
+        if self.opened:
+            self.opened.close()

@@ -1,0 +1,160 @@
+"""Exports (DESIGN §4–5): GeoJSON contract, filters, scope, CSV/XLSX/GPKG files, CLI."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from sqlalchemy import text
+
+from geo.matching import match_projects
+from registry.exporting import export_projects, iter_geojson
+from registry.filters import ProjectFilters
+from registry.scope import Scope
+
+SYSTEM = Scope.system()
+TOWN1_ONLY = Scope(actor="t", role="town", town_codes=frozenset({"370499001"}))
+
+
+def add_project(db, code, wkt, *, name="测试项目", domain="municipal", stage="reserve", total=100,
+                owner="测试单位", category=None, planned_start=None, **extra):
+    columns = {"district_code": "370499", "code": code, "name": name, "domain_code": domain,
+               "owner": owner, "total_investment": total, "stage": stage, "category": category,
+               "planned_start": planned_start, **extra}
+    names = ", ".join(columns)
+    values = ", ".join(f":{key}" for key in columns)
+    pid = db.execute(text(f"INSERT INTO projects ({names}, geom) VALUES ({values}, "
+                          f"ST_GeomFromText(:wkt, 4326)) RETURNING id"), {**columns, "wkt": wkt}).scalar_one()
+    match_projects(db, project_ids=[pid])
+    return pid
+
+
+@pytest.fixture
+def three_projects(db, grid_district):
+    """A point in 乙镇, a pipeline across all three towns, a polygon in 甲街道/乙镇."""
+    return {
+        "point": add_project(db, "2024-370499-01-01-000011", "POINT(117.15 35.05)", name="乙镇CT更新",
+                             domain="medical", stage="construction", total=800, category="医学影像",
+                             equipment_investment=600, completed_investment=200,
+                             actual_start="2024-03-01", funding=["超长期特别国债", "企业自筹"]),
+        "line": add_project(db, "2023-370499-02-02-000022", "LINESTRING(117.05 35.05, 117.25 35.05)",
+                            name="燃气管网改造", category="燃气管网", total=5000, planned_start="2023-05-01"),
+        "polygon": add_project(db, "2024-370499-03-03-000033",
+                               "POLYGON((117.07 35.02, 117.11 35.02, 117.11 35.04, 117.07 35.04, 117.07 35.02))",
+                               name="=HYPERLINK(\"http://x\")园区", domain="industry", owner="-危险单位",
+                               category="技术改造", total=300),
+    }
+
+
+def geojson(db, scope=SYSTEM, **filters):
+    return json.loads("".join(iter_geojson(db, scope=scope, filters=ProjectFilters(**filters))))
+
+
+def by_code(collection):
+    return {f["properties"]["code"]: f for f in collection["features"]}
+
+
+def test_geojson_is_a_feature_collection_with_the_property_contract(db, three_projects):
+    collection = geojson(db)
+    assert collection["type"] == "FeatureCollection"
+    assert len(collection["features"]) == 3
+    point = by_code(collection)["2024-370499-01-01-000011"]
+    assert point["type"] == "Feature"
+    assert point["geometry"] == {"type": "Point", "coordinates": [117.15, 35.05]}
+    props = point["properties"]
+    assert props["id"] == three_projects["point"] == point["id"]
+    assert props["name"] == "乙镇CT更新"
+    assert (props["domain"], props["category"], props["stage"]) == ("medical", "医学影像", "construction")
+    assert (props["domain_label"], props["stage_label"]) == ("医疗卫生", "在建")
+    assert (props["total_investment"], props["equipment_investment"], props["completed_investment"]) \
+        == (800, 600, 200)
+    assert (props["town_code"], props["town_name"]) == ("370499002", "乙镇")
+    assert props["towns"] == [{"code": "370499002", "name": "乙镇", "share": 1}]
+    assert props["actual_start"] == "2024-03-01"
+    assert props["funding"] == "超长期特别国债；企业自筹"
+    for key in ("owner", "credit_code", "address", "planned_end", "lead_unit", "responsible_units",
+                "is_key", "quantity", "unit", "remarks"):
+        assert key in props
+
+
+def test_geojson_line_carries_its_town_shares_largest_first(db, three_projects):
+    props = by_code(geojson(db))["2023-370499-02-02-000022"]["properties"]
+    assert [t["code"] for t in props["towns"]] == ["370499002", "370499001", "370499003"]
+    assert [t["name"] for t in props["towns"]] == ["乙镇", "甲街道", "丙镇"]
+    assert props["towns"][0]["share"] == pytest.approx(0.5, abs=1e-3)
+    assert sum(t["share"] for t in props["towns"]) == pytest.approx(1, abs=1e-5)
+    assert props["town_code"] == "370499002"
+
+
+def test_geojson_with_no_projects_is_an_empty_collection(db, grid_district):
+    assert geojson(db) == {"type": "FeatureCollection", "features": []}
+
+
+@pytest.mark.parametrize("filters, expected", [
+    ({"town": "370499003"}, {"2023-370499-02-02-000022"}),
+    ({"town": "370499001"}, {"2023-370499-02-02-000022", "2024-370499-03-03-000033"}),
+    ({"domain": "医疗卫生"}, {"2024-370499-01-01-000011"}),
+    ({"domain": "industry"}, {"2024-370499-03-03-000033"}),
+    ({"stage": "在建"}, {"2024-370499-01-01-000011"}),
+    ({"year": 2023}, {"2023-370499-02-02-000022"}),
+    ({"q": "管网"}, {"2023-370499-02-02-000022"}),
+])
+def test_geojson_filters(db, three_projects, filters, expected):
+    assert set(by_code(geojson(db, **ProjectFilters.parse(filters).__dict__))) == expected
+
+
+def test_town_scope_sees_only_projects_with_a_share_in_its_towns(db, three_projects):
+    visible = by_code(geojson(db, scope=TOWN1_ONLY))
+    assert set(visible) == {"2023-370499-02-02-000022", "2024-370499-03-03-000033"}
+
+
+def test_soft_deleted_projects_are_not_exported(db, three_projects):
+    db.execute(text("UPDATE projects SET deleted_at = now() WHERE id = :id"), {"id": three_projects["line"]})
+    assert "2023-370499-02-02-000022" not in by_code(geojson(db))
+
+
+def test_geojson_export_to_a_stream_counts_projects(db, three_projects):
+    out = io.BytesIO()
+    n = export_projects(db, "geojson", out, scope=SYSTEM, filters=ProjectFilters(stage="reserve"))
+    assert n == 2
+    assert len(json.loads(out.getvalue().decode("utf-8"))["features"]) == 2
+
+
+def test_gpkg_has_one_layer_with_every_project_in_epsg_4326(db, three_projects, tmp_path):
+    import pyogrio
+    path = tmp_path / "projects.gpkg"
+    assert export_projects(db, "gpkg", path, scope=SYSTEM, filters=ProjectFilters()) == 3
+    layers = pyogrio.list_layers(path)
+    assert [name for name, _ in layers] == ["projects"]
+    info = pyogrio.read_info(path, layer="projects")
+    assert info["features"] == 3
+    assert info["crs"] == "EPSG:4326"
+    frame = pyogrio.read_dataframe(path)
+    line = frame.set_index("code").loc["2023-370499-02-02-000022"]
+    assert line.geometry.geom_type == "LineString"
+    assert line["total_investment"] == pytest.approx(5000)
+    assert json.loads(line["towns"])[0]["code"] == "370499002"
+    assert set(frame.geometry.geom_type) == {"Point", "LineString", "Polygon"}
+
+
+def test_gpkg_is_written_in_chunks_with_the_same_fields(db, three_projects, tmp_path, monkeypatch):
+    import pyogrio
+    from registry import exporting
+    monkeypatch.setattr(exporting, "CHUNK_ROWS", 1)
+    steps = []
+    path = tmp_path / "chunks.gpkg"
+    export_projects(db, "gpkg", path, scope=SYSTEM, filters=ProjectFilters(), progress=steps.append)
+    assert steps == [1, 1, 1]
+    assert pyogrio.read_info(path)["geometry_type"] == "Unknown"
+    frame = pyogrio.read_dataframe(path)
+    assert sorted(frame["code"]) == sorted(by_code(geojson(db)))
+    assert frame["equipment_investment"].dtype.kind == "f"
+
+
+def test_gpkg_to_a_stream_with_no_match_is_an_empty_layer(db, three_projects, tmp_path):
+    import pyogrio
+    out = io.BytesIO()
+    assert export_projects(db, "gpkg", out, scope=SYSTEM, filters=ProjectFilters(domain="sports")) == 0
+    path = tmp_path / "empty.gpkg"
+    path.write_bytes(out.getvalue())
+    assert pyogrio.read_info(path, layer="projects")["features"] == 0
