@@ -7,6 +7,7 @@ CSV and XLSX use the import template's columns, so an export re-imports unchange
 """
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import os
@@ -97,6 +98,101 @@ def export_projects(session: Session, fmt: str, out: str | os.PathLike | IO[byte
         else:
             _write_xlsx(session, stream_out, scope=scope, filters=filters, progress=counted)
     return counted.total
+
+
+# Template key → property of ``geo.features.property_query`` where the names differ.
+_TEMPLATE_SOURCE = {"domain": "domain_label", "stage": "stage_label", "town": "declared_town"}
+# Geometry goes in 几何WKT (full precision, EPSG:4326) so points, lines and polygons all fit.
+_TEMPLATE_CONSTANT = {"crs": "WGS84", "lng": None, "lat": None}
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def template_rows(session: Session, *, scope: Scope, filters: ProjectFilters,
+                  progress: Progress) -> Iterator[list[list]]:
+    """Chunks of rows in the import template's column order (``registry.template.COLUMNS``).
+
+    Values stay typed (str, Decimal, bool, None); dates become ``YYYY-MM-DD`` text and
+    multi-valued fields are joined with ``；`` as the importer splits them.
+    """
+    from registry.template import COLUMNS
+    for rows in stream(session, property_query(scope, filters)):
+        chunk = []
+        for row in rows:
+            values = row._mapping
+            chunk.append([_template_value(values, column.key) for column in COLUMNS])
+        yield chunk
+        progress(len(rows))
+
+
+def _template_value(values, key: str):
+    if key in _TEMPLATE_CONSTANT:
+        return _TEMPLATE_CONSTANT[key]
+    value = values.get(_TEMPLATE_SOURCE.get(key, key))
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.strftime("%Y-%m-%d")
+    if isinstance(value, Decimal):
+        return _plain_number(value)
+    return None if value == "" else value
+
+
+def _plain_number(value: Decimal) -> Decimal:
+    """``800.00`` → ``800``, ``12.50`` → ``12.5`` (no exponent notation)."""
+    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
+
+
+def template_headers() -> list[str]:
+    from registry.template import COLUMNS
+    return [column.header for column in COLUMNS]
+
+
+def csv_cell(value) -> str:
+    """A CSV field; text that a spreadsheet would run as a formula gets a leading apostrophe."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return "'" + value if value.startswith(_FORMULA_START) else value
+    return str(value)
+
+
+def _write_csv(session: Session, out: IO[bytes], *, scope: Scope, filters: ProjectFilters,
+               progress: Progress) -> None:
+    """UTF-8 with BOM (so Excel detects the encoding), template headers, CRLF rows."""
+    text_out = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")
+    writer = csv.writer(text_out)
+    writer.writerow(template_headers())
+    for chunk in template_rows(session, scope=scope, filters=filters, progress=progress):
+        writer.writerows([csv_cell(value) for value in row] for row in chunk)
+    text_out.flush()
+    text_out.detach()
+
+
+def _write_xlsx(session: Session, out: IO[bytes], *, scope: Scope, filters: ProjectFilters,
+                progress: Progress) -> None:
+    """A write-only workbook (rows go to disk as they come); text is never stored as a formula."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("项目")
+    sheet.append(template_headers())
+
+    def cell(value):
+        if not isinstance(value, str):
+            return value
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)  # control characters are not allowed in XML
+        if not value.startswith("="):
+            return value
+        text_cell = WriteOnlyCell(sheet, value=value)
+        text_cell.data_type = "s"  # openpyxl would otherwise write "=…" as a formula
+        return text_cell
+
+    for chunk in template_rows(session, scope=scope, filters=filters, progress=progress):
+        for row in chunk:
+            sheet.append([cell(value) for value in row])
+    workbook.save(out)
 
 
 def _write_gpkg(session: Session, path: Path, layer: str, *, scope: Scope, filters: ProjectFilters,

@@ -158,3 +158,64 @@ def test_gpkg_to_a_stream_with_no_match_is_an_empty_layer(db, three_projects, tm
     path = tmp_path / "empty.gpkg"
     path.write_bytes(out.getvalue())
     assert pyogrio.read_info(path, layer="projects")["features"] == 0
+
+
+def read_csv(db, **filters):
+    out = io.BytesIO()
+    n = export_projects(db, "csv", out, scope=SYSTEM, filters=ProjectFilters(**filters))
+    return n, out.getvalue()
+
+
+def test_csv_has_a_bom_and_the_import_template_headers(db, three_projects):
+    import csv
+    from registry.template import COLUMNS, map_headers, missing_columns
+    n, data = read_csv(db)
+    assert data.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert rows[0] == [column.header for column in COLUMNS]
+    keys, problems = map_headers(rows[0])
+    assert problems == [] and missing_columns(keys) == []
+    assert n == len(rows) - 1 == 3
+    point = dict(zip(keys, rows[1]))
+    assert point["code"] == "2024-370499-01-01-000011"
+    assert (point["domain"], point["stage"]) == ("医疗卫生", "在建")
+    assert point["wkt"] == "POINT(117.15 35.05)" and point["crs"] == "WGS84"
+    assert (point["total_investment"], point["equipment_investment"]) == ("800", "600")
+    assert point["actual_start"] == "2024-03-01"
+    assert point["funding"] == "超长期特别国债；企业自筹"
+    assert point["is_key"] == "否"
+
+
+def test_csv_neutralises_formula_injection_but_not_numbers(db, three_projects):
+    import csv
+    _, data = read_csv(db, domain="industry")
+    header, row = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    cells = dict(zip(header, row))
+    assert cells["项目名称"] == "'=HYPERLINK(\"http://x\")园区"
+    assert cells["建设单位"] == "'-危险单位"
+    assert cells["总投资（万元）"] == "300"
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("=1+1", "'=1+1"), ("+86", "'+86"), ("-x", "'-x"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"),
+    ("\rx", "'\rx"), ("普通文本", "普通文本"), (None, ""), (-5, "-5"),
+])
+def test_csv_cell(value, expected):
+    from registry.exporting import csv_cell
+    assert csv_cell(value) == expected
+
+
+def test_xlsx_is_readable_by_openpyxl_and_keeps_text_as_text(db, three_projects):
+    from openpyxl import load_workbook
+    from registry.template import COLUMNS
+    out = io.BytesIO()
+    assert export_projects(db, "xlsx", out, scope=SYSTEM, filters=ProjectFilters()) == 3
+    sheet = load_workbook(io.BytesIO(out.getvalue())).worksheets[0]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert list(rows[0]) == [column.header for column in COLUMNS]
+    by_code_row = {row[0]: dict(zip(rows[0], row)) for row in rows[1:]}
+    polygon = by_code_row["2024-370499-03-03-000033"]
+    assert polygon["项目名称"] == "=HYPERLINK(\"http://x\")园区"
+    assert sheet.cell(row=4, column=2).data_type == "s"
+    assert polygon["总投资（万元）"] == 300
+    assert polygon["几何WKT"].startswith("POLYGON((117.07 35.02")
