@@ -219,3 +219,52 @@ def test_xlsx_is_readable_by_openpyxl_and_keeps_text_as_text(db, three_projects)
     assert sheet.cell(row=4, column=2).data_type == "s"
     assert polygon["总投资（万元）"] == 300
     assert polygon["几何WKT"].startswith("POLYGON((117.07 35.02")
+
+
+@pytest.fixture
+def committed_projects(committed, engine):
+    """The three projects, really committed, for the CLI (which opens its own connection)."""
+    from sqlalchemy.orm import Session
+    from conftest import insert_grid_district
+    with Session(engine) as session:
+        insert_grid_district(session)
+        add_project(session, "2024-370499-01-01-000011", "POINT(117.15 35.05)", domain="medical")
+        add_project(session, "2023-370499-02-02-000022", "LINESTRING(117.05 35.05, 117.25 35.05)")
+        session.commit()
+    return committed
+
+
+def run_cli(*args):
+    from click.testing import CliRunner
+    from web.cli import main
+    return CliRunner().invoke(main, list(args))
+
+
+def test_cli_exports_filtered_geojson(committed_projects, tmp_path):
+    path = tmp_path / "out.geojson"
+    result = run_cli("projects", "export", "--format", "geojson", "--town", "370499003", "-o", str(path))
+    assert result.exit_code == 0, result.output
+    assert "已导出 1 个项目" in result.output
+    codes = [f["properties"]["code"] for f in json.loads(path.read_text(encoding="utf-8"))["features"]]
+    assert codes == ["2023-370499-02-02-000022"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "gpkg"])
+def test_cli_exports_every_format(committed_projects, tmp_path, fmt):
+    path = tmp_path / f"out.{fmt}"
+    result = run_cli("projects", "export", "--format", fmt, "--domain", "市政基础设施", "-o", str(path))
+    assert result.exit_code == 0, result.output
+    assert "已导出 1 个项目" in result.output
+    assert path.stat().st_size > 0
+
+
+def test_cli_rejects_an_unknown_domain_in_chinese(committed_projects, tmp_path):
+    result = run_cli("projects", "export", "--format", "csv", "--domain", "航天", "-o", str(tmp_path / "x.csv"))
+    assert result.exit_code == 1
+    assert "无法识别的领域" in result.output
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_cli_rejects_an_unknown_format(committed_projects, tmp_path):
+    result = run_cli("projects", "export", "--format", "shp", "-o", str(tmp_path / "x.shp"))
+    assert result.exit_code == 2

@@ -1,0 +1,45 @@
+"""``eqreg projects export --format geojson|csv|xlsx|gpkg [filters] -o FILE``."""
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+from tqdm import tqdm
+
+from registry import db as registry_db
+from registry.exporting import FORMATS, count_projects, export_projects
+from registry.filters import ProjectFilters
+from registry.scope import Scope
+from web.cli.projects import group
+
+log = logging.getLogger(__name__)
+FORMAT_NAMES = {"geojson": "GeoJSON", "csv": "CSV", "xlsx": "Excel", "gpkg": "GeoPackage"}
+
+
+@group.command("export")
+@click.option("--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False), required=True,
+              help="导出格式")
+@click.option("--town", help="镇街代码（9 位）：只导出在该镇街有份额的项目")
+@click.option("--domain", help="领域（代码或中文名）")
+@click.option("--stage", help="项目阶段（代码或中文名）")
+@click.option("--year", help="年份（计划开工年，未填时取项目代码中的年份）")
+@click.option("--q", help="名称、代码、建设单位或地址中的文字")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True,
+              help="输出文件")
+def export(fmt: str, town: str | None, domain: str | None, stage: str | None, year: str | None,
+           q: str | None, output: str) -> None:
+    """Export projects (the whole registry: the operator's scope) to a file."""
+    filters = ProjectFilters.parse({"town": town, "domain": domain, "stage": stage, "year": year, "q": q})
+    scope = Scope.system("cli")
+    engine = registry_db.make_engine()
+    try:
+        with registry_db.session_scope(engine) as session:
+            total = count_projects(session, scope=scope, filters=filters)
+            with tqdm(total=total, unit="项", desc="导出", disable=not sys.stderr.isatty()) as bar:
+                written = export_projects(session, fmt.lower(), output, scope=scope, filters=filters,
+                                          progress=bar.update)
+    finally:
+        engine.dispose()
+    log.debug("exported %d projects as %s to %s", written, fmt, output)
+    click.echo(f"已导出 {written} 个项目（{FORMAT_NAMES[fmt.lower()]}）到 {output}")
