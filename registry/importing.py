@@ -1,0 +1,223 @@
+"""Import projects from the departments' spreadsheets (DESIGN §4): the one service behind the
+``eqreg projects import`` command and the web import.
+
+Rows are read and validated in Python (``registry.validation``), then COPYed into a temporary
+staging table; everything that needs the database — jurisdiction, swapped coordinates, upsert by
+project code, town matching, declared-town comparison — is one set-based statement each, all in
+the caller's session and committed once, so a failure leaves the registry as it was.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+import shapely
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from geo import sqlfiles
+from geo.matching import match_projects
+from registry import audit
+from registry.errors import InvalidInput
+from registry.import_report import ImportReport, Problem
+from registry.models import Domain, FundingSource, ImportBatch
+from registry.spreadsheet import read_table
+from registry.validation import label_index, validate_record
+
+log = logging.getLogger(__name__)
+
+STAGING_COLUMNS = (
+    "row", "code", "name", "domain_code", "category", "owner", "credit_code", "declared_town",
+    "address", "geom", "geom_column", "source_crs", "total_investment", "equipment_investment",
+    "completed_investment", "funding", "stage", "planned_start", "planned_end", "actual_start",
+    "actual_end", "lead_unit", "responsible_units", "is_key", "quantity", "unit", "remarks")
+# COPY types per staging column (text format: geometry travels as hex EWKB text)
+_STAGING_TYPES = (
+    "int4", "text", "text", "text", "text", "text", "text", "text", "text", "text", "text", "text",
+    "numeric", "numeric", "numeric", "text[]", "text", "date", "date", "date", "date", "text",
+    "text[]", "bool", "numeric", "text", "text")
+_PROGRESS_EVERY = 1000
+
+
+def import_projects(session: Session, source: str | Path | BinaryIO, *, filename: str | None = None,
+                    district_code: str | None = None, default_crs: str = "WGS84",
+                    sheet: str | None = None, dry_run: bool = False, strict: bool = False,
+                    actor: str = "cli", progress: Callable[[int], object] | None = None) -> ImportReport:
+    """Validate a CSV/XLSX file of projects and write the valid rows in one transaction.
+
+    Parameters
+    ----------
+    source
+        A path or a binary file object holding the whole spreadsheet.
+    filename
+        The name to record (defaults to the path's name).
+    district_code
+        The district the projects belong to; default: the only district with towns.
+    default_crs
+        Coordinate system of rows without 坐标系 (WGS84, CGCS2000, GCJ02, BD09).
+    dry_run
+        Run every check, report what would happen, write nothing.
+    strict
+        Write nothing when any row has an error.
+    progress
+        Called with the number of rows just processed (e.g. ``tqdm.update``).
+
+    Returns the report; raises ``ImportRejected``/``InvalidInput`` for an unreadable file or a
+    registry without boundaries. Commits unless nothing is to be written.
+    """
+    if isinstance(source, (str, Path)):
+        data = Path(source).read_bytes()
+        filename = filename or Path(source).name
+    else:
+        data = source.read()
+    filename = filename or "upload"
+    try:
+        district = resolve_district(session, district_code)
+        report = _run(session, data, filename=filename, district=district, default_crs=default_crs,
+                      sheet=sheet, dry_run=dry_run, strict=strict, actor=actor, progress=progress)
+    except BaseException:
+        session.rollback()
+        raise
+    if report.written:
+        session.commit()
+    else:
+        session.rollback()
+    log.info("import %s: %s", filename, report.summary())
+    return report
+
+
+def resolve_district(session: Session, district_code: str | None) -> str:
+    """The district to import into: the given code, else the only district that has towns."""
+    if district_code is not None:
+        found = session.execute(text(
+            "SELECT d.code FROM districts d WHERE d.code = :code AND (d.geom IS NOT NULL OR EXISTS "
+            "(SELECT 1 FROM towns t WHERE t.district_code = d.code AND t.valid_to IS NULL))"),
+            {"code": district_code}).scalar()
+        if found is None:
+            raise InvalidInput(f"行政区 {district_code} 不存在或尚无边界，请先加载行政区划边界")
+        return found
+    codes = session.execute(text(
+        "SELECT DISTINCT district_code FROM towns WHERE valid_to IS NULL ORDER BY 1")).scalars().all()
+    if not codes:
+        raise InvalidInput("请先加载行政区划边界（eqreg boundaries load …）再导入项目")
+    if len(codes) > 1:
+        raise InvalidInput("库中有多个行政区（" + "、".join(codes) + "），请用 --district 指定")
+    return codes[0]
+
+
+def _run(session: Session, data: bytes, *, filename: str, district: str, default_crs: str,
+         sheet: str | None, dry_run: bool, strict: bool, actor: str,
+         progress: Callable[[int], object] | None) -> ImportReport:
+    report = ImportReport(dry_run=dry_run)
+    table = read_table(data, filename=filename, sheet=sheet)
+    report.problems.extend(table.problems)
+    valid, rejected_rows = _validate_rows(session, table, default_crs, report, progress)
+
+    _stage(session, valid)
+    for row, geom_column, kind in session.execute(sqlfiles.load("import_reject_outside"),
+                                                  {"district_code": district}):
+        rejected_rows.add(row)
+        message = ("位置在本行政区之外，经纬度可能填反了" if kind == "swapped_coords"
+                   else "位置不在本行政区范围内，请核对坐标和坐标系")
+        report.problems.append(Problem(row, geom_column, kind, "error", message))
+    report.rejected = len(rejected_rows)
+    staged = len(valid) - sum(1 for values in valid if values["row"] in rejected_rows)
+
+    if strict and rejected_rows:
+        report.sort()
+        return report
+    batch = ImportBatch(district_code=district, filename=filename,
+                        sha256=hashlib.sha256(data).hexdigest(), created_by=actor)
+    session.add(batch)
+    session.flush()
+    written = session.execute(sqlfiles.load("import_upsert"),
+                              {"district_code": district, "batch_id": batch.id, "actor": actor}).all()
+    report.imported = sum(1 for _, inserted in written if inserted)
+    report.updated = len(written) - report.imported
+    report.unchanged = staged - len(written)
+    if written:
+        match_projects(session, project_ids=[project_id for project_id, _ in written])
+    _check_towns(session, district, report)
+    session.execute(text("DROP TABLE import_staging"))
+    report.sort()
+    report.batch_id = None if dry_run else batch.id
+    report.written = not dry_run
+    counts = {"imported": report.imported, "updated": report.updated,
+              "unchanged": report.unchanged, "rejected": report.rejected}
+    batch.imported, batch.updated, batch.rejected = report.imported, report.updated, report.rejected
+    batch.report = report.to_dict()
+    audit.record(session, actor=actor, action="import", entity="import_batch", entity_id=batch.id,
+                 district_code=district,
+                 details={**counts, "filename": filename, "sha256": batch.sha256})
+    return report
+
+
+def _validate_rows(session: Session, table, default_crs: str, report: ImportReport,
+                   progress: Callable[[int], object] | None) -> tuple[list[dict], set[int]]:
+    """Validate every row; the first row with a code claims it, later ones are duplicates."""
+    domains = label_index({code: (zh, en) for code, zh, en in session.execute(
+        select(Domain.code, Domain.label_zh, Domain.label_en).where(Domain.active))})
+    funding = label_index({code: zh for code, zh in session.execute(
+        select(FundingSource.code, FundingSource.label_zh))})
+    valid: list[dict] = []
+    rejected: set[int] = set()
+    first_row_of: dict[str, int] = {}
+    pending = 0
+    for row, record in table.rows:
+        values, problems = validate_record(record, row=row, default_crs=default_crs,
+                                           domains=domains, funding=funding)
+        code = (record.get("code") or "").strip().lstrip("'").strip()
+        if code:
+            first = first_row_of.setdefault(code, row)
+            if first != row:
+                problems.append(Problem(row, "项目代码", "duplicate_code", "error",
+                                        f"项目代码 {code} 与第 {first} 行重复，以第 {first} 行为准"))
+                values = None
+        if problems:
+            report.problems.extend(problems)
+        if values is None:
+            rejected.add(row)
+        else:
+            values["row"] = row
+            valid.append(values)
+        pending += 1
+        if progress is not None and pending >= _PROGRESS_EVERY:
+            progress(pending)
+            pending = 0
+    if progress is not None and pending:
+        progress(pending)
+    return valid, rejected
+
+
+def _stage(session: Session, valid: list[dict]) -> None:
+    """COPY the valid rows into the staging table, in the session's own transaction."""
+    session.execute(text("DROP TABLE IF EXISTS pg_temp.import_staging"))
+    session.execute(sqlfiles.load("import_staging"))
+    if not valid:
+        return
+    geoms = shapely.set_srid([values["geom"] for values in valid], 4326)
+    ewkb = shapely.to_wkb(geoms, hex=True, include_srid=True)
+    connection = session.connection().connection.driver_connection
+    columns = ", ".join(STAGING_COLUMNS)
+    with connection.cursor() as cursor:
+        with cursor.copy(f"COPY import_staging ({columns}) FROM STDIN") as copy:
+            copy.set_types(_STAGING_TYPES)
+            for values, geom in zip(valid, ewkb):
+                values["geom"] = geom
+                copy.write_row([values[column] for column in STAGING_COLUMNS])
+
+
+def _check_towns(session: Session, district: str, report: ImportReport) -> None:
+    for row, geom_column, declared, declared_code, primary_code, primary_name in session.execute(
+            sqlfiles.load("import_town_check"), {"district_code": district}):
+        if primary_code is None:
+            report.problems.append(Problem(row, geom_column, "no_town", "warning",
+                                           "位置在本行政区内但不在任何镇街范围内，未归属镇街"))
+        elif declared_code is None:
+            report.problems.append(Problem(row, "所属镇街", "unknown_town", "warning",
+                                           f"所属镇街“{declared}”不是本区的镇街，已按位置归属{primary_name}"))
+        else:
+            report.problems.append(Problem(row, "所属镇街", "town_mismatch", "warning",
+                                           f"所属镇街填写为“{declared}”，但位置在{primary_name}，以位置为准"))

@@ -1,0 +1,134 @@
+"""Read the rows of an import spreadsheet: CSV (UTF-8, UTF-8 with BOM, GBK/GB18030) or XLSX.
+
+Rows come out as ``(row_number, {key: text})`` with spreadsheet numbering (header = row 1) and the
+template's English keys (see ``registry.template``); every value is text or ``None`` so that
+``registry.validation`` sees CSV and XLSX alike.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from registry.errors import ImportRejected
+from registry.import_report import Problem
+from registry.template import map_headers, missing_columns
+
+Row = tuple[int, dict[str, str | None]]
+
+
+@dataclass
+class Table:
+    """A spreadsheet opened for reading: mapped header, header problems and a row iterator."""
+    keys: list[str | None]
+    rows: Iterator[Row]
+    problems: list[Problem] = field(default_factory=list)
+    total: int | None = None  # rows after the header, when cheaply known (for the progress bar)
+    encoding: str | None = None
+
+
+def read_table(data: bytes, *, filename: str = "", sheet: str | None = None) -> Table:
+    """Open ``data`` (the whole file) as CSV or XLSX, chosen by content, not by name.
+
+    Raises ``ImportRejected`` (Chinese message) for files that cannot be read, a missing sheet,
+    an empty file or a header without the template's required columns.
+    """
+    if data[:4] == b"PK\x03\x04":
+        table = _read_xlsx(data, sheet)
+    elif data[:4] == b"\xd0\xcf\x11\xe0":
+        raise ImportRejected("不支持旧版 .xls 文件，请在 Excel 中另存为 .xlsx 或 CSV 后再导入")
+    else:
+        if filename.lower().endswith((".xlsx", ".xlsm")):
+            raise ImportRejected(f"文件“{filename}”不是有效的 XLSX 文件")
+        table = _read_csv(data)
+    missing = missing_columns(table.keys)
+    if missing:
+        raise ImportRejected("表头缺少必填列：" + "、".join(missing) + "（表头须在第 1 行）",
+                             details={"missing_columns": missing})
+    return table
+
+
+def _decode(data: bytes) -> tuple[str, str]:
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16"), "utf-16"
+    # GB18030 is a superset of GBK and GB2312; try UTF-8 first since any bytes decode as GB18030
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    raise ImportRejected("无法识别 CSV 文件的编码（支持 UTF-8、GBK/GB18030）")
+
+
+def _read_csv(data: bytes) -> Table:
+    text, encoding = _decode(data)
+    first_line = text[:text.find("\n")] if "\n" in text else text
+    delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header = next(reader, None)
+    if header is None:
+        raise ImportRejected("文件是空的")
+    keys, problems = map_headers(header)
+    return Table(keys, _csv_rows(reader, keys), problems, total=text.count("\n"), encoding=encoding)
+
+
+def _csv_rows(reader, keys: list[str | None]) -> Iterator[Row]:
+    wanted = [(position, key) for position, key in enumerate(keys) if key]
+    for number, cells in enumerate(reader, start=2):
+        if not any(cells):
+            continue
+        width = len(cells)
+        yield number, {key: cells[position] if position < width else None for position, key in wanted}
+
+
+def _cell_text(value: object) -> str | None:
+    """XLSX cell → text as people typed it: dates as ISO dates, 12.0 as 12, booleans as 是/否."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _read_xlsx(data: bytes, sheet: str | None) -> Table:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for damaged files
+        raise ImportRejected(f"无法读取 XLSX 文件：{exc}") from exc
+    if sheet is not None and sheet not in workbook.sheetnames:
+        names = "、".join(workbook.sheetnames)
+        workbook.close()
+        raise ImportRejected(f"找不到工作表“{sheet}”（文件中有：{names}）")
+    worksheet = workbook[sheet] if sheet is not None else workbook.worksheets[0]
+    rows = worksheet.iter_rows(values_only=True)
+    header = next(rows, None)
+    if header is None:
+        workbook.close()
+        raise ImportRejected("工作表是空的")
+    keys, problems = map_headers(list(header))
+    total = worksheet.max_row - 1 if worksheet.max_row else None
+    return Table(keys, _xlsx_rows(workbook, rows, keys), problems, total=total)
+
+
+def _xlsx_rows(workbook, rows, keys: list[str | None]) -> Iterator[Row]:
+    wanted = [(position, key) for position, key in enumerate(keys) if key]
+    try:
+        for number, cells in enumerate(rows, start=2):
+            if not any(cell is not None and cell != "" for cell in cells):
+                continue
+            width = len(cells)
+            yield number, {key: _cell_text(cells[position]) if position < width else None
+                           for position, key in wanted}
+    finally:
+        workbook.close()

@@ -1,0 +1,120 @@
+"""The import template (DESIGN §4): column headers, English keys, what is required, how to parse.
+
+Spreadsheets arrive with Chinese headers (with or without the （万元） unit, full- or half-width
+brackets, stray spaces) or with the English keys; ``map_headers`` turns any of them into keys.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from registry.import_report import Problem
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str  # the Chinese header of the official template
+    required: bool = False
+    # how registry.validation parses the cell: text, money, number, date, list, flag or special
+    parser: str = "text"
+    aliases: tuple[str, ...] = ()
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("code", "项目代码", True, "special", ("投资项目统一代码", "项目统一代码", "project_code")),
+    Column("name", "项目名称", True, "text", ("project_name",)),
+    Column("domain", "领域", True, "special", ("所属领域", "domain_code")),
+    Column("category", "子类", False, "text", ("类别", "项目类别")),
+    Column("owner", "建设单位", True, "text", ("项目单位", "业主单位")),
+    Column("credit_code", "统一社会信用代码", False, "special", ("信用代码",)),
+    Column("town", "所属镇街", False, "text", ("镇街", "所属镇（街道）", "所在镇街", "town_code")),
+    Column("address", "详细地址", False, "text", ("地址", "建设地点")),
+    Column("lng", "经度", False, "special", ("longitude", "lon", "x")),
+    Column("lat", "纬度", False, "special", ("latitude", "y")),
+    Column("wkt", "几何WKT", False, "special", ("WKT", "几何", "geometry")),
+    Column("crs", "坐标系", False, "special", ("坐标系统",)),
+    Column("total_investment", "总投资（万元）", True, "money", ("总投资", "计划总投资", "total")),
+    Column("equipment_investment", "设备投资（万元）", False, "money", ("设备投资", "设备购置投资")),
+    Column("completed_investment", "已完成投资（万元）", False, "money",
+           ("已完成投资", "累计完成投资", "完成投资")),
+    Column("funding", "资金来源", False, "special", ("funding_sources",)),
+    Column("stage", "项目阶段", True, "special", ("阶段", "建设阶段", "项目状态")),
+    Column("planned_start", "计划开工", False, "date", ("计划开工时间", "计划开工日期")),
+    Column("planned_end", "计划竣工", False, "date", ("计划竣工时间", "计划竣工日期")),
+    Column("actual_start", "实际开工", False, "date", ("实际开工时间", "实际开工日期")),
+    Column("actual_end", "实际竣工", False, "date", ("实际竣工时间", "实际竣工日期")),
+    Column("lead_unit", "牵头单位", False, "text", ()),
+    Column("responsible_units", "责任单位", False, "list", ()),
+    Column("is_key", "重点项目", False, "flag", ("是否重点项目", "key_project")),
+    Column("quantity", "数量", False, "number", ()),
+    Column("unit", "计量单位", False, "text", ("单位",)),
+    Column("remarks", "备注", False, "text", ("说明",)),
+)
+
+BY_KEY: dict[str, Column] = {column.key: column for column in COLUMNS}
+REQUIRED_KEYS = tuple(column.key for column in COLUMNS if column.required)
+_BRACKETED = re.compile(r"[（(\[【].*?[）)\]】]")
+
+
+def header_label(key: str) -> str:
+    """The Chinese header for a key (the key itself for unknown keys)."""
+    column = BY_KEY.get(key)
+    return column.header if column else key
+
+
+def normalize_header(text: object) -> str:
+    """Fold a header cell for lookup: no BOM, spaces or case; brackets made half-width."""
+    folded = str(text or "").replace("\ufeff", "").strip().lower()
+    folded = re.sub(r"\s+", "", folded)
+    return folded.replace("（", "(").replace("）", ")")
+
+
+def _lookup_table() -> dict[str, str]:
+    table: dict[str, str] = {}
+    for column in COLUMNS:
+        for name in (column.key, column.header, *column.aliases):
+            table[normalize_header(name)] = column.key
+            # the unit in brackets is optional: 总投资 = 总投资（万元） = 总投资(万元)
+            table[normalize_header(_BRACKETED.sub("", name))] = column.key
+    return table
+
+
+_LOOKUP = _lookup_table()
+
+
+def map_headers(headers: list[object]) -> tuple[list[str | None], list[Problem]]:
+    """Keys for a header row (``None`` for ignored columns) and the header problems (row 1).
+
+    Unknown and repeated columns are warnings; a missing required column raises nothing here:
+    ``missing_columns`` says which ones are absent so the caller can refuse the file.
+    """
+    keys: list[str | None] = []
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for position, header in enumerate(headers, start=1):
+        folded = normalize_header(header)
+        key = _LOOKUP.get(folded) or _LOOKUP.get(normalize_header(_BRACKETED.sub("", folded)))
+        if not folded:
+            keys.append(None)
+            continue
+        if key is None:
+            problems.append(Problem(1, str(header), "unknown_column", "warning",
+                                    f"第 {position} 列“{header}”不是模板中的列，已忽略"))
+        elif key in seen:
+            problems.append(Problem(1, str(header), "duplicate_column", "warning",
+                                    f"第 {position} 列“{header}”与前面的列重复，已忽略"))
+            key = None
+        else:
+            seen.add(key)
+        keys.append(key)
+    return keys, problems
+
+
+def missing_columns(keys: list[str | None]) -> list[str]:
+    """Chinese headers of the required columns absent from a mapped header row."""
+    present = set(keys)
+    missing = [BY_KEY[key].header for key in REQUIRED_KEYS if key not in present]
+    if "wkt" not in present and not {"lng", "lat"} <= present:
+        missing.append("经度、纬度 或 几何WKT")
+    return missing

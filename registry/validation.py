@@ -1,0 +1,361 @@
+"""Validate one project record of the import template, whatever file or form it came from.
+
+``validate_record`` takes the template's English keys with text values (as read from CSV/XLSX or
+sent as JSON) and returns typed values ready for the database, or ``None`` when the record has an
+error, together with its problems (DESIGN §4 kinds). Geometry comes back in WGS84 (EPSG:4326).
+Checks that need the database (jurisdiction, towns, codes already in the registry) live in
+``registry.importing``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Mapping
+
+import shapely
+from shapely.geometry import Point
+
+from geo.crs import to_wgs84
+from registry.import_report import Problem
+from registry.template import header_label
+from registry.vocab import DOMAINS, FUNDING_SOURCES, STAGES, crs_code
+
+PROJECT_CODE = re.compile(r"^\d{4}-\d{6}-\d{2}-\d{2}-\d{5}[0-9A-Z]$")
+CREDIT_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+CREDIT_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+_CREDIT_VALUE = {char: value for value, char in enumerate(CREDIT_ALPHABET)}
+_SEPARATORS = re.compile(r"[；;、,，/\n]+")
+_DATE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})(?:\s*[-/.月]\s*(\d{1,2})\s*日?|\s*月?)$")
+_EWKT_SRID = re.compile(r"^\s*SRID=\d+\s*;", re.IGNORECASE)
+_CENT = Decimal("0.01")
+_MILLI = Decimal("0.001")
+MONEY_MAX = Decimal("999999999999.99")  # numeric(14, 2)
+QUANTITY_MAX = Decimal("9999999999999.999")  # numeric(16, 3)
+_EXCEL_EPOCH = dt.date(1899, 12, 30)
+_FLAGS = {"是": True, "否": False, "yes": True, "no": False, "y": True, "n": False, "1": True,
+          "0": False, "true": True, "false": False, "√": True, "×": False, "重点": True, "非重点": False}
+_STAGE_ALIASES = {"储备": "reserve", "谋划": "reserve", "前期": "approval", "手续办理": "approval",
+                  "开工建设": "construction", "建设中": "construction", "已开工": "construction",
+                  "竣工": "completed", "已竣工": "completed", "投产": "completed", "已投产": "completed",
+                  "暂停": "suspended", "取消": "cancelled", "已终止": "cancelled"}
+_ALLOWED_TYPES = {"Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"}
+
+
+def label_index(entries: Mapping[str, tuple[str, ...] | str]) -> dict[str, str]:
+    """Map every code and label (and their lower-case forms) to the code."""
+    index: dict[str, str] = {}
+    for code, labels in entries.items():
+        for label in (code, *((labels,) if isinstance(labels, str) else labels)):
+            if isinstance(label, str):
+                index[label] = code
+                index[label.lower()] = code
+    return index
+
+
+DEFAULT_DOMAINS = label_index({code: (zh, en) for code, (zh, en, _) in DOMAINS.items()})
+DEFAULT_FUNDING = label_index(FUNDING_SOURCES)
+STAGE_INDEX = {**label_index(STAGES), **_STAGE_ALIASES}
+
+
+def credit_code_valid(code: str) -> bool:
+    """GB 32100-2015 check character of an 18-character unified social credit code."""
+    if len(code) != 18 or any(char not in _CREDIT_VALUE for char in code):
+        return False
+    total = sum(_CREDIT_VALUE[char] * weight for char, weight in zip(code, CREDIT_WEIGHTS))
+    return CREDIT_ALPHABET[(31 - total % 31) % 31] == code[17]
+
+
+def parse_decimal(text: str) -> Decimal | None:
+    """A number written by people: thousands separators, spaces and a 万元 suffix allowed."""
+    cleaned = text.replace(",", "").replace("，", "").replace(" ", "").removesuffix("万元")
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def parse_date(text: str) -> tuple[dt.date, bool] | None:
+    """``(date, month_only)`` from YYYY-MM, YYYY-MM-DD, YYYY/MM/DD, 2024年3月, 20240315 or an
+    Excel serial day number; ``None`` when it is not a plausible date (years 1950–2100)."""
+    candidate = text.split("T", 1)[0].split(" ", 1)[0] if len(text) > 10 else text
+    day: int | None
+    try:
+        match = _DATE.match(candidate)
+        if match:
+            year, month = int(match[1]), int(match[2])
+            day = int(match[3]) if match[3] else None
+        elif candidate.isdigit() and len(candidate) in (6, 8):
+            year, month = int(candidate[:4]), int(candidate[4:6])
+            day = int(candidate[6:]) if len(candidate) == 8 else None
+        elif re.fullmatch(r"\d{4,5}(\.\d+)?", candidate):  # Excel stores dates as serial days
+            value = _EXCEL_EPOCH + dt.timedelta(days=int(float(candidate)))
+            year, month, day = value.year, value.month, value.day
+        else:
+            return None
+        if not 1950 <= year <= 2100:
+            return None
+        return dt.date(year, month, day or 1), day is None
+    except ValueError:
+        return None
+
+
+class _Row:
+    """Collects the problems of one record."""
+
+    __slots__ = ("row", "problems", "failed")
+
+    def __init__(self, row: int):
+        self.row = row
+        self.problems: list[Problem] = []
+        self.failed = False
+
+    def error(self, key: str | None, kind: str, message: str) -> None:
+        self.failed = True
+        self.problems.append(Problem(self.row, header_label(key) if key else None, kind, "error", message))
+
+    def warn(self, key: str | None, kind: str, message: str) -> None:
+        self.problems.append(Problem(self.row, header_label(key) if key else None, kind, "warning", message))
+
+
+def _clean(record: Mapping[str, object]) -> dict[str, str]:
+    """Strip values, drop empty ones and the apostrophe spreadsheets put before '=' or digits."""
+    clean: dict[str, str] = {}
+    for key, value in record.items():
+        if value is None:
+            continue
+        text = value.strip() if isinstance(value, str) else str(value).strip()
+        if text[:1] == "'":  # CSV exports guard formulas and long digit strings with it
+            text = text[1:].strip()
+        if text:
+            clean[key] = text
+    return clean
+
+
+def validate_record(record: Mapping[str, str | None], *, row: int, default_crs: str = "WGS84",
+                    domains: Mapping[str, str] | None = None,
+                    funding: Mapping[str, str] | None = None) -> tuple[dict | None, list[Problem]]:
+    """Check one template record; return ``(values, problems)`` with ``values`` None on error.
+
+    ``record`` maps template keys (see ``registry.template``) to text; ``row`` is the spreadsheet
+    row used in problems; ``default_crs`` applies when the record has no 坐标系. ``domains`` and
+    ``funding`` map labels/codes to codes (defaults: the seed vocabulary). The returned ``geom``
+    is a shapely geometry in WGS84 (EPSG:4326); ``geom_column`` names the column it came from.
+    """
+    r = _Row(row)
+    v = _clean(record)
+    values: dict = {key: v.get(key) for key in ("name", "category", "owner", "address", "lead_unit",
+                                                 "unit", "remarks")}
+    values["declared_town"] = v.get("town")
+
+    code = v.get("code")
+    if code is None:
+        r.error("code", "missing_code", "缺少项目代码")
+    elif not PROJECT_CODE.match(code):
+        r.error("code", "bad_code", f"项目代码“{code}”格式不对，应为 24 位，如 2024-370403-42-01-00234X")
+    values["code"] = code
+    if values["name"] is None:
+        r.error("name", "missing_name", "缺少项目名称")
+    if values["owner"] is None:
+        r.error("owner", "missing_value", "缺少建设单位")
+    values["domain_code"] = _vocabulary(r, v, "domain", domains or DEFAULT_DOMAINS, "unknown_domain", "领域")
+    values["stage"] = _vocabulary(r, v, "stage", STAGE_INDEX, "unknown_stage", "项目阶段")
+    values["credit_code"] = _credit_code(r, v.get("credit_code"))
+    _investments(r, v, values)
+    _dates(r, v, values)
+    _stage_rules(r, values)
+    values["funding"] = _funding(r, v.get("funding"), funding or DEFAULT_FUNDING)
+    units = v.get("responsible_units")
+    values["responsible_units"] = [u.strip() for u in _SEPARATORS.split(units) if u.strip()] if units else []
+    values["is_key"] = _flag(r, v.get("is_key"))
+    _geometry(r, v, values, default_crs)
+    return (None if r.failed else values), r.problems
+
+
+def _vocabulary(r: _Row, v: dict, key: str, index: Mapping[str, str], kind: str, label: str) -> str | None:
+    text = v.get(key)
+    if text is None:
+        r.error(key, "missing_value", f"缺少{label}")
+        return None
+    code = index.get(text) or index.get(text.lower())
+    if code is None:
+        r.error(key, kind, f"未知的{label}“{text}”")
+    return code
+
+
+def _credit_code(r: _Row, text: str | None) -> str | None:
+    if text is None:
+        return None
+    code = text.upper()
+    if credit_code_valid(code):
+        return code
+    if len(code) != 18:
+        r.warn("credit_code", "bad_credit_code", f"统一社会信用代码“{text}”不是 18 位，未保存")
+        return None
+    r.warn("credit_code", "bad_credit_code", f"统一社会信用代码“{text}”校验位不符，请核对（仍导入）")
+    return code
+
+
+def _number(r: _Row, v: dict, key: str, quantum: Decimal, limit: Decimal) -> Decimal | None:
+    text = v.get(key)
+    if text is None:
+        return None
+    value = parse_decimal(text)
+    if value is None:
+        r.error(key, "bad_number", f"{header_label(key)}“{text}”不是数字")
+    elif abs(value) > limit:
+        r.error(key, "bad_number", f"{header_label(key)}“{text}”超出允许范围")
+        value = None
+    else:
+        value = value.quantize(quantum, ROUND_HALF_UP)
+    return value
+
+
+def _investments(r: _Row, v: dict, values: dict) -> None:
+    money = {}
+    for key in ("total_investment", "equipment_investment", "completed_investment"):
+        amount = _number(r, v, key, _CENT, MONEY_MAX)
+        if amount is not None and amount < 0:
+            r.error(key, "negative_investment", f"{header_label(key)}不能为负数：{amount}")
+            amount = None
+        money[key] = values[key] = amount
+    quantity = values["quantity"] = _number(r, v, "quantity", _MILLI, QUANTITY_MAX)
+    if quantity is not None and quantity < 0:
+        r.error("quantity", "bad_number", f"数量不能为负数：{quantity}")
+    total = money["total_investment"]
+    if total is None:
+        if "total_investment" not in v:
+            r.error("total_investment", "missing_value", "缺少总投资")
+        return
+    if money["equipment_investment"] is not None and money["equipment_investment"] > total:
+        r.error("equipment_investment", "equip_gt_total",
+                f"设备投资 {money['equipment_investment']} 万元大于总投资 {total} 万元")
+    if money["completed_investment"] is not None and money["completed_investment"] > total:
+        r.error("completed_investment", "completed_gt_total",
+                f"已完成投资 {money['completed_investment']} 万元大于总投资 {total} 万元")
+
+
+def _dates(r: _Row, v: dict, values: dict) -> None:
+    parsed: dict[str, tuple[dt.date, bool] | None] = {}
+    for key in ("planned_start", "planned_end", "actual_start", "actual_end"):
+        text = v.get(key)
+        parsed[key] = parse_date(text) if text is not None else None
+        if text is not None and parsed[key] is None:
+            r.error(key, "bad_date", f"{header_label(key)}“{text}”不是有效日期（应为 YYYY-MM 或 YYYY-MM-DD）")
+        values[key] = parsed[key][0] if parsed[key] else None
+    for start_key, end_key, label in (("planned_start", "planned_end", "计划"),
+                                      ("actual_start", "actual_end", "实际")):
+        start, end = parsed[start_key], parsed[end_key]
+        if start and end:
+            # a month-only date means "some day that month": compare by month then
+            by_month = start[1] or end[1]
+            s, e = (start[0].replace(day=1), end[0].replace(day=1)) if by_month else (start[0], end[0])
+            if e < s:
+                r.error(end_key, "end_before_start",
+                        f"{label}竣工“{v[end_key]}”早于{label}开工“{v[start_key]}”")
+
+
+def _stage_rules(r: _Row, values: dict) -> None:
+    stage = values["stage"]
+    if stage == "completed" and values["actual_end"] is None:
+        r.error("actual_end", "completed_without_end", "项目阶段为竣工投产，但缺少实际竣工日期")
+    if stage in ("construction", "completed") and values["actual_start"] is None:
+        # departments often leave it blank: keep the project, ask for the date
+        r.warn("actual_start", "missing_actual_start", f"项目阶段为{STAGES[stage][0]}，但缺少实际开工日期")
+
+
+def _funding(r: _Row, text: str | None, index: Mapping[str, str]) -> list[str]:
+    if text is None:
+        return []
+    codes: list[str] = []
+    for label in _SEPARATORS.split(text):
+        label = label.strip()
+        if not label:
+            continue
+        code = index.get(label) or index.get(label.lower())
+        if code is None:
+            r.warn("funding", "unknown_funding", f"资金来源“{label}”不在列表中，已记为“其他”")
+            code = index.get("other", "other")
+        if code not in codes:
+            codes.append(code)
+    return codes
+
+
+def _flag(r: _Row, text: str | None) -> bool:
+    if text is None:
+        return False
+    flag = _FLAGS.get(text.lower())
+    if flag is None:
+        r.warn("is_key", "bad_flag", f"重点项目“{text}”应填“是”或“否”，已按“否”导入")
+        return False
+    return flag
+
+
+def _coordinate(r: _Row, v: dict, key: str) -> float | None:
+    try:
+        return float(v[key].replace(",", ""))
+    except ValueError:
+        r.error(key, "bad_number", f"{header_label(key)}“{v[key]}”不是数字")
+        return None
+
+
+def _geometry(r: _Row, v: dict, values: dict, default_crs: str) -> None:
+    crs_text = v.get("crs") or default_crs
+    crs = crs_code(crs_text)
+    values["source_crs"] = crs
+    if crs is None:
+        r.error("crs", "unknown_crs", f"不支持的坐标系“{crs_text}”（可用 WGS84、CGCS2000、GCJ02、BD09）")
+    values["geom"] = None
+    wkt = v.get("wkt")
+    if wkt is not None:
+        values["geom_column"] = "几何WKT"
+        geom = _parse_wkt(r, wkt)
+    elif "lng" in v and "lat" in v:
+        values["geom_column"] = "经度、纬度"
+        lng, lat = _coordinate(r, v, "lng"), _coordinate(r, v, "lat")
+        geom = Point(lng, lat) if lng is not None and lat is not None else None
+    else:
+        if "lng" in v or "lat" in v:
+            absent = "lat" if "lng" in v else "lng"
+            r.error(absent, "missing_geometry", f"缺少{header_label(absent)}（经度、纬度须同时填写）")
+        else:
+            r.error("wkt", "missing_geometry", "缺少位置：请填写经度、纬度或几何WKT")
+        return
+    if geom is None:
+        return
+    west, south, east, north = geom.bounds
+    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        if -90 <= west <= east <= 90 and -180 <= south <= north <= 180:
+            r.error("wkt" if wkt else "lat", "swapped_coords",
+                    "纬度超出 ±90°，经纬度可能填反了")
+        else:
+            r.error("wkt" if wkt else "lng", "bad_coordinates", "坐标超出经纬度范围（经度 ±180°，纬度 ±90°）")
+        return
+    if crs not in (None, "WGS84", "CGCS2000"):
+        geom = to_wgs84(geom, crs)
+    values["geom"] = geom
+
+
+def _parse_wkt(r: _Row, text: str):
+    try:
+        geom = shapely.from_wkt(_EWKT_SRID.sub("", text))
+    except shapely.errors.GEOSException:
+        r.error("wkt", "bad_wkt", f"几何WKT 无法解析：{text[:60]}")
+        return None
+    if geom.is_empty or geom.geom_type not in _ALLOWED_TYPES:
+        r.error("wkt", "bad_wkt", f"几何WKT 须为点、线或面（含 MULTI*），不能是 {geom.geom_type} 或空几何")
+        return None
+    if shapely.has_z(geom):
+        geom = shapely.force_2d(geom)
+    if not geom.is_valid:
+        if geom.geom_type in ("LineString", "MultiLineString", "Point", "MultiPoint"):
+            r.error("wkt", "bad_wkt", f"几何WKT 无效：{shapely.is_valid_reason(geom)}")
+            return None
+        repaired = shapely.make_valid(geom, method="structure", keep_collapsed=False)
+        if repaired.is_empty:
+            r.error("wkt", "bad_wkt", f"面几何无效且无法修复：{shapely.is_valid_reason(geom)}")
+            return None
+        r.warn("wkt", "geometry_repaired", f"面几何无效（{shapely.is_valid_reason(geom)}），已自动修复")
+        geom = repaired
+    return geom
