@@ -184,22 +184,30 @@ def _read_frame(path: Path, encoding: str | None) -> tuple[gpd.GeoDataFrame, str
         info = pyogrio.read_info(path)
         if encoding:
             return pyogrio.read_dataframe(path, encoding=encoding), encoding
-        if info["driver"] == "ESRI Shapefile" and not _has_codepage(path):
-            # No .cpg: GDAL would guess ISO-8859-1 and garble Chinese. Bureau files are UTF-8 or GBK.
-            try:
-                return pyogrio.read_dataframe(path, encoding="UTF-8"), "UTF-8"
-            except UnicodeDecodeError:
-                log.info("%s is not UTF-8; reading its attributes as GB18030 (GBK)", path.name)
-                return pyogrio.read_dataframe(path, encoding="GB18030"), "GB18030"
-        return pyogrio.read_dataframe(path), info.get("encoding")
+        if info["driver"] != "ESRI Shapefile":
+            return pyogrio.read_dataframe(path), info.get("encoding")
+        codepage = _codepage(path)
+        if codepage:  # GDAL honours the .cpg itself
+            return pyogrio.read_dataframe(path), codepage
+        # No .cpg: GDAL would guess ISO-8859-1 and garble Chinese. Bureau files are UTF-8 or GBK.
+        try:
+            return pyogrio.read_dataframe(path, encoding="UTF-8"), "UTF-8"
+        except UnicodeDecodeError:
+            log.info("%s is not UTF-8; reading its attributes as GB18030 (GBK)", path.name)
+            return pyogrio.read_dataframe(path, encoding="GB18030"), "GB18030"
     except UnicodeDecodeError as exc:
-        raise InvalidInput(f"属性表不是 {encoding} 编码：{path.name}（可用 --encoding 指定）") from exc
+        tried = encoding or "UTF-8/GBK"
+        raise InvalidInput(f"属性表不是 {tried} 编码：{path.name}（可用 --encoding 指定）") from exc
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, LookupError) as exc:
         raise InvalidInput(f"无法读取边界文件 {path.name}：{exc}") from exc
 
 
-def _has_codepage(path: Path) -> bool:
-    return any(p.suffix.lower() == ".cpg" and p.stem == path.stem for p in path.parent.glob(f"{path.stem}.*"))
+def _codepage(path: Path) -> str | None:
+    """The encoding a Shapefile's .cpg names, if it has one."""
+    for candidate in (path.with_suffix(".cpg"), path.with_suffix(".CPG")):
+        if candidate.is_file():
+            return candidate.read_text(encoding="ascii", errors="replace").strip() or None
+    return None
 
 
 def _geometries_in_wgs84(frame: gpd.GeoDataFrame, crs: str | None) -> tuple[list, str]:

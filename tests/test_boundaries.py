@@ -115,6 +115,21 @@ def test_utf8_shapefile_without_cpg_is_read_as_utf8(db, tmp_path):
     assert [t.name for t in report.loaded] == ["东街道", "西镇", "南乡"]
 
 
+def test_a_cpg_file_names_the_encoding(db, tmp_path):
+    path = write_layer(tmp_path / "towns.shp", three_towns(), encoding="GBK")  # writes towns.cpg = GBK
+    report = load_boundaries(db, path)
+    assert report.encoding == "GBK"
+    assert [t.name for t in report.loaded] == ["东街道", "西镇", "南乡"]
+
+
+def test_a_wrong_explicit_encoding_is_a_clear_error(db, tmp_path):
+    path = write_layer(tmp_path / "towns.shp", three_towns(), encoding="GBK")
+    (tmp_path / "towns.cpg").unlink()
+    with pytest.raises(InvalidInput, match="不是 UTF-8 编码"):
+        load_boundaries(db, path, encoding="UTF-8")
+    assert [t.name for t in load_boundaries(db, path, encoding="GBK").loaded] == ["东街道", "西镇", "南乡"]
+
+
 def test_geopackage_in_cgcs2000_is_loaded(db, tmp_path):
     path = write_layer(tmp_path / "towns.gpkg", three_towns(), crs="EPSG:4490", driver="GPKG")
     report = load_boundaries(db, path)
