@@ -1,0 +1,45 @@
+-- What the district/town map draws in one view (EPSG:4326), one statement so the filter is
+-- written once: the projects in the box when there are at most :max_features of them (or the
+-- map is zoomed in to :full_zoom), otherwise the projects grouped on a grid of :cell degrees.
+-- Rows: kind 'feature' (id, code, name, domain_code, stage, total_investment, geometry) or
+--       kind 'cluster' (n, by_stage, lng, lat = mean position of the cell's projects).
+-- :west :south :east :north float8; :zoom int; :full_zoom int; :max_features int; :cell float8;
+-- :domains text[] (NULL = all); :stage text; :town text (9-digit code, NULL = all);
+-- :scope_towns text[] (NULL = the whole registry; else projects with a share in those towns).
+WITH visible AS MATERIALIZED (
+    SELECT p.id, p.code, p.name, p.domain_code, p.stage, p.total_investment, p.geom
+    FROM projects p
+    WHERE p.deleted_at IS NULL
+      AND p.geom && ST_MakeEnvelope(:west, :south, :east, :north, 4326)
+      AND (CAST(:domains AS text[]) IS NULL OR p.domain_code = ANY(CAST(:domains AS text[])))
+      AND (CAST(:stage AS text) IS NULL OR p.stage = :stage)
+      AND (CAST(:town AS text) IS NULL OR EXISTS (
+            SELECT 1 FROM project_towns s WHERE s.project_id = p.id AND s.town_code = :town))
+      AND (CAST(:scope_towns AS text[]) IS NULL OR EXISTS (
+            SELECT 1 FROM project_towns s
+            WHERE s.project_id = p.id AND s.town_code = ANY(CAST(:scope_towns AS text[]))))
+), detailed AS (
+    SELECT (SELECT count(*) FROM (SELECT 1 FROM visible LIMIT :max_features + 1) c) <= :max_features
+           OR :zoom >= :full_zoom AS yes
+), cells AS (
+    -- per cell and stage first, so each cell can say how many projects are at each stage
+    SELECT ST_SnapToGrid(pt, :cell) AS cell, stage, count(*) AS n,
+           avg(ST_X(pt)) AS lng, avg(ST_Y(pt)) AS lat
+    FROM (SELECT stage, ST_PointOnSurface(geom) AS pt FROM visible) v, detailed
+    WHERE NOT detailed.yes
+    GROUP BY 1, 2
+)
+(SELECT 'feature' AS kind, v.id, v.code, v.name, v.domain_code, v.stage, v.total_investment,
+        ST_AsGeoJSON(v.geom, 6) AS geometry, 1::bigint AS n, NULL::jsonb AS by_stage,
+        NULL::float8 AS lng, NULL::float8 AS lat
+ FROM visible v, detailed
+ WHERE detailed.yes
+ ORDER BY v.id
+ LIMIT :max_features + 1)
+UNION ALL
+SELECT 'cluster', NULL, NULL, NULL, NULL,
+       (array_agg(stage ORDER BY n DESC, stage))[1],  -- the cell's most common stage
+       NULL, NULL, sum(n)::bigint, jsonb_object_agg(stage, n),
+       sum(lng * n) / sum(n), sum(lat * n) / sum(n)
+FROM cells
+GROUP BY cell

@@ -1,0 +1,48 @@
+"""``GET /api/v1/map/features``: the projects of one map view (see web.maps.features)."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from web import database
+from web.api import openapi
+from web.auth import current_scope
+from web.maps.features import view_features
+
+bp = Blueprint("maps_api", __name__, url_prefix="/api/v1")
+
+
+@bp.get("/map/features")
+def features():
+    """Query: ``bbox`` (required), ``zoom`` (required), ``domains``, ``stage``, ``town``, ``crs``."""
+    args = request.args
+    collection = view_features(database.session(), current_scope(), bbox=args.get("bbox"),
+                               zoom=args.get("zoom"), domains=args.get("domains"),
+                               stage=args.get("stage"), town=args.get("town"), crs=args.get("crs"))
+    response = jsonify(collection)
+    response.mimetype = "application/geo+json"
+    return response
+
+
+def _parameter(name: str, description: str, required: bool = False) -> dict:
+    return {"name": name, "in": "query", "required": required, "description": description,
+            "schema": {"type": "string"}}
+
+
+OPENAPI_PATHS = {
+    "/api/v1/map/features": {"get": {
+        "summary": "地图当前视野内的项目：项目少或放大时为要素，项目多时为网格汇总（由 PostGIS 聚合）",
+        "parameters": [
+            _parameter("bbox", "west,south,east,north（地图坐标；crs=gcj02 时为 GCJ-02）", True),
+            _parameter("zoom", "地图缩放级别 0–22，决定汇总网格大小", True),
+            _parameter("domains", "逗号分隔的领域代码；缺省为全部，空字符串为无"),
+            _parameter("stage", "项目阶段（代码或中文）"),
+            _parameter("town", "9 位镇街代码：只含与该镇街有份额的项目"),
+            _parameter("crs", "wgs84（默认）或 gcj02：输入范围与输出几何的坐标系（高德底图）")],
+        "responses": {
+            "200": {"description": "GeoJSON FeatureCollection，附 mode（features | clusters）与 truncated。"
+                                   "features：properties 含 id, code, name, domain, stage, total_investment；"
+                                   "clusters：每个网格一个点，properties 含 cluster, count, stage（最多的阶段）, by_stage",
+                    "content": {"application/geo+json": {"schema": {"type": "object"}}}},
+            "400": {"description": "参数错误（统一错误格式）"}}}},
+}
+openapi.register_paths(OPENAPI_PATHS)

@@ -1,0 +1,231 @@
+/* District / town map: town choropleth with a metric switch, and project features loaded per
+ * view from /api/v1/map/features (grid clusters when zoomed out, features when zoomed in).
+ * The Folium page creates the layers; EqregMap.init wires them up. No external requests. */
+(function () {
+  "use strict";
+  var cfg = null;  // set by init
+  var NO_DATA = "#d9d9d9";
+
+  function esc(text) {
+    return String(text == null ? "" : text).replace(/[&<>"']/g, function (c) {
+      return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
+    });
+  }
+  function num(value, digits) {
+    if (value == null) { return "—"; }
+    return Number(value).toLocaleString("zh-CN", {maximumFractionDigits: digits == null ? 2 : digits});
+  }
+  function metricText(metric, value) {
+    if (value == null) { return "—"; }
+    return metric.percent ? num(value * 100, 1) + "%" : num(value, metric.digits) + " " + metric.unit;
+  }
+  function stageInfo(stage) {
+    return cfg.options.stages.filter(function (s) { return s.code === stage; })[0] || {label: stage, color: "#666"};
+  }
+  function stageColor(stage) { return stageInfo(stage).color; }
+  function stageLabel(stage) { return stageInfo(stage).label; }
+  function dot(color, size) {
+    return L.divIcon({className: "eqreg-pt", iconSize: [size, size],
+                      html: '<span style="background:' + color + '"></span>'});
+  }
+
+  /* markercluster: a cluster takes the colour of its commonest stage. */
+  function clusterIcon(cluster) {
+    var counts = {}, best = null;
+    cluster.getAllChildMarkers().forEach(function (m) {
+      var s = m.options.stage; counts[s] = (counts[s] || 0) + 1;
+      if (best === null || counts[s] > counts[best]) { best = s; }
+    });
+    return bubble(cluster.getChildCount(), best);
+  }
+  function bubble(count, stage) {
+    var size = Math.round(22 + 8 * Math.log10(Math.max(count, 1)));
+    return L.divIcon({className: "eqreg-bubble", iconSize: [size, size],
+                      html: '<span style="background:' + stageColor(stage) + '">' + count + "</span>"});
+  }
+
+  function metricColor(metric, value) {
+    if (value == null) { return NO_DATA; }
+    for (var i = 0; i < metric.breaks.length; i++) {
+      if (value <= metric.breaks[i]) { return metric.colors[i]; }
+    }
+    return metric.colors[metric.colors.length - 1];
+  }
+
+  function townPopup(p) {
+    var rows = cfg.options.metrics.map(function (m) {
+      return "<tr><th>" + esc(m.label) + "</th><td>" + esc(metricText(m, p[m.key])) + "</td></tr>";
+    });
+    rows.push("<tr><th>总投资</th><td>" + num(p.total_investment) + " 万元</td></tr>");
+    return "<b>" + esc(p.name) + "</b><table class='eqreg-table'>" + rows.join("") + "</table>" +
+      "<a href='" + esc(cfg.options.townUrl + p.code) + "'>查看镇街 →</a>";
+  }
+
+  function styleTowns() {
+    var metric = cfg.options.metrics.filter(function (m) { return m.key === cfg.metric; })[0];
+    cfg.towns.setStyle(function (f) {
+      var focus = f.properties.code === cfg.options.highlight;
+      return {fillColor: metricColor(metric, f.properties[metric.key]), fillOpacity: 0.55,
+              color: focus ? "#c00" : "#555", weight: focus ? 3 : 1};
+    });
+    renderLegend(metric);
+  }
+
+  function renderLegend(metric) {
+    var html = "<div class='eqreg-legend-title'>镇街指标</div>";
+    cfg.options.metrics.forEach(function (m) {
+      html += "<label><input type='radio' name='eqreg-metric' value='" + m.key + "'" +
+        (m.key === metric.key ? " checked" : "") + "> " + esc(m.label) + "</label><br>";
+    });
+    var lower = null;
+    metric.breaks.forEach(function (upper, i) {
+      html += "<div><i style='background:" + metric.colors[i] + "'></i>" +
+        (lower == null ? "≤ " : esc(metricText(metric, lower)) + " – ") + esc(metricText(metric, upper)) + "</div>";
+      lower = upper;
+    });
+    html += "<div><i style='background:" + NO_DATA + "'></i>无数据</div>";
+    html += "<div class='eqreg-legend-title'>项目阶段</div>";
+    cfg.options.stages.forEach(function (s) {
+      html += "<div><i class='eqreg-round' style='background:" + s.color + "'></i>" + esc(s.label) + "</div>";
+    });
+    html += "<div class='eqreg-status'></div>";
+    cfg.legend.getContainer().innerHTML = html;
+    cfg.legend.getContainer().querySelectorAll("input[name=eqreg-metric]").forEach(function (input) {
+      input.addEventListener("change", function () { cfg.metric = input.value; styleTowns(); });
+    });
+    setStatus(cfg.status || "");
+  }
+
+  function setStatus(text) {
+    cfg.status = text;
+    var box = cfg.legend.getContainer().querySelector(".eqreg-status");
+    if (box) { box.textContent = text; }
+  }
+
+  function projectPopup(p) {
+    return "<b>" + esc(p.name) + "</b><br>" + esc(p.code) + "<br>" +
+      esc(cfg.options.domains[p.domain] || p.domain) + " · " + esc(stageLabel(p.stage)) + "<br>" +
+      "总投资 " + num(p.total_investment) + " 万元<br>" +
+      "<a href='" + esc(cfg.options.projectUrl + p.id) + "'>查看项目 →</a>";
+  }
+
+  function enabledDomains() {
+    var codes = Object.keys(cfg.subgroups);
+    var on = codes.filter(function (c) { return cfg.map.hasLayer(cfg.subgroups[c]); });
+    return on.length === codes.length ? null : on;
+  }
+
+  function clear() {
+    Object.keys(cfg.subgroups).forEach(function (c) { cfg.subgroups[c].clearLayers(); });
+    cfg.aggregates.clearLayers();
+  }
+
+  function drawFeatures(fc) {
+    var heat = [];
+    fc.features.forEach(function (f) {
+      var p = f.properties, target = cfg.subgroups[p.domain] || cfg.aggregates;
+      var g = f.geometry, color = stageColor(p.stage);
+      if (g.type === "Point" || g.type === "MultiPoint") {
+        var points = g.type === "Point" ? [g.coordinates] : g.coordinates;
+        points.forEach(function (c) {
+          target.addLayer(L.marker([c[1], c[0]], {icon: dot(color, 14), stage: p.stage, title: p.name})
+            .bindPopup(projectPopup(p)));
+          heat.push([c[1], c[0], 1]);
+        });
+      } else {
+        var line = g.type.indexOf("LineString") >= 0;
+        var layer = L.geoJSON(f, {style: {color: color, weight: line ? 4 : 2, fillColor: color,
+                                          fillOpacity: 0.35}}).bindPopup(projectPopup(p));
+        target.addLayer(layer);
+        var centre = layer.getBounds().getCenter();
+        heat.push([centre.lat, centre.lng, 1]);
+      }
+    });
+    return heat;
+  }
+
+  function drawClusters(fc) {
+    return fc.features.map(function (f) {
+      var p = f.properties, c = f.geometry.coordinates;
+      var lines = cfg.options.stages.filter(function (s) { return p.by_stage[s.code]; })
+        .map(function (s) { return esc(s.label) + " " + p.by_stage[s.code]; });
+      var marker = L.marker([c[1], c[0]], {icon: bubble(p.count, p.stage), stage: p.stage})
+        .bindTooltip("<b>" + p.count + " 个项目</b><br>" + lines.join("<br>"));
+      marker.on("click", function () { cfg.map.setView([c[1], c[0]], cfg.map.getZoom() + 2); });
+      cfg.aggregates.addLayer(marker);
+      return [c[1], c[0], p.count];
+    });
+  }
+
+  var pending = null, timer = null;
+  function load() {
+    var b = cfg.map.getBounds(), params = new URLSearchParams(cfg.options.params || {});
+    params.set("bbox", [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) {
+      return v.toFixed(6); }).join(","));
+    params.set("zoom", String(Math.round(cfg.map.getZoom())));
+    if (cfg.options.crs) { params.set("crs", cfg.options.crs); }
+    var domains = enabledDomains();
+    if (domains !== null) { params.set("domains", domains.join(",")); }
+    if (pending) { pending.abort(); }
+    pending = new AbortController();
+    setStatus("正在加载项目…");
+    fetch(cfg.options.endpoint + "?" + params.toString(), {signal: pending.signal, credentials: "same-origin",
+                                                           headers: {"Accept": "application/geo+json"}})
+      .then(function (r) {
+        if (!r.ok) { throw new Error("HTTP " + r.status); }
+        return r.json();
+      })
+      .then(function (fc) {
+        clear();
+        var heat = fc.mode === "clusters" ? drawClusters(fc) : drawFeatures(fc);
+        cfg.heat.setLatLngs(heat);
+        var count = fc.features.reduce(function (n, f) { return n + (f.properties.count || 1); }, 0);
+        setStatus(fc.mode === "clusters" ? "共 " + count + " 个项目（已汇总，放大查看单个项目）"
+                  : "显示 " + count + " 个项目" + (fc.truncated ? "（仅前 " + count + " 个，请放大）" : ""));
+        var box = cfg.map.getContainer();
+        box.dataset.eqregMode = fc.mode;
+        box.dataset.eqregCount = String(count);
+        document.documentElement.dataset.mapReady = "1";
+      })
+      .catch(function (err) {
+        if (err.name === "AbortError") { return; }
+        setStatus("项目加载失败，请刷新重试");
+        console.error("project layer:", err);
+      });
+  }
+  function schedule() { clearTimeout(timer); timer = setTimeout(load, 150); }
+
+  function basemapControl() {
+    var control = L.control({position: "bottomleft"});
+    control.onAdd = function () {
+      var div = L.DomUtil.create("div", "eqreg-box eqreg-basemaps");
+      div.innerHTML = "底图：" + cfg.options.basemaps.map(function (b) {
+        return b.active ? "<b>" + esc(b.label) + "</b>" : "<a href='" + esc(b.href) + "'>" + esc(b.label) + "</a>";
+      }).join(" | ");
+      return div;
+    };
+    return control;
+  }
+
+  function init(config) {
+    cfg = config;
+    cfg.metric = cfg.options.metrics[0].key;
+    cfg.legend = L.control({position: "bottomright"});
+    cfg.legend.onAdd = function () { return L.DomUtil.create("div", "eqreg-box eqreg-legend"); };
+    cfg.legend.addTo(cfg.map);
+    basemapControl().addTo(cfg.map);
+    cfg.towns.eachLayer(function (layer) {
+      var p = layer.feature.properties;
+      layer.bindTooltip(esc(p.name), {permanent: true, direction: "center", className: "eqreg-town-label"});
+      layer.bindPopup(townPopup(p));
+    });
+    styleTowns();
+    cfg.map.on("moveend", schedule);
+    cfg.map.on("overlayadd overlayremove", function (e) {
+      if (Object.keys(cfg.subgroups).some(function (c) { return cfg.subgroups[c] === e.layer; })) { schedule(); }
+    });
+    load();
+  }
+
+  window.EqregMap = {init: init, clusterIcon: clusterIcon};
+})();
