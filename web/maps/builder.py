@@ -46,7 +46,9 @@ def metric_classes(towns: dict) -> list[dict]:
                            if f["properties"].get(key) is not None], dtype=float)
         if values.size == 0:
             values = np.array([0.0])
-        breaks = sorted(set(np.quantile(values, np.linspace(0, 1, CLASSES + 1)[1:]).round(6).tolist()))
+        distinct = np.unique(values.round(6))
+        breaks = (distinct if distinct.size <= CLASSES  # few towns: one class per value
+                  else np.unique(np.quantile(values, np.linspace(0, 1, CLASSES + 1)[1:]).round(6))).tolist()
         colormap = linear.YlOrRd_09.scale(0, max(len(breaks) - 1, 1))
         colors = [colormap.rgb_hex_str(i) for i in range(len(breaks))]
         out.append({"key": key, "label": label, "unit": unit, "digits": digits, "percent": percent,

@@ -15,9 +15,12 @@
     if (value == null) { return "—"; }
     return Number(value).toLocaleString("zh-CN", {maximumFractionDigits: digits == null ? 2 : digits});
   }
-  function metricText(metric, value) {
+  function metricValue(metric, value) {  // without the unit, for the legend
     if (value == null) { return "—"; }
-    return metric.percent ? num(value * 100, 1) + "%" : num(value, metric.digits) + " " + metric.unit;
+    return metric.percent ? num(value * 100, 1) + "%" : num(value, metric.digits);
+  }
+  function metricText(metric, value) {
+    return metricValue(metric, value) + (metric.unit && value != null ? " " + metric.unit : "");
   }
   function stageInfo(stage) {
     return cfg.options.stages.filter(function (s) { return s.code === stage; })[0] || {label: stage, color: "#666"};
@@ -75,12 +78,13 @@
     var html = "<div class='eqreg-legend-title'>镇街指标</div>";
     cfg.options.metrics.forEach(function (m) {
       html += "<label><input type='radio' name='eqreg-metric' value='" + m.key + "'" +
-        (m.key === metric.key ? " checked" : "") + "> " + esc(m.label) + "</label><br>";
+        (m.key === metric.key ? " checked" : "") + "> " + esc(m.label) +
+        (m.unit ? "（" + esc(m.unit) + "）" : "") + "</label><br>";
     });
     var lower = null;
     metric.breaks.forEach(function (upper, i) {
       html += "<div><i style='background:" + metric.colors[i] + "'></i>" +
-        (lower == null ? "≤ " : esc(metricText(metric, lower)) + " – ") + esc(metricText(metric, upper)) + "</div>";
+        (lower == null ? "≤ " : esc(metricValue(metric, lower)) + " – ") + esc(metricValue(metric, upper)) + "</div>";
       lower = upper;
     });
     html += "<div><i style='background:" + NO_DATA + "'></i>无数据</div>";
