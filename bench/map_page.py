@@ -1,0 +1,153 @@
+"""Benchmark: the district map page at N projects (DESIGN §7: HTML ≤ 1.5 MB, usable ≤ 3 s).
+
+Builds a scratch database with the demo district's towns and N generated projects, serves the
+app with gunicorn on 127.0.0.1, and opens ``/map`` in headless Chromium (cold cache each run).
+"Usable" is the moment the towns are styled and the first project layer of the view is drawn
+(``html[data-map-ready]``, set by web/static/js/project_map.js, in ms since navigation start).
+Also reports the features endpoint at district extent (grid clusters) and zoomed in.
+
+    .venv/bin/python bench/map_page.py --n 100000
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import common  # noqa: E402
+from bench.generate_projects import generate_projects  # noqa: E402
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:54329/eqreg_bench"
+HTML_BUDGET_MB, USABLE_BUDGET_S = 1.5, 3.0
+SCREENSHOT = common.REPO / "bench" / "out" / "map_page.png"
+USER, PASSWORD = "bench_viewer", "bench viewer password"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+
+def prepare(url: str, n: int, reuse: bool) -> None:
+    """The scratch database with the demo towns, ``n`` projects and a planner account."""
+    if reuse and _count(url) == n:
+        common.log.info("reusing %s with %d projects", common.database_name(url), n)
+        return
+    common.fresh_database(url)
+    generate_projects(url, district_code=common.DEMO_DISTRICT, n=n)
+    common.eqreg(url, "users", "add", USER, "--role", "planner", "--password-stdin", stdin=PASSWORD + "\n")
+    common.psql(url, "-c", "VACUUM ANALYZE")
+
+
+def _count(url: str) -> int:
+    try:
+        return int(common.scalar(url, "SELECT count(*) FROM projects"))
+    except Exception:  # noqa: BLE001 - no database yet
+        return -1
+
+
+def serve(url: str) -> tuple[subprocess.Popen, str]:
+    """gunicorn on a free port of 127.0.0.1 (2 workers, one shared secret key)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**common.env_for(url), "EQREG_SECRET_KEY": os.urandom(16).hex()}
+    server = subprocess.Popen([str(common.VENV_BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}",
+                               "--log-level", "warning", "web.app:create_app()"],
+                              cwd=common.REPO, env=env)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(base + "/login", timeout=1)
+            return server, base
+        except OSError:
+            time.sleep(0.2)
+    server.terminate()
+    raise SystemExit("gunicorn did not start")
+
+
+def view_boxes(url: str) -> tuple[str, str]:
+    """The district's extent and a zoom-16-sized box (about 1.4 × 0.8 km) at its busiest spot."""
+    extent = common.scalar(url, "SELECT concat_ws(',', ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)) "
+                                "FROM (SELECT ST_Extent(geom) e FROM towns WHERE valid_to IS NULL) s")
+    x, y = map(float, common.scalar(url, """
+        SELECT concat_ws(',', ST_X(c), ST_Y(c)) FROM (
+            SELECT ST_Centroid(ST_Collect(ST_PointOnSurface(geom))) c, count(*) n
+            FROM projects GROUP BY ST_SnapToGrid(ST_PointOnSurface(geom), 0.02)
+            ORDER BY n DESC LIMIT 1) s""").split(","))
+    return extent, f"{x - 0.0075:.5f},{y - 0.0035:.5f},{x + 0.0075:.5f},{y + 0.0035:.5f}"
+
+
+def measure(base: str, repeat: int, boxes: tuple[str, str]) -> dict:
+    from playwright.sync_api import sync_playwright
+    results = {"html_bytes": [], "usable_ms": [], "transferred": [], "outside": [], "extent_api_ms": [],
+               "zoomed_api_ms": []}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        for _ in range(repeat):
+            context = browser.new_context(viewport={"width": 1366, "height": 768})  # cold cache
+            page = context.new_page()
+            page.goto(base + "/login")
+            page.fill("input[name=username]", USER)
+            page.fill("input[name=password]", PASSWORD)
+            with page.expect_navigation():
+                page.locator("form [type=submit]").first.click()
+            sizes: dict[str, int] = {}
+            page.on("response", lambda r: sizes.__setitem__(r.url, len(r.body()) if r.ok else 0))
+            response = page.goto(base + "/map")
+            page.wait_for_selector("html[data-map-ready]", timeout=60_000)
+            results["html_bytes"].append(len(response.body()))
+            results["usable_ms"].append(int(page.get_attribute("html", "data-map-ready")))
+            page.wait_for_load_state("networkidle")
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT))
+            results["transferred"].append(sum(sizes.values()))
+            results["outside"].append(sum(1 for u in sizes if not u.startswith(base)))
+            results["extent_api_ms"].append(_api_ms(page, base, boxes[0], 11))
+            results["zoomed_api_ms"].append(_api_ms(page, base, boxes[1], 16))
+            context.close()
+        browser.close()
+    return results
+
+
+def _api_ms(page, base: str, bbox: str, zoom: int) -> float:
+    """Time one features request from inside the signed-in page (fetch, parse)."""
+    return page.evaluate("""async ([url]) => {
+        const t = performance.now(); const r = await fetch(url); await r.json();
+        return performance.now() - t; }""", [f"{base}/api/v1/map/features?bbox={bbox}&zoom={zoom}"])
+
+
+def main() -> None:
+    parser = common.arguments("district map page: HTML size and time to usable", n=100_000)
+    parser.set_defaults(database_url=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
+    parser.add_argument("--reuse", action="store_true", help="keep the database when it has N projects")
+    args = parser.parse_args()
+    common.setup_logging()
+    prepare(args.database_url, args.n, args.reuse)
+    server, base = serve(args.database_url)
+    try:
+        results = measure(base, args.repeat, view_boxes(args.database_url))
+    finally:
+        server.terminate()
+        server.wait(10)
+    html_mb = statistics.median(results["html_bytes"]) / 1e6
+    usable_s = statistics.median(results["usable_ms"]) / 1000
+    common.print_table(["measure", "median", "budget", "verdict"], [
+        ("projects", args.n, "", ""),
+        ("/map HTML (MB)", html_mb, HTML_BUDGET_MB, common.verdict(html_mb, HTML_BUDGET_MB)),
+        ("time to usable (s)", usable_s, USABLE_BUDGET_S, common.verdict(usable_s, USABLE_BUDGET_S)),
+        ("all responses (MB)", statistics.median(results["transferred"]) / 1e6, "", ""),
+        ("requests off 127.0.0.1", max(results["outside"]), 0, "ok" if max(results["outside"]) == 0 else "MISSED"),
+        ("features API, district extent (ms)", statistics.median(results["extent_api_ms"]), "", ""),
+        ("features API, zoom 16 (ms)", statistics.median(results["zoomed_api_ms"]), "", ""),
+    ])
+    print(json.dumps({k: v for k, v in results.items()}, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
