@@ -17,8 +17,8 @@ from decimal import Decimal
 from typing import Mapping
 
 import shapely
+import shapely.geometry
 from geoalchemy2.shape import from_shape, to_shape
-from shapely.geometry import shape
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -29,15 +29,11 @@ from geo.matching import match_projects
 from registry import audit, lifecycle, permissions
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleVersion
 from registry.importing import resolve_district
-from registry.models import Domain, FundingSource, Project
+from registry.models import Project
 from registry.scope import Scope, project_clause
-from registry.template import BY_KEY, COLUMNS, header_label
-from registry.validation import STAGE_INDEX, label_index, validate_record
+from registry.project_input import (GEOMETRY_KEYS, INPUT_KEYS, current_record, geojson_wkt,
+                                    input_record, validated)
 
-GEOMETRY_KEYS = ("geometry", "wkt", "lng", "lat", "crs")
-INPUT_KEYS = frozenset(BY_KEY) | {"geometry"}
-# Template key → Project attribute where they differ.
-ATTRIBUTE = {"domain": "domain_code", "town": "declared_town"}
 # What an audit entry shows of a project (geometry as WKT, EPSG:4326).
 SNAPSHOT_FIELDS = (
     "code", "name", "domain_code", "category", "owner", "credit_code", "declared_town", "address",
@@ -46,14 +42,6 @@ SNAPSHOT_FIELDS = (
     "actual_end", "lead_unit", "responsible_units", "is_key", "quantity", "unit", "remarks",
     "primary_town_code", "deleted_at")
 _DATA_FIELDS = tuple(f for f in SNAPSHOT_FIELDS if f not in ("primary_town_code", "deleted_at"))
-# Field → the label people see in messages (template headers, plus the few non-template ones).
-_LABELS = {"geometry": "几何（geometry）", "reason": "原因", "district_code": "行政区"}
-
-
-def field_label(key: str) -> str:
-    return _LABELS.get(key) or header_label(key)
-
-
 def create_project(session: Session, *, scope: Scope, values: Mapping, actor: str) -> dict:
     """Register one project; ``values`` are template keys (+ ``geometry``, ``crs``,
     optional ``district_code``). Returns ``{"id", "version", "warnings"}``."""
@@ -61,7 +49,7 @@ def create_project(session: Session, *, scope: Scope, values: Mapping, actor: st
         raise Forbidden("没有登记项目的权限")
     values = dict(values)
     district = resolve_district(session, values.pop("district_code", None) or None)
-    typed, warnings = _validated(session, _input_record(values))
+    typed, warnings = validated(session, input_record(values))
     lifecycle.apply_stage_rules(None, typed)
     measures = _check_geometry(session, typed["geom"], district)
     _check_code_free(session, typed["code"], None)
@@ -99,8 +87,8 @@ def update_project(session: Session, project_id: int, *, scope: Scope, changes: 
     if any(k in changes for k in GEOMETRY_KEYS):
         for key in ("wkt", "lng", "lat"):
             record.pop(key, None)
-    record.update(_input_record(changes))
-    typed, warnings = _validated(session, record)
+    record.update(input_record(changes))
+    typed, warnings = validated(session, record)
     result = _apply(session, project, typed, geometry_changed=any(k in changes for k in GEOMETRY_KEYS),
                     actor=actor, action="update", reason=reason, warnings=warnings)
     session.commit()
@@ -262,97 +250,9 @@ def _plain(value):
     return value
 
 
-def current_record(project: Project) -> dict[str, str | None]:
-    """A stored project as an import record (text, template keys; geometry as WKT in WGS84)."""
-    record: dict[str, str | None] = {}
-    for column in COLUMNS:
-        if column.key in GEOMETRY_KEYS:
-            continue
-        value = getattr(project, ATTRIBUTE.get(column.key, column.key))
-        record[column.key] = _text(value)
-    record["wkt"] = shapely.to_wkt(to_shape(project.geom), rounding_precision=-1)
-    record["crs"] = "WGS84"
-    return record
-
-
-def _text(value) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "是" if value else "否"
-    if isinstance(value, list):
-        return "；".join(value)
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    return str(value)
-
-
-def _input_record(values: Mapping) -> dict[str, str | None]:
-    """JSON values → the text record ``validate_record`` reads; GeoJSON ``geometry`` → WKT."""
-    unknown = sorted(set(values) - INPUT_KEYS)
-    if unknown:
-        raise InvalidInput("无法识别的字段：" + "、".join(unknown), {"fields": unknown})
-    record: dict[str, str | None] = {}
-    for key, value in values.items():
-        if key == "geometry":
-            if value is not None:
-                record["wkt"] = _geojson_wkt(value)
-            continue
-        if isinstance(value, (dict,)) or (isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value)):
-            raise InvalidInput(f"{field_label(key)}的值格式不对", {"field": key})
-        record[key] = _text(value)
-    return record
-
-
-def _geojson_wkt(value) -> str:
-    try:
-        geom = shape(value)
-    except Exception as exc:  # shapely raises several kinds for malformed GeoJSON
-        raise InvalidInput(f"几何（geometry）不是有效的 GeoJSON 几何：{exc}", {"field": "geometry"}) from exc
-    if geom.is_empty:
-        raise InvalidInput("几何（geometry）是空的：请在地图上标出位置", {"field": "geometry"})
-    return shapely.to_wkt(geom, rounding_precision=-1)
-
-
-def _validated(session: Session, record: dict) -> tuple[dict, list[dict]]:
-    domains = label_index({code: (zh, en) for code, zh, en in session.execute(
-        select(Domain.code, Domain.label_zh, Domain.label_en).where(Domain.active))})
-    funding = label_index({code: zh for code, zh in session.execute(
-        select(FundingSource.code, FundingSource.label_zh))})
-    geometry_from_geojson = "wkt" in record
-    typed, problems = validate_record(record, row=0, domains=domains, funding=funding)
-    # The stage's date rules are the life cycle's (registry.lifecycle), checked on change.
-    problems = [p for p in problems if p.kind not in ("completed_without_end", "missing_actual_start")]
-    errors = [p for p in problems if p.severity == "error"]
-    if errors:
-        details = [_problem(p, geometry_from_geojson) for p in errors]
-        raise InvalidInput("；".join(p.message for p in errors),
-                           {"field": details[0]["field"], "problems": details})
-    if typed is None:  # only a dropped stage-date error: validate_record left the values out
-        typed, _ = validate_record({**record, "stage": "reserve"}, row=0, domains=domains, funding=funding)
-        text = (record.get("stage") or "").strip()
-        typed["stage"] = STAGE_INDEX.get(text) or STAGE_INDEX.get(text.lower())
-    return typed, [_problem(p, geometry_from_geojson) for p in problems]
-
-
-_KEY_OF_HEADER = {column.header: column.key for column in COLUMNS}
-
-
-def _problem(problem, geojson: bool) -> dict:
-    out = problem.to_dict()
-    del out["row"]
-    key = _KEY_OF_HEADER.get(problem.column or "", problem.column)
-    if problem.column in ("几何WKT", "经度、纬度"):
-        key = "geometry" if geojson else ("wkt" if problem.column == "几何WKT" else "lng")
-    out["field"] = key
-    return out
-
-
 def _check_geometry(session: Session, geom, district_code: str) -> dict:
     """Refuse geometry outside the district (saying when lng/lat look swapped); geodesic measures."""
-    ewkb = shapely.to_wkb(shapely.set_srid(geom, 4326), hex=True, include_srid=True)
-    row = session.execute(sqlfiles.load("check_project_geometry"),
-                          {"geom": ewkb, "district_code": district_code}).one()
+    row = _measures(session, geom, district_code)
     if row.inside is None:
         raise InvalidInput(f"行政区 {district_code} 尚无边界，无法核对项目位置", {"field": "geometry"})
     if not row.inside:
@@ -367,3 +267,33 @@ def _check_code_free(session: Session, code: str, own_id: int | None) -> None:
     other = session.scalar(select(Project.id).where(Project.code == code, Project.id != (own_id or 0)))
     if other is not None:
         raise Conflict(f"项目代码 {code} 已被项目 {other} 使用（项目代码须唯一）", {"field": "code", "id": other})
+
+
+def preview_towns(session: Session, *, geometry, crs: str | None = "WGS84",
+                  district_code: str | None = None) -> dict:
+    """The towns and shares a drawn or typed geometry would get, without saving (form preview).
+
+    ``geometry`` is GeoJSON in ``crs`` (WGS84, CGCS2000, GCJ02 or BD09). Returns the geometry in
+    WGS84 (GeoJSON), whether it lies in the district, and ``towns`` (largest share first).
+    """
+    from geo.crs import to_wgs84
+    from geo.matching import preview_shares
+    if geometry is None:
+        raise InvalidInput("缺少几何（geometry）：请在地图上标出位置或输入坐标", {"field": "geometry"})
+    geom = shapely.from_wkt(geojson_wkt(geometry))
+    west, south, east, north = geom.bounds
+    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        raise InvalidInput("几何（geometry）：坐标超出经纬度范围，经纬度可能填反了", {"field": "geometry"})
+    geom = to_wgs84(geom, crs or "WGS84")
+    district = resolve_district(session, district_code)
+    checked = _measures(session, geom, district)
+    return {"geometry": shapely.geometry.mapping(geom), "district_code": district,
+            "inside": bool(checked.inside), "swapped": bool(checked.swapped) and not checked.inside,
+            "length_km": checked.length_km, "area_km2": checked.area_km2,
+            "towns": preview_shares(session, geom, district_code=district)}
+
+
+def _measures(session: Session, geom, district_code: str):
+    ewkb = shapely.to_wkb(shapely.set_srid(geom, 4326), hex=True, include_srid=True)
+    return session.execute(sqlfiles.load("check_project_geometry"),
+                           {"geom": ewkb, "district_code": district_code}).one()
