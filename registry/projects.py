@@ -269,18 +269,21 @@ def _check_code_free(session: Session, code: str, own_id: int | None) -> None:
         raise Conflict(f"项目代码 {code} 已被项目 {other} 使用（项目代码须唯一）", {"field": "code", "id": other})
 
 
-def preview_towns(session: Session, *, geometry, crs: str | None = "WGS84",
+def preview_towns(session: Session, *, geometry=None, wkt: str | None = None, crs: str | None = "WGS84",
                   district_code: str | None = None) -> dict:
     """The towns and shares a drawn or typed geometry would get, without saving (form preview).
 
-    ``geometry`` is GeoJSON in ``crs`` (WGS84, CGCS2000, GCJ02 or BD09). Returns the geometry in
+    ``geometry`` is GeoJSON (or ``wkt`` WKT) in ``crs`` (WGS84, CGCS2000, GCJ02 or BD09). Returns the geometry in
     WGS84 (GeoJSON), whether it lies in the district, and ``towns`` (largest share first).
     """
     from geo.crs import to_wgs84
     from geo.matching import preview_shares
-    if geometry is None:
+    if geometry is None and not (wkt or "").strip():
         raise InvalidInput("缺少几何（geometry）：请在地图上标出位置或输入坐标", {"field": "geometry"})
-    geom = shapely.from_wkt(geojson_wkt(geometry))
+    try:
+        geom = shapely.from_wkt(geojson_wkt(geometry) if geometry is not None else wkt)
+    except shapely.errors.GEOSException as exc:
+        raise InvalidInput(f"几何WKT 无法解析：{wkt[:60]}", {"field": "wkt"}) from exc
     west, south, east, north = geom.bounds
     if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
         raise InvalidInput("几何（geometry）：坐标超出经纬度范围，经纬度可能填反了", {"field": "geometry"})

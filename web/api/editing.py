@@ -131,7 +131,7 @@ def preview_geometry():
     auth.require(permissions.can_create_project(scope) or permissions.can_edit_project(scope))
     body = json_body()
     return jsonify(projects.preview_towns(database.session(), geometry=body.get("geometry"),
-                                          crs=body.get("crs") or "WGS84"))
+                                          wkt=body.get("wkt"), crs=body.get("crs") or "WGS84"))
 
 
 def _flag(name: str) -> bool:
@@ -217,6 +217,7 @@ openapi.register_paths({
     "/api/v1/projects/preview": {"post": {
         "summary": "预览几何所属镇街与份额（不保存）",
         "requestBody": _body({"type": "object", "properties": {"geometry": {"type": "object"},
+                                                               "wkt": {"type": "string"},
                                                                "crs": {"type": "string"}}}),
         "responses": {"200": {"description": "geometry（WGS84）、inside、towns[{code, name, share}]"},
                       **{c: _ERR[c] for c in ("400", "403")}}}},
