@@ -1,0 +1,54 @@
+"""Registering a project in a real browser: sign in as the bureau, draw a line on the form's map
+(Leaflet.draw), see the town preview, save, and find the project on the district map."""
+from __future__ import annotations
+
+from test_browser import ARTIFACTS, PASSWORD, Watched, browser, live_server, sign_in  # noqa: F401 (fixtures)
+
+
+def test_bureau_draws_a_pipeline_saves_it_and_finds_it_on_the_map(browser, live_server, make_user):  # noqa: F811
+    make_user("bureau", username="registrar", password=PASSWORD)
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    sign_in(context, live_server, "registrar")
+    watched = Watched(context, live_server)
+    page = watched.page
+    failed: list[str] = []
+    page.on("response", lambda r: r.status >= 400 and not r.url.endswith("/favicon.ico") and failed.append(r.url))
+    page.goto(live_server + "/projects/new")
+    page.wait_for_selector("#draw-map path.leaflet-interactive, #draw-map svg path", timeout=15000)
+    page.wait_for_load_state("networkidle")
+    page.fill("#f-code", "2025-370499-01-01-900001")
+    page.fill("#f-name", "乙镇东西向供水管网更新")
+    page.select_option("#f-domain", "municipal")
+    page.fill("#f-category", "供水设施")
+    page.fill("#f-owner", "测试水务公司")
+    page.fill("#f-total_investment", "880")
+    page.select_option("#f-stage", "approval")
+
+    box = page.locator("#draw-map").bounding_box()
+    page.locator(".leaflet-draw-draw-polyline").click()
+    y = box["y"] + box["height"] * 0.5
+    for fraction in (0.42, 0.58):  # across the middle of the district: 乙镇 (and maybe a neighbour)
+        page.mouse.click(box["x"] + box["width"] * fraction, y)
+        page.wait_for_timeout(150)
+    page.locator(".leaflet-draw-actions a", has_text="Finish").first.click()
+    page.wait_for_selector("#preview-towns tbody tr td.num", timeout=10000)
+    assert "乙镇" in page.locator("#preview-towns").inner_text()
+    assert '"LineString"' in page.locator("#f-geometry").input_value()
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "project-form-drawn.png"))
+    with page.expect_navigation():
+        page.locator("form.project-form button[type=submit]").click()
+    assert "/projects/" in page.url and "乙镇东西向供水管网更新" in page.locator("h1").inner_text()
+
+    page.goto(live_server + "/map")
+    page.wait_for_selector("html[data-map-ready]", timeout=15000)
+    page.wait_for_load_state("networkidle")
+    # 3 towns, the 2 sample pipelines, the sample site and the new pipeline
+    assert page.locator("svg path.leaflet-interactive").count() == 7
+    # Chromium asks for /favicon.ico by itself (the app has none): its 404 is the only one allowed
+    assert failed == []
+    watched.errors = [e for e in watched.errors if "status of 404" not in e]
+    watched.requests = [u for u in watched.requests if not u.endswith("/favicon.ico")]
+    watched.assert_stayed_local()
+    context.close()
