@@ -59,7 +59,8 @@ def stats(session: Session, scope: Scope, group_by: str,
     for an unlimited scope). Unknown ``group_by`` raises ``InvalidInput``.
     """
     if group_by not in GROUPINGS:
-        raise InvalidInput(f"无法识别的分组方式：{group_by}（可选：town、domain、stage、year）",
+        shown = f"无法识别的分组方式：{group_by}" if group_by else "缺少分组方式 group_by"
+        raise InvalidInput(f"{shown}（可选：town、domain、stage、year）",
                            {"parameter": "group_by", "value": group_by, "allowed": list(GROUPINGS)})
     if group_by == "town":
         return _stats_by_town(session, scope, filters)

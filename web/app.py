@@ -28,9 +28,10 @@ def create_app(config: Mapping | None = None) -> Flask:
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = os.urandom(32).hex()
 
-    from web import database, errors
+    from web import database, errors, i18n
     database.init_app(app)
     errors.init_app(app)
+    i18n.init_app(app)
     _register_blueprints(app)
     return app
 
@@ -42,4 +43,4 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(importlib.import_module(name).bp)
 
 
-BLUEPRINTS: list[str] = []
+BLUEPRINTS: list[str] = ["web.api", "web.pages"]

@@ -32,8 +32,8 @@ def main(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from web.cli import boundaries, db, demo, projects
-    for module in (db, projects, boundaries, demo):
+    from web.cli import boundaries, db, demo, projects, serve
+    for module in (db, projects, boundaries, demo, serve):
         main.add_command(module.group)
 
 

@@ -1,0 +1,141 @@
+"""Reading projects: the scoped, filtered, sorted, paginated list and one project's record.
+
+Used by the JSON API and the pages; writes live elsewhere. Money is in 万元, geometry EPSG:4326.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from registry.errors import InvalidInput, NotFound
+from registry.filters import ProjectFilters
+from registry.models import Project, ProjectTown, Town
+from registry.scope import Scope, project_clause, town_clause
+from registry.vocab import DOMAINS, STAGES
+
+SORTABLE = {
+    "id": Project.id, "code": Project.code, "name": Project.name, "domain": Project.domain_code,
+    "stage": Project.stage, "town": Project.primary_town_code,
+    "total_investment": Project.total_investment,
+    "completed_investment": Project.completed_investment,
+    "equipment_investment": Project.equipment_investment,
+    "planned_start": Project.planned_start, "planned_end": Project.planned_end,
+    "updated_at": Project.updated_at,
+}
+DEFAULT_SORT = "-updated_at"
+MAX_PER_PAGE = 200
+DEFAULT_PER_PAGE = 50
+
+LIST_FIELDS = ("id", "code", "name", "domain_code", "category", "owner", "stage", "total_investment",
+               "equipment_investment", "completed_investment", "primary_town_code", "planned_start",
+               "planned_end", "actual_start", "actual_end", "is_key", "version", "updated_at")
+DETAIL_FIELDS = LIST_FIELDS + ("district_code", "credit_code", "declared_town", "address",
+                               "source_crs", "funding", "stage_before_suspension", "lead_unit",
+                               "responsible_units", "quantity", "unit", "remarks", "length_km",
+                               "area_km2", "created_at", "created_by", "updated_by")
+
+
+def parse_sort(value: str | None) -> tuple[str, bool]:
+    """``field`` or ``-field`` (descending) among ``SORTABLE``; bad values raise InvalidInput."""
+    value = (value or DEFAULT_SORT).strip()
+    field, descending = (value[1:], True) if value.startswith("-") else (value, False)
+    if field not in SORTABLE:
+        raise InvalidInput(f"无法按“{field}”排序（可选：{'、'.join(SORTABLE)}）",
+                           {"parameter": "sort", "value": value, "allowed": list(SORTABLE)})
+    return field, descending
+
+
+def parse_paging(args) -> tuple[int, int]:
+    """``page`` (from 1) and ``per_page`` (1–200) from a mapping of strings."""
+    out = []
+    for name, default, upper in (("page", 1, None), ("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)):
+        raw = args.get(name) or str(default)
+        try:
+            number = int(raw)
+        except (TypeError, ValueError):
+            number = 0
+        if number < 1 or (upper and number > upper):
+            limit = f"1–{upper} 之间的整数" if upper else "不小于 1 的整数"
+            raise InvalidInput(f"参数 {name} 应为{limit}：{raw}", {"parameter": name, "value": raw})
+        out.append(number)
+    return out[0], out[1]
+
+
+def list_projects(session: Session, scope: Scope, *, filters: ProjectFilters | None = None,
+                  sort: str | None = None, page: int = 1, per_page: int = DEFAULT_PER_PAGE) -> dict:
+    """One page of the visible projects: ``items, total, page, per_page, pages, sort``."""
+    field, descending = parse_sort(sort)
+    where = [project_clause(scope), *(filters or ProjectFilters()).clauses()]
+    total = session.scalar(select(func.count()).select_from(Project).where(*where))
+    column = SORTABLE[field]
+    order = [column.desc().nulls_last() if descending else column.asc().nulls_last(), Project.id]
+    rows = session.execute(_with_town_name(select(Project)).where(*where).order_by(*order)
+                           .limit(per_page).offset((page - 1) * per_page)).all()
+    return {"items": [project_dict(p, town_name, LIST_FIELDS) for p, town_name in rows],
+            "total": total, "page": page, "per_page": per_page,
+            "pages": (total + per_page - 1) // per_page,
+            "sort": ("-" if descending else "") + field}
+
+
+def get_project(session: Session, scope: Scope, project_id: int) -> dict:
+    """A visible project with its geometry (GeoJSON) and town shares; NotFound otherwise.
+
+    Out-of-scope projects are reported as missing so their existence does not leak.
+    """
+    row = session.execute(_with_town_name(select(Project, func.ST_AsGeoJSON(Project.geom, 7)))
+                          .where(Project.id == project_id, Project.deleted_at.is_(None),
+                                 project_clause(scope))).first()
+    if row is None:
+        raise NotFound(f"项目 {project_id} 不存在或无权查看", {"id": project_id})
+    project, geometry, town_name = row
+    record = project_dict(project, town_name, DETAIL_FIELDS)
+    record["geometry"] = json.loads(geometry)
+    record["towns"] = town_shares(session, project)
+    return record
+
+
+def town_shares(session: Session, project: Project) -> list[dict]:
+    """The project's towns, largest share first, with the money apportioned to each."""
+    rows = session.execute(select(ProjectTown, Town.name).join(Town, Town.id == ProjectTown.town_id)
+                           .where(ProjectTown.project_id == project.id)
+                           .order_by(ProjectTown.share.desc(), ProjectTown.town_code)).all()
+    total = float(project.total_investment)
+    completed = float(project.completed_investment or 0)
+    return [{"code": s.town_code, "name": name, "share": round(s.share, 6),
+             "length_km": s.length_km, "area_km2": s.area_km2,
+             "total_investment": round(total * s.share, 2),
+             "completed_investment": round(completed * s.share, 2)} for s, name in rows]
+
+
+def project_dict(project: Project, town_name: str | None, fields: tuple[str, ...]) -> dict:
+    """JSON-ready fields of a project, with Chinese labels for its domain and stage."""
+    out = {name: _plain(getattr(project, name)) for name in fields}
+    out["domain_label"] = DOMAINS.get(project.domain_code, (project.domain_code,))[0]
+    out["stage_label"] = STAGES.get(project.stage, (project.stage,))[0]
+    out["town_name"] = town_name
+    return out
+
+
+def _with_town_name(statement):
+    """Add the primary town's current name (NULL when unmatched)."""
+    return (statement.add_columns(Town.name)
+            .outerjoin(Town, (Town.code == Project.primary_town_code) & Town.valid_to.is_(None)))
+
+
+def _plain(value):
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def visible_towns(session: Session, scope: Scope) -> list[tuple[str, str]]:
+    """``(code, name)`` of the current towns the scope may see, by code (for filter menus)."""
+    return [tuple(r) for r in session.execute(select(Town.code, Town.name)
+                                              .where(Town.valid_to.is_(None), town_clause(scope))
+                                              .order_by(Town.code))]

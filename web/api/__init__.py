@@ -1,0 +1,12 @@
+"""The JSON API under ``/api/v1`` (DESIGN §5). Thin views: parse → registry function → JSON.
+
+Every view takes the request's session from ``web.database.session()`` and the user's scope from
+``web.auth.current_scope()``; errors are registry exceptions, rendered by ``web.errors``.
+"""
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+from web.api import editing, openapi, projects, towns  # noqa: E402,F401  (routes register on bp)

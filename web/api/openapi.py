@@ -1,0 +1,166 @@
+"""``GET /api/v1/openapi.json``: the OpenAPI 3 description of every ``/api/v1`` route.
+
+Kept as data beside the routes; a test checks that every rule under /api/v1 appears here.
+Helpers adding routes add their path to ``PATHS`` (or ``register_paths`` from their module).
+"""
+from __future__ import annotations
+
+from flask import jsonify
+
+from registry.browse import DEFAULT_PER_PAGE, MAX_PER_PAGE, SORTABLE
+from registry.figures import GROUPINGS
+from registry.vocab import DOMAINS, STAGES
+from web.api import bp
+
+
+def _query(name: str, description: str, schema: dict | None = None) -> dict:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema or {"type": "string"}}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict, description: str = "成功") -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+ERRORS = {status: {"description": text, "content": {"application/json": {"schema": _ref("Error")}}}
+          for status, text in (("400", "参数错误"), ("401", "未登录"), ("403", "无权限"),
+                               ("404", "不存在或无权查看"))}
+
+FILTERS = [
+    _query("town", "镇街代码（9 位）：在该镇街有份额的项目"),
+    _query("domain", "领域代码或中文名", {"type": "string", "enum": list(DOMAINS)}),
+    _query("stage", "项目阶段代码或中文名", {"type": "string", "enum": list(STAGES)}),
+    _query("year", "年份：计划开工年份，无则取项目代码中的年份", {"type": "integer"}),
+    _query("bbox", "范围 west,south,east,north（EPSG:4326）"),
+    _query("q", "在名称、代码、建设单位、地址中搜索"),
+]
+DISTRICT = _query("district", "区县代码（6 位）")
+FEATURE_COLLECTION = {"description": "GeoJSON FeatureCollection（EPSG:4326，流式输出）",
+                      "content": {"application/geo+json": {"schema": _ref("FeatureCollection")}}}
+
+PATHS: dict[str, dict] = {
+    "/api/v1/projects": {"get": {
+        "summary": "项目列表（按权限范围、筛选、排序、分页）",
+        "parameters": FILTERS + [
+            _query("sort", "排序字段，前加 - 为降序", {"type": "string", "enum": [
+                p + f for f in SORTABLE for p in ("", "-")], "default": "-updated_at"}),
+            _query("page", "页码，从 1 开始", {"type": "integer", "minimum": 1, "default": 1}),
+            _query("per_page", "每页条数", {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE,
+                                         "default": DEFAULT_PER_PAGE})],
+        "responses": {"200": _json(_ref("ProjectPage")), "400": ERRORS["400"]}}},
+    "/api/v1/projects/{id}": {"get": {
+        "summary": "单个项目（含几何与镇街份额）；ETag 为项目版本",
+        "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
+                       {"name": "If-None-Match", "in": "header", "required": False,
+                        "schema": {"type": "string"}}],
+        "responses": {"200": {**_json(_ref("ProjectDetail")),
+                              "headers": {"ETag": {"schema": {"type": "string"}}}},
+                      "304": {"description": "未修改"}, "404": ERRORS["404"]}}},
+    "/api/v1/projects.geojson": {"get": {
+        "summary": "项目 GeoJSON（流式 FeatureCollection）", "parameters": FILTERS,
+        "responses": {"200": FEATURE_COLLECTION, "400": ERRORS["400"]}}},
+    "/api/v1/towns": {"get": {
+        "summary": "镇街及其统计（投资按份额分摊）", "parameters": [DISTRICT],
+        "responses": {"200": _json({"type": "object", "properties": {
+            "items": {"type": "array", "items": _ref("TownFigures")}, "total": {"type": "integer"}}}),
+            "400": ERRORS["400"]}}},
+    "/api/v1/towns.geojson": {"get": {
+        "summary": "镇街边界（属性为统计数据）", "parameters": [DISTRICT],
+        "responses": {"200": FEATURE_COLLECTION, "400": ERRORS["400"]}}},
+    "/api/v1/stats": {"get": {
+        "summary": "按镇街、领域、阶段或年份汇总",
+        "parameters": [{"name": "group_by", "in": "query", "required": True,
+                        "schema": {"type": "string", "enum": list(GROUPINGS)}}] + FILTERS,
+        "responses": {"200": _json({"type": "object", "properties": {
+            "group_by": {"type": "string"}, "items": {"type": "array", "items": _ref("Stat")},
+            "totals": _ref("Totals")}}), "400": ERRORS["400"]}}},
+    "/api/v1/openapi.json": {"get": {
+        "summary": "本文档", "responses": {"200": _json({"type": "object"})}}},
+}
+
+_MONEY = {"type": "number", "description": "万元"}
+_NULLABLE_MONEY = {"type": "number", "nullable": True, "description": "万元"}
+_PROJECT = {
+    "id": {"type": "integer"}, "code": {"type": "string", "description": "投资项目统一代码"},
+    "name": {"type": "string"}, "domain_code": {"type": "string"}, "domain_label": {"type": "string"},
+    "category": {"type": "string", "nullable": True}, "owner": {"type": "string"},
+    "stage": {"type": "string", "enum": list(STAGES)}, "stage_label": {"type": "string"},
+    "total_investment": _MONEY, "equipment_investment": _NULLABLE_MONEY,
+    "completed_investment": _NULLABLE_MONEY,
+    "primary_town_code": {"type": "string", "nullable": True},
+    "town_name": {"type": "string", "nullable": True},
+    "planned_start": {"type": "string", "format": "date", "nullable": True},
+    "planned_end": {"type": "string", "format": "date", "nullable": True},
+    "actual_start": {"type": "string", "format": "date", "nullable": True},
+    "actual_end": {"type": "string", "format": "date", "nullable": True},
+    "is_key": {"type": "boolean"}, "version": {"type": "integer"},
+    "updated_at": {"type": "string", "format": "date-time"},
+}
+_COUNTS = {"type": "object", "additionalProperties": {"type": "integer"}}
+
+SCHEMAS = {
+    "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["code", "message"], "properties": {
+            "code": {"type": "string"}, "message": {"type": "string", "description": "中文说明"},
+            "details": {"nullable": True}}}}},
+    "Project": {"type": "object", "properties": _PROJECT},
+    "ProjectPage": {"type": "object", "properties": {
+        "items": {"type": "array", "items": _ref("Project")}, "total": {"type": "integer"},
+        "page": {"type": "integer"}, "per_page": {"type": "integer"}, "pages": {"type": "integer"},
+        "sort": {"type": "string"}}},
+    "TownShare": {"type": "object", "properties": {
+        "code": {"type": "string"}, "name": {"type": "string"},
+        "share": {"type": "number", "description": "0–1，各镇街之和为 1"},
+        "length_km": {"type": "number", "nullable": True}, "area_km2": {"type": "number", "nullable": True},
+        "total_investment": _MONEY, "completed_investment": _MONEY}},
+    "ProjectDetail": {"allOf": [_ref("Project"), {"type": "object", "properties": {
+        "geometry": {"type": "object", "description": "GeoJSON 几何（EPSG:4326）"},
+        "towns": {"type": "array", "items": _ref("TownShare")},
+        "funding": {"type": "array", "items": {"type": "string"}},
+        "responsible_units": {"type": "array", "items": {"type": "string"}},
+        "length_km": {"type": "number", "nullable": True}, "area_km2": {"type": "number", "nullable": True}}}]},
+    "TownFigures": {"type": "object", "properties": {
+        "code": {"type": "string"}, "name": {"type": "string"}, "district_code": {"type": "string"},
+        "area_km2": {"type": "number", "description": "椭球面积"},
+        "project_count": {"type": "integer"}, "total_investment": _MONEY, "completed_investment": _MONEY,
+        "density": {"type": "number", "description": "万元/km²"},
+        "completion_rate": {"type": "number", "nullable": True},
+        "by_stage": _COUNTS, "by_domain": _COUNTS,
+        "pipeline_km": {"type": "object", "additionalProperties": {"type": "number"},
+                        "description": "线状项目在镇街内的长度（km），按子类"}}},
+    "Stat": {"type": "object", "properties": {
+        "key": {}, "label": {"type": "string"}, "project_count": {"type": "integer"},
+        "total_investment": _MONEY, "completed_investment": _MONEY,
+        "completion_rate": {"type": "number", "nullable": True}}},
+    "Totals": {"type": "object", "properties": {
+        "project_count": {"type": "integer"}, "town_count": {"type": "integer"},
+        "total_investment": _MONEY, "equipment_investment": _MONEY, "completed_investment": _MONEY,
+        "completion_rate": {"type": "number", "nullable": True}, "key_project_count": {"type": "integer"}}},
+    "FeatureCollection": {"type": "object", "required": ["type", "features"], "properties": {
+        "type": {"type": "string", "enum": ["FeatureCollection"]},
+        "features": {"type": "array", "items": {"type": "object"}}}},
+}
+
+
+def register_paths(paths: dict[str, dict], schemas: dict[str, dict] | None = None) -> None:
+    """Add other modules' routes to the document (called at their import time)."""
+    for path, operations in paths.items():
+        PATHS.setdefault(path, {}).update(operations)
+    SCHEMAS.update(schemas or {})
+
+
+def document() -> dict:
+    """The OpenAPI 3.0 document."""
+    return {"openapi": "3.0.3",
+            "info": {"title": "设备更新项目库 API", "version": "1",
+                     "description": "金额单位：万元；几何：EPSG:4326。town 角色只能看到本镇街的项目与份额。"},
+            "servers": [{"url": "/"}], "paths": PATHS, "components": {"schemas": SCHEMAS}}
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    return jsonify(document())
