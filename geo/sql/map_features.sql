@@ -6,7 +6,7 @@
 -- :west :south :east :north float8; :zoom int; :full_zoom int; :max_features int; :cell float8;
 -- :domains text[] (NULL = all); :stage text; :town text (9-digit code, NULL = all);
 -- :scope_towns text[] (NULL = the whole registry; else projects with a share in those towns).
-WITH visible AS MATERIALIZED (
+WITH visible AS NOT MATERIALIZED (  -- each use below runs its own index scan
     SELECT p.id, p.code, p.name, p.domain_code, p.stage, p.total_investment, p.geom
     FROM projects p
     WHERE p.deleted_at IS NULL
@@ -22,18 +22,19 @@ WITH visible AS MATERIALIZED (
     SELECT (SELECT count(*) FROM (SELECT 1 FROM visible LIMIT :max_features + 1) c) <= :max_features
            OR :zoom >= :full_zoom AS yes
 ), cells AS (
-    -- per cell and stage first, so each cell can say how many projects are at each stage
-    SELECT ST_SnapToGrid(pt, :cell) AS cell, stage, count(*) AS n,
-           avg(ST_X(pt)) AS lng, avg(ST_Y(pt)) AS lat
-    FROM (SELECT stage, ST_PointOnSurface(geom) AS pt FROM visible) v, detailed
-    WHERE NOT detailed.yes
-    GROUP BY 1, 2
+    -- per cell and stage first, so each cell can say how many projects are at each stage;
+    -- a project's position is the centre of its stored bounding box (no geometry is built)
+    SELECT floor(x / :cell) AS cx, floor(y / :cell) AS cy, stage, count(*) AS n, avg(x) AS lng, avg(y) AS lat
+    FROM (SELECT stage, (ST_XMin(geom) + ST_XMax(geom)) / 2 AS x, (ST_YMin(geom) + ST_YMax(geom)) / 2 AS y
+          FROM visible) v
+    WHERE NOT (SELECT yes FROM detailed)  -- a one-time filter: the branch not taken is not run
+    GROUP BY 1, 2, 3
 )
 (SELECT 'feature' AS kind, v.id, v.code, v.name, v.domain_code, v.stage, v.total_investment,
         ST_AsGeoJSON(v.geom, 6) AS geometry, 1::bigint AS n, NULL::jsonb AS by_stage,
         NULL::float8 AS lng, NULL::float8 AS lat
- FROM visible v, detailed
- WHERE detailed.yes
+ FROM visible v
+ WHERE (SELECT yes FROM detailed)
  ORDER BY v.id
  LIMIT :max_features + 1)
 UNION ALL
@@ -42,4 +43,4 @@ SELECT 'cluster', NULL, NULL, NULL, NULL,
        NULL, NULL, sum(n)::bigint, jsonb_object_agg(stage, n),
        sum(lng * n) / sum(n), sum(lat * n) / sum(n)
 FROM cells
-GROUP BY cell
+GROUP BY cx, cy

@@ -86,7 +86,7 @@ def build_map(*, towns: dict, bounds, basemap: str, tianditu_key: str | None, op
     ProjectLayers(towns=town_layer, cluster=cluster, subgroups=subgroups, aggregates=aggregates,
                   heat=heat, options=options).add_to(m)
     if bounds:
-        m.fit_bounds(bounds)
+        m.fit_bounds(bounds, padding=(24, 24))
     return localise(m)
 
 

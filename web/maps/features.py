@@ -9,6 +9,7 @@ import json
 
 import numpy as np
 import shapely
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo import sqlfiles
@@ -50,6 +51,9 @@ def view_features(session: Session, scope: Scope, *, bbox: str | None, zoom: str
               "north": float(north), "zoom": zoom_level, "full_zoom": FULL_ZOOM,
               "max_features": MAX_FEATURES, "cell": 360.0 / 2 ** zoom_level * CELL_PIXELS / 256,
               "domains": domain_codes, "stage": filters.stage, "town": filters.town}
+    # An interactive query over up to every project in view: JIT compilation costs more than it
+    # saves, and the grid grouping of 10^5 rows should hash/sort in memory.
+    session.execute(text("SET LOCAL jit = off; SET LOCAL work_mem = '64MB'"))
     rows = session.execute(sqlfiles.load("map_features"), params).mappings().all()
     if rows and rows[0]["kind"] == "cluster":
         return _collection("clusters", _clusters(rows, gcj02), truncated=False)

@@ -222,7 +222,9 @@
     basemapControl().addTo(cfg.map);
     cfg.towns.eachLayer(function (layer) {
       var p = layer.feature.properties;
-      layer.bindTooltip(esc(p.name), {permanent: true, direction: "center", className: "eqreg-town-label"});
+      // a little above the centre, where a town-seat project often sits
+      layer.bindTooltip(esc(p.name), {permanent: true, direction: "center", offset: [0, -16],
+                                     className: "eqreg-town-label"});
       layer.bindPopup(townPopup(p));
     });
     styleTowns();
