@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from registry.models import AuditEntry
@@ -11,7 +12,11 @@ from registry.models import AuditEntry
 def record(session: Session, *, actor: str, action: str, entity: str, entity_id: Any = None,
            district_code: str | None = None, before: dict | None = None, after: dict | None = None,
            details: dict | None = None) -> None:
-    """Add an audit entry to the session's transaction (it commits with the change it records)."""
-    session.add(AuditEntry(actor=actor, action=action, entity=entity,
-                           entity_id=None if entity_id is None else str(entity_id),
-                           district_code=district_code, before=before, after=after, details=details))
+    """Add an audit entry to the session's transaction (it commits with the change it records).
+
+    A plain INSERT without RETURNING: under row-level security the app role may append entries
+    it is not allowed to read back (a town user's refusal on another town's project).
+    """
+    session.execute(insert(AuditEntry.__table__).inline().values(
+        actor=actor, action=action, entity=entity, entity_id=None if entity_id is None else str(entity_id),
+        district_code=district_code, before=before, after=after, details=details))

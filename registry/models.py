@@ -188,3 +188,50 @@ class AuditEntry(Base):
     details: Mapped[dict | None] = mapped_column(JSONB)
 
     __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id"),)
+
+
+# --- Accounts (DESIGN §6). The web app reads these before it knows who is asking, so they carry
+# grants, not row-level security: no DELETE on users (disable instead).
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("role IN ('admin', 'bureau', 'town', 'planner')", name="role"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(Text)  # argon2id; NULL = cannot sign in
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+
+class UserTown(Base):
+    """A town (9-digit code) whose projects a ``town`` user may see."""
+    __tablename__ = "user_towns"
+    __table_args__ = (CheckConstraint("town_code ~ '^[0-9]{9}$'", name="town_code_digits"),)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    town_code: Mapped[str] = mapped_column(String(9), primary_key=True)
+
+
+class ApiToken(Base):
+    """A bearer token: only the SHA-256 of the secret is stored; the secret is shown once."""
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+    expires_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+
+class LoginAttempt(Base):
+    """One password check, for rate limiting per username + IP."""
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_username_ip_at", "username", "ip", "at"),
+                      Index("ix_login_attempts_ip_at", "ip", "at"))
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+    username: Mapped[str] = mapped_column(Text)
+    ip: Mapped[str] = mapped_column(Text)
+    succeeded: Mapped[bool] = mapped_column(Boolean)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, exists, select, true
+from sqlalchemy import ColumnElement, Connection, exists, select, text, true
 from sqlalchemy.orm import Session
 
 from registry.models import Project, ProjectTown, Town
@@ -29,6 +29,11 @@ class Scope:
     @property
     def limited(self) -> bool:
         return self.town_codes is not None
+
+    @classmethod
+    def anonymous(cls) -> "Scope":
+        """Nobody signed in: no towns, so nothing is visible."""
+        return cls(actor="anonymous", role="anonymous", town_codes=frozenset())
 
     def sql_params(self) -> dict:
         """Bound parameters for ``.sql`` files: ``:scope_towns`` is NULL or a text[] of codes."""
@@ -53,9 +58,25 @@ def town_clause(scope: Scope) -> ColumnElement[bool]:
     return true() if not scope.limited else Town.code.in_(scope.town_codes)
 
 
+def scope_for(user) -> Scope:
+    """The scope of a signed-in account (anything with ``username``, ``role``, ``town_codes``).
+
+    ``town`` users are limited to their towns (none assigned: nothing visible); admin, bureau and
+    planner see the whole registry.
+    """
+    if user.role == "town":
+        return Scope(actor=user.username, role="town", town_codes=frozenset(user.town_codes))
+    return Scope(actor=user.username, role=user.role)
+
+
+_SET_SCOPE = text("SELECT set_config('eqreg.role', :role, true), set_config('eqreg.towns', :towns, true)")
+
+
+def apply_to_connection(connection: Connection, scope: Scope) -> None:
+    """Like ``apply`` on a Core connection (used from the session's ``after_begin`` event)."""
+    connection.execute(_SET_SCOPE, {"role": scope.role, "towns": ",".join(sorted(scope.town_codes or ()))})
+
+
 def apply(session: Session, scope: Scope) -> None:
     """Tell PostgreSQL the scope for the current transaction (read by the RLS policies)."""
-    from sqlalchemy import text
-    session.execute(text("SELECT set_config('eqreg.role', :role, true), "
-                         "set_config('eqreg.towns', :towns, true)"),
-                    {"role": scope.role, "towns": ",".join(sorted(scope.town_codes or ()))})
+    session.execute(_SET_SCOPE, {"role": scope.role, "towns": ",".join(sorted(scope.town_codes or ()))})

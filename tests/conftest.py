@@ -13,6 +13,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+from flask.testing import FlaskClient
+from werkzeug.datastructures import Headers
 
 from registry import db as registry_db
 from registry import embedded, schema
@@ -65,8 +67,8 @@ def committed(engine, database_url, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", database_url)
     yield database_url
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE project_towns, projects, import_batches, towns, districts, audit_log "
-                          "RESTART IDENTITY CASCADE"))
+        conn.execute(text("TRUNCATE project_towns, projects, import_batches, towns, districts, audit_log, "
+                          "users, user_towns, api_tokens, login_attempts RESTART IDENTITY CASCADE"))
 
 
 def insert_grid_district(session: Session) -> None:
@@ -147,6 +149,68 @@ def app(committed):
     app.extensions["eqreg.engine"].dispose()
 
 
+# --- Accounts: users per role and signed-in clients (a browser-like client sends the CSRF token) ---
+
+TEST_PASSWORD = "correct horse battery"
+
+
 @pytest.fixture
-def client(app):
+def make_user(committed, engine):
+    """Factory: ``make_user(role, towns=(), username=None)`` → a committed ``accounts.Account``."""
+    from registry import accounts
+    made = []
+
+    def make(role: str, towns=(), username: str | None = None, password: str = TEST_PASSWORD):
+        with Session(engine) as session:
+            account = accounts.create_user(session, actor="test", role=role, towns=towns,
+                                           username=username or f"{role}{len(made) + 1}", password=password)
+        made.append(account)
+        return account
+    return make
+
+
+class BrowserClient(FlaskClient):
+    """A test client that, like a page of the app, sends its session's CSRF token on writes."""
+    csrf_token: str | None = None
+
+    def open(self, *args, **kwargs):
+        if self.csrf_token and kwargs.get("method", "GET").upper() in {"POST", "PUT", "PATCH", "DELETE"}:
+            headers = Headers(kwargs.pop("headers", None) or {})
+            headers.setdefault("X-CSRFToken", self.csrf_token)
+            kwargs["headers"] = headers
+        return super().open(*args, **kwargs)
+
+
+def sign_in(app, account) -> BrowserClient:
+    """A client whose session is signed in as ``account`` (no password round-trip needed)."""
+    from itsdangerous import URLSafeTimedSerializer
+    app.test_client_class = BrowserClient
+    client = app.test_client()
+    raw = os.urandom(20).hex()
+    with client.session_transaction() as session:
+        session["_user_id"] = f"{account.id}:{account.session_key}"
+        session["_fresh"] = True
+        session["csrf_token"] = raw
+    secret = app.config.get("WTF_CSRF_SECRET_KEY") or app.secret_key
+    client.csrf_token = URLSafeTimedSerializer(secret, salt="wtf-csrf-token").dumps(raw)
+    return client
+
+
+@pytest.fixture
+def client_for(app, make_user):
+    """Factory: ``client_for("town", towns=["370499001"])`` → a client signed in with that role."""
+    def make(role: str, towns=(), username: str | None = None) -> BrowserClient:
+        return sign_in(app, make_user(role, towns=towns, username=username))
+    return make
+
+
+@pytest.fixture
+def anonymous_client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def client(client_for):
+    """Signed in as a bureau registrar (reads and edits the whole registry)."""
+    return client_for("bureau")
+

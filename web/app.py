@@ -28,9 +28,10 @@ def create_app(config: Mapping | None = None) -> Flask:
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = os.urandom(32).hex()
 
-    from web import database, errors, i18n
+    from web import auth, database, errors, i18n
     database.init_app(app)
     errors.init_app(app)
+    auth.init_app(app)  # sign-in gate, CSRF, login and token routes
     i18n.init_app(app)
     _register_blueprints(app)
     return app
@@ -43,4 +44,5 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(importlib.import_module(name).bp)
 
 
-BLUEPRINTS: list[str] = ["web.api", "web.pages"]
+BLUEPRINTS: list[str] = ["web.api", "web.pages", "web.maps.views", "web.maps.api", "web.admin",
+                         "web.editing", "web.import_pages"]

@@ -1,10 +1,231 @@
-"""Sign-in and the current user's scope. (Placeholder until the accounts work lands: it grants the
-whole registry to everyone; the accounts helper replaces this module.)"""
+"""Sign-in, the current user's scope, and the one helper that refuses (DESIGN §6).
+
+* Every request needs a signed-in user except the few endpoints in ``PUBLIC_ENDPOINTS`` /
+  ``PUBLIC_PATHS``: this is a global ``before_request``, so routes added later are protected
+  without doing anything. Anonymous API calls get 401 JSON; pages redirect to the login page.
+* Browsers sign in with a session cookie (HttpOnly, SameSite=Lax, Secure in production); API
+  clients with ``Authorization: Bearer <token>`` from ``POST /api/v1/auth/token``.
+* Every unsafe request (POST/PUT/PATCH/DELETE) needs a CSRF token (form field ``csrf_token`` or
+  header ``X-CSRFToken``) unless it is authenticated by a bearer token.
+"""
 from __future__ import annotations
 
-from registry.scope import Scope
+from urllib.parse import urlsplit
+
+from flask import (Blueprint, Flask, current_app, g, has_request_context, jsonify, redirect,
+                   render_template, request, url_for)
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
+
+from registry import accounts, errors
+from registry.scope import Scope, scope_for
+from web import database
+
+login_manager = LoginManager()
+csrf = CSRFProtect()
+bp = Blueprint("auth", __name__)
+api_bp = Blueprint("api_auth", __name__, url_prefix="/api/v1/auth")
+
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+PUBLIC_ENDPOINTS = {"auth.login", "api_auth.issue_token", "static"}
+PUBLIC_PATHS = {"/api/v1/openapi.json"}
+# Posting a password for a token carries no cookie to ride on, so it needs no CSRF token.
+CSRF_EXEMPT_ENDPOINTS = {"api_auth.issue_token"}
+
+
+class SignedInUser(UserMixin):
+    """Flask-Login's view of an ``accounts.Account``."""
+
+    def __init__(self, account: accounts.Account):
+        self.account = account
+
+    def get_id(self) -> str:
+        return f"{self.account.id}:{self.account.session_key}"
+
+    def __getattr__(self, name):
+        return getattr(self.account, name)
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> SignedInUser | None:
+    id_part, _, key = user_id.partition(":")
+    if not id_part.isdigit():
+        return None
+    account = accounts.get_account(database.account_session(), int(id_part))
+    if account is None or not account.active or account.session_key != key:
+        return None
+    return SignedInUser(account)
+
+
+@login_manager.request_loader
+def _load_user_from_token(req) -> SignedInUser | None:
+    token = _bearer_token()
+    if not token:
+        return None
+    account = accounts.account_for_token(database.account_session(), token)
+    if account is None:
+        return None
+    g.auth_via_token = True
+    return SignedInUser(account)
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 def current_scope() -> Scope:
-    """The scope of the user making the current request."""
-    return Scope(actor="anonymous", role="planner")
+    """The scope of the user making the current request (nothing visible when signed out).
+
+    Outside a request (CLI code, tests running an app context) it is the operator's full scope.
+    """
+    if not has_request_context():
+        return Scope.system()
+    if current_user and current_user.is_authenticated:
+        return scope_for(current_user.account)
+    return Scope.anonymous()
+
+
+def require(allowed: bool, *, hide: bool = False, what: str | None = None) -> None:
+    """Refuse the request unless ``allowed``: 403, or 404 with ``hide=True`` (objects out of scope,
+    whose existence must not leak). Every refusal is audited."""
+    if allowed:
+        return
+    scope = current_scope()
+    accounts.record_refusal(database.account_session(), actor=scope.actor,
+                            what=what or f"{request.method} {request.path}",
+                            details={"status": 404 if hide else 403, "role": scope.role})
+    if hide:
+        raise errors.NotFound("不存在或无权查看。")
+    raise errors.Forbidden("没有权限执行此操作。")
+
+
+def _guard():
+    """Global gate: sign-in for everything but the allowlist, then CSRF on unsafe methods."""
+    endpoint = request.endpoint or ""
+    public = endpoint in PUBLIC_ENDPOINTS or endpoint.endswith(".static") or request.path in PUBLIC_PATHS
+    if not public and not current_user.is_authenticated:
+        if request.path.startswith("/api/"):
+            from web.errors import error_response
+            response, status = error_response(401, "unauthorized", "请先登录（或提供有效的 API 令牌）。")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="eqreg"'
+            return response, status
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    if (request.method in UNSAFE_METHODS and current_app.config.get("WTF_CSRF_ENABLED", True)
+            and not g.get("auth_via_token") and endpoint not in CSRF_EXEMPT_ENDPOINTS):
+        csrf.protect()
+    return None
+
+
+def _safe_next(target: str | None) -> str:
+    # Only local paths: an open redirect would let a phishing link bounce through our login page.
+    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return target
+    return "/"
+
+
+def _client_ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if request.method == "GET":
+        if current_user.is_authenticated:
+            return redirect(_safe_next(request.args.get("next")))
+        return render_template("login.html", next=request.args.get("next", ""))
+    username = request.form.get("username", "")
+    try:
+        account = accounts.authenticate(database.account_session(), username=username,
+                                        password=request.form.get("password", ""), ip=_client_ip())
+    except (accounts.AuthenticationFailed, accounts.TooManyAttempts) as exc:
+        status = 429 if isinstance(exc, accounts.TooManyAttempts) else 401
+        return render_template("login.html", error=exc.message, username=username,
+                               next=request.form.get("next", "")), status
+    login_user(SignedInUser(account))
+    generate_csrf()  # a fresh token for the signed-in session
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.post("/logout")
+def logout():
+    if current_user.is_authenticated:
+        from registry import audit
+        session = database.account_session()
+        audit.record(session, actor=current_user.username, action="logout", entity="user",
+                     entity_id=current_user.username)
+        session.commit()
+    logout_user()
+    return redirect(url_for("auth.login"))
+
+
+@api_bp.post("/token")
+def issue_token():
+    """``{"username", "password"}`` → ``{"token", "expires_at"}`` (the secret is shown only once)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not body.get("username") or not body.get("password"):
+        raise errors.InvalidInput("请求体应为 JSON：{\"username\": …, \"password\": …}")
+    session = database.account_session()
+    account = accounts.authenticate(session, username=str(body["username"]), password=str(body["password"]),
+                                    ip=_client_ip())
+    token, expires_at = accounts.issue_token(session, account=account)
+    return jsonify({"token": token, "expires_at": expires_at.isoformat()}), 201
+
+
+@api_bp.delete("/token")
+def revoke_token():
+    """Revoke the bearer token this request is made with."""
+    token = _bearer_token()
+    if not token or not g.get("auth_via_token"):
+        raise errors.InvalidInput("请在 Authorization: Bearer 头中提供要吊销的令牌。")
+    accounts.revoke_token(database.account_session(), secret=token, actor=current_user.username)
+    return "", 204
+
+
+@api_bp.get("/me")
+def whoami():
+    """The signed-in account and its scope."""
+    account = current_user.account
+    return jsonify({"username": account.username, "display_name": account.display_name,
+                    "role": account.role, "towns": list(account.town_codes)})
+
+
+OPENAPI_PATHS = {
+    "/api/v1/auth/token": {
+        "post": {"summary": "用户名和密码换取 API 令牌（Authorization: Bearer …）", "security": [],
+                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                     "type": "object", "required": ["username", "password"],
+                     "properties": {"username": {"type": "string"}, "password": {"type": "string"}}}}}},
+                 "responses": {"201": {"description": "令牌（只显示一次）与到期时间"},
+                               "401": {"description": "用户名或密码错误"},
+                               "429": {"description": "登录失败次数过多"}}},
+        "delete": {"summary": "吊销当前请求所用的令牌", "responses": {"204": {"description": "已吊销"}}}},
+    "/api/v1/auth/me": {"get": {"summary": "当前用户与其权限范围",
+                                "responses": {"200": {"description": "用户名、角色、镇街"}}}},
+}
+
+
+def init_app(app: Flask) -> None:
+    """Sign-in, CSRF and the global gate; registers the login and token blueprints."""
+    production = bool(app.config.get("ENV_PRODUCTION") or app.config.get("ENV") == "production")
+    if production:
+        app.config["SESSION_COOKIE_SECURE"] = True
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    # CSRF is checked by the gate (so bearer-token API calls can skip it), not by CSRFProtect itself.
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    login_manager.init_app(app)
+    login_manager.session_protection = "basic"
+    csrf.init_app(app)
+    app.before_request(_guard)
+    app.register_blueprint(bp)
+    app.register_blueprint(api_bp)
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(exc: CSRFError):
+        from web.errors import error_response
+        return error_response(400, "csrf_failed", "表单已过期或缺少安全令牌（CSRF），请刷新页面后重试。")
+
+    from web.api import openapi
+    openapi.register_paths(OPENAPI_PATHS)

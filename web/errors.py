@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from registry import errors
+from registry import accounts, errors
 
 STATUS = {
     errors.InvalidInput: 400,
@@ -13,6 +13,8 @@ STATUS = {
     errors.NotFound: 404,
     errors.StaleVersion: 412,
     errors.Conflict: 409,
+    accounts.AuthenticationFailed: 401,
+    accounts.TooManyAttempts: 429,
 }
 
 

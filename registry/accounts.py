@@ -1,0 +1,297 @@
+"""Accounts: users, their towns, passwords (argon2id), sign-in with rate limiting, API tokens.
+
+Services follow the house rule: ``do_x(session, *, ...)``, they commit, and every change (and
+every sign-in, failed sign-in and refusal) is written to the audit trail.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Iterable
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from registry import audit
+from registry.errors import Conflict, InvalidInput, NotFound, RegistryError
+from registry.models import ApiToken, LoginAttempt, User, UserTown
+
+ROLES = {"admin": "管理员", "bureau": "发改局", "town": "镇街", "planner": "规划人员"}
+MIN_PASSWORD_LENGTH = 8
+FAILURE_WINDOW = dt.timedelta(minutes=15)
+MAX_FAILURES_PER_USER_IP = 5  # then 429 until the window has passed
+MAX_FAILURES_PER_IP = 50  # stops one address trying many usernames
+TOKEN_LIFETIME = dt.timedelta(days=30)
+TOKEN_PREFIX = "eqr_"
+_USERNAME = re.compile(r"^[^\s/\\:]{1,64}$")
+
+
+class AuthenticationFailed(RegistryError):
+    """Wrong username or password, or the account is disabled (deliberately not told apart)."""
+    code = "authentication_failed"
+
+
+class TooManyAttempts(RegistryError):
+    code = "too_many_attempts"
+
+
+@dataclass(frozen=True)
+class Account:
+    """What the rest of the app knows of a user: no ORM object crosses a session boundary."""
+    id: int
+    username: str
+    display_name: str | None
+    role: str
+    active: bool
+    town_codes: tuple[str, ...]
+    # Changes when the password changes, so sessions signed in with the old one stop working.
+    session_key: str
+    last_login_at: dt.datetime | None = None
+
+    @property
+    def role_label(self) -> str:
+        return ROLES.get(self.role, self.role)
+
+
+@lru_cache(maxsize=1)
+def _hasher() -> PasswordHasher:
+    return PasswordHasher()  # argon2id with the library's (RFC 9106 low-memory) defaults
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    # Checked against when the username is unknown, so both cases take the same time.
+    return _hasher().hash(secrets.token_hex(16))
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of ``password`` (refuses passwords that are too short)."""
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"密码至少需要 {MIN_PASSWORD_LENGTH} 个字符。")
+    return _hasher().hash(password)
+
+
+def normalise_town_code(code: str) -> str:
+    """A 9-digit town code; 12-digit land-survey codes (``370403104000``) are cut to 9."""
+    code = (code or "").strip()
+    if re.fullmatch(r"\d{12}", code) and code.endswith("000"):
+        code = code[:9]
+    if not re.fullmatch(r"\d{9}", code):
+        raise InvalidInput(f"镇街代码应为 9 位数字：{code!r}")
+    return code
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _session_key(password_hash: str | None) -> str:
+    return hashlib.sha256((password_hash or "").encode()).hexdigest()[:16]
+
+
+def _account(session: Session, user: User) -> Account:
+    towns = tuple(session.scalars(select(UserTown.town_code).where(UserTown.user_id == user.id)
+                                  .order_by(UserTown.town_code)))
+    return Account(id=user.id, username=user.username, display_name=user.display_name, role=user.role,
+                   active=user.active, town_codes=towns, session_key=_session_key(user.password_hash),
+                   last_login_at=user.last_login_at)
+
+
+def _user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == (username or "").strip()))
+    if user is None:
+        raise NotFound(f"没有用户 {username!r}。")
+    return user
+
+
+def get_account(session: Session, user_id: int) -> Account | None:
+    """The account with this id, or None."""
+    user = session.get(User, user_id)
+    return None if user is None else _account(session, user)
+
+
+def find_account(session: Session, username: str) -> Account:
+    """The account with this username (raises NotFound)."""
+    return _account(session, _user(session, username))
+
+
+def list_accounts(session: Session) -> list[Account]:
+    """Every account, by username."""
+    return [_account(session, u) for u in session.scalars(select(User).order_by(User.username))]
+
+
+def create_user(session: Session, *, actor: str, username: str, role: str, password: str | None = None,
+                towns: Iterable[str] = (), display_name: str | None = None) -> Account:
+    """Add an account. ``town`` users need at least one town; other roles take none."""
+    username = (username or "").strip()
+    if not _USERNAME.fullmatch(username):
+        raise InvalidInput("用户名须为 1–64 个字符，不含空格、斜杠或冒号。")
+    if role not in ROLES:
+        raise InvalidInput(f"未知角色 {role!r}：应为 {', '.join(ROLES)} 之一。")
+    codes = sorted({normalise_town_code(c) for c in towns})
+    if role == "town" and not codes:
+        raise InvalidInput("镇街用户至少需要一个镇街代码（--town）。")
+    if role != "town" and codes:
+        raise InvalidInput("只有镇街用户（town）需要指定镇街。")
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"用户 {username} 已存在。")
+    user = User(username=username, role=role, display_name=(display_name or "").strip() or None,
+                password_hash=hash_password(password) if password else None)
+    session.add(user)
+    session.flush()
+    session.add_all(UserTown(user_id=user.id, town_code=c) for c in codes)
+    audit.record(session, actor=actor, action="user_create", entity="user", entity_id=username,
+                 after={"role": role, "towns": codes, "display_name": user.display_name})
+    session.commit()
+    return _account(session, user)
+
+
+def set_active(session: Session, *, actor: str, username: str, active: bool) -> Account:
+    """Disable (also revoking every token) or re-enable an account."""
+    user = _user(session, username)
+    if actor == user.username and not active:
+        raise InvalidInput("不能停用自己的账号。")
+    before = user.active
+    user.active = active
+    if not active:
+        _revoke_all_tokens(session, user.id)
+    audit.record(session, actor=actor, action="user_enable" if active else "user_disable",
+                 entity="user", entity_id=user.username, before={"active": before}, after={"active": active})
+    session.commit()
+    return _account(session, user)
+
+
+def set_password(session: Session, *, actor: str, username: str, password: str) -> None:
+    """Set a new password; earlier sessions and tokens of this user stop working."""
+    user = _user(session, username)
+    user.password_hash = hash_password(password)
+    _revoke_all_tokens(session, user.id)
+    audit.record(session, actor=actor, action="user_password", entity="user", entity_id=user.username)
+    session.commit()
+
+
+def set_towns(session: Session, *, actor: str, username: str, towns: Iterable[str]) -> Account:
+    """Replace a town user's towns."""
+    user = _user(session, username)
+    codes = sorted({normalise_town_code(c) for c in towns})
+    if user.role != "town":
+        raise InvalidInput("只有镇街用户（town）可以指定镇街。")
+    if not codes:
+        raise InvalidInput("镇街用户至少需要一个镇街代码。")
+    before = _account(session, user).town_codes
+    session.execute(delete(UserTown).where(UserTown.user_id == user.id))
+    session.add_all(UserTown(user_id=user.id, town_code=c) for c in codes)
+    audit.record(session, actor=actor, action="user_towns", entity="user", entity_id=user.username,
+                 before={"towns": list(before)}, after={"towns": codes})
+    session.commit()
+    return _account(session, user)
+
+
+def _recent_failures(session: Session, *, ip: str, username: str | None = None) -> int:
+    since = _now() - FAILURE_WINDOW
+    query = select(func.count()).select_from(LoginAttempt).where(
+        LoginAttempt.ip == ip, LoginAttempt.at >= since, LoginAttempt.succeeded.is_(False))
+    if username is not None:
+        last_success = select(func.max(LoginAttempt.at)).where(
+            LoginAttempt.username == username, LoginAttempt.ip == ip, LoginAttempt.succeeded.is_(True))
+        query = query.where(LoginAttempt.username == username,
+                            LoginAttempt.at > func.coalesce(last_success.scalar_subquery(), since))
+    return session.scalar(query) or 0
+
+
+def authenticate(session: Session, *, username: str, password: str, ip: str) -> Account:
+    """Check a password, with rate limiting per username + IP; every outcome is audited.
+
+    Raises ``TooManyAttempts`` after 5 failures from one address for one username within
+    15 minutes (or 50 for any usernames), ``AuthenticationFailed`` for a wrong password, an
+    unknown user or a disabled account (one message for all, so accounts cannot be probed).
+    """
+    username = (username or "").strip()[:64]
+    ip = ip or "unknown"
+    if (_recent_failures(session, ip=ip, username=username) >= MAX_FAILURES_PER_USER_IP
+            or _recent_failures(session, ip=ip) >= MAX_FAILURES_PER_IP):
+        audit.record(session, actor="anonymous", action="login_blocked", entity="user", entity_id=username,
+                     details={"ip": ip})
+        session.commit()
+        raise TooManyAttempts("登录失败次数过多，请 15 分钟后再试。")
+    user = session.scalar(select(User).where(User.username == username)) if username else None
+    ok = _verify(user.password_hash if user else None, password or "")
+    ok = ok and user is not None and user.active
+    session.add(LoginAttempt(username=username, ip=ip, succeeded=ok))
+    if not ok:
+        reason = "unknown_user" if user is None else ("disabled" if not user.active else "bad_password")
+        audit.record(session, actor="anonymous", action="login_failed", entity="user", entity_id=username,
+                     details={"ip": ip, "reason": reason})
+        session.commit()
+        raise AuthenticationFailed("用户名或密码错误，或账号已停用。")
+    if _hasher().check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher().hash(password)
+    user.last_login_at = _now()
+    audit.record(session, actor=user.username, action="login", entity="user", entity_id=user.username,
+                 details={"ip": ip})
+    session.commit()
+    return _account(session, user)
+
+
+def _verify(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher().verify(password_hash or _dummy_hash(), password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _token_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def issue_token(session: Session, *, account: Account,
+                lifetime: dt.timedelta = TOKEN_LIFETIME) -> tuple[str, dt.datetime]:
+    """A new API token for ``account``: returns the secret (shown once) and its expiry."""
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    expires_at = _now() + lifetime
+    session.add(ApiToken(user_id=account.id, token_hash=_token_hash(secret), expires_at=expires_at))
+    audit.record(session, actor=account.username, action="token_issue", entity="user",
+                 entity_id=account.username, details={"expires_at": expires_at.isoformat()})
+    session.commit()
+    return secret, expires_at
+
+
+def account_for_token(session: Session, secret: str) -> Account | None:
+    """The active account a valid (unexpired, unrevoked) token belongs to, else None."""
+    if not secret or not secret.startswith(TOKEN_PREFIX):
+        return None
+    user = session.scalar(
+        select(User).join(ApiToken, ApiToken.user_id == User.id).where(
+            ApiToken.token_hash == _token_hash(secret), ApiToken.revoked_at.is_(None),
+            ApiToken.expires_at > func.now(), User.active.is_(True)))
+    return None if user is None else _account(session, user)
+
+
+def revoke_token(session: Session, *, secret: str, actor: str) -> bool:
+    """Revoke one token; True when it existed and was still live."""
+    done = session.execute(update(ApiToken).where(ApiToken.token_hash == _token_hash(secret or ""),
+                                                  ApiToken.revoked_at.is_(None))
+                           .values(revoked_at=func.now()))
+    if done.rowcount:
+        audit.record(session, actor=actor, action="token_revoke", entity="user", entity_id=actor)
+    session.commit()
+    return bool(done.rowcount)
+
+
+def _revoke_all_tokens(session: Session, user_id: int) -> None:
+    session.execute(update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+                    .values(revoked_at=func.now()))
+
+
+def record_refusal(session: Session, *, actor: str, what: str, entity: str = "request",
+                   entity_id: str | None = None, details: dict | None = None) -> None:
+    """Audit a refused request (403/404 for an object out of scope) and commit it."""
+    audit.record(session, actor=actor, action="refused", entity=entity, entity_id=entity_id,
+                 details={"what": what, **(details or {})})
+    session.commit()

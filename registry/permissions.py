@@ -1,0 +1,74 @@
+"""One predicate per action (DESIGN §6). Views call these and hand the answer to
+``web.auth.require``; they never test roles themselves.
+
+Reading is governed by the one scoping rule in ``registry.scope``: an object out of a user's scope
+is treated as missing (404), not forbidden, so its existence does not leak.
+"""
+from __future__ import annotations
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from registry.models import Project
+from registry.scope import Scope, project_clause
+
+EDITORS = frozenset({"admin", "bureau", "system"})
+READ_ALL = frozenset({"admin", "bureau", "planner", "system"})
+SIGNED_IN = frozenset({"admin", "bureau", "planner", "town", "system"})
+
+
+def can_view_project(session: Session, scope: Scope, project_id: int) -> bool:
+    """The project exists (not deleted) and has a share in the scope (any project when unlimited)."""
+    if scope.role not in SIGNED_IN:
+        return False
+    return bool(session.scalar(select(exists().where(
+        Project.id == project_id, Project.deleted_at.is_(None), project_clause(scope)))))
+
+
+def can_create_project(scope: Scope) -> bool:
+    """Register new projects: bureau and admin."""
+    return scope.role in EDITORS
+
+
+def can_edit_project(scope: Scope) -> bool:
+    """Edit or delete any project's data: bureau and admin."""
+    return scope.role in EDITORS
+
+
+def can_file_progress(session: Session, scope: Scope, project_id: int) -> bool:
+    """File a progress update: bureau and admin on any project; town users on their towns' projects."""
+    if scope.role in EDITORS:
+        return True
+    return scope.role == "town" and can_view_project(session, scope, project_id)
+
+
+def can_import(scope: Scope) -> bool:
+    """Upload spreadsheets of projects: bureau and admin."""
+    return scope.role in EDITORS
+
+
+def can_export(scope: Scope) -> bool:
+    """Export GeoJSON/CSV/XLSX/GPKG. Town users may too: the export is limited to their scope."""
+    return scope.role in SIGNED_IN
+
+
+def can_view_district(scope: Scope) -> bool:
+    """District-wide figures and maps unlimited by town (town users get their towns instead)."""
+    return scope.role in READ_ALL
+
+
+def can_view_town(scope: Scope, town_code: str) -> bool:
+    """A town's page and figures: any unlimited scope, or a town user's own towns."""
+    if scope.role not in SIGNED_IN:
+        return False
+    return not scope.limited or town_code in scope.town_codes
+
+
+def can_manage_reference(scope: Scope) -> bool:
+    """Boundaries, domains/categories, targets and other reference lists: admin."""
+    return scope.role in {"admin", "system"}
+
+
+def can_admin_users(scope: Scope) -> bool:
+    """Create, disable and edit accounts: admin."""
+    return scope.role in {"admin", "system"}

@@ -1,0 +1,75 @@
+"""``/admin/users``: the administrator's page for accounts (list, add, disable/enable, towns,
+password). Admin only; every change goes through ``registry.accounts`` and is audited there."""
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from registry import accounts, permissions
+from registry.errors import RegistryError
+from registry.models import Town
+from web import auth, database
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.before_request
+def _admins_only():
+    auth.require(permissions.can_admin_users(auth.current_scope()))
+
+
+def _towns_field(value: str) -> list[str]:
+    return [code for code in re.split(r"[\s,，;；、]+", value or "") if code]
+
+
+@bp.get("/users")
+def users():
+    session = database.session()
+    towns = session.execute(select(Town.code, Town.name).where(Town.valid_to.is_(None))
+                            .order_by(Town.code)).all()
+    return render_template("admin_users.html", users=accounts.list_accounts(session),
+                           roles=accounts.ROLES, towns=towns, town_names=dict(towns))
+
+
+@bp.post("/users")
+def add_user():
+    form = request.form
+    _run(accounts.create_user, username=form.get("username", ""), role=form.get("role", ""),
+         password=form.get("password") or None, towns=_towns_field(form.get("towns", "")),
+         display_name=form.get("display_name"), done="已添加用户 {username}。")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<username>/active")
+def set_active(username: str):
+    active = request.form.get("active") == "1"
+    _run(accounts.set_active, username=username, active=active,
+         done="已启用用户 {username}。" if active else "已停用用户 {username}。")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<username>/towns")
+def set_towns(username: str):
+    _run(accounts.set_towns, username=username, towns=_towns_field(request.form.get("towns", "")),
+         done="已更新用户 {username} 的镇街。")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<username>/password")
+def set_password(username: str):
+    _run(accounts.set_password, username=username, password=request.form.get("password", ""),
+         done="已重设用户 {username} 的密码。")
+    return redirect(url_for("admin.users"))
+
+
+def _run(service, *, done: str, **kwargs) -> None:
+    """Call an accounts service; its Chinese message (success or refusal) is shown on the page."""
+    try:
+        service(database.session(), actor=auth.current_scope().actor, **kwargs)
+    except RegistryError as exc:
+        database.session().rollback()
+        flash(exc.message, "error")
+    else:
+        flash(done.format(username=kwargs.get("username", "")), "ok")

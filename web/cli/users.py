@@ -1,0 +1,99 @@
+"""``eqreg users add|list|disable|enable|passwd|towns``: accounts from the command line.
+
+Runs as the operator (the database owner, full scope); every change is audited with the actor
+``cli:<OS user>``.
+"""
+from __future__ import annotations
+
+import getpass
+import sys
+
+import click
+
+from registry import accounts
+from registry import db as registry_db
+
+group = click.Group("users", help="用户：添加、列出、停用、改密码")
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("密码", hide_input=True, confirmation_prompt="再次输入密码")
+
+
+def _session():
+    return registry_db.session_scope(registry_db.make_engine())
+
+
+@group.command("add")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice(list(accounts.ROLES)), help="角色")
+@click.option("--town", "towns", multiple=True, metavar="CODE", help="镇街代码（9 位，town 角色必填，可重复）")
+@click.option("--name", "display_name", help="显示的姓名")
+@click.option("--password-stdin", is_flag=True, help="从标准输入读取密码（一行）")
+def add(username: str, role: str, towns: tuple[str, ...], display_name: str | None, password_stdin: bool) -> None:
+    """Add a user (asks for the password unless --password-stdin)."""
+    password = _read_password(password_stdin)
+    with _session() as session:
+        account = accounts.create_user(session, actor=_actor(), username=username, role=role,
+                                       password=password, towns=towns, display_name=display_name)
+    scope = f"，镇街 {', '.join(account.town_codes)}" if account.town_codes else ""
+    click.echo(f"已添加用户 {account.username}（{account.role_label}{scope}）。")
+
+
+@group.command("list")
+def list_users() -> None:
+    """List users: name, role, towns, active, last sign-in."""
+    with _session() as session:
+        rows = accounts.list_accounts(session)
+    for a in rows:
+        last = a.last_login_at.strftime("%Y-%m-%d %H:%M") if a.last_login_at else "-"
+        click.echo("\t".join([a.username, a.role, ",".join(a.town_codes) or "-",
+                              "active" if a.active else "disabled", last]))
+
+
+@group.command("disable")
+@click.argument("username")
+def disable(username: str) -> None:
+    """Disable a user (their API tokens are revoked)."""
+    with _session() as session:
+        accounts.set_active(session, actor=_actor(), username=username, active=False)
+    click.echo(f"已停用用户 {username}。")
+
+
+@group.command("enable")
+@click.argument("username")
+def enable(username: str) -> None:
+    """Re-enable a disabled user."""
+    with _session() as session:
+        accounts.set_active(session, actor=_actor(), username=username, active=True)
+    click.echo(f"已启用用户 {username}。")
+
+
+@group.command("passwd")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="从标准输入读取密码（一行）")
+def passwd(username: str, password_stdin: bool) -> None:
+    """Set a user's password (their sessions and API tokens stop working)."""
+    password = _read_password(password_stdin)
+    with _session() as session:
+        accounts.set_password(session, actor=_actor(), username=username, password=password)
+    click.echo(f"已更新用户 {username} 的密码。")
+
+
+@group.command("towns")
+@click.argument("username")
+@click.option("--town", "towns", multiple=True, required=True, metavar="CODE", help="镇街代码（可重复）")
+def towns(username: str, towns: tuple[str, ...]) -> None:
+    """Replace a town user's towns."""
+    with _session() as session:
+        account = accounts.set_towns(session, actor=_actor(), username=username, towns=towns)
+    click.echo(f"用户 {username} 的镇街：{', '.join(account.town_codes)}。")
