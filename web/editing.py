@@ -223,3 +223,9 @@ def progress_context(project_id: int) -> dict:
 def project_progress(project_id: int) -> dict:
     """For the project page's include: ``{% with p = project_progress(project.id) %}``."""
     return progress_context(project_id)
+
+
+@bp.app_template_global()
+def can_edit_projects() -> bool:
+    """Whether the current user may register, edit and delete projects (for links on pages)."""
+    return permissions.can_edit_project(auth.current_scope())
