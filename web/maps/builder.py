@@ -78,15 +78,14 @@ def build_map(*, towns: dict, bounds, basemap: str, tianditu_key: str | None, op
     aggregates = folium.FeatureGroup(name="项目汇总", control=False).add_to(m)
     heat = HeatMap([], name="项目密度（热力）", show=False, radius=22, blur=18, min_opacity=0.3).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
-    options = {**options, "metrics": metric_classes(towns),
+    # fitted by EqregMap.init without animation, before it loads the first view's projects
+    options = {**options, "bounds": bounds, "metrics": metric_classes(towns),
                # lists, not objects: Flask's JSON sorts keys and the legend keeps the life-cycle order
                "stages": [{"code": code, "label": zh, "color": STAGE_COLORS[code]}
                           for code, (zh, _) in STAGES.items()],
                "domains": {code: label for code, (label, _en, _c) in DOMAINS.items()}}
     ProjectLayers(towns=town_layer, cluster=cluster, subgroups=subgroups, aggregates=aggregates,
                   heat=heat, options=options).add_to(m)
-    if bounds:
-        m.fit_bounds(bounds, padding=(24, 24))
     return localise(m)
 
 

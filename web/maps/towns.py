@@ -34,10 +34,13 @@ def find_town(session: Session, scope: Scope, code: str) -> Town:
 
 
 def town_collection(session: Session, scope: Scope, *, district_code: str | None,
-                    gcj02: bool = False) -> dict:
+                    figures: list[dict] | None = None, gcj02: bool = False) -> dict:
     """The scope's current towns of ``district_code`` as a FeatureCollection whose properties
-    are ``code, name`` and the figures in ``MAP_FIGURES`` (see registry.figures)."""
-    figures = {f["code"]: f for f in town_figures(session, scope, district_code=district_code)}
+    are ``code, name`` and the figures in ``MAP_FIGURES``; ``figures`` is
+    ``registry.figures.town_figures`` of the same scope and district when already computed."""
+    if figures is None:
+        figures = town_figures(session, scope, district_code=district_code)
+    figures = {f["code"]: f for f in figures}
     rows = session.execute(
         select(Town.code, Town.name,
                func.ST_AsGeoJSON(func.ST_SimplifyPreserveTopology(Town.geom, SIMPLIFY_DEGREES), 5)

@@ -31,7 +31,9 @@ def town_map(code: str):
 
 def _render(session, scope: Scope, *, district_code: str | None, town_code: str | None):
     basemap = _basemap()
-    towns = town_collection(session, scope, district_code=district_code, gcj02=basemap == "amap")
+    figures = town_figures(session, scope, district_code=district_code)  # the costly part: once
+    towns = town_collection(session, scope, district_code=district_code, figures=figures,
+                            gcj02=basemap == "amap")
     options = {
         "endpoint": url_for("maps_api.features"),
         "params": {"town": town_code} if town_code else {},
@@ -46,13 +48,10 @@ def _render(session, scope: Scope, *, district_code: str | None, town_code: str 
     }
     folium_map = build_map(towns=towns, bounds=collection_bounds(towns, town_code), basemap=basemap,
                            tianditu_key=current_app.config.get("TIANDITU_KEY"), options=options)
-    figures = None
-    if town_code:
-        figures = next((f for f in town_figures(session, scope, district_code=district_code)
-                        if f["code"] == town_code), None)
+    town = next((f for f in figures if f["code"] == town_code), None) if town_code else None
     town_name = next((f["properties"]["name"] for f in towns["features"]
                       if f["properties"]["code"] == town_code), None)
-    return render_template("map.html", map_parts=page_parts(folium_map), town=figures,
+    return render_template("map.html", map_parts=page_parts(folium_map), town=town,
                            town_name=town_name, has_towns=bool(towns["features"]),
                            stages=STAGES, domains=DOMAINS)
 

@@ -228,6 +228,9 @@
       layer.bindPopup(townPopup(p));
     });
     styleTowns();
+    if (cfg.options.bounds) {  // synchronous (no animation), so the first load sees the fitted view
+      cfg.map.fitBounds(cfg.options.bounds, {padding: [24, 24], animate: false});
+    }
     cfg.map.on("moveend", schedule);
     cfg.map.on("overlayadd overlayremove", function (e) {
       if (Object.keys(cfg.subgroups).some(function (c) { return cfg.subgroups[c] === e.layer; })) { schedule(); }
