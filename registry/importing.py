@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -107,17 +109,27 @@ def resolve_district(session: Session, district_code: str | None) -> str:
     return codes[0]
 
 
+@contextmanager
+def _phase(name: str):
+    """Log how long one step took (``eqreg -v``): the numbers behind the import budget."""
+    started = time.perf_counter()
+    yield
+    log.debug("import %s: %.2f s", name, time.perf_counter() - started)
+
+
 def _run(session: Session, data: bytes, *, filename: str, district: str, default_crs: str,
          sheet: str | None, dry_run: bool, strict: bool, actor: str,
          progress: Callable[[int], object] | None) -> ImportReport:
     report = ImportReport(dry_run=dry_run)
     table = read_table(data, filename=filename, sheet=sheet)
     report.problems.extend(table.problems)
-    valid, rejected_rows = _validate_rows(session, table, default_crs, report, progress)
-
-    _stage(session, valid)
-    for row, geom_column, kind in session.execute(sqlfiles.load("import_reject_outside"),
-                                                  {"district_code": district}):
+    with _phase("read and validate"):
+        valid, rejected_rows = _validate_rows(session, table, default_crs, report, progress)
+    with _phase("copy to staging"):
+        _stage(session, valid)
+    with _phase("jurisdiction check"):
+        outside = session.execute(sqlfiles.load("import_reject_outside"), {"district_code": district}).all()
+    for row, geom_column, kind in outside:
         rejected_rows.add(row)
         message = ("位置在本行政区之外，经纬度可能填反了" if kind == "swapped_coords"
                    else "位置不在本行政区范围内，请核对坐标和坐标系")
@@ -132,14 +144,17 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
                         sha256=hashlib.sha256(data).hexdigest(), created_by=actor)
     session.add(batch)
     session.flush()
-    written = session.execute(sqlfiles.load("import_upsert"),
-                              {"district_code": district, "batch_id": batch.id, "actor": actor}).all()
+    with _phase("upsert"):
+        written = session.execute(sqlfiles.load("import_upsert"),
+                                  {"district_code": district, "batch_id": batch.id, "actor": actor}).all()
     report.imported = sum(1 for _, inserted in written if inserted)
     report.updated = len(written) - report.imported
     report.unchanged = staged - len(written)
     if written:
-        match_projects(session, project_ids=[project_id for project_id, _ in written])
-    _check_towns(session, district, report)
+        with _phase("town matching"):
+            match_projects(session, project_ids=[project_id for project_id, _ in written])
+    with _phase("declared towns"):
+        _check_towns(session, district, report)
     session.execute(text("DROP TABLE import_staging"))
     report.sort()
     report.batch_id = None if dry_run else batch.id
@@ -207,6 +222,8 @@ def _stage(session: Session, valid: list[dict]) -> None:
             for values, geom in zip(valid, ewkb):
                 values["geom"] = geom
                 copy.write_row([values[column] for column in STAGING_COLUMNS])
+    # temporary tables are never auto-analysed; the later joins need row estimates
+    session.execute(text("ANALYZE import_staging"))
 
 
 def _check_towns(session: Session, district: str, report: ImportReport) -> None:

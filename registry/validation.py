@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Mapping
 
 import shapely
-from shapely.geometry import Point
 
 from geo.crs import to_wgs84
 from registry.import_report import Problem
@@ -58,6 +58,7 @@ DEFAULT_FUNDING = label_index(FUNDING_SOURCES)
 STAGE_INDEX = {**label_index(STAGES), **_STAGE_ALIASES}
 
 
+@lru_cache(maxsize=4096)  # owners repeat across a file's rows
 def credit_code_valid(code: str) -> bool:
     """GB 32100-2015 check character of an 18-character unified social credit code."""
     if len(code) != 18 or any(char not in _CREDIT_VALUE for char in code):
@@ -68,11 +69,14 @@ def credit_code_valid(code: str) -> bool:
 
 def parse_decimal(text: str) -> Decimal | None:
     """A number written by people: thousands separators, spaces and a 万元 suffix allowed."""
-    cleaned = text.replace(",", "").replace("，", "").replace(" ", "").removesuffix("万元")
     try:
-        value = Decimal(cleaned)
+        value = Decimal(text)
     except InvalidOperation:
-        return None
+        cleaned = text.replace(",", "").replace("，", "").replace(" ", "").removesuffix("万元")
+        try:
+            value = Decimal(cleaned)
+        except InvalidOperation:
+            return None
     return value if value.is_finite() else None
 
 
@@ -121,16 +125,15 @@ class _Row:
 
 def _clean(record: Mapping[str, object]) -> dict[str, str]:
     """Strip values, drop empty ones and the apostrophe spreadsheets put before '=' or digits."""
-    clean: dict[str, str] = {}
-    for key, value in record.items():
-        if value is None:
-            continue
-        text = value.strip() if isinstance(value, str) else str(value).strip()
-        if text[:1] == "'":  # CSV exports guard formulas and long digit strings with it
-            text = text[1:].strip()
-        if text:
-            clean[key] = text
-    return clean
+    try:
+        clean = {key: text for key, value in record.items() if value and (text := value.strip())}
+    except AttributeError:  # a non-text value (JSON number, XLSX cell): the slow path
+        clean = {key: text for key, value in record.items()
+                 if value is not None and (text := str(value).strip())}
+    for key, text in clean.items():
+        if text[0] == "'":  # CSV exports guard formulas and long digit strings with it
+            clean[key] = text[1:].strip()
+    return {key: text for key, text in clean.items() if text} if "" in clean.values() else clean
 
 
 def validate_record(record: Mapping[str, str | None], *, row: int, default_crs: str = "WGS84",
@@ -300,6 +303,16 @@ def _coordinate(r: _Row, v: dict, key: str) -> float | None:
         return None
 
 
+def _out_of_range(r: _Row, key: str, west: float, south: float, east: float, north: float) -> bool:
+    if -180 <= west <= east <= 180 and -90 <= south <= north <= 90:
+        return False
+    if -90 <= west <= east <= 90 and -180 <= south <= north <= 180:
+        r.error(key, "swapped_coords", "纬度超出 ±90°，经纬度可能填反了")
+    else:
+        r.error(key, "bad_coordinates", "坐标超出经纬度范围（经度 ±180°，纬度 ±90°）")
+    return True
+
+
 def _geometry(r: _Row, v: dict, values: dict, default_crs: str) -> None:
     crs_text = v.get("crs") or default_crs
     crs = crs_code(crs_text)
@@ -311,26 +324,20 @@ def _geometry(r: _Row, v: dict, values: dict, default_crs: str) -> None:
     if wkt is not None:
         values["geom_column"] = "几何WKT"
         geom = _parse_wkt(r, wkt)
+        if geom is None or _out_of_range(r, "wkt", *geom.bounds):
+            return
     elif "lng" in v and "lat" in v:
         values["geom_column"] = "经度、纬度"
         lng, lat = _coordinate(r, v, "lng"), _coordinate(r, v, "lat")
-        geom = Point(lng, lat) if lng is not None and lat is not None else None
+        if lng is None or lat is None or _out_of_range(r, "lat", lng, lat, lng, lat):
+            return
+        geom = shapely.points((lng, lat))
     else:
         if "lng" in v or "lat" in v:
             absent = "lat" if "lng" in v else "lng"
             r.error(absent, "missing_geometry", f"缺少{header_label(absent)}（经度、纬度须同时填写）")
         else:
             r.error("wkt", "missing_geometry", "缺少位置：请填写经度、纬度或几何WKT")
-        return
-    if geom is None:
-        return
-    west, south, east, north = geom.bounds
-    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
-        if -90 <= west <= east <= 90 and -180 <= south <= north <= 180:
-            r.error("wkt" if wkt else "lat", "swapped_coords",
-                    "纬度超出 ±90°，经纬度可能填反了")
-        else:
-            r.error("wkt" if wkt else "lng", "bad_coordinates", "坐标超出经纬度范围（经度 ±180°，纬度 ±90°）")
         return
     if crs not in (None, "WGS84", "CGCS2000"):
         geom = to_wgs84(geom, crs)
