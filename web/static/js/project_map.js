@@ -216,10 +216,11 @@
   function init(config) {
     cfg = config;
     cfg.metric = cfg.options.metrics[0].key;
-    cfg.legend = L.control({position: "bottomright"});
+    // bottom left, stacked upwards: scale, basemap choice, legend (the layer list has the right)
+    basemapControl().addTo(cfg.map);
+    cfg.legend = L.control({position: "bottomleft"});
     cfg.legend.onAdd = function () { return L.DomUtil.create("div", "eqreg-box eqreg-legend"); };
     cfg.legend.addTo(cfg.map);
-    basemapControl().addTo(cfg.map);
     cfg.towns.eachLayer(function (layer) {
       var p = layer.feature.properties;
       // a little above the centre, where a town-seat project often sits
