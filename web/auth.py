@@ -51,7 +51,8 @@ def _load_user(user_id: str) -> SignedInUser | None:
     id_part, _, key = user_id.partition(":")
     if not id_part.isdigit():
         return None
-    account = accounts.get_account(database.account_session(), int(id_part))
+    with database.account_session() as session:
+        account = accounts.get_account(session, int(id_part))
     if account is None or not account.active or account.session_key != key:
         return None
     return SignedInUser(account)
@@ -62,7 +63,8 @@ def _load_user_from_token(req) -> SignedInUser | None:
     token = _bearer_token()
     if not token:
         return None
-    account = accounts.account_for_token(database.account_session(), token)
+    with database.account_session() as session:
+        account = accounts.account_for_token(session, token)
     if account is None:
         return None
     g.auth_via_token = True
@@ -93,19 +95,32 @@ def require(allowed: bool, *, hide: bool = False, what: str | None = None) -> No
     if allowed:
         return
     scope = current_scope()
-    accounts.record_refusal(database.account_session(), actor=scope.actor,
-                            what=what or f"{request.method} {request.path}",
-                            details={"status": 404 if hide else 403, "role": scope.role})
+    # Written after the request's own session has let go of its connection (see _audit_refusals).
+    g.setdefault("eqreg_refusals", []).append(dict(
+        actor=scope.actor, what=what or f"{request.method} {request.path}",
+        details={"status": 404 if hide else 403, "role": scope.role}))
     if hide:
         raise errors.NotFound("不存在或无权查看。")
     raise errors.Forbidden("没有权限执行此操作。")
 
 
+def _audit_refusals(exc: BaseException | None) -> None:
+    refusals = g.pop("eqreg_refusals", None)
+    if not refusals:
+        return
+    database.close_sessions()
+    with database.account_session() as session:
+        for refusal in refusals:
+            accounts.record_refusal(session, **refusal)
+
+
 def _guard():
     """Global gate: sign-in for everything but the allowlist, then CSRF on unsafe methods."""
     endpoint = request.endpoint or ""
+    # Load the user now, before any request session holds a connection (see account_session).
+    signed_in = current_user.is_authenticated
     public = endpoint in PUBLIC_ENDPOINTS or endpoint.endswith(".static") or request.path in PUBLIC_PATHS
-    if not public and not current_user.is_authenticated:
+    if not public and not signed_in:
         if request.path.startswith("/api/"):
             from web.errors import error_response
             response, status = error_response(401, "unauthorized", "请先登录（或提供有效的 API 令牌）。")
@@ -137,8 +152,9 @@ def login():
         return render_template("login.html", next=request.args.get("next", ""))
     username = request.form.get("username", "")
     try:
-        account = accounts.authenticate(database.account_session(), username=username,
-                                        password=request.form.get("password", ""), ip=_client_ip())
+        with database.account_session() as session:
+            account = accounts.authenticate(session, username=username,
+                                            password=request.form.get("password", ""), ip=_client_ip())
     except (accounts.AuthenticationFailed, accounts.TooManyAttempts) as exc:
         status = 429 if isinstance(exc, accounts.TooManyAttempts) else 401
         return render_template("login.html", error=exc.message, username=username,
@@ -152,10 +168,10 @@ def login():
 def logout():
     if current_user.is_authenticated:
         from registry import audit
-        session = database.account_session()
-        audit.record(session, actor=current_user.username, action="logout", entity="user",
-                     entity_id=current_user.username)
-        session.commit()
+        with database.account_session() as session:
+            audit.record(session, actor=current_user.username, action="logout", entity="user",
+                         entity_id=current_user.username)
+            session.commit()
     logout_user()
     return redirect(url_for("auth.login"))
 
@@ -166,10 +182,10 @@ def issue_token():
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not body.get("username") or not body.get("password"):
         raise errors.InvalidInput("请求体应为 JSON：{\"username\": …, \"password\": …}")
-    session = database.account_session()
-    account = accounts.authenticate(session, username=str(body["username"]), password=str(body["password"]),
-                                    ip=_client_ip())
-    token, expires_at = accounts.issue_token(session, account=account)
+    with database.account_session() as session:
+        account = accounts.authenticate(session, username=str(body["username"]),
+                                        password=str(body["password"]), ip=_client_ip())
+        token, expires_at = accounts.issue_token(session, account=account)
     return jsonify({"token": token, "expires_at": expires_at.isoformat()}), 201
 
 
@@ -179,7 +195,8 @@ def revoke_token():
     token = _bearer_token()
     if not token or not g.get("auth_via_token"):
         raise errors.InvalidInput("请在 Authorization: Bearer 头中提供要吊销的令牌。")
-    accounts.revoke_token(database.account_session(), secret=token, actor=current_user.username)
+    with database.account_session() as session:
+        accounts.revoke_token(session, secret=token, actor=current_user.username)
     return "", 204
 
 
@@ -219,6 +236,7 @@ def init_app(app: Flask) -> None:
     login_manager.session_protection = "basic"
     csrf.init_app(app)
     app.before_request(_guard)
+    app.teardown_request(_audit_refusals)
     app.register_blueprint(bp)
     app.register_blueprint(api_bp)
 

@@ -7,7 +7,8 @@ request session starts by telling PostgreSQL the signed-in user's scope
 """
 from __future__ import annotations
 
-import logging
+from contextlib import contextmanager
+from typing import Iterator
 
 from flask import Flask, current_app, g
 from sqlalchemy import Engine, event, text
@@ -16,7 +17,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from registry import db as registry_db
 from registry.scope import apply_to_connection
 
-log = logging.getLogger(__name__)
 APP_ROLE = "eqreg_app"
 
 
@@ -35,7 +35,7 @@ def init_app(app: Flask) -> None:
     app.extensions["eqreg.sessions"] = sessions
     # Sign-in needs the accounts before anyone's scope is known: a session without the scope hook.
     app.extensions["eqreg.account_sessions"] = sessionmaker(engine, expire_on_commit=False)
-    app.teardown_appcontext(_close_session)
+    app.teardown_appcontext(close_sessions)
 
 
 def _become(dbapi_connection, role: str) -> None:
@@ -75,18 +75,22 @@ def session() -> Session:
     return g.db_session
 
 
-def account_session() -> Session:
-    """A session for account look-ups and sign-in only (no scope: projects are invisible to it)."""
-    if "db_account_session" not in g:
-        g.db_account_session = current_app.extensions["eqreg.account_sessions"]()
-    return g.db_account_session
+@contextmanager
+def account_session() -> Iterator[Session]:
+    """A short session for account look-ups and sign-in (no scope: projects are invisible to it).
+
+    Closed on exit so its connection goes back to the pool at once: a request must never hold two
+    pooled connections at a time, or concurrent requests can starve the pool.
+    """
+    with current_app.extensions["eqreg.account_sessions"]() as db_session:
+        yield db_session
 
 
-def _close_session(exc: BaseException | None) -> None:
+def close_sessions(exc: BaseException | None = None) -> None:
+    """End the request session's transaction and give back its connection (also at teardown)."""
     # Kept in ``g`` on purpose: a streamed response (stream_with_context) runs its generator after
     # a first teardown and tears down again at its end; closing twice ends the transaction the
     # generator re-opened instead of leaving it idle on a pooled connection.
-    for key in ("db_session", "db_account_session"):
-        db_session = g.get(key)
-        if db_session is not None:
-            db_session.close()
+    db_session = g.get("db_session")
+    if db_session is not None:
+        db_session.close()
