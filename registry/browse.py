@@ -7,9 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal
+from functools import partial
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Numeric, cast, func, literal_column, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.orm import Session, aliased
 
 from registry.errors import InvalidInput, NotFound
 from registry.filters import ProjectFilters
@@ -70,12 +72,18 @@ def list_projects(session: Session, scope: Scope, *, filters: ProjectFilters | N
     """One page of the visible projects: ``items, total, page, per_page, pages, sort``."""
     field, descending = parse_sort(sort)
     where = [project_clause(scope), *(filters or ProjectFilters()).clauses()]
-    total = session.scalar(select(func.count()).select_from(Project).where(*where))
     column = SORTABLE[field]
     order = [column.desc().nulls_last() if descending else column.asc().nulls_last(), Project.id]
-    rows = session.execute(_with_town_name(select(Project)).where(*where).order_by(*order)
-                           .limit(per_page).offset((page - 1) * per_page)).all()
-    return {"items": [project_dict(p, town_name, LIST_FIELDS) for p, town_name in rows],
+    # Only the listed columns (never the geometry), and the total in the same round trip.
+    columns = [getattr(Project, name) for name in LIST_FIELDS]
+    rows = session.execute(_with_town_name(select(*columns, func.count().over().label("total_rows")))
+                           .where(*where).order_by(*order)
+                           .limit(per_page).offset((page - 1) * per_page)).mappings().all()
+    if rows:
+        total = rows[0]["total_rows"]
+    else:  # past the last page (or nothing matches): count separately
+        total = session.scalar(select(func.count()).select_from(Project).where(*where))
+    return {"items": [project_dict(row, row["town_name"], LIST_FIELDS) for row in rows],
             "total": total, "page": page, "per_page": per_page,
             "pages": (total + per_page - 1) // per_page,
             "sort": ("-" if descending else "") + field}
@@ -86,43 +94,49 @@ def get_project(session: Session, scope: Scope, project_id: int) -> dict:
 
     Out-of-scope projects are reported as missing so their existence does not leak.
     """
-    row = session.execute(_with_town_name(select(Project, func.ST_AsGeoJSON(Project.geom, 7)))
+    columns = [getattr(Project, name) for name in DETAIL_FIELDS]
+    row = session.execute(_with_town_name(select(*columns, func.ST_AsGeoJSON(Project.geom, 7).label("geometry"),
+                                                 _shares_json().label("shares")))
                           .where(Project.id == project_id, Project.deleted_at.is_(None),
-                                 project_clause(scope))).first()
+                                 project_clause(scope))).mappings().first()
     if row is None:
         raise NotFound(f"项目 {project_id} 不存在或无权查看", {"id": project_id})
-    project, geometry, town_name = row
-    record = project_dict(project, town_name, DETAIL_FIELDS)
-    record["geometry"] = json.loads(geometry)
-    record["towns"] = town_shares(session, project)
+    record = project_dict(row, row["town_name"], DETAIL_FIELDS)
+    record["geometry"] = json.loads(row["geometry"])
+    total, completed = float(row["total_investment"]), float(row["completed_investment"] or 0)
+    record["towns"] = [{**share, "total_investment": round(total * share["share"], 2),
+                        "completed_investment": round(completed * share["share"], 2)}
+                       for share in row["shares"]]
     return record
 
 
-def town_shares(session: Session, project: Project) -> list[dict]:
-    """The project's towns, largest share first, with the money apportioned to each."""
-    rows = session.execute(select(ProjectTown, Town.name).join(Town, Town.id == ProjectTown.town_id)
-                           .where(ProjectTown.project_id == project.id)
-                           .order_by(ProjectTown.share.desc(), ProjectTown.town_code)).all()
-    total = float(project.total_investment)
-    completed = float(project.completed_investment or 0)
-    return [{"code": s.town_code, "name": name, "share": round(s.share, 6),
-             "length_km": s.length_km, "area_km2": s.area_km2,
-             "total_investment": round(total * s.share, 2),
-             "completed_investment": round(completed * s.share, 2)} for s, name in rows]
+def _shares_json():
+    """Correlated subquery: the project's towns, largest share first (money is added in Python)."""
+    town = aliased(Town)  # the outer query joins Town for the primary town's name
+    item = func.json_build_object(literal_column("'code'"), ProjectTown.town_code,
+                                  literal_column("'name'"), town.name,
+                                  literal_column("'share'"), func.round(cast(ProjectTown.share, Numeric), 6),
+                                  literal_column("'length_km'"), ProjectTown.length_km,
+                                  literal_column("'area_km2'"), ProjectTown.area_km2)
+    ordered = aggregate_order_by(item, ProjectTown.share.desc(), ProjectTown.town_code)
+    return (select(func.coalesce(func.json_agg(ordered), literal_column("'[]'::json")))
+            .select_from(ProjectTown).join(town, town.id == ProjectTown.town_id)
+            .where(ProjectTown.project_id == Project.id).scalar_subquery())
 
 
-def project_dict(project: Project, town_name: str | None, fields: tuple[str, ...]) -> dict:
-    """JSON-ready fields of a project, with Chinese labels for its domain and stage."""
-    out = {name: _plain(getattr(project, name)) for name in fields}
-    out["domain_label"] = DOMAINS.get(project.domain_code, (project.domain_code,))[0]
-    out["stage_label"] = STAGES.get(project.stage, (project.stage,))[0]
+def project_dict(project, town_name: str | None, fields: tuple[str, ...]) -> dict:
+    """JSON-ready fields of a project (a ``Project`` or a row mapping), with Chinese labels."""
+    get = project.__getitem__ if hasattr(project, "keys") else partial(getattr, project)
+    out = {name: _plain(get(name)) for name in fields}
+    out["domain_label"] = DOMAINS.get(out["domain_code"], (out["domain_code"],))[0]
+    out["stage_label"] = STAGES.get(out["stage"], (out["stage"],))[0]
     out["town_name"] = town_name
     return out
 
 
 def _with_town_name(statement):
     """Add the primary town's current name (NULL when unmatched)."""
-    return (statement.add_columns(Town.name)
+    return (statement.add_columns(Town.name.label("town_name"))
             .outerjoin(Town, (Town.code == Project.primary_town_code) & Town.valid_to.is_(None)))
 
 
