@@ -8,11 +8,15 @@ WITH target AS (
     SELECT p.id, p.district_code, p.geom, ST_Dimension(p.geom) AS dim,
            GeometryType(p.geom) = 'POINT' AS single_point
     FROM projects p
-    WHERE (CAST(:project_ids AS bigint[]) IS NULL AND p.district_code = :district_code)
-       OR p.id = ANY(CAST(:project_ids AS bigint[]))
+    WHERE CAST(:project_ids AS bigint[]) IS NULL AND p.district_code = :district_code
+    UNION ALL
+    SELECT p.id, p.district_code, p.geom, ST_Dimension(p.geom), GeometryType(p.geom) = 'POINT'
+    FROM unnest(CAST(:project_ids AS bigint[])) AS ids(id)
+    JOIN projects p ON p.id = ids.id
 ), hit AS (
     SELECT p.id AS project_id, p.district_code, p.dim, p.single_point, t.id AS town_id, t.code AS town_code,
            CASE
+             WHEN p.single_point THEN 1.0
              WHEN p.dim = 0 THEN ST_NumGeometries(ST_Intersection(t.geom, p.geom))::float8
              WHEN ST_CoveredBy(p.geom, t.geom) THEN
                CASE WHEN p.dim = 1 THEN ST_Length(p.geom::geography) ELSE ST_Area(p.geom::geography) END
@@ -38,14 +42,13 @@ WITH target AS (
            CASE WHEN dim = 2 THEN measure / 1e6 END
     FROM shared
     RETURNING project_id, town_code, share
+), best AS (
+    SELECT DISTINCT ON (project_id) project_id, town_code
+    FROM inserted
+    ORDER BY project_id, share DESC, town_code
 )
 UPDATE projects p
 SET primary_town_code = best.town_code
-FROM target
-LEFT JOIN (
-    -- one sort of all shares, not a scan of the CTE per project (quadratic at 10^5 projects)
-    SELECT DISTINCT ON (i.project_id) i.project_id, i.town_code
-    FROM inserted i
-    ORDER BY i.project_id, i.share DESC, i.town_code
-) best ON best.project_id = target.id
+FROM target LEFT JOIN best ON best.project_id = target.id
 WHERE p.id = target.id
+  AND p.primary_town_code IS DISTINCT FROM best.town_code
