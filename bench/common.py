@@ -1,0 +1,213 @@
+"""Shared helpers for the benchmarks in ``bench/`` (DESIGN §7). Not part of the test suite.
+
+Each benchmark is a script with ``--n``, ``--database-url`` and ``--repeat``; it rebuilds a
+scratch database, runs our command and the reference tool on the same data ``--repeat`` times,
+and prints the medians as a small table. Child processes are timed with ``os.wait4`` so the
+peak RSS of each child comes for free.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = REPO / ".venv" / "bin"
+EQREG = str(VENV_BIN / "eqreg")
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:54329/eqreg_bench_h7"
+DEMO_TOWNS = REPO / "data" / "boundaries" / "xuecheng-demo-towns.geojson"
+DEMO_DISTRICT = "370403"
+WORKDIR = Path(os.environ.get("EQREG_BENCH_DIR", "/tmp/eqreg-bench"))
+
+log = logging.getLogger("bench")
+QUIET_PSQL = {**os.environ, "PGOPTIONS": "-c client_min_messages=warning"}
+
+
+def arguments(description: str, n: int, repeat: int = 3) -> argparse.ArgumentParser:
+    """An argument parser with the options every benchmark shares."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--n", type=int, default=n, help=f"number of projects (default {n})")
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL),
+                        help="scratch database, dropped and re-created (default %(default)s)")
+    parser.add_argument("--repeat", type=int, default=repeat, help="runs per measurement; the median is reported")
+    return parser
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s",
+                        datefmt="%H:%M:%S")
+
+
+# --- databases -----------------------------------------------------------------------------
+
+def maintenance_url(url: str) -> str:
+    """The same server's ``postgres`` database (to drop and create the scratch one)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/postgres"))
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def psql(url: str, *args: str, stdin: str | None = None, capture: bool = False) -> str:
+    """Run psql quietly with ON_ERROR_STOP; return stdout when ``capture``."""
+    done = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, *args],
+                          input=stdin, text=True, check=True, env=QUIET_PSQL,
+                          stdout=subprocess.PIPE if capture else subprocess.DEVNULL)
+    return done.stdout if capture else ""
+
+
+def scalar(url: str, sql: str) -> str:
+    return psql(url, "-At", "-c", sql, capture=True).strip()
+
+
+def eqreg(url: str, *args: str, stdin: str | None = None) -> None:
+    """Run an ``eqreg`` command against ``url``, output discarded; raise on failure."""
+    subprocess.run([EQREG, *args], env=env_for(url), input=stdin, text=True, check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def env_for(url: str) -> dict:
+    return {**os.environ, "DATABASE_URL": url}
+
+
+def fresh_database(url: str, *, towns: bool = True) -> None:
+    """Drop and re-create the scratch database, migrate it, and load the demo district's towns."""
+    name = database_name(url)
+    if not name.startswith("eqreg_bench"):
+        raise SystemExit(f"refusing to drop {name!r}: scratch databases must be named eqreg_bench*")
+    admin = maintenance_url(url)
+    psql(admin, "-c", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    psql(admin, "-c", f'CREATE DATABASE "{name}"')
+    eqreg(url, "db", "upgrade")
+    if towns:
+        eqreg(url, "boundaries", "load", str(DEMO_TOWNS), "--level", "town")
+    log.info("scratch database %s ready", name)
+
+
+def demo_towns(url: str):
+    """The demo district's towns as stored (``registry.demo_library.Town``, EPSG:4326)."""
+    from registry import db as registry_db
+    from registry.demo import demo_towns as stored_towns
+    engine = registry_db.make_engine(url)
+    try:
+        with registry_db.session_scope(engine) as session:
+            return stored_towns(session)
+    finally:
+        engine.dispose()
+
+
+# --- data ----------------------------------------------------------------------------------
+
+def template_records(towns, n: int, seed: int = 7):
+    """``n`` valid import-template records from the demo generator, with unique project codes.
+
+    The demo generator keeps codes unique for a few hundred rows; at 100k its serials wrap, so
+    the serial (and, past 100k, the department digits) is rewritten from the row number.
+    """
+    from registry.demo_library import LibraryMaker
+    maker = LibraryMaker(towns, seed)
+    batch = 5000
+    for start in range(0, n, batch):
+        for i, record in enumerate(maker.records(min(batch, n - start)), start=start):
+            code = record["code"]
+            record["code"] = f"{code[:12]}{10 + i // 100000:02d}{code[14:18]}{i % 100000:05d}{code[-1]}"
+            yield record
+
+
+def template_csv(url: str, n: int, seed: int = 7) -> Path:
+    """A CSV in the import template with ``n`` valid rows (cached per n and seed)."""
+    from registry.template import COLUMNS
+    path = WORKDIR / f"projects-{n}-{seed}.csv"
+    if path.exists():
+        return path
+    WORKDIR.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    partial = path.with_suffix(".part")
+    with partial.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow([column.header for column in COLUMNS])
+        for record in template_records(demo_towns(url), n, seed):
+            writer.writerow(["" if record.get(c.key) is None else record[c.key] for c in COLUMNS])
+    partial.rename(path)
+    log.info("generated %s (%d rows) in %.1f s", path, n, time.perf_counter() - started)
+    return path
+
+
+# --- timing --------------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    seconds: float
+    max_rss_mb: float  # peak resident set of the child process
+
+
+def run(command: Sequence[str], *, env: dict | None = None, stdin_text: str | None = None,
+        ok_codes: tuple[int, ...] = (0,)) -> Run:
+    """Run a command to completion; wall time and the child's peak RSS (``os.wait4``)."""
+    started = time.perf_counter()
+    child = subprocess.Popen(list(command), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL, text=True)
+    if stdin_text is not None:
+        child.stdin.write(stdin_text)
+        child.stdin.close()
+    stderr = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    elapsed = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode not in ok_codes:
+        raise RuntimeError(f"{command[0]} exited {child.returncode}: {stderr[-2000:]}")
+    return Run(elapsed, usage.ru_maxrss / 1024)
+
+
+def repeat(times: int, measure: Callable[[], Run], before: Callable[[], None] | None = None,
+           label: str = "") -> list[Run]:
+    """Call ``before`` then ``measure`` ``times`` times, logging each run."""
+    runs = []
+    for attempt in range(1, times + 1):
+        if before:
+            before()
+        result = measure()
+        log.info("%s run %d: %.2f s, peak RSS %.0f MB", label, attempt, result.seconds, result.max_rss_mb)
+        runs.append(result)
+    return runs
+
+
+def median_seconds(runs: list[Run]) -> float:
+    return statistics.median(r.seconds for r in runs)
+
+
+def median_rss(runs: list[Run]) -> float:
+    return statistics.median(r.max_rss_mb for r in runs)
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """A plain Markdown table on stdout (pasted into BENCHMARKS.md)."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(str(h)), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    print("| " + " | ".join(str(h).ljust(w) for h, w in zip(headers, widths)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in cells:
+        print("| " + " | ".join(v.ljust(w) for v, w in zip(row, widths)) + " |")
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def verdict(ratio: float, budget: float, *, at_least: bool = False) -> str:
+    """``ok`` when the ratio is within budget (≤ budget, or ≥ it for throughput)."""
+    met = ratio >= budget if at_least else ratio <= budget
+    return "ok" if met else "MISSED"
