@@ -58,11 +58,11 @@ def towns_json():
 
 
 def property_pairs(primary_town, domain) -> list[tuple[str, object]]:
-    """The Feature properties: the API contract first, then every other template field."""
-    # Funding may hold codes or labels; show labels, keep the order written.
-    funding_labels = literal_column(
-        "array_to_string(ARRAY(SELECT coalesce(fs.label_zh, u.f) FROM unnest(projects.funding) "
-        "WITH ORDINALITY AS u(f, n) LEFT JOIN funding_sources fs ON fs.code = u.f ORDER BY u.n), '；')")
+    """The Feature properties: the API contract first, then every other template field.
+
+    Vocabulary stays as codes (``domain``, ``stage``, ``funding``) with Chinese labels for domain
+    and stage beside them; ``funding`` and ``responsible_units`` are arrays.
+    """
     return [
         ("id", Project.id), ("code", Project.code), ("name", Project.name),
         ("domain", Project.domain_code), ("category", Project.category), ("stage", Project.stage),
@@ -76,11 +76,11 @@ def property_pairs(primary_town, domain) -> list[tuple[str, object]]:
                                       Project.stage)),
         ("district_code", Project.district_code), ("owner", Project.owner),
         ("credit_code", Project.credit_code), ("declared_town", Project.declared_town),
-        ("address", Project.address), ("funding", funding_labels),
+        ("address", Project.address), ("funding", Project.funding),
         ("planned_start", Project.planned_start), ("planned_end", Project.planned_end),
         ("actual_start", Project.actual_start), ("actual_end", Project.actual_end),
         ("lead_unit", Project.lead_unit),
-        ("responsible_units", func.array_to_string(Project.responsible_units, "；")),
+        ("responsible_units", Project.responsible_units),
         ("is_key", Project.is_key), ("quantity", Project.quantity), ("unit", Project.unit),
         ("remarks", Project.remarks), ("length_km", func.round(cast(Project.length_km, Numeric), 3)),
         ("area_km2", func.round(cast(Project.area_km2, Numeric), 6)),
@@ -89,12 +89,21 @@ def property_pairs(primary_town, domain) -> list[tuple[str, object]]:
     ]
 
 
+def funding_labels():
+    """The funding sources as Chinese labels joined with ``；`` (codes without a label kept)."""
+    return literal_column(
+        "array_to_string(ARRAY(SELECT coalesce(fs.label_zh, u.f) FROM unnest(projects.funding) "
+        "WITH ORDINALITY AS u(f, n) LEFT JOIN funding_sources fs ON fs.code = u.f ORDER BY u.n), '；')")
+
+
 def visible_projects(scope: Scope, filters: ProjectFilters) -> list:
     """WHERE clauses on ``Project``: the scope's projects that pass the filters."""
     return [project_clause(scope), *filters.clauses()]
 
 
-def _from_projects(statement: Select, primary_town, scope: Scope, filters: ProjectFilters) -> Select:
+def from_visible_projects(statement: Select, primary_town, scope: Scope, filters: ProjectFilters) -> Select:
+    """Add FROM projects (+ the primary town ``primary_town`` and the domain), the scope and
+    filter clauses and the id order to ``statement``."""
     return (statement.select_from(Project)
             .outerjoin(primary_town, and_(primary_town.code == Project.primary_town_code,
                                           primary_town.valid_to.is_(None)))
@@ -126,18 +135,20 @@ def feature_query(scope: Scope, filters: ProjectFilters) -> Select:
                .op("||")(literal_column("""',"properties":'"""))
                .op("||")(cast(properties, Text))
                .op("||")(literal_column("'}'")))
-    return _from_projects(select(feature.label("feature")), primary_town, scope, filters)
+    return from_visible_projects(select(feature.label("feature")), primary_town, scope, filters)
 
 
 def property_query(scope: Scope, filters: ProjectFilters) -> Select:
     """The same projects and properties as ``feature_query``, one column per property.
 
-    ``towns`` is JSON text; the geometry comes as ``wkb`` (EPSG:4326) and ``wkt`` (full precision).
+    ``towns`` is JSON text, funding Chinese labels and lists joined with ``；``; the geometry comes as ``wkb`` (EPSG:4326) and ``wkt`` (full precision).
     For table formats (GeoPackage, CSV, XLSX).
     """
     primary_town = aliased(Town)
-    columns = [(cast(expr, Text) if key == "towns" else expr).label(key)
+    flat = {"towns": lambda expr: cast(expr, Text), "funding": lambda expr: funding_labels(),
+            "responsible_units": lambda expr: func.array_to_string(expr, "；")}
+    columns = [flat.get(key, lambda expr: expr)(expr).label(key)
                for key, expr in property_pairs(primary_town, Domain)]
     columns += [func.ST_AsBinary(Project.geom).label("wkb"), func.ST_AsText(Project.geom).label("wkt"),
                 func.GeometryType(Project.geom).label("geometry_type")]
-    return _from_projects(select(*columns), primary_town, scope, filters)
+    return from_visible_projects(select(*columns), primary_town, scope, filters)

@@ -13,18 +13,19 @@ import io
 import os
 import shutil
 import tempfile
-from decimal import Decimal
 from pathlib import Path
 from typing import IO, Callable, Iterator
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, case, func, literal_column, null, select
+from sqlalchemy.orm import Session, aliased
 
-from geo.features import feature_query, property_query, visible_projects
+from geo.features import (feature_query, from_visible_projects, funding_labels, property_pairs,
+                          property_query, visible_projects)
 from registry.errors import InvalidInput
 from registry.filters import ProjectFilters
-from registry.models import Project
+from registry.models import Domain, Project, Town
 from registry.scope import Scope
+from registry.template import COLUMNS
 
 FORMATS = ("geojson", "csv", "xlsx", "gpkg")
 CHUNK_ROWS = 2000
@@ -100,50 +101,61 @@ def export_projects(session: Session, fmt: str, out: str | os.PathLike | IO[byte
     return counted.total
 
 
-# Template key → property of ``geo.features.property_query`` where the names differ.
+# Template key → property of ``geo.features.property_pairs`` where the names differ.
 _TEMPLATE_SOURCE = {"domain": "domain_label", "stage": "stage_label", "town": "declared_town"}
 # Geometry goes in 几何WKT (full precision, EPSG:4326) so points, lines and polygons all fit.
 _TEMPLATE_CONSTANT = {"crs": "WGS84", "lng": None, "lat": None}
+_NUMERIC_PARSERS = ("money", "number")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def template_rows(session: Session, *, scope: Scope, filters: ProjectFilters,
-                  progress: Progress) -> Iterator[list[list]]:
-    """Chunks of rows in the import template's column order (``registry.template.COLUMNS``).
+def template_query(scope: Scope, filters: ProjectFilters) -> Select:
+    """One row per visible project, one column per import-template column, ready to write.
 
-    Values stay typed (str, Decimal, bool, None); dates become ``YYYY-MM-DD`` text and
-    multi-valued fields are joined with ``；`` as the importer splits them.
+    PostgreSQL formats the cells so Python only copies them: dates ``YYYY-MM-DD``, flags 是/否,
+    numbers without trailing zeros (still numeric), vocabulary as Chinese labels, lists joined
+    with ``；`` as the importer splits them.
     """
-    from registry.template import COLUMNS
-    for rows in stream(session, property_query(scope, filters)):
-        chunk = []
-        for row in rows:
-            values = row._mapping
-            chunk.append([_template_value(values, column.key) for column in COLUMNS])
-        yield chunk
+    primary_town = aliased(Town)
+    props = dict(property_pairs(primary_town, Domain))
+    columns = []
+    for column in COLUMNS:
+        key = column.key
+        if key in _TEMPLATE_CONSTANT:
+            value = _TEMPLATE_CONSTANT[key]
+            expr = null() if value is None else literal_column(f"'{value}'")
+        elif key == "wkt":
+            expr = func.ST_AsText(Project.geom)
+        else:
+            expr = props.get(_TEMPLATE_SOURCE.get(key, key), null())
+            if column.parser == "date":
+                expr = func.to_char(expr, "YYYY-MM-DD")
+            elif column.parser == "flag":
+                expr = case((expr, literal_column("'是'")), else_=literal_column("'否'"))
+            elif column.parser in _NUMERIC_PARSERS:
+                expr = func.trim_scale(expr)
+            elif key == "funding":
+                expr = func.nullif(funding_labels(), "")
+            elif key == "responsible_units":
+                expr = func.nullif(func.array_to_string(expr, "；"), "")
+        columns.append(expr.label(key))
+    return from_visible_projects(select(*columns), primary_town, scope, filters)
+
+
+def template_rows(session: Session, *, scope: Scope, filters: ProjectFilters,
+                  progress: Progress) -> Iterator[list[tuple]]:
+    """Chunks of rows in the import template's column order (``registry.template.COLUMNS``)."""
+    for rows in stream(session, template_query(scope, filters)):
+        yield rows
         progress(len(rows))
 
 
-def _template_value(values, key: str):
-    if key in _TEMPLATE_CONSTANT:
-        return _TEMPLATE_CONSTANT[key]
-    value = values.get(_TEMPLATE_SOURCE.get(key, key))
-    if isinstance(value, bool):
-        return "是" if value else "否"
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.strftime("%Y-%m-%d")
-    if isinstance(value, Decimal):
-        return _plain_number(value)
-    return None if value == "" else value
-
-
-def _plain_number(value: Decimal) -> Decimal:
-    """``800.00`` → ``800``, ``12.50`` → ``12.5`` (no exponent notation)."""
-    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
+def _text_positions() -> list[int]:
+    """Template columns holding text (not numbers): the ones a spreadsheet might run as formulas."""
+    return [i for i, column in enumerate(COLUMNS) if column.parser not in _NUMERIC_PARSERS]
 
 
 def template_headers() -> list[str]:
-    from registry.template import COLUMNS
     return [column.header for column in COLUMNS]
 
 
@@ -162,8 +174,13 @@ def _write_csv(session: Session, out: IO[bytes], *, scope: Scope, filters: Proje
     text_out = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")
     writer = csv.writer(text_out)
     writer.writerow(template_headers())
+    texts = _text_positions()
     for chunk in template_rows(session, scope=scope, filters=filters, progress=progress):
-        writer.writerows([csv_cell(value) for value in row] for row in chunk)
+        for row in chunk:
+            cells = list(row)
+            for i in texts:
+                cells[i] = csv_cell(cells[i])
+            writer.writerow(cells)
     text_out.flush()
     text_out.detach()
 
@@ -179,19 +196,22 @@ def _write_xlsx(session: Session, out: IO[bytes], *, scope: Scope, filters: Proj
     sheet = workbook.create_sheet("项目")
     sheet.append(template_headers())
 
-    def cell(value):
-        if not isinstance(value, str):
-            return value
+    def text_cell(value: str):
         value = ILLEGAL_CHARACTERS_RE.sub("", value)  # control characters are not allowed in XML
         if not value.startswith("="):
             return value
-        text_cell = WriteOnlyCell(sheet, value=value)
-        text_cell.data_type = "s"  # openpyxl would otherwise write "=…" as a formula
-        return text_cell
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.data_type = "s"  # openpyxl would otherwise write "=…" as a formula
+        return cell
 
+    texts = _text_positions()
     for chunk in template_rows(session, scope=scope, filters=filters, progress=progress):
         for row in chunk:
-            sheet.append([cell(value) for value in row])
+            cells = list(row)
+            for i in texts:
+                if cells[i] is not None:
+                    cells[i] = text_cell(cells[i])
+            sheet.append(cells)
     workbook.save(out)
 
 

@@ -36,7 +36,8 @@ def three_projects(db, grid_district):
         "point": add_project(db, "2024-370499-01-01-000011", "POINT(117.15 35.05)", name="乙镇CT更新",
                              domain="medical", stage="construction", total=800, category="医学影像",
                              equipment_investment=600, completed_investment=200,
-                             actual_start="2024-03-01", funding=["超长期特别国债", "企业自筹"]),
+                             actual_start="2024-03-01", funding=["ultra_long_bonds", "self_raised"],
+                             responsible_units=["乙镇", "区卫生健康局"]),
         "line": add_project(db, "2023-370499-02-02-000022", "LINESTRING(117.05 35.05, 117.25 35.05)",
                             name="燃气管网改造", category="燃气管网", total=5000, planned_start="2023-05-01"),
         "polygon": add_project(db, "2024-370499-03-03-000033",
@@ -71,7 +72,8 @@ def test_geojson_is_a_feature_collection_with_the_property_contract(db, three_pr
     assert (props["town_code"], props["town_name"]) == ("370499002", "乙镇")
     assert props["towns"] == [{"code": "370499002", "name": "乙镇", "share": 1}]
     assert props["actual_start"] == "2024-03-01"
-    assert props["funding"] == "超长期特别国债；企业自筹"
+    assert props["funding"] == ["ultra_long_bonds", "self_raised"]
+    assert props["responsible_units"] == ["乙镇", "区卫生健康局"]
     for key in ("owner", "credit_code", "address", "planned_end", "lead_unit", "responsible_units",
                 "is_key", "quantity", "unit", "remarks"):
         assert key in props
@@ -135,6 +137,7 @@ def test_gpkg_has_one_layer_with_every_project_in_epsg_4326(db, three_projects, 
     assert line["total_investment"] == pytest.approx(5000)
     assert json.loads(line["towns"])[0]["code"] == "370499002"
     assert set(frame.geometry.geom_type) == {"Point", "LineString", "Polygon"}
+    assert frame.set_index("code").loc["2024-370499-01-01-000011", "funding"] == "超长期特别国债；企业自筹"
 
 
 def test_gpkg_is_written_in_chunks_with_the_same_fields(db, three_projects, tmp_path, monkeypatch):
@@ -183,6 +186,7 @@ def test_csv_has_a_bom_and_the_import_template_headers(db, three_projects):
     assert (point["total_investment"], point["equipment_investment"]) == ("800", "600")
     assert point["actual_start"] == "2024-03-01"
     assert point["funding"] == "超长期特别国债；企业自筹"
+    assert point["responsible_units"] == "乙镇；区卫生健康局"
     assert point["is_key"] == "否"
 
 
