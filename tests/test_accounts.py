@@ -203,3 +203,16 @@ def test_session_cookie_is_httponly_and_samesite(app, make_user):
     response = _login(app.test_client(), "pat", TEST_PASSWORD)
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_refusals_are_audited(app, web_data, client_for, engine):
+    from conftest import SAMPLE_PROJECTS
+    outside = web_data[next(p[0] for p in SAMPLE_PROJECTS if p[1] == "乙镇智能工厂改造")]
+    town = client_for("town", towns=["370499003"], username="bing")
+    assert town.get(f"/projects/{outside}/edit").status_code == 404
+    planner = client_for("planner", username="pat")
+    assert planner.get(f"/projects/{outside}/edit").status_code == 403
+    with engine.connect() as conn:
+        refused = conn.execute(text("SELECT actor, details->>'status' FROM audit_log WHERE action = 'refused' "
+                                    "ORDER BY id")).all()
+    assert [tuple(r) for r in refused] == [("bing", "404"), ("pat", "403")]
