@@ -96,3 +96,10 @@ def test_production_mode_starts_with_a_dedicated_login_role(committed, engine, m
         with engine.begin() as conn:
             conn.execute(text(f'DROP OWNED BY "{role}"'))
             conn.execute(text(f'DROP ROLE "{role}"'))
+
+
+def test_pages_show_the_user_menu_with_sign_out(client_for):
+    admin_page = client_for("admin", username="root").get("/admin/users").get_data(as_text=True)
+    assert "root" in admin_page and "退出登录" in admin_page and 'href="/admin/users"' in admin_page
+    planner_page = client_for("planner").get("/").get_data(as_text=True)
+    assert "退出登录" in planner_page and 'href="/admin/users"' not in planner_page
