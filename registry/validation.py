@@ -80,6 +80,7 @@ def parse_decimal(text: str) -> Decimal | None:
     return value if value.is_finite() else None
 
 
+@lru_cache(maxsize=8192)  # a file's dates repeat (months above all)
 def parse_date(text: str) -> tuple[dt.date, bool] | None:
     """``(date, month_only)`` from YYYY-MM, YYYY-MM-DD, YYYY/MM/DD, 2024年3月, 20240315 or an
     Excel serial day number; ``None`` when it is not a plausible date (years 1950–2100)."""
@@ -313,9 +314,12 @@ def _out_of_range(r: _Row, key: str, west: float, south: float, east: float, nor
     return True
 
 
+_crs_code = lru_cache(maxsize=64)(crs_code)
+
+
 def _geometry(r: _Row, v: dict, values: dict, default_crs: str) -> None:
     crs_text = v.get("crs") or default_crs
-    crs = crs_code(crs_text)
+    crs = _crs_code(crs_text)
     values["source_crs"] = crs
     if crs is None:
         r.error("crs", "unknown_crs", f"不支持的坐标系“{crs_text}”（可用 WGS84、CGCS2000、GCJ02、BD09）")
