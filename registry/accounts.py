@@ -224,6 +224,8 @@ def authenticate(session: Session, *, username: str, password: str, ip: str) -> 
     ok = _verify(user.password_hash if user else None, password or "")
     ok = ok and user is not None and user.active
     session.add(LoginAttempt(username=username, ip=ip, succeeded=ok))
+    # Only the last window matters for the limit; a day is kept for people reading the table.
+    session.execute(delete(LoginAttempt).where(LoginAttempt.at < _now() - dt.timedelta(days=1)))
     if not ok:
         reason = "unknown_user" if user is None else ("disabled" if not user.active else "bad_password")
         audit.record(session, actor="anonymous", action="login_failed", entity="user", entity_id=username,
