@@ -1,4 +1,4 @@
--- Figures per current town (DESIGN §3), aggregated in one pass over project_towns.
+-- Figures per current town (DESIGN §3), aggregated in one (parallel) pass over project_towns.
 -- Money is apportioned by share; counts are of projects with any share in the town.
 -- Pipeline km: line projects' length inside the town (project_towns.length_km) by category.
 -- Soft-deleted projects are left out; every other stage counts (by_stage tells them apart).
@@ -20,13 +20,23 @@ WITH town AS (
     FROM project_towns pt
     JOIN projects p ON p.id = pt.project_id
     WHERE p.deleted_at IS NULL
-      AND pt.town_code IN (SELECT code FROM town)
-), grouped AS (
-    -- one scan, four groupings: per town, per town × stage, × domain, × line category
+      -- the same district and scope as ``town``, on the shares themselves: a semi-join with
+      -- ``town`` is misestimated and forces a serial plan (shares of towns that are no longer
+      -- current drop out at the final join)
+      AND (CAST(:district_code AS text) IS NULL OR pt.district_code = CAST(:district_code AS text))
+      AND (CAST(:scope_towns AS text[]) IS NULL OR pt.town_code = ANY(CAST(:scope_towns AS text[])))
+), fine AS (
+    -- one parallel pass down to a few hundred rows (GROUPING SETS never run in parallel)
     SELECT town_code, stage, domain_code, line_category,
-           GROUPING(stage, domain_code, line_category) AS level,
            count(*) AS n, sum(total) AS total, sum(completed) AS completed, sum(length_km) AS km
     FROM share
+    GROUP BY town_code, stage, domain_code, line_category
+), grouped AS (
+    -- four groupings of that: per town, per town × stage, × domain, × line category
+    SELECT town_code, stage, domain_code, line_category,
+           GROUPING(stage, domain_code, line_category) AS level,
+           sum(n)::bigint AS n, sum(total) AS total, sum(completed) AS completed, sum(km) AS km
+    FROM fine
     GROUP BY GROUPING SETS ((town_code), (town_code, stage), (town_code, domain_code),
                             (town_code, line_category))
 ), folded AS (
