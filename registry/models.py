@@ -66,6 +66,18 @@ class Town(Base):
     source: Mapped[str | None] = mapped_column(Text)
 
 
+class TownPart(Base):
+    """A piece (≤ 64 vertices) of a current town, kept by a trigger on towns; for fast matching."""
+    __tablename__ = "town_parts"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    town_id: Mapped[int] = mapped_column(ForeignKey("towns.id", ondelete="CASCADE"), index=True)
+    district_code: Mapped[str] = mapped_column(String(6))
+    code: Mapped[str] = mapped_column(String(9))
+    geom: Mapped[Any] = mapped_column(Geometry("POLYGON", 4326, spatial_index=False), nullable=False)
+
+    __table_args__ = (Index("ix_town_parts_geom", "geom", postgresql_using="gist"),)
+
+
 class Domain(Base):
     __tablename__ = "domains"
     code: Mapped[str] = mapped_column(String(32), primary_key=True)

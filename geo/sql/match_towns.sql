@@ -1,6 +1,7 @@
 -- Match projects to the current towns of their district and apportion them (DESIGN §3).
 -- Points: the containing town (a point on a shared edge goes to the lowest code);
--- multipoints: by count; lines: by geodesic length; polygons: by geodesic area.
+-- multipoints: by count; lines: by geodesic length; polygons: by geodesic area
+-- (eqreg_part_measure summed over the indexed town pieces in town_parts).
 -- Shares are normalised so they sum to 1 over the towns a project touches.
 -- :project_ids bigint[] (NULL = every project of :district_code)
 -- Run after clear_project_towns.sql with the same parameters.
@@ -14,18 +15,11 @@ WITH target AS (
     FROM unnest(CAST(:project_ids AS bigint[])) AS ids(id)
     JOIN projects p ON p.id = ids.id
 ), hit AS (
-    SELECT p.id AS project_id, p.district_code, p.dim, p.single_point, t.id AS town_id, t.code AS town_code,
-           CASE
-             WHEN p.single_point THEN 1.0
-             WHEN p.dim = 0 THEN ST_NumGeometries(ST_Intersection(t.geom, p.geom))::float8
-             WHEN ST_CoveredBy(p.geom, t.geom) THEN
-               CASE WHEN p.dim = 1 THEN ST_Length(p.geom::geography) ELSE ST_Area(p.geom::geography) END
-             WHEN p.dim = 1 THEN ST_Length(ST_CollectionExtract(ST_Intersection(t.geom, p.geom), 2)::geography)
-             ELSE ST_Area(ST_CollectionExtract(ST_Intersection(t.geom, p.geom), 3)::geography)
-           END AS measure
+    SELECT p.id AS project_id, p.district_code, p.dim, p.single_point, tp.town_id, tp.code AS town_code,
+           sum(eqreg_part_measure(tp.geom, p.geom)) AS measure
     FROM target p
-    JOIN towns t ON t.district_code = p.district_code AND t.valid_to IS NULL
-                AND ST_Intersects(t.geom, p.geom)
+    JOIN town_parts tp ON tp.district_code = p.district_code AND ST_Intersects(tp.geom, p.geom)
+    GROUP BY p.id, p.district_code, p.dim, p.single_point, tp.town_id, tp.code
 ), kept AS (
     -- a single point lies in one town; otherwise drop towns only touched at their edge
     SELECT DISTINCT ON (project_id, CASE WHEN single_point THEN '' ELSE town_code END) *
