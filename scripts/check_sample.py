@@ -3,11 +3,13 @@
 
     eqreg boundaries load ../shared/samples/xuecheng/towns.geojson --level town --parent 370403
     eqreg projects import ../shared/samples/xuecheng/projects.xlsx --report r.json
-    python scripts/check_sample.py --report r.json
+    eqreg projects export --format geojson -o out.geojson
+    python scripts/check_sample.py --report r.json --export out.geojson
 
 Checks: every bad row rejected with its kind at its row; warnings at their rows; no valid row
 rejected; each valid project in the database with the right primary town; line/polygon shares
-within 0.02. Prints a summary; exits 1 on any mismatch. Uses DATABASE_URL like ``eqreg``.
+within 0.02; with --export, each exported feature's geometry within 1 m of the answer's WGS84
+geometry (every vertex, measured geodesically), its town_code and its towns' shares. Prints a summary; exits 1 on any mismatch. Uses DATABASE_URL like ``eqreg``.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from registry import db as registry_db
 
 DEFAULT_ANSWERS = Path(__file__).resolve().parents[1].parent / "shared/samples/xuecheng/answers.json"
 SHARE_TOLERANCE = 0.02
+GEOMETRY_TOLERANCE_M = 1.0
 CHECKED_WARNINGS = {"bad_credit_code", "town_mismatch", "unknown_town"}
 
 
@@ -80,14 +83,54 @@ def check_database(answers: list[dict]) -> list[str]:
     return mismatches
 
 
+def vertex_distance_m(got: dict, expected: dict) -> float:
+    """Largest geodesic distance in metres between corresponding vertices (inf if shapes differ)."""
+    import shapely
+    from pyproj import Geod
+
+    a = shapely.get_coordinates(shapely.geometry.shape(got))
+    b = shapely.get_coordinates(shapely.geometry.shape(expected))
+    if got["type"] != expected["type"] or a.shape != b.shape:
+        return float("inf")
+    _, _, dist = Geod(ellps="WGS84").inv(a[:, 0], a[:, 1], b[:, 0], b[:, 1])
+    return float(max(dist))
+
+
+def check_export(answers: list[dict], export: dict) -> list[str]:
+    """Mismatches in the GeoJSON export: geometry, primary town, town shares."""
+    features = {f["properties"]["code"]: f for f in export["features"]}
+    mismatches = []
+    for answer in answers:
+        if answer["status"] != "ok":
+            continue
+        row, feature = answer["row"], features.get(answer["code"])
+        if feature is None:
+            mismatches.append(f"第 {row} 行（{answer['code']}）不在导出文件中")
+            continue
+        props = feature["properties"]
+        distance = vertex_distance_m(feature["geometry"], answer["wgs84"])
+        if distance > GEOMETRY_TOLERANCE_M:
+            mismatches.append(f"第 {row} 行导出几何偏差 {distance:.2f} 米，超过 {GEOMETRY_TOLERANCE_M} 米")
+        if props["town_code"] != answer["town"]:
+            mismatches.append(f"第 {row} 行导出 town_code {props['town_code']}，应为 {answer['town']}")
+        exported = {t["code"]: t["share"] for t in props["towns"]}
+        for town, share in (answer.get("town_shares") or {answer["town"]: 1.0}).items():
+            if abs(exported.get(town, 0.0) - share) > SHARE_TOLERANCE:
+                mismatches.append(f"第 {row} 行导出 {town} 份额 {exported.get(town, 0.0):.4f}，应为 {share:.4f}")
+    return mismatches
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--answers", type=Path, default=DEFAULT_ANSWERS)
     parser.add_argument("--report", type=Path, default=Path("r.json"))
+    parser.add_argument("--export", type=Path, help="GeoJSON from eqreg projects export to check too")
     args = parser.parse_args()
     answers = json.loads(args.answers.read_text(encoding="utf-8"))["rows"]
     report = json.loads(args.report.read_text(encoding="utf-8"))
     mismatches = check_report(answers, report) + check_database(answers)
+    if args.export:
+        mismatches += check_export(answers, json.loads(args.export.read_text(encoding="utf-8")))
     ok = sum(1 for a in answers if a["status"] == "ok")
     print(f"样例 {len(answers)} 行（有效 {ok}，错误 {len(answers) - ok}）；报告：新增 {report['imported']}、"
           f"更新 {report['updated']}、未变 {report.get('unchanged', 0)}、拒绝 {report['rejected']}")
