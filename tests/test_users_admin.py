@@ -103,3 +103,19 @@ def test_pages_show_the_user_menu_with_sign_out(client_for):
     assert "root" in admin_page and "退出登录" in admin_page and 'href="/admin/users"' in admin_page
     planner_page = client_for("planner").get("/").get_data(as_text=True)
     assert "退出登录" in planner_page and 'href="/admin/users"' not in planner_page
+
+
+def test_db_upgrade_creates_the_web_login_role_in_eqreg_app(committed, monkeypatch):
+    import psycopg
+    from click.testing import CliRunner
+
+    from web.cli import main
+
+    monkeypatch.setenv("EQREG_WEB_PASSWORD", "s3cret-web")
+    result = CliRunner().invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    with psycopg.connect(committed) as conn:
+        row = conn.execute("""SELECT r.rolcanlogin, r.rolsuper, r.rolbypassrls,
+                                     pg_has_role('eqreg_web', 'eqreg_app', 'MEMBER')
+                              FROM pg_roles r WHERE r.rolname = 'eqreg_web'""").fetchone()
+    assert row == (True, False, False, True)

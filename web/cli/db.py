@@ -29,8 +29,14 @@ def stop() -> None:
 
 @group.command()
 def upgrade() -> None:
-    """Apply every migration (creates the database and PostGIS if needed)."""
+    """Apply every migration (creates the database and PostGIS if needed).
+
+    With EQREG_WEB_PASSWORD set, also creates the web app's login role eqreg_web (production).
+    """
     url = registry_db.database_url()
     embedded.ensure_database(url)
     schema.upgrade(url)
     click.echo("数据库表结构已是最新。")
+    if os.environ.get("EQREG_WEB_PASSWORD"):
+        schema.ensure_web_login(url, os.environ["EQREG_WEB_PASSWORD"])
+        click.echo("网站登录角色 eqreg_web 已就绪（属于 eqreg_app，受行级安全约束）。")
