@@ -28,6 +28,16 @@ DEMO_TOWNS = Path(__file__).resolve().parents[1] / "data" / "boundaries" / "xuec
 DEMO_WORKBOOK = "xuecheng-demo-projects.xlsx"
 LABEL = "演示数据：近似边界，非官方 (approximate, not official)"
 
+# One account per role, so a newcomer can sign in and see what each user sees. Demo only:
+# the passwords are public (README); a real deployment adds its own with `eqreg users add`.
+DEMO_USERS = [
+    # username, role, towns, display name, password
+    ("admin", "admin", (), "演示管理员", "admin-demo"),
+    ("fagaiju", "bureau", (), "区发改局（演示）", "bureau-demo"),
+    ("guihua", "planner", (), "规划人员（演示）", "planner-demo"),
+    ("taozhuang", "town", ("370403104",), "陶庄镇（演示）", "town-demo"),
+]
+
 
 @dataclass
 class DemoResult:
@@ -68,6 +78,19 @@ def load_demo(session: Session, *, seed: int = 2024, count: int = 300, actor: st
     result.projects_imported = report.imported
     result.report = report
     return result
+
+
+def ensure_demo_users(session: Session, *, actor: str = "demo") -> list[str]:
+    """Create the demo accounts that are missing; returns the usernames created."""
+    from registry.accounts import create_user
+    existing = set(session.execute(text("SELECT username FROM users")).scalars())
+    created = []
+    for username, role, towns, display_name, password in DEMO_USERS:
+        if username not in existing:
+            create_user(session, actor=actor, username=username, role=role, password=password,
+                        towns=towns, display_name=display_name)
+            created.append(username)
+    return created
 
 
 def demo_towns(session: Session) -> list[Town]:

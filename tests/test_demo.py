@@ -116,3 +116,21 @@ def test_cli_demo_loads_once_then_reports_it_was_loaded(committed, engine):
     assert "已加载过" in second.output
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM projects")).scalar_one() == 30
+
+
+def test_demo_accounts_sign_in_with_their_roles_and_towns(committed, engine):
+    from click.testing import CliRunner
+
+    from registry.accounts import authenticate
+    from registry.demo import DEMO_USERS
+    from web.cli import main
+
+    result = CliRunner().invoke(main, ["demo", "--count", "40"])
+    assert result.exit_code == 0, result.output
+    assert "taozhuang" in result.output and "town-demo" in result.output
+    from sqlalchemy.orm import Session
+    with Session(engine) as session:
+        for username, role, towns, _, password in DEMO_USERS:
+            account = authenticate(session, username=username, password=password, ip="127.0.0.1")
+            assert account.role == role
+            assert set(account.town_codes) == set(towns)

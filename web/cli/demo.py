@@ -5,7 +5,7 @@ import click
 
 from registry import db as registry_db
 from registry import embedded, schema
-from registry.demo import LABEL, load_demo
+from registry.demo import DEMO_USERS, LABEL, ensure_demo_users, load_demo
 
 
 @click.command("demo")
@@ -21,17 +21,20 @@ def demo(seed: int, count: int) -> None:
     try:
         with registry_db.session_scope(engine) as session:
             result = load_demo(session, seed=seed, count=count, actor="demo")
+            ensure_demo_users(session)
     finally:
         engine.dispose()
     if result.already_loaded:
         click.echo("演示数据已加载过，未做改动。")
-        return
     if result.towns_loaded:
         click.echo(f"已加载薛城区（370403）{result.towns_loaded} 个镇街边界 —— {LABEL}")
     for note in result.notes:
         click.echo(note)
     if result.report is not None:
         click.echo(f"演示项目导入：{result.report.summary()}")
+    click.echo("演示账号（仅供演示，正式使用请用 eqreg users add 建立账号）：")
+    for username, role, towns, display_name, password in DEMO_USERS:
+        click.echo(f"  {username:<10} 密码 {password:<13} {display_name}")
     click.echo("启动网页：eqreg serve")
 
 
