@@ -19,7 +19,8 @@ OWN_TOWN, OTHER_TOWN = "370499001", "370499003"  # 甲街道, 丙镇
 TARGET_CODE = next(p[0] for p in SAMPLE_PROJECTS if p[1] == "医院影像楼设备更新")
 SAMPLE_VALUES = {"code": OWN_TOWN, "username": "victim", "token": "0" * 32, "filename": "css/app.css"}
 # Query strings a GET route needs to be answered at all.
-SAMPLE_QUERIES = {"/api/v1/map/features": "?bbox=116.9,34.9,117.4,35.2&zoom=12", "/api/v1/stats": "?group_by=town"}
+SAMPLE_QUERIES = {"/api/v1/map/features": "?bbox=116.9,34.9,117.4,35.2&zoom=12", "/api/v1/stats": "?group_by=town",
+                  "/export/download": "?format=geojson"}
 
 # Classes: ok = 2xx/3xx (not to the login page); pass = got past the gate (not 401/403/404, < 500);
 # pass404 = past the gate, 404 allowed (an unknown import token); deny = 403; hide = 404;
@@ -75,6 +76,8 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "POST /login": (ANY,) * 5,
     "POST /logout": (ANY,) * 5,  # signed out and sent to the login page
     "GET /map": ALL_OK,
+    "GET /export": ALL_OK,  # everyone exports what they can see
+    "GET /export/download": ALL_OK,
     "GET /towns/<code>": (OK, OK, OK, OK, NO),
     "GET /projects": ALL_OK,
     "GET /projects/new": EDITORS_ONLY_PAGE,
