@@ -58,16 +58,25 @@ def wgs84_to_bd09(lng, lat):
 
 
 def _invert(forward, lng, lat, tolerance=1e-10, max_iterations=30):
-    """Solve forward(w) = (lng, lat) for w by fixed-point iteration (the offsets vary slowly)."""
-    target_lng, target_lat = np.asarray(lng, float), np.asarray(lat, float)
+    """Solve forward(w) = (lng, lat) for w by fixed-point iteration (the offsets vary slowly).
+
+    Each point stops iterating once its own step is below ``tolerance``, so a point's result does
+    not depend on which other points are converted with it (a re-import stays byte-identical).
+    """
+    target_lng = np.array(lng, float, ndmin=1)
+    target_lat = np.array(lat, float, ndmin=1)
     w_lng, w_lat = target_lng.copy(), target_lat.copy()
+    active = np.arange(target_lng.size)
     for _ in range(max_iterations):
-        f_lng, f_lat = forward(w_lng, w_lat)
-        err_lng, err_lat = f_lng - target_lng, f_lat - target_lat
-        w_lng, w_lat = w_lng - err_lng, w_lat - err_lat
-        if np.all(np.abs(err_lng) < tolerance) and np.all(np.abs(err_lat) < tolerance):
+        f_lng, f_lat = forward(w_lng[active], w_lat[active])
+        err_lng, err_lat = f_lng - target_lng[active], f_lat - target_lat[active]
+        w_lng[active] -= err_lng
+        w_lat[active] -= err_lat
+        active = active[(np.abs(err_lng) >= tolerance) | (np.abs(err_lat) >= tolerance)]
+        if not active.size:
             break
-    return w_lng, w_lat
+    shape = np.shape(lng)
+    return w_lng.reshape(shape), w_lat.reshape(shape)
 
 
 def gcj02_to_wgs84(lng, lat):
@@ -85,17 +94,34 @@ def to_wgs84(geometry: BaseGeometry, crs: str) -> BaseGeometry:
     """Bring a geometry in ``crs`` (WGS84, CGCS2000, GCJ02 or BD09, any spelling) to WGS84.
 
     The one ingest function for project coordinates: every geometry entering the registry
-    passes through it with an explicit CRS. Unknown names raise ``InvalidInput``.
+    passes through it (or ``many_to_wgs84``) with an explicit CRS. Unknown names raise
+    ``InvalidInput``.
+    """
+    return many_to_wgs84(geometry, crs)
+
+
+def many_to_wgs84(geometries, crs: str):
+    """Bring one geometry or an array of geometries, all in ``crs``, to WGS84 in one call.
+
+    Parameters
+    ----------
+    geometries
+        A shapely geometry or an array-like of them (``None`` entries stay ``None``).
+    crs
+        WGS84, CGCS2000, GCJ02 or BD09, any spelling accepted by ``registry.vocab.crs_code``.
+
+    Returns the same shape as given. The conversion runs once over all coordinates of all
+    geometries (numpy), which is what makes converting a whole import file cheap.
     """
     code = crs_code(crs)
     if code is None:
         raise InvalidInput(f"不支持的坐标系：{crs}（可用 WGS84、CGCS2000、GCJ02、BD09）")
     convert = _TO_WGS84[code]
     if convert is None:
-        return geometry
+        return geometries
 
     def transform(coords: np.ndarray) -> np.ndarray:
         lng, lat = convert(coords[:, 0], coords[:, 1])
         return np.column_stack([lng, lat])
 
-    return shapely.transform(geometry, transform)
+    return shapely.transform(geometries, transform)

@@ -1,11 +1,43 @@
-"""Match projects to towns and apportion them, set-based in PostGIS (DESIGN §3)."""
+"""Match projects to towns and apportion them, set-based in PostGIS (DESIGN §3).
+
+One rule, one statement (``geo/sql/compute_shares.sql``): every caller puts the geometries to
+match into the temp table ``match_input`` and reads the shares from ``match_shares``. Both live
+only for the caller's transaction (``ON COMMIT DROP``) and are emptied before each use.
+"""
 from __future__ import annotations
 
 from typing import Sequence
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo import sqlfiles
+
+_TEMP_TABLES = (
+    text("CREATE TEMP TABLE IF NOT EXISTS match_input ("
+         "key bigint NOT NULL, district_code text, geom geometry NOT NULL) ON COMMIT DROP"),
+    text("CREATE TEMP TABLE IF NOT EXISTS match_shares ("
+         "key bigint NOT NULL, town_id integer NOT NULL, town_code text NOT NULL, "
+         "district_code text NOT NULL, share float8 NOT NULL, length_km float8, area_km2 float8, "
+         "is_primary boolean NOT NULL) ON COMMIT DROP"),
+    text("TRUNCATE match_input, match_shares"),
+)
+# above this many inputs the planner gets real statistics (a fresh temp table has none)
+_ANALYZE_FROM = 1000
+
+
+def _compute(session: Session, fill, params: dict) -> int:
+    """Empty the temp tables, run ``fill`` (an INSERT INTO match_input) and compute the shares.
+
+    Returns the number of input geometries.
+    """
+    for statement in _TEMP_TABLES:
+        session.execute(statement)
+    count = session.execute(fill, params).rowcount
+    if count >= _ANALYZE_FROM:
+        session.execute(text("ANALYZE match_input"))
+    session.execute(sqlfiles.load("compute_shares"))
+    return count
 
 
 def match_projects(session: Session, *, project_ids: Sequence[int] | None = None,
@@ -27,9 +59,25 @@ def match_projects(session: Session, *, project_ids: Sequence[int] | None = None
         raise ValueError("match_projects needs project_ids or district_code")
     params = {"project_ids": None if project_ids is None else list(project_ids),
               "district_code": district_code}
+    _compute(session, sqlfiles.load("match_input_projects"), params)
     # Two statements: a DELETE and an INSERT of the same keys cannot share one snapshot.
-    session.execute(sqlfiles.load("clear_project_towns"), params)
-    session.execute(sqlfiles.load("match_towns"), params)
+    session.execute(sqlfiles.load("clear_project_towns"))
+    session.execute(sqlfiles.load("store_project_towns"))
+
+
+def match_staged(session: Session, *, district_code: str) -> None:
+    """Compute the town shares of the import's staged rows (``import_staging``), before writing.
+
+    Parameters
+    ----------
+    district_code
+        The district the rows are imported into; only its towns are candidates.
+
+    Leaves the shares in the temp table ``match_shares`` keyed by spreadsheet row, for the
+    upsert (primary town) and ``import_project_towns.sql`` (the shares). Runs in the caller's
+    transaction.
+    """
+    _compute(session, sqlfiles.load("match_input_staged"), {"district_code": district_code})
 
 
 def preview_shares(session: Session, geometry, *, district_code: str | None = None) -> list[dict]:
@@ -48,5 +96,9 @@ def preview_shares(session: Session, geometry, *, district_code: str | None = No
     import shapely
 
     ewkb = shapely.to_wkb(shapely.set_srid(geometry, 4326), hex=True, include_srid=True)
-    rows = session.execute(sqlfiles.load("preview_shares"), {"geom": ewkb, "district_code": district_code})
+    _compute(session, text(
+        "INSERT INTO match_input (key, district_code, geom) "
+        "VALUES (0, :district_code, ST_SetSRID(ST_GeomFromEWKB(decode(:geom, 'hex')), 4326))"),
+        {"geom": ewkb, "district_code": district_code})
+    rows = session.execute(sqlfiles.load("preview_shares"))
     return [dict(row._mapping) for row in rows]

@@ -20,7 +20,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from geo import sqlfiles
-from geo.matching import match_projects
+from geo.crs import many_to_wgs84
+from geo.matching import match_staged
 from registry import audit
 from registry.errors import InvalidInput
 from registry.import_report import ImportReport, Problem
@@ -136,6 +137,8 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
         report.problems.append(Problem(row, geom_column, kind, "error", message))
     report.rejected = len(rejected_rows)
     staged = len(valid) - sum(1 for values in valid if values["row"] in rejected_rows)
+    with _phase("town matching"):
+        match_staged(session, district_code=district)
 
     if strict and rejected_rows:
         report.sort()
@@ -150,9 +153,12 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
     report.imported = sum(1 for _, inserted in written if inserted)
     report.updated = len(written) - report.imported
     report.unchanged = staged - len(written)
-    if written:
-        with _phase("town matching"):
-            match_projects(session, project_ids=[project_id for project_id, _ in written])
+    with _phase("town shares"):
+        if report.updated:
+            session.execute(text("DELETE FROM project_towns WHERE project_id = ANY(:ids)"),
+                            {"ids": [project_id for project_id, inserted in written if not inserted]})
+        if written:
+            session.execute(sqlfiles.load("import_project_towns"), {"batch_id": batch.id})
     with _phase("declared towns"):
         _check_towns(session, district, report)
     session.execute(text("DROP TABLE import_staging"))
@@ -182,7 +188,7 @@ def _validate_rows(session: Session, table, default_crs: str, report: ImportRepo
     pending = 0
     for row, record in table.rows:
         values, problems = validate_record(record, row=row, default_crs=default_crs,
-                                           domains=domains, funding=funding)
+                                           domains=domains, funding=funding, convert=False)
         code = (record.get("code") or "").strip().lstrip("'").strip()
         if code:
             first = first_row_of.setdefault(code, row)
@@ -203,7 +209,20 @@ def _validate_rows(session: Session, table, default_crs: str, report: ImportRepo
             pending = 0
     if progress is not None and pending:
         progress(pending)
+    _convert_to_wgs84(valid)
     return valid, rejected
+
+
+def _convert_to_wgs84(valid: list[dict]) -> None:
+    """Bring the rows' geometries to WGS84: one vectorised conversion per source CRS."""
+    by_crs: dict[str, list[dict]] = {}
+    for values in valid:
+        if values["source_crs"] not in ("WGS84", "CGCS2000"):
+            by_crs.setdefault(values["source_crs"], []).append(values)
+    for crs, rows in by_crs.items():
+        converted = many_to_wgs84([values["geom"] for values in rows], crs)
+        for values, geom in zip(rows, converted):
+            values["geom"] = geom
 
 
 def _stage(session: Session, valid: list[dict]) -> None:

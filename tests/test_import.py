@@ -182,7 +182,7 @@ def test_a_failure_in_the_middle_leaves_the_registry_unchanged(db, grid_district
     def broken_matching(session, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(importing, "match_projects", broken_matching)
+    monkeypatch.setattr(importing, "match_staged", broken_matching)
     with pytest.raises(RuntimeError):
         import_projects(db, ALL_KINDS)
     assert registry_state(db) == before

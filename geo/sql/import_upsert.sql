@@ -1,13 +1,14 @@
 -- Write the staged rows into projects, keyed by project code (DESIGN §4 re-import).
 -- A row whose data equals the stored project is left alone: no new version, no timestamp.
 -- Length (lines) and area (polygons) are geodesic. Returns (id, inserted) per written row.
--- Towns are matched next (geo/sql/match_towns.sql).
+-- The staged rows were matched to towns before (geo.matching.match_staged): the primary town is
+-- written here, the shares next (import_project_towns.sql).
 -- :district_code, :batch_id, :actor
 INSERT INTO projects AS p (
     district_code, code, name, domain_code, category, owner, credit_code, declared_town, address,
     geom, source_crs, total_investment, equipment_investment, completed_investment, funding, stage,
     planned_start, planned_end, actual_start, actual_end, lead_unit, responsible_units, is_key,
-    quantity, unit, remarks, length_km, area_km2, import_batch_id, created_by,
+    quantity, unit, remarks, length_km, area_km2, primary_town_code, import_batch_id, created_by,
     updated_by)
 SELECT :district_code, s.code, s.name, s.domain_code, s.category, s.owner, s.credit_code,
        s.declared_town, s.address, ST_SetSRID(s.geom, 4326), s.source_crs, s.total_investment,
@@ -16,8 +17,9 @@ SELECT :district_code, s.code, s.name, s.domain_code, s.category, s.owner, s.cre
        s.quantity, s.unit, s.remarks,
        CASE WHEN ST_Dimension(s.geom) = 1 THEN ST_Length(s.geom::geography) / 1000 END,
        CASE WHEN ST_Dimension(s.geom) = 2 THEN ST_Area(s.geom::geography) / 1e6 END,
-       :batch_id, :actor, :actor
+       m.town_code, :batch_id, :actor, :actor
 FROM import_staging s
+LEFT JOIN match_shares m ON m.key = s.row AND m.is_primary
 ORDER BY s.row
 ON CONFLICT (code) DO UPDATE SET
     district_code = EXCLUDED.district_code, name = EXCLUDED.name,
@@ -33,6 +35,7 @@ ON CONFLICT (code) DO UPDATE SET
     responsible_units = EXCLUDED.responsible_units, is_key = EXCLUDED.is_key,
     quantity = EXCLUDED.quantity, unit = EXCLUDED.unit, remarks = EXCLUDED.remarks,
     length_km = EXCLUDED.length_km, area_km2 = EXCLUDED.area_km2,
+    primary_town_code = EXCLUDED.primary_town_code,
     import_batch_id = EXCLUDED.import_batch_id, updated_by = EXCLUDED.updated_by,
     updated_at = now(), version = p.version + 1
 WHERE (p.district_code, p.name, p.domain_code, p.category, p.owner, p.credit_code, p.declared_town,
