@@ -1,10 +1,14 @@
 """``eqreg boundaries load``: district outlines and town boundaries from GeoJSON, Shapefile, GeoPackage."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from registry import db as registry_db
-from registry.boundaries import BoundaryReport, load_boundaries
+
+if TYPE_CHECKING:
+    from registry.boundaries import BoundaryReport
 
 group = click.Group("boundaries", help="边界：导入区县轮廓和镇街边界")
 
@@ -22,6 +26,7 @@ LISTED = 10  # rows of overlaps/gaps printed; the rest are summarised
 @click.option("--encoding", help="属性编码（默认读 .cpg，否则 UTF-8，不行再按 GBK）")
 def load(path, level, code_field, name_field, parent, crs, encoding) -> None:
     """Load PATH; a town load makes a new version of the district's towns and re-matches projects."""
+    from registry.boundaries import load_boundaries  # geopandas: only for this command
     engine = registry_db.make_engine()
     try:
         with registry_db.session_scope(engine) as session:

@@ -6,7 +6,7 @@ import os
 import click
 
 from registry import db as registry_db
-from registry import embedded, schema
+from registry import embedded
 
 group = click.Group("db", help="数据库：启动/停止内置数据库，升级表结构")
 
@@ -35,6 +35,7 @@ def upgrade() -> None:
     """
     url = registry_db.database_url()
     embedded.ensure_database(url)
+    from registry import schema  # alembic: only for this command
     schema.upgrade(url)
     click.echo("数据库表结构已是最新。")
     if os.environ.get("EQREG_WEB_PASSWORD"):

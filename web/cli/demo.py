@@ -4,8 +4,7 @@ from __future__ import annotations
 import click
 
 from registry import db as registry_db
-from registry import embedded, schema
-from registry.demo import DEMO_USERS, LABEL, ensure_demo_users, load_demo
+from registry import embedded
 
 
 @click.command("demo")
@@ -13,6 +12,8 @@ from registry.demo import DEMO_USERS, LABEL, ensure_demo_users, load_demo
 @click.option("--count", default=300, show_default=True, type=click.IntRange(1, 5000), help="演示项目数")
 def demo(seed: int, count: int) -> None:
     """Load the demo: 薛城区 with approximate towns and an invented project library."""
+    from registry import schema
+    from registry.demo import DEMO_USERS, LABEL, ensure_demo_users, load_demo
     url = registry_db.database_url()
     embedded.ensure_database(url)
     schema.upgrade(url)

@@ -8,9 +8,6 @@ import click
 from tqdm import tqdm
 
 from registry import db as registry_db
-from registry.exporting import FORMATS, count_projects, export_projects
-from registry.filters import ProjectFilters
-from registry.scope import Scope
 from web.cli.projects import group
 
 log = logging.getLogger(__name__)
@@ -18,7 +15,7 @@ FORMAT_NAMES = {"geojson": "GeoJSON", "csv": "CSV", "xlsx": "Excel", "gpkg": "Ge
 
 
 @group.command("export")
-@click.option("--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False), required=True,
+@click.option("--format", "fmt", type=click.Choice(tuple(FORMAT_NAMES), case_sensitive=False), required=True,
               help="导出格式")
 @click.option("--town", help="镇街代码（9 位）：只导出在该镇街有份额的项目")
 @click.option("--domain", help="领域（代码或中文名）")
@@ -30,6 +27,9 @@ FORMAT_NAMES = {"geojson": "GeoJSON", "csv": "CSV", "xlsx": "Excel", "gpkg": "Ge
 def export(fmt: str, town: str | None, domain: str | None, stage: str | None, year: str | None,
            q: str | None, output: str) -> None:
     """Export projects (the whole registry: the operator's scope) to a file."""
+    from registry.exporting import count_projects, export_projects
+    from registry.filters import ProjectFilters
+    from registry.scope import Scope
     filters = ProjectFilters.parse({"town": town, "domain": domain, "stage": stage, "year": year, "q": q})
     scope = Scope.system("cli")
     engine = registry_db.make_engine()

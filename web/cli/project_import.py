@@ -10,7 +10,6 @@ import click
 from tqdm import tqdm
 
 from registry import db as registry_db
-from registry.importing import import_projects
 from registry.vocab import crs_code
 from web.cli.projects import group
 
@@ -35,6 +34,7 @@ def _crs_option(ctx, param, value: str) -> str:
 def import_command(path: str, crs: str, sheet: str | None, dry_run: bool, strict: bool,
                    report_path: str | None, district: str | None) -> None:
     """Import projects from a CSV or XLSX file in the import template."""
+    from registry.importing import import_projects
     engine = registry_db.make_engine()
     try:
         with registry_db.session_scope(engine) as session, \
