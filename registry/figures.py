@@ -9,6 +9,7 @@ from sqlalchemy import Float, and_, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from geo import sqlfiles
+from registry import cache
 from registry.errors import InvalidInput
 from registry.filters import ProjectFilters, project_year
 from registry.models import Project, ProjectTown, Town
@@ -27,7 +28,14 @@ def town_figures(session: Session, scope: Scope, *, district_code: str | None = 
     completed ÷ apportioned total; ``None`` without investment), ``by_stage`` and ``by_domain``
     (project counts by code) and ``pipeline_km`` (line length inside the town by category). With
     ``with_geometry`` a ``geometry`` key holds the boundary as GeoJSON text (EPSG:4326).
+    Cached per change stamp (``registry.cache``).
     """
+    return cache.cached(session, ("town_figures", cache.scope_key(scope), district_code, with_geometry),
+                        lambda: _town_figures(session, scope, district_code, with_geometry))
+
+
+def _town_figures(session: Session, scope: Scope, district_code: str | None,
+                  with_geometry: bool) -> list[dict]:
     params = {**scope.sql_params(), "district_code": district_code, "with_geometry": with_geometry}
     rows = session.execute(sqlfiles.load("town_figures"), params).mappings()
     out = []
@@ -64,6 +72,11 @@ def stats(session: Session, scope: Scope, group_by: str,
                            {"parameter": "group_by", "value": group_by, "allowed": list(GROUPINGS)})
     if group_by == "town":
         return _stats_by_town(session, scope, filters)
+    return cache.cached(session, ("stats", cache.scope_key(scope), group_by, filters),
+                        lambda: _stats(session, scope, group_by, filters))
+
+
+def _stats(session: Session, scope: Scope, group_by: str, filters: ProjectFilters | None) -> list[dict]:
     key = {"domain": Project.domain_code, "stage": Project.stage, "year": project_year()}[group_by]
     weight = _scope_weight(scope)
     query = (select(key.label("key"), func.count().label("n"),
@@ -83,6 +96,11 @@ def stats(session: Session, scope: Scope, group_by: str,
 def totals(session: Session, scope: Scope, filters: ProjectFilters | None = None) -> dict:
     """Headline figures: ``project_count, town_count, total_investment, equipment_investment,
     completed_investment, completion_rate, key_project_count`` (money: the scope's shares)."""
+    return cache.cached(session, ("totals", cache.scope_key(scope), filters),
+                        lambda: _totals(session, scope, filters))
+
+
+def _totals(session: Session, scope: Scope, filters: ProjectFilters | None) -> dict:
     weight = _scope_weight(scope)
     row = session.execute(
         select(func.count().label("n"),
@@ -107,7 +125,12 @@ def _stats_by_town(session: Session, scope: Scope, filters: ProjectFilters | Non
     if filters is None or filters == ProjectFilters():
         return [_stat_row(t["code"], t["name"], t["project_count"], t["total_investment"],
                           t["completed_investment"]) for t in town_figures(session, scope)]
-    # Filtered: the same apportioning, over the filtered projects only.
+    return cache.cached(session, ("stats_by_town", cache.scope_key(scope), filters),
+                        lambda: _stats_by_town_filtered(session, scope, filters))
+
+
+def _stats_by_town_filtered(session: Session, scope: Scope, filters: ProjectFilters) -> list[dict]:
+    """The same apportioning as ``town_figures``, over the filtered projects only."""
     query = (select(Town.code, Town.name, func.count(Project.id).label("n"),
                     func.sum(cast(Project.total_investment, Float) * ProjectTown.share).label("total"),
                     func.sum(cast(func.coalesce(Project.completed_investment, 0), Float)

@@ -8,6 +8,7 @@ clauses here are the application-level wall.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlalchemy import ColumnElement, Connection, exists, select, text, true
 from sqlalchemy.orm import Session
@@ -69,14 +70,30 @@ def scope_for(user) -> Scope:
     return Scope(actor=user.username, role=user.role)
 
 
-_SET_SCOPE = text("SELECT set_config('eqreg.role', :role, true), set_config('eqreg.towns', :towns, true)")
+_SET_CONFIG = "set_config('eqreg.role', :role, true), set_config('eqreg.towns', :towns, true)"
+_SET_SCOPE = text("SELECT " + _SET_CONFIG)
 
 
-def apply_to_connection(connection: Connection, scope: Scope) -> None:
-    """Like ``apply`` on a Core connection (used from the session's ``after_begin`` event)."""
-    connection.execute(_SET_SCOPE, {"role": scope.role, "towns": ",".join(sorted(scope.town_codes or ()))})
+def _params(scope: Scope) -> dict:
+    return {"role": scope.role, "towns": ",".join(sorted(scope.town_codes or ()))}
+
+
+def apply_to_connection(connection: Connection, scope: Scope, *, also: str | None = None):
+    """Like ``apply`` on a Core connection (used from the session's ``after_begin`` event).
+
+    ``also`` (``"<columns> FROM <table>"``, a one-row query) is read in the same round trip; its
+    row is returned after the two settings.
+    """
+    if also is None:
+        return connection.execute(_SET_SCOPE, _params(scope)).one()
+    return connection.execute(_combined(also), _params(scope)).one()
+
+
+@lru_cache(maxsize=8)
+def _combined(also: str):
+    return text(f"SELECT {_SET_CONFIG}, {also}")
 
 
 def apply(session: Session, scope: Scope) -> None:
     """Tell PostgreSQL the scope for the current transaction (read by the RLS policies)."""
-    session.execute(_SET_SCOPE, {"role": scope.role, "towns": ",".join(sorted(scope.town_codes or ()))})
+    session.execute(_SET_SCOPE, _params(scope))

@@ -14,6 +14,7 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from registry import cache
 from registry import db as registry_db
 from registry.scope import apply_to_connection
 
@@ -44,12 +45,17 @@ def _become(dbapi_connection, role: str) -> None:
         cursor.execute("SELECT current_user")
         if cursor.fetchone()[0] != role:
             cursor.execute(f'SET ROLE "{role}"')
+        # Requests run short, indexed queries; the RLS predicates inflate their cost estimates past
+        # jit_above_cost, and compiling (30+ ms) then costs more than the query itself.
+        cursor.execute("SET jit = off")
     dbapi_connection.commit()
 
 
 def _apply_scope(session: Session, transaction, connection) -> None:
     from web.auth import current_scope
-    apply_to_connection(connection, current_scope())
+    # The change stamp (registry.cache) comes back in the same round trip as the scope.
+    row = apply_to_connection(connection, current_scope(), also=cache.STAMP_COLUMNS)
+    cache.remember_stamp(session, row[2:])
 
 
 def check_login_role(engine: Engine) -> None:
