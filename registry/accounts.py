@@ -15,7 +15,8 @@ from typing import Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, literal_column, select, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from registry import audit
@@ -95,9 +96,10 @@ def _session_key(password_hash: str | None) -> str:
     return hashlib.sha256((password_hash or "").encode()).hexdigest()[:16]
 
 
-def _account(session: Session, user: User) -> Account:
-    towns = tuple(session.scalars(select(UserTown.town_code).where(UserTown.user_id == user.id)
-                                  .order_by(UserTown.town_code)))
+def _account(session: Session, user: User, towns: tuple[str, ...] | None = None) -> Account:
+    if towns is None:
+        towns = tuple(session.scalars(select(UserTown.town_code).where(UserTown.user_id == user.id)
+                                      .order_by(UserTown.town_code)))
     return Account(id=user.id, username=user.username, display_name=user.display_name, role=user.role,
                    active=user.active, town_codes=towns, session_key=_session_key(user.password_hash),
                    last_login_at=user.last_login_at)
@@ -265,14 +267,20 @@ def issue_token(session: Session, *, account: Account,
 
 
 def account_for_token(session: Session, secret: str) -> Account | None:
-    """The active account a valid (unexpired, unrevoked) token belongs to, else None."""
+    """The active account a valid (unexpired, unrevoked) token belongs to, else None.
+
+    One statement (user, token check and towns together): it runs on every API request.
+    """
     if not secret or not secret.startswith(TOKEN_PREFIX):
         return None
-    user = session.scalar(
-        select(User).join(ApiToken, ApiToken.user_id == User.id).where(
+    towns = (select(func.coalesce(func.array_agg(aggregate_order_by(UserTown.town_code, UserTown.town_code)),
+                                  literal_column("'{}'::text[]")))
+             .where(UserTown.user_id == User.id).scalar_subquery())
+    row = session.execute(
+        select(User, towns.label("towns")).join(ApiToken, ApiToken.user_id == User.id).where(
             ApiToken.token_hash == _token_hash(secret), ApiToken.revoked_at.is_(None),
-            ApiToken.expires_at > func.now(), User.active.is_(True)))
-    return None if user is None else _account(session, user)
+            ApiToken.expires_at > func.now(), User.active.is_(True))).one_or_none()
+    return None if row is None else _account(session, row.User, towns=tuple(row.towns))
 
 
 def revoke_token(session: Session, *, secret: str, actor: str) -> bool:

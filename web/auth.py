@@ -10,6 +10,9 @@
 """
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
 from urllib.parse import urlsplit
 
 from flask import (Blueprint, Flask, current_app, g, has_request_context, jsonify, redirect,
@@ -28,7 +31,7 @@ api_bp = Blueprint("api_auth", __name__, url_prefix="/api/v1/auth")
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 PUBLIC_ENDPOINTS = {"auth.login", "api_auth.issue_token", "static"}
-PUBLIC_PATHS = {"/api/v1/openapi.json"}
+PUBLIC_PATHS = {"/api/v1/openapi.json", "/api/v1/health"}
 # Posting a password for a token carries no cookie to ride on, so it needs no CSRF token.
 CSRF_EXEMPT_ENDPOINTS = {"api_auth.issue_token"}
 
@@ -63,12 +66,53 @@ def _load_user_from_token(req) -> SignedInUser | None:
     token = _bearer_token()
     if not token:
         return None
-    with database.account_session() as session:
-        account = accounts.account_for_token(session, token)
+    account = _account_for_token(token)
     if account is None:
         return None
     g.auth_via_token = True
     return SignedInUser(account)
+
+
+# Token → account, remembered for a few seconds so a busy API client is not looked up on every
+# request. Staleness bound (docs/security.md): a token revoked through this process stops at once;
+# a token revoked, expired or whose account was disabled, re-passworded or re-assigned towns
+# elsewhere (another worker, the CLI) keeps working here for at most TOKEN_CACHE_SECONDS.
+TOKEN_CACHE_SECONDS = 5.0
+_TOKEN_CACHE_SIZE = 1024
+_token_cache: dict[str, tuple[float, accounts.Account]] = {}
+_token_cache_lock = threading.Lock()
+
+
+def _account_for_token(token: str) -> accounts.Account | None:
+    key = hashlib.sha256(token.encode()).hexdigest()  # no secrets kept in memory
+    now = time.monotonic()
+    with _token_cache_lock:
+        hit = _token_cache.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    with database.account_session() as session:
+        account = accounts.account_for_token(session, token)
+    with _token_cache_lock:
+        if account is None:
+            _token_cache.pop(key, None)
+        else:
+            if len(_token_cache) >= _TOKEN_CACHE_SIZE:
+                _token_cache.clear()
+            _token_cache[key] = (now + TOKEN_CACHE_SECONDS, account)
+    return account
+
+
+def forget_tokens() -> None:
+    """Drop every remembered token (after a revoke or an account change in this process)."""
+    with _token_cache_lock:
+        _token_cache.clear()
+
+
+def _forget_tokens_after_account_change(response):
+    # Account changes (disable, password, towns) are made through /admin/ in this app.
+    if request.method in UNSAFE_METHODS and request.path.startswith("/admin/"):
+        forget_tokens()
+    return response
 
 
 def _bearer_token() -> str | None:
@@ -117,9 +161,11 @@ def _audit_refusals(exc: BaseException | None) -> None:
 def _guard():
     """Global gate: sign-in for everything but the allowlist, then CSRF on unsafe methods."""
     endpoint = request.endpoint or ""
+    public = endpoint in PUBLIC_ENDPOINTS or endpoint.endswith(".static") or request.path in PUBLIC_PATHS
+    if public and request.method not in UNSAFE_METHODS:
+        return None  # nothing to check: no sign-in look-up (a token sent along costs nothing)
     # Load the user now, before any request session holds a connection (see account_session).
     signed_in = current_user.is_authenticated
-    public = endpoint in PUBLIC_ENDPOINTS or endpoint.endswith(".static") or request.path in PUBLIC_PATHS
     if not public and not signed_in:
         if request.path.startswith("/api/"):
             from web.errors import error_response
@@ -197,6 +243,7 @@ def revoke_token():
         raise errors.InvalidInput("请在 Authorization: Bearer 头中提供要吊销的令牌。")
     with database.account_session() as session:
         accounts.revoke_token(session, secret=token, actor=current_user.username)
+    forget_tokens()
     return "", 204
 
 
@@ -237,6 +284,7 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     app.before_request(_guard)
     app.teardown_request(_audit_refusals)
+    app.after_request(_forget_tokens_after_account_change)
     app.register_blueprint(bp)
     app.register_blueprint(api_bp)
 

@@ -79,7 +79,11 @@ PATHS: dict[str, dict] = {
             "group_by": {"type": "string"}, "items": {"type": "array", "items": _ref("Stat")},
             "totals": _ref("Totals")}}), "400": ERRORS["400"]}}},
     "/api/v1/openapi.json": {"get": {
-        "summary": "本文档", "responses": {"200": _json({"type": "object"})}}},
+        "summary": "本文档", "security": [], "responses": {"200": _json({"type": "object"})}}},
+    "/api/v1/health": {"get": {
+        "summary": "服务存活检查（不查询数据库，无需登录）", "security": [],
+        "responses": {"200": _json({"type": "object", "properties": {
+            "status": {"type": "string", "enum": ["ok"]}}})}}},
 }
 
 _MONEY = {"type": "number", "description": "万元"}
