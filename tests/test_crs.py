@@ -114,3 +114,19 @@ def test_to_wgs84_leaves_wgs84_and_cgcs2000_unchanged(name):
 def test_to_wgs84_rejects_an_unknown_crs_in_chinese():
     with pytest.raises(InvalidInput, match="不支持的坐标系"):
         crs.to_wgs84(Point(117.5, 34.8), "北京54")
+
+
+def test_many_to_wgs84_converts_an_array_like_one_geometry_at_a_time():
+    gcj_points = [Point(wgs84_to_gcj(lng, lat)) for lng, lat in ((117.1, 34.8), (117.3, 34.9), (116.9, 35.0))]
+    line = LineString([gcj_points[0].coords[0], gcj_points[1].coords[0]])
+    together = crs.many_to_wgs84([*gcj_points, line], "GCJ02")
+    one_by_one = [crs.to_wgs84(geometry, "GCJ02") for geometry in (*gcj_points, line)]
+    # each point stops iterating on its own, so batching never changes a coordinate
+    assert all(shapely.equals_exact(a, b, tolerance=0) for a, b in zip(together[:3], one_by_one[:3]))
+    assert shapely.equals_exact(together[3], one_by_one[3], tolerance=1e-9)
+    assert metres_between(together[0].coords[0], (117.1, 34.8)) < TOLERANCE_M
+
+
+def wgs84_to_gcj(lng: float, lat: float) -> tuple[float, float]:
+    converted = crs.wgs84_to_gcj02(lng, lat)
+    return float(converted[0]), float(converted[1])

@@ -208,6 +208,10 @@ def test_reimport_updates_changed_rows_by_code(db, grid_district):
     changed, same = project(db, "2024-370499-42-01-000810"), project(db, "2024-370499-42-01-000820")
     assert (changed.name, changed.version, changed.primary_town_code) == ("新名称", 2, "370499003")
     assert same.version == 1 and changed.import_batch_id == report.batch_id != same.import_batch_id
+    shares = {(code, share) for code, share in db.execute(
+        select(Project.code, ProjectTown.town_code).join(ProjectTown, ProjectTown.project_id == Project.id))}
+    # the changed row's old town share is replaced, the unchanged row keeps its own
+    assert shares == {("2024-370499-42-01-000810", "370499003"), ("2024-370499-42-01-000820", "370499002")}
 
 
 def csv_bytes_file(*rows: str) -> io.BytesIO:
