@@ -8,6 +8,7 @@ the caller's session and committed once, so a failure leaves the registry as it 
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import time
@@ -121,15 +122,32 @@ def _phase(name: str):
     log.debug("import %s: %.2f s", name, time.perf_counter() - started)
 
 
+@contextmanager
+def _no_cycle_collection():
+    """Pause Python's cyclic garbage collector while rows are validated.
+
+    Validation and staging keep every row's dicts alive, so each automatic collection walks them
+    again: ~1 s of a 100 000-row file. The rows hold no reference cycles (reference counting
+    frees them), so nothing accumulates while it is paused.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _run(session: Session, data: bytes, *, filename: str, district: str, default_crs: str,
          sheet: str | None, dry_run: bool, strict: bool, actor: str,
          progress: Callable[[int], object] | None) -> ImportReport:
     report = ImportReport(dry_run=dry_run)
     table = read_table(data, filename=filename, sheet=sheet)
     report.problems.extend(table.problems)
-    with _phase("read and validate"):
+    with _phase("read and validate"), _no_cycle_collection():
         valid, rejected_rows = _validate_rows(session, table, default_crs, report, progress)
-    with _phase("copy to staging"):
+    with _phase("copy to staging"), _no_cycle_collection():
         _stage(session, valid)
     with _phase("jurisdiction check"):
         outside = session.execute(sqlfiles.load("import_reject_outside"), {"district_code": district}).all()
@@ -151,16 +169,15 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
     session.add(batch)
     session.flush()
     with _phase("upsert"):
-        written = session.execute(sqlfiles.load("import_upsert"),
-                                  {"district_code": district, "batch_id": batch.id, "actor": actor}).all()
-    report.imported = sum(1 for _, inserted in written if inserted)
-    report.updated = len(written) - report.imported
-    report.unchanged = staged - len(written)
+        report.imported, report.updated, updated_ids = session.execute(
+            sqlfiles.load("import_upsert"),
+            {"district_code": district, "batch_id": batch.id, "actor": actor}).one()
+    report.unchanged = staged - report.imported - report.updated
     with _phase("town shares"):
-        if report.updated:
+        if updated_ids:
             session.execute(text("DELETE FROM project_towns WHERE project_id = ANY(:ids)"),
-                            {"ids": [project_id for project_id, inserted in written if not inserted]})
-        if written:
+                            {"ids": updated_ids})
+        if report.imported or report.updated:
             session.execute(sqlfiles.load("import_project_towns"), {"batch_id": batch.id})
     with _phase("declared towns"):
         _check_towns(session, district, report)
