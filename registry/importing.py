@@ -2,9 +2,10 @@
 ``eqreg projects import`` command and the web import.
 
 Rows are read and validated in Python (``registry.validation``), then COPYed into a temporary
-staging table; everything that needs the database — jurisdiction, swapped coordinates, upsert by
-project code, town matching, declared-town comparison — is one set-based statement each, all in
-the caller's session and committed once, so a failure leaves the registry as it was.
+staging table; everything that needs the database — jurisdiction, swapped coordinates, town
+matching of the staged rows, upsert by project code (with the primary town), their town shares,
+declared-town comparison — is one set-based statement each, all in the caller's session and
+committed once, so a failure leaves the registry as it was.
 """
 from __future__ import annotations
 
@@ -158,12 +159,12 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
         report.problems.append(Problem(row, geom_column, kind, "error", message))
     report.rejected = len(rejected_rows)
     staged = len(valid) - sum(1 for values in valid if values["row"] in rejected_rows)
-    with _phase("town matching"):
-        match_staged(session, district_code=district)
 
     if strict and rejected_rows:
         report.sort()
         return report
+    with _phase("town matching"):
+        match_staged(session, district_code=district)
     batch = ImportBatch(district_code=district, filename=filename,
                         sha256=hashlib.sha256(data).hexdigest(), created_by=actor)
     session.add(batch)
