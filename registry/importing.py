@@ -4,7 +4,8 @@
 Rows are read and validated in Python (``registry.validation``), then COPYed into a temporary
 staging table; everything that needs the database — jurisdiction, swapped coordinates, town
 matching of the staged rows, upsert by project code (with the primary town), their town shares,
-declared-town comparison — is one set-based statement each, all in the caller's session and
+one audit entry per inserted or changed project (before → after, like an edit), declared-town
+comparison — is one set-based statement each, all in the caller's session and
 committed once, so a failure leaves the registry as it was.
 """
 from __future__ import annotations
@@ -169,6 +170,10 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
                         sha256=hashlib.sha256(data).hexdigest(), created_by=actor)
     session.add(batch)
     session.flush()
+    with _phase("audit snapshot"):
+        session.execute(text("DROP TABLE IF EXISTS pg_temp.import_before"))
+        session.execute(sqlfiles.load("import_audit_snapshot"))
+        session.execute(sqlfiles.load("import_audit_before"))
     with _phase("upsert"):
         report.imported, report.updated, updated_ids = session.execute(
             sqlfiles.load("import_upsert"),
@@ -180,9 +185,13 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
                             {"ids": updated_ids})
         if report.imported or report.updated:
             session.execute(sqlfiles.load("import_project_towns"), {"batch_id": batch.id})
+    with _phase("project audit"):
+        if report.imported or report.updated:
+            session.execute(sqlfiles.load("import_audit"),
+                            {"batch_id": batch.id, "actor": actor, "filename": filename})
     with _phase("declared towns"):
         _check_towns(session, district, report)
-    session.execute(text("DROP TABLE import_staging"))
+    session.execute(text("DROP TABLE import_staging, import_before"))
     report.sort()
     report.batch_id = None if dry_run else batch.id
     report.written = not dry_run

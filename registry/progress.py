@@ -5,8 +5,8 @@ a note — filed by the bureau or by the officials of a town the project lies in
 (by its date) updates the project through the life-cycle rules, so lists, figures and maps show
 it. Reports are kept (append-only) for the project page's timeline and chart.
 
-``history`` reads a project's audit trail: create, update, delete, restore, progress, and the
-import batch that last wrote it.
+``history`` reads a project's audit trail: create, update, delete, restore, progress and import
+(for imports from before per-project import entries, the batch that last wrote it).
 """
 from __future__ import annotations
 
@@ -170,7 +170,9 @@ def history(session: Session, project_id: int, *, scope: Scope) -> list[dict]:
     entries = [_entry(e.at, e.actor, e.action, e.before, e.after, e.details, e.id) for e in session.scalars(
         select(AuditEntry).where(AuditEntry.entity == "project", AuditEntry.entity_id == str(project_id),
                                  AuditEntry.action.in_(ACTION_LABELS)))]
-    if project.import_batch_id is not None:
+    # imports audit each project they write; only older imports need their batch looked up
+    if project.import_batch_id is not None and not any(
+            e["action"] == "import" and e["details"].get("batch_id") == project.import_batch_id for e in entries):
         batch = session.get(ImportBatch, project.import_batch_id)
         if batch is not None:
             entries.append(_entry(batch.created_at, batch.created_by, "import", None, None,

@@ -239,10 +239,57 @@ def test_batch_and_audit_entry_record_the_import(db, grid_district):
     assert (batch.filename, batch.imported, batch.rejected, batch.created_by) == \
         ("all_kinds.csv", len(KEPT_ROWS), len(EXPECTED_ERRORS), "registrar")
     assert len(batch.sha256) == 64 and batch.report["problems"]
-    entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "import")).one()
+    entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "import",
+                                                AuditEntry.entity == "import_batch")).one()
     assert entry.actor == "registrar" and entry.entity_id == str(batch.id)
     assert entry.details["filename"] == "all_kinds.csv" and entry.details["sha256"] == batch.sha256
     assert entry.details["imported"] == len(KEPT_ROWS) and entry.details["rejected"] == len(EXPECTED_ERRORS)
+
+
+def project_entries(db: Session) -> list[AuditEntry]:
+    return db.scalars(select(AuditEntry).where(AuditEntry.action == "import", AuditEntry.entity == "project")
+                      .order_by(AuditEntry.id)).all()
+
+
+def test_each_new_project_gets_an_audit_entry_with_its_values(db, grid_district):
+    report = import_projects(db, csv_bytes_file("2024-370499-42-01-000710,一号,工业,甲公司,117.05,35.05,,100,谋划储备",
+                                                "2024-370499-42-01-000720,二号,工业,乙公司,117.15,35.05,,80.5,谋划储备"),
+                             filename="new.csv", actor="registrar")
+    entries = project_entries(db)
+    first, second = project(db, "2024-370499-42-01-000710"), project(db, "2024-370499-42-01-000720")
+    assert [e.entity_id for e in entries] == [str(first.id), str(second.id)]
+    assert all(e.before is None and e.actor == "registrar" and e.district_code == "370499" for e in entries)
+    assert [e.details for e in entries] == [{"batch_id": report.batch_id, "filename": "new.csv", "row": row}
+                                            for row in (2, 3)]
+    after = entries[1].after
+    assert (after["code"], after["name"], after["owner"], after["total_investment"]) == \
+        ("2024-370499-42-01-000720", "二号", "乙公司", 80.5)
+    assert after["primary_town_code"] == "370499002" and after["geometry"].startswith("POINT")
+
+
+def test_reimport_audits_the_changed_field_only_and_unchanged_rows_not_at_all(db, grid_district):
+    from registry.progress import history
+    from registry.scope import Scope
+    rows = ["2024-370499-42-01-000730,旧名称,工业,甲公司,117.05,35.05,,100,谋划储备",
+            "2024-370499-42-01-000740,不变,工业,甲公司,117.15,35.05,,100,谋划储备"]
+    import_projects(db, csv_bytes_file(*rows))
+    assert len(project_entries(db)) == 2
+    rows[0] = rows[0].replace("旧名称", "新名称")
+    report = import_projects(db, csv_bytes_file(*rows), filename="second.csv", actor="editor")
+    changed = project(db, "2024-370499-42-01-000730")
+    [entry] = project_entries(db)[2:]
+    assert (entry.entity_id, entry.actor, entry.before, entry.after) == \
+        (str(changed.id), "editor", {"name": "旧名称"}, {"name": "新名称"})
+    assert entry.details == {"batch_id": report.batch_id, "filename": "second.csv", "row": 2}
+    import_projects(db, csv_bytes_file(*rows))
+    assert len(project_entries(db)) == 3
+    # the project's history shows both imports like edits, newest first
+    entries = history(db, changed.id, scope=Scope(actor="boss", role="bureau"))
+    assert [(e["action"], e["action_label"], e["actor"]) for e in entries] == \
+        [("import", "导入", "editor"), ("import", "导入", "cli")]
+    assert entries[0]["changes"] == [{"field": "name", "label": "项目名称", "before": "旧名称", "after": "新名称"}]
+    assert entries[0]["details"]["filename"] == "second.csv"
+    assert {"field": "name", "label": "项目名称", "before": None, "after": "旧名称"} in entries[1]["changes"]
 
 
 def test_a_file_without_required_columns_is_refused(db, grid_district):
