@@ -6,7 +6,7 @@ a note — filed by the bureau or by the officials of a town the project lies in
 it. Reports are kept (append-only) for the project page's timeline and chart.
 
 ``history`` reads a project's audit trail: create, update, delete, restore, progress and import
-(for imports from before per-project import entries, the batch that last wrote it).
+(each import writes one entry per project it adds or changes).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from registry import audit, lifecycle, permissions
 from registry.errors import Forbidden, InvalidInput, NotFound
-from registry.models import AuditEntry, Base, ImportBatch, Money, Project, Timestamp
+from registry.models import AuditEntry, Base, Money, Project, Timestamp
 from registry.projects import apply_values, locked_project
 from registry.scope import Scope, project_clause
 from registry.template import header_label
@@ -166,17 +166,10 @@ def list_reports(session: Session, project_id: int, *, scope: Scope) -> list[dic
 
 def history(session: Session, project_id: int, *, scope: Scope) -> list[dict]:
     """Who did what to a project and when, newest first, each with its field changes."""
-    project = _visible(session, project_id, scope)
+    _visible(session, project_id, scope)
     entries = [_entry(e.at, e.actor, e.action, e.before, e.after, e.details, e.id) for e in session.scalars(
         select(AuditEntry).where(AuditEntry.entity == "project", AuditEntry.entity_id == str(project_id),
                                  AuditEntry.action.in_(ACTION_LABELS)))]
-    # imports audit each project they write; only older imports need their batch looked up
-    if project.import_batch_id is not None and not any(
-            e["action"] == "import" and e["details"].get("batch_id") == project.import_batch_id for e in entries):
-        batch = session.get(ImportBatch, project.import_batch_id)
-        if batch is not None:
-            entries.append(_entry(batch.created_at, batch.created_by, "import", None, None,
-                                  {"filename": batch.filename, "batch_id": batch.id}, 0))
     # one transaction stamps its entries with one time: the audit id breaks the tie
     entries.sort(key=lambda e: (e["at"], e.pop("_order")), reverse=True)
     for entry in entries:
