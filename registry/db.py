@@ -36,8 +36,17 @@ def make_engine(libpq_url: str | None = None, **kwargs) -> Engine:
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """A session for one unit of work; services commit, this closes (rolling back leftovers)."""
-    factory = sessionmaker(engine, expire_on_commit=False)
-    with factory() as session:
-        yield session
+def session_scope(engine: Engine | None = None) -> Iterator[Session]:
+    """A session for one unit of work; services commit, this closes (rolling back leftovers).
+
+    Without ``engine`` it makes one for ``database_url()`` and disposes of it afterwards (CLI
+    commands: one unit of work per process).
+    """
+    own = engine is None
+    engine = make_engine() if own else engine
+    try:
+        with sessionmaker(engine, expire_on_commit=False)() as session:
+            yield session
+    finally:
+        if own:
+            engine.dispose()

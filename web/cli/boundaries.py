@@ -27,13 +27,9 @@ LISTED = 10  # rows of overlaps/gaps printed; the rest are summarised
 def load(path, level, code_field, name_field, parent, crs, encoding) -> None:
     """Load PATH; a town load makes a new version of the district's towns and re-matches projects."""
     from registry.boundaries import load_boundaries  # geopandas: only for this command
-    engine = registry_db.make_engine()
-    try:
-        with registry_db.session_scope(engine) as session:
-            report = load_boundaries(session, path, level=level, code_field=code_field, name_field=name_field,
-                                     parent=parent, crs=crs, encoding=encoding, actor="cli")
-    finally:
-        engine.dispose()
+    with registry_db.session_scope() as session:
+        report = load_boundaries(session, path, level=level, code_field=code_field, name_field=name_field,
+                                 parent=parent, crs=crs, encoding=encoding, actor="cli")
     _print_summary(report)
 
 

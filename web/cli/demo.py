@@ -18,13 +18,9 @@ def demo(seed: int, count: int) -> None:
     embedded.ensure_database(url)
     schema.upgrade(url)
     click.echo("数据库表结构已是最新。")
-    engine = registry_db.make_engine(url)
-    try:
-        with registry_db.session_scope(engine) as session:
-            result = load_demo(session, seed=seed, count=count, actor="demo")
-            ensure_demo_users(session)
-    finally:
-        engine.dispose()
+    with registry_db.session_scope() as session:
+        result = load_demo(session, seed=seed, count=count, actor="demo")
+        ensure_demo_users(session)
     if result.already_loaded:
         click.echo("演示数据已加载过，未做改动。")
     if result.towns_loaded:

@@ -32,14 +32,10 @@ def export(fmt: str, town: str | None, domain: str | None, stage: str | None, ye
     from registry.scope import Scope
     filters = ProjectFilters.parse({"town": town, "domain": domain, "stage": stage, "year": year, "q": q})
     scope = Scope.system("cli")
-    engine = registry_db.make_engine()
-    try:
-        with registry_db.session_scope(engine) as session:
-            total = count_projects(session, scope=scope, filters=filters)
-            with tqdm(total=total, unit="项", desc="导出", disable=not sys.stderr.isatty()) as bar:
-                written = export_projects(session, fmt.lower(), output, scope=scope, filters=filters,
-                                          progress=bar.update)
-    finally:
-        engine.dispose()
+    with registry_db.session_scope() as session:
+        total = count_projects(session, scope=scope, filters=filters)
+        with tqdm(total=total, unit="项", desc="导出", disable=not sys.stderr.isatty()) as bar:
+            written = export_projects(session, fmt.lower(), output, scope=scope, filters=filters,
+                                      progress=bar.update)
     log.debug("exported %d projects as %s to %s", written, fmt, output)
     click.echo(f"已导出 {written} 个项目（{FORMAT_NAMES[fmt.lower()]}）到 {output}")

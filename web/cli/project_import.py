@@ -35,15 +35,11 @@ def import_command(path: str, crs: str, sheet: str | None, dry_run: bool, strict
                    report_path: str | None, district: str | None) -> None:
     """Import projects from a CSV or XLSX file in the import template."""
     from registry.importing import import_projects
-    engine = registry_db.make_engine()
-    try:
-        with registry_db.session_scope(engine) as session, \
-                tqdm(unit="行", desc="导入", disable=not sys.stderr.isatty()) as bar:
-            report = import_projects(session, path, district_code=district, default_crs=crs,
-                                     sheet=sheet, dry_run=dry_run, strict=strict, actor="cli",
-                                     progress=bar.update)
-    finally:
-        engine.dispose()
+    with registry_db.session_scope() as session, \
+            tqdm(unit="行", desc="导入", disable=not sys.stderr.isatty()) as bar:
+        report = import_projects(session, path, district_code=district, default_crs=crs,
+                                 sheet=sheet, dry_run=dry_run, strict=strict, actor="cli",
+                                 progress=bar.update)
     if report_path:
         if report_path.lower().endswith(".xlsx"):
             report.write_xlsx(report_path)

@@ -29,10 +29,6 @@ def _read_password(from_stdin: bool) -> str:
     return click.prompt("密码", hide_input=True, confirmation_prompt="再次输入密码")
 
 
-def _session():
-    return registry_db.session_scope(registry_db.make_engine())
-
-
 @group.command("add")
 @click.argument("username")
 @click.option("--role", required=True, type=click.Choice(list(accounts.ROLES)), help="角色")
@@ -42,7 +38,7 @@ def _session():
 def add(username: str, role: str, towns: tuple[str, ...], display_name: str | None, password_stdin: bool) -> None:
     """Add a user (asks for the password unless --password-stdin)."""
     password = _read_password(password_stdin)
-    with _session() as session:
+    with registry_db.session_scope() as session:
         account = accounts.create_user(session, actor=_actor(), username=username, role=role,
                                        password=password, towns=towns, display_name=display_name)
     scope = f"，镇街 {', '.join(account.town_codes)}" if account.town_codes else ""
@@ -52,7 +48,7 @@ def add(username: str, role: str, towns: tuple[str, ...], display_name: str | No
 @group.command("list")
 def list_users() -> None:
     """List users: name, role, towns, active, last sign-in."""
-    with _session() as session:
+    with registry_db.session_scope() as session:
         rows = accounts.list_accounts(session)
     for a in rows:
         last = a.last_login_at.strftime("%Y-%m-%d %H:%M") if a.last_login_at else "-"
@@ -64,7 +60,7 @@ def list_users() -> None:
 @click.argument("username")
 def disable(username: str) -> None:
     """Disable a user (their API tokens are revoked)."""
-    with _session() as session:
+    with registry_db.session_scope() as session:
         accounts.set_active(session, actor=_actor(), username=username, active=False)
     click.echo(f"已停用用户 {username}。")
 
@@ -73,7 +69,7 @@ def disable(username: str) -> None:
 @click.argument("username")
 def enable(username: str) -> None:
     """Re-enable a disabled user."""
-    with _session() as session:
+    with registry_db.session_scope() as session:
         accounts.set_active(session, actor=_actor(), username=username, active=True)
     click.echo(f"已启用用户 {username}。")
 
@@ -84,7 +80,7 @@ def enable(username: str) -> None:
 def passwd(username: str, password_stdin: bool) -> None:
     """Set a user's password (their sessions and API tokens stop working)."""
     password = _read_password(password_stdin)
-    with _session() as session:
+    with registry_db.session_scope() as session:
         accounts.set_password(session, actor=_actor(), username=username, password=password)
     click.echo(f"已更新用户 {username} 的密码。")
 
@@ -94,6 +90,6 @@ def passwd(username: str, password_stdin: bool) -> None:
 @click.option("--town", "towns", multiple=True, required=True, metavar="CODE", help="镇街代码（可重复）")
 def towns(username: str, towns: tuple[str, ...]) -> None:
     """Replace a town user's towns."""
-    with _session() as session:
+    with registry_db.session_scope() as session:
         account = accounts.set_towns(session, actor=_actor(), username=username, towns=towns)
     click.echo(f"用户 {username} 的镇街：{', '.join(account.town_codes)}。")
