@@ -97,8 +97,10 @@ def measure(base: str, repeat: int, boxes: tuple[str, str]) -> dict:
             page.fill("input[name=password]", PASSWORD)
             with page.expect_navigation():
                 page.locator("form [type=submit]").first.click()
-            responses = []
+            responses, requested = [], []
             page.on("response", lambda r: responses.append(r))
+            # requests, not responses: offline, a request to another host never gets one
+            page.on("request", lambda r: requested.append(r.url))
             response = page.goto(base + "/map")
             page.wait_for_selector("html[data-map-ready]", timeout=60_000)
             results["html_bytes"].append(len(response.body()))
@@ -111,7 +113,7 @@ def measure(base: str, repeat: int, boxes: tuple[str, str]) -> dict:
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOT))
             results["transferred"].append(sum(sizes.values()))
-            results["outside"].append(sum(1 for u in sizes if not u.startswith(base)))
+            results["outside"].append(sum(1 for u in requested if not u.startswith((base, "data:", "blob:"))))
             results["extent_api_ms"].append(_api_ms(page, base, boxes[0], 11))
             results["zoomed_api_ms"].append(_api_ms(page, base, boxes[1], 16))
             context.close()

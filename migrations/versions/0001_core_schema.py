@@ -173,20 +173,45 @@ def upgrade() -> None:
     seed_reference_data()
 
 
+# Frozen here, not imported from registry.vocab: a revision must seed the same rows forever;
+# later vocabulary changes go in a data migration of their own.
+SEED_DOMAINS = [  # code, 中文, English, example categories (DESIGN §2, as of this revision)
+    ('industry', '工业', 'Industry', ['技术改造', '智能化改造', '节能降碳', '节水改造', '检验检测']),
+    ('agriculture', '农业', 'Agriculture', ['农机更新', '粮食烘干', '设施农业', '冷链保鲜']),
+    ('transport', '交通运输', 'Transport', ['新能源公交', '新能源出租', '充电设施', '柴油货车淘汰']),
+    ('building', '建筑', 'Building', ['住宅电梯', '供热计量', '建筑节能', '工程机械']),
+    ('municipal', '市政基础设施', 'Municipal infrastructure', ['燃气管网', '供热管网', '供水设施', '污水处理', '排水防涝', '生命线感知', '环卫设施', '视频监控']),
+    ('education', '教育', 'Education', ['实训设备', '教学设备']),
+    ('culture_tourism', '文旅', 'Culture & tourism', ['游乐设备', '演艺设备', '智慧旅游', '广电影视']),
+    ('sports', '体育', 'Sports', ['健身设施']),
+    ('medical', '医疗卫生', 'Medical & health', ['医学影像', '检验设备', '村卫生室', '病房改造', '中医诊疗']),
+    ('recycling', '循环利用', 'Recycling', ['回收网点', '报废汽车拆解', '动力电池', '再制造', '二手市场']),
+]
+
+SEED_FUNDING = [
+    ('ultra_long_bonds', '超长期特别国债'),
+    ('central_budget', '中央预算内投资'),
+    ('special_bonds', '地方政府专项债券'),
+    ('fiscal_subsidy', '财政补贴'),
+    ('relending_interest', '再贷款贴息'),
+    ('bank_loan', '银行贷款'),
+    ('self_raised', '企业自筹'),
+    ('other', '其他'),
+]
+
+
 def seed_reference_data() -> None:
     """Domains, example categories and funding sources of DESIGN §2 (admins may add more)."""
-    from registry.vocab import DOMAINS, FUNDING_SOURCES
-
     domains = sa.table("domains", sa.column("code"), sa.column("label_zh"), sa.column("label_en"),
                        sa.column("sort_order"))
     categories = sa.table("categories", sa.column("domain_code"), sa.column("label_zh"))
     funding = sa.table("funding_sources", sa.column("code"), sa.column("label_zh"), sa.column("sort_order"))
     op.bulk_insert(domains, [{"code": code, "label_zh": zh, "label_en": en, "sort_order": i}
-                             for i, (code, (zh, en, _)) in enumerate(DOMAINS.items())])
+                             for i, (code, zh, en, _) in enumerate(SEED_DOMAINS)])
     op.bulk_insert(categories, [{"domain_code": code, "label_zh": label}
-                                for code, (_, _, labels) in DOMAINS.items() for label in labels])
+                                for code, _, _, labels in SEED_DOMAINS for label in labels])
     op.bulk_insert(funding, [{"code": code, "label_zh": zh, "sort_order": i}
-                             for i, (code, zh) in enumerate(FUNDING_SOURCES.items())])
+                             for i, (code, zh) in enumerate(SEED_FUNDING)])
 
 
 def downgrade() -> None:
