@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from registry.errors import InvalidInput
 from registry.models import Domain, FundingSource, Project
 from registry.template import BY_KEY, COLUMNS, header_label
-from registry.validation import STAGE_INDEX, label_index, validate_record
+from registry.validation import label_index, validate_record
 
 GEOMETRY_KEYS = ("geometry", "wkt", "lng", "lat", "crs")
 INPUT_KEYS = frozenset(BY_KEY) | {"geometry"}
@@ -91,18 +91,13 @@ def validated(session: Session, record: dict) -> tuple[dict, list[dict]]:
     funding = label_index({code: zh for code, zh in session.execute(
         select(FundingSource.code, FundingSource.label_zh))})
     geometry_from_geojson = "wkt" in record
-    typed, problems = validate_record(record, row=0, domains=domains, funding=funding)
     # The stage's date rules are the life cycle's (registry.lifecycle), checked on change.
-    problems = [p for p in problems if p.kind not in ("completed_without_end", "missing_actual_start")]
+    typed, problems = validate_record(record, row=0, domains=domains, funding=funding, stage_rules=False)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         details = [_problem(p, geometry_from_geojson) for p in errors]
         raise InvalidInput("；".join(p.message for p in errors),
                            {"field": details[0]["field"], "problems": details})
-    if typed is None:  # only a dropped stage-date error: validate_record left the values out
-        typed, _ = validate_record({**record, "stage": "reserve"}, row=0, domains=domains, funding=funding)
-        text = (record.get("stage") or "").strip()
-        typed["stage"] = STAGE_INDEX.get(text) or STAGE_INDEX.get(text.lower())
     return typed, [_problem(p, geometry_from_geojson) for p in problems]
 
 

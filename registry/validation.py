@@ -144,7 +144,7 @@ def _clean(record: Mapping[str, object]) -> dict[str, str]:
 def validate_record(record: Mapping[str, str | None], *, row: int, default_crs: str = "WGS84",
                     domains: Mapping[str, str] | None = None,
                     funding: Mapping[str, str] | None = None,
-                    convert: bool = True) -> tuple[dict | None, list[Problem]]:
+                    convert: bool = True, stage_rules: bool = True) -> tuple[dict | None, list[Problem]]:
     """Check one template record; return ``(values, problems)`` with ``values`` None on error.
 
     ``record`` maps template keys (see ``registry.template``) to text; ``row`` is the spreadsheet
@@ -153,6 +153,8 @@ def validate_record(record: Mapping[str, str | None], *, row: int, default_crs: 
     is a shapely geometry in WGS84 (EPSG:4326); ``geom_column`` names the column it came from.
     With ``convert=False`` it stays in ``source_crs``: callers validating many records convert
     them together with ``geo.crs.many_to_wgs84`` (one numpy pass instead of one per record).
+    With ``stage_rules=False`` the stage's date rules are skipped: for edits they belong to
+    ``registry.lifecycle``, which checks them on change.
     """
     r = _Row(row)
     v = _clean(record)
@@ -175,7 +177,8 @@ def validate_record(record: Mapping[str, str | None], *, row: int, default_crs: 
     values["credit_code"] = _credit_code(r, v.get("credit_code"))
     _investments(r, v, values)
     _dates(r, v, values)
-    _stage_rules(r, values)
+    if stage_rules:
+        _stage_rules(r, values)
     values["funding"] = _funding(r, v.get("funding"), funding or DEFAULT_FUNDING)
     units = v.get("responsible_units")
     values["responsible_units"] = [u.strip() for u in _SEPARATORS.split(units) if u.strip()] if units else []
