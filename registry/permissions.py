@@ -14,6 +14,7 @@ from registry.scope import Scope, project_clause
 
 EDITORS = frozenset({"admin", "bureau", "system"})
 READ_ALL = frozenset({"admin", "bureau", "planner", "system"})
+REPORTERS = EDITORS | {"town"}
 SIGNED_IN = frozenset({"admin", "bureau", "planner", "town", "system"})
 
 
@@ -35,11 +36,15 @@ def can_edit_project(scope: Scope) -> bool:
     return scope.role in EDITORS
 
 
+def can_report_progress(scope: Scope) -> bool:
+    """The role part of filing progress: bureau and admin, and town users (whose scope already
+    limits them to their towns' projects). Pair it with visibility of the project."""
+    return scope.role in REPORTERS
+
+
 def can_file_progress(session: Session, scope: Scope, project_id: int) -> bool:
     """File a progress update: bureau and admin on any project; town users on their towns' projects."""
-    if scope.role in EDITORS:
-        return True
-    return scope.role == "town" and can_view_project(session, scope, project_id)
+    return can_report_progress(scope) and can_view_project(session, scope, project_id)
 
 
 def can_import(scope: Scope) -> bool:

@@ -100,12 +100,10 @@ def file_progress(session: Session, project_id: int, *, scope: Scope, report: Ma
     backward stage move takes its reason from ``reason`` (else the note).
     Returns ``{"id", "project_id", "version", "applied", "changed"}``.
     """
-    if not permissions.can_view_project(session, scope, project_id):
-        raise NotFound(f"项目 {project_id} 不存在或无权查看", {"id": project_id})
-    if not permissions.can_file_progress(session, scope, project_id):
+    project = locked_project(session, project_id, scope)  # NotFound when out of scope
+    if not permissions.can_report_progress(scope):
         raise Forbidden("没有上报此项目进度的权限")
     values = parse_report(report)
-    project = locked_project(session, project_id, scope)
     if values["completed_investment"] is not None and values["completed_investment"] > project.total_investment:
         _bad("completed_investment",
              f"{values['completed_investment']} 万元大于总投资 {project.total_investment} 万元")

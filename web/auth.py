@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from flask import (Blueprint, Flask, current_app, g, has_request_context, jsonify, redirect,
@@ -20,7 +21,7 @@ from flask import (Blueprint, Flask, current_app, g, has_request_context, jsonif
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
-from registry import accounts, errors
+from registry import accounts, errors, permissions
 from registry.scope import Scope, scope_for
 from web import database
 
@@ -146,6 +147,16 @@ def require(allowed: bool, *, hide: bool = False, what: str | None = None) -> No
     if hide:
         raise errors.NotFound("不存在或无权查看。")
     raise errors.Forbidden("没有权限执行此操作。")
+
+
+def require_project(project_id: int, allowed: Callable[[Scope], bool] | None = None) -> Scope:
+    """Refuse unless the project is visible to the current user (404 otherwise, so its existence
+    does not leak) and, when given, ``allowed(scope)`` holds (403). Returns the scope."""
+    scope = current_scope()
+    require(permissions.can_view_project(database.session(), scope, project_id), hide=True)
+    if allowed is not None:
+        require(allowed(scope))
+    return scope
 
 
 def _audit_refusals(exc: BaseException | None) -> None:

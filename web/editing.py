@@ -120,9 +120,7 @@ def stored_values(project_id: int) -> tuple[dict, dict]:
 
 @bp.route("/projects/<int:project_id>/edit", methods=["GET", "POST"])
 def edit_project(project_id: int):
-    scope = auth.current_scope()
-    auth.require(permissions.can_view_project(database.session(), scope, project_id), hide=True)
-    auth.require(permissions.can_edit_project(scope))
+    scope = auth.require_project(project_id, permissions.can_edit_project)
     if request.method == "GET":
         values, record = stored_values(project_id)
         return _render_form(values, project=record, version=record["version"], geometry=record["geometry"])
@@ -160,9 +158,7 @@ def conflict_page(project_id: int, form):
 
 @bp.post("/projects/<int:project_id>/delete")
 def delete_project(project_id: int):
-    scope = auth.current_scope()
-    auth.require(permissions.can_view_project(database.session(), scope, project_id), hide=True)
-    auth.require(permissions.can_edit_project(scope))
+    scope = auth.require_project(project_id, permissions.can_edit_project)
     projects.delete_project(database.session(), project_id, scope=scope, actor=scope.actor,
                             expected_version=request.form.get("version", type=int),
                             reason=request.form.get("reason") or None)
@@ -190,12 +186,11 @@ def history_page(project_id: int):
 
 @bp.route("/projects/<int:project_id>/progress", methods=["GET", "POST"])
 def progress_page(project_id: int):
-    scope = auth.current_scope()
+    scope = auth.require_project(project_id)
     session = database.session()
-    auth.require(permissions.can_view_project(session, scope, project_id), hide=True)
     errors, values, status = {}, {}, 200
     if request.method == "POST":
-        auth.require(permissions.can_file_progress(session, scope, project_id))
+        auth.require(permissions.can_report_progress(scope))
         values = {k: request.form.get(k) for k in progress.REPORT_KEYS if request.form.get(k)}
         try:
             progress.file_progress(session, project_id, scope=scope, report=values, actor=scope.actor)
@@ -215,7 +210,8 @@ def progress_context(project_id: int) -> dict:
             "chart": {"labels": [r["reported_on"] for r in reports],
                       "completed": [r["completed_investment"] for r in reports],
                       "percent": [r["percent"] for r in reports]},
-            "can_report": permissions.can_file_progress(session, scope, project_id),
+            # Shown beside a project the page has already found visible: the role decides.
+            "can_report": permissions.can_report_progress(scope),
             "can_edit": permissions.can_edit_project(scope)}
 
 

@@ -53,11 +53,6 @@ def project_response(project_id: int, status: int = 200, **extra):
     return response
 
 
-def _require_visible(project_id: int) -> None:
-    scope = auth.current_scope()
-    auth.require(permissions.can_view_project(database.session(), scope, project_id), hide=True)
-
-
 @bp.post("/projects")
 def create_project():
     scope = auth.current_scope()
@@ -70,9 +65,7 @@ def create_project():
 
 @bp.patch("/projects/<int:project_id>")
 def patch_project(project_id: int):
-    scope = auth.current_scope()
-    _require_visible(project_id)
-    auth.require(permissions.can_edit_project(scope))
+    scope = auth.require_project(project_id, permissions.can_edit_project)
     version = expected_version(project_id)
     changes = json_body()
     reason = changes.pop("reason", None)
@@ -83,9 +76,7 @@ def patch_project(project_id: int):
 
 @bp.delete("/projects/<int:project_id>")
 def delete_project(project_id: int):
-    scope = auth.current_scope()
-    _require_visible(project_id)
-    auth.require(permissions.can_edit_project(scope))
+    scope = auth.require_project(project_id, permissions.can_edit_project)
     body = request.get_json(silent=True) or {}
     reason = request.args.get("reason") or (body.get("reason") if isinstance(body, dict) else None)
     projects.delete_project(database.session(), project_id, scope=scope, actor=scope.actor,
@@ -103,11 +94,9 @@ def restore_project(project_id: int):
 
 @bp.post("/projects/<int:project_id>/progress")
 def file_progress(project_id: int):
-    scope = auth.current_scope()
-    session = database.session()
-    _require_visible(project_id)
-    auth.require(permissions.can_file_progress(session, scope, project_id))
-    result = progress.file_progress(session, project_id, scope=scope, report=json_body(), actor=scope.actor)
+    scope = auth.require_project(project_id, permissions.can_report_progress)
+    result = progress.file_progress(database.session(), project_id, scope=scope, report=json_body(),
+                                    actor=scope.actor)
     return project_response(project_id, 201, report_id=result["id"], applied=result["applied"],
                             changed=result["changed"])
 
