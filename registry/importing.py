@@ -30,7 +30,8 @@ from registry.errors import InvalidInput
 from registry.import_report import ImportReport, Problem
 from registry.models import Domain, FundingSource, ImportBatch
 from registry.spreadsheet import read_table
-from registry.validation import label_index, validate_record
+from registry.validation import validate_record
+from registry.vocab import label_index
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from registry.models import AuditEntry, Base, Money, Project, Timestamp
 from registry.projects import apply_values, locked_project
 from registry.scope import Scope, project_clause
 from registry.template import header_label
-from registry.validation import STAGE_INDEX, parse_date, parse_decimal
+from registry.validation import parse_date, parse_decimal
+from registry.vocab import stage_code
 
 
 class ProgressReport(Base):
@@ -83,7 +84,7 @@ def parse_report(report: Mapping[str, Any], *, today: dt.date | None = None) -> 
             Decimal("0.1") if limit else Decimal("0.01"), ROUND_HALF_UP)
     out["stage"] = None
     if "stage" in text:
-        out["stage"] = STAGE_INDEX.get(text["stage"]) or STAGE_INDEX.get(text["stage"].lower())
+        out["stage"] = stage_code(text["stage"])
         if out["stage"] is None:
             _bad("stage", f"未知的项目阶段“{text['stage']}”")
     if all(out[k] is None for k in ("completed_investment", "stage", "percent", "note")):

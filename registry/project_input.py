@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from registry.errors import InvalidInput
 from registry.models import Domain, FundingSource, Project
 from registry.template import BY_KEY, COLUMNS, header_label
-from registry.validation import label_index, validate_record
+from registry.validation import validate_record
+from registry.vocab import label_index
 
 GEOMETRY_KEYS = ("geometry", "wkt", "lng", "lat", "crs")
 INPUT_KEYS = frozenset(BY_KEY) | {"geometry"}

@@ -21,7 +21,7 @@ import shapely
 from geo.crs import to_wgs84
 from registry.import_report import Problem
 from registry.template import header_label
-from registry.vocab import DOMAINS, FUNDING_SOURCES, STAGES, crs_code
+from registry.vocab import DOMAIN_INDEX, FUNDING_INDEX, STAGE_INDEX, STAGES, code_of, crs_code
 
 PROJECT_CODE = re.compile(r"^\d{4}-\d{6}-\d{2}-\d{2}-\d{5}[0-9A-Z]$")
 CREDIT_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -38,27 +38,9 @@ QUANTITY_MAX = Decimal("9999999999999.999")  # numeric(16, 3)
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 _FLAGS = {"是": True, "否": False, "yes": True, "no": False, "y": True, "n": False, "1": True,
           "0": False, "true": True, "false": False, "√": True, "×": False, "重点": True, "非重点": False}
-_STAGE_ALIASES = {"储备": "reserve", "谋划": "reserve", "前期": "approval", "手续办理": "approval",
-                  "开工建设": "construction", "建设中": "construction", "已开工": "construction",
-                  "竣工": "completed", "已竣工": "completed", "投产": "completed", "已投产": "completed",
-                  "暂停": "suspended", "取消": "cancelled", "已终止": "cancelled"}
 _ALLOWED_TYPES = {"Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"}
 
 
-def label_index(entries: Mapping[str, tuple[str, ...] | str]) -> dict[str, str]:
-    """Map every code and label (and their lower-case forms) to the code."""
-    index: dict[str, str] = {}
-    for code, labels in entries.items():
-        for label in (code, *((labels,) if isinstance(labels, str) else labels)):
-            if isinstance(label, str):
-                index[label] = code
-                index[label.lower()] = code
-    return index
-
-
-DEFAULT_DOMAINS = label_index({code: (zh, en) for code, (zh, en, _) in DOMAINS.items()})
-DEFAULT_FUNDING = label_index(FUNDING_SOURCES)
-STAGE_INDEX = {**label_index(STAGES), **_STAGE_ALIASES}
 
 
 @lru_cache(maxsize=4096)  # owners repeat across a file's rows
@@ -172,14 +154,14 @@ def validate_record(record: Mapping[str, str | None], *, row: int, default_crs: 
         r.error("name", "missing_name", "缺少项目名称")
     if values["owner"] is None:
         r.error("owner", "missing_value", "缺少建设单位")
-    values["domain_code"] = _vocabulary(r, v, "domain", domains or DEFAULT_DOMAINS, "unknown_domain", "领域")
+    values["domain_code"] = _vocabulary(r, v, "domain", domains or DOMAIN_INDEX, "unknown_domain", "领域")
     values["stage"] = _vocabulary(r, v, "stage", STAGE_INDEX, "unknown_stage", "项目阶段")
     values["credit_code"] = _credit_code(r, v.get("credit_code"))
     _investments(r, v, values)
     _dates(r, v, values)
     if stage_rules:
         _stage_rules(r, values)
-    values["funding"] = _funding(r, v.get("funding"), funding or DEFAULT_FUNDING)
+    values["funding"] = _funding(r, v.get("funding"), funding or FUNDING_INDEX)
     units = v.get("responsible_units")
     values["responsible_units"] = [u.strip() for u in _SEPARATORS.split(units) if u.strip()] if units else []
     values["is_key"] = _flag(r, v.get("is_key"))
@@ -192,7 +174,7 @@ def _vocabulary(r: _Row, v: dict, key: str, index: Mapping[str, str], kind: str,
     if text is None:
         r.error(key, "missing_value", f"缺少{label}")
         return None
-    code = index.get(text) or index.get(text.lower())
+    code = code_of(index, text)
     if code is None:
         r.error(key, kind, f"未知的{label}“{text}”")
     return code

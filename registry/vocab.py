@@ -5,6 +5,8 @@ by admin); the values here are the seed and the fixed life-cycle stages.
 """
 from __future__ import annotations
 
+from typing import Mapping
+
 DOMAINS: dict[str, tuple[str, str, list[str]]] = {
     # code: (中文, English, example categories)
     "industry": ("工业", "Industry", ["技术改造", "智能化改造", "节能降碳", "节水改造", "检验检测"]),
@@ -46,32 +48,43 @@ CRS_NAMES: dict[str, str] = {"WGS84": "WGS84", "CGCS2000": "CGCS2000", "GCJ02": 
                              "BD09": "BD-09（百度）"}
 
 
-def _lookup(table: dict, value: str | None, label_index: int | None = 0) -> str | None:
-    """Find a code by code or label, case- and space-insensitively."""
+def label_index(entries: Mapping[str, tuple[str, ...] | str]) -> dict[str, str]:
+    """Map every code and label (and their lower-case forms) to the code."""
+    index: dict[str, str] = {}
+    for code, labels in entries.items():
+        for label in (code, *((labels,) if isinstance(labels, str) else labels)):
+            if isinstance(label, str):
+                index[label] = code
+                index[label.lower()] = code
+    return index
+
+
+# Names people write in spreadsheets and reports besides the official labels.
+_STAGE_ALIASES = {"储备": "reserve", "谋划": "reserve", "前期": "approval", "手续办理": "approval",
+                  "开工建设": "construction", "建设中": "construction", "已开工": "construction",
+                  "竣工": "completed", "已竣工": "completed", "投产": "completed", "已投产": "completed",
+                  "暂停": "suspended", "取消": "cancelled", "已终止": "cancelled"}
+DOMAIN_INDEX = label_index({code: (zh, en) for code, (zh, en, _) in DOMAINS.items()})
+FUNDING_INDEX = label_index(FUNDING_SOURCES)
+STAGE_INDEX = {**label_index(STAGES), **_STAGE_ALIASES}
+
+
+def code_of(index: Mapping[str, str], value: str | None) -> str | None:
+    """The code ``value`` names in a ``label_index`` (code or label, any case); None if unknown."""
     if value is None:
         return None
-    wanted = value.strip()
-    if wanted in table:
-        return wanted
-    for code, entry in table.items():
-        labels = entry if isinstance(entry, tuple) else (entry,)
-        if any(wanted == label or wanted.lower() == str(label).lower() for label in labels[:2]):
-            return code
-        if wanted.lower() == code.lower():
-            return code
-    return None
+    text = value.strip()
+    return index.get(text) or index.get(text.lower())
 
 
 def domain_code(value: str | None) -> str | None:
-    return _lookup(DOMAINS, value)
+    """The seed domain code for a code or label (中文 or English), or None."""
+    return code_of(DOMAIN_INDEX, value)
 
 
 def stage_code(value: str | None) -> str | None:
-    return _lookup(STAGES, value)
-
-
-def funding_code(value: str | None) -> str | None:
-    return _lookup(FUNDING_SOURCES, value)
+    """The stage code for a code, label or common alias (``在建``, ``已开工`` …), or None."""
+    return code_of(STAGE_INDEX, value)
 
 
 def crs_code(value: str | None) -> str | None:
