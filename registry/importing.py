@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 import shapely
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo import sqlfiles
@@ -28,10 +28,9 @@ from geo.matching import match_staged
 from registry import audit
 from registry.errors import InvalidInput
 from registry.import_report import ImportReport, Problem
-from registry.models import Domain, FundingSource, ImportBatch
+from registry.models import ImportBatch
 from registry.spreadsheet import read_table
-from registry.validation import validate_record
-from registry.vocab import label_index
+from registry.validation import registry_vocabularies, validate_record
 
 log = logging.getLogger(__name__)
 
@@ -209,10 +208,7 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
 def _validate_rows(session: Session, table, default_crs: str, report: ImportReport,
                    progress: Callable[[int], object] | None) -> tuple[list[dict], set[int]]:
     """Validate every row; the first row with a code claims it, later ones are duplicates."""
-    domains = label_index({code: (zh, en) for code, zh, en in session.execute(
-        select(Domain.code, Domain.label_zh, Domain.label_en).where(Domain.active))})
-    funding = label_index({code: zh for code, zh in session.execute(
-        select(FundingSource.code, FundingSource.label_zh))})
+    domains, funding = registry_vocabularies(session)
     valid: list[dict] = []
     rejected: set[int] = set()
     first_row_of: dict[str, int] = {}

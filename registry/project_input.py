@@ -13,14 +13,12 @@ from typing import Mapping
 import shapely
 from geoalchemy2.shape import to_shape
 from shapely.geometry import shape
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.errors import InvalidInput
-from registry.models import Domain, FundingSource, Project
+from registry.models import Project
 from registry.template import BY_KEY, COLUMNS, header_label
-from registry.validation import validate_record
-from registry.vocab import label_index
+from registry.validation import registry_vocabularies, validate_record
 
 GEOMETRY_KEYS = ("geometry", "wkt", "lng", "lat", "crs")
 INPUT_KEYS = frozenset(BY_KEY) | {"geometry"}
@@ -87,10 +85,7 @@ def geojson_wkt(value) -> str:
 
 
 def validated(session: Session, record: dict) -> tuple[dict, list[dict]]:
-    domains = label_index({code: (zh, en) for code, zh, en in session.execute(
-        select(Domain.code, Domain.label_zh, Domain.label_en).where(Domain.active))})
-    funding = label_index({code: zh for code, zh in session.execute(
-        select(FundingSource.code, FundingSource.label_zh))})
+    domains, funding = registry_vocabularies(session)
     geometry_from_geojson = "wkt" in record
     # The stage's date rules are the life cycle's (registry.lifecycle), checked on change.
     typed, problems = validate_record(record, row=0, domains=domains, funding=funding, stage_rules=False)

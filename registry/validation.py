@@ -17,11 +17,14 @@ from operator import mul
 from typing import Mapping
 
 import shapely
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from geo.crs import to_wgs84
 from registry.import_report import Problem
+from registry.models import Domain, FundingSource
 from registry.template import header_label
-from registry.vocab import DOMAIN_INDEX, FUNDING_INDEX, STAGE_INDEX, STAGES, code_of, crs_code
+from registry.vocab import DOMAIN_INDEX, FUNDING_INDEX, STAGE_INDEX, STAGES, code_of, crs_code, label_index
 
 PROJECT_CODE = re.compile(r"^\d{4}-\d{6}-\d{2}-\d{2}-\d{5}[0-9A-Z]$")
 CREDIT_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -108,6 +111,19 @@ class _Row:
 
     def warn(self, key: str | None, kind: str, message: str) -> None:
         self.problems.append(Problem(self.row, header_label(key) if key else None, kind, "warning", message))
+
+
+def registry_vocabularies(session: Session) -> tuple[dict[str, str], dict[str, str]]:
+    """The registry's ``(domains, funding)`` label indexes for ``validate_record``.
+
+    Domains and funding sources are admin-extensible tables, so imports and edits read them from
+    the database rather than using the seed vocabulary; only active domains are accepted.
+    """
+    domains = label_index({code: (zh, en) for code, zh, en in session.execute(
+        select(Domain.code, Domain.label_zh, Domain.label_en).where(Domain.active))})
+    funding = label_index({code: zh for code, zh in session.execute(
+        select(FundingSource.code, FundingSource.label_zh))})
+    return domains, funding
 
 
 def _clean(record: Mapping[str, object]) -> dict[str, str]:
