@@ -12,13 +12,13 @@ import re
 from flask import jsonify, request, url_for
 from werkzeug.exceptions import PreconditionRequired
 
-from registry import browse, permissions, progress, projects
+from registry import permissions, progress, projects
 from registry.errors import InvalidInput, StaleVersion
 from registry.importing import import_projects
 from registry.vocab import crs_code
 from web import auth, database
 from web.api import bp, openapi
-from web.api.projects import project_etag
+from web.api.projects import project_response
 
 _ETAG = re.compile(r'^\s*(?:W/)?"?(?:(\d+)-)?(\d+)"?\s*$')
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -42,15 +42,6 @@ def json_body() -> dict:
     if not isinstance(body, dict):
         raise InvalidInput("请求体应为 JSON 对象（Content-Type: application/json）", {"field": "body"})
     return body
-
-
-def project_response(project_id: int, status: int = 200, **extra):
-    """The project as ``GET /projects/{id}`` returns it (with its ETag), plus ``extra`` keys."""
-    record = browse.get_project(database.session(), auth.current_scope(), project_id)
-    response = jsonify({**record, **extra})
-    response.status_code = status
-    response.set_etag(project_etag(record["id"], record["version"]))
-    return response
 
 
 @bp.post("/projects")

@@ -25,12 +25,18 @@ def list_projects():
     return jsonify(result)
 
 
+def project_response(project_id: int, status: int = 200, **extra):
+    """The project as ``GET /projects/{id}`` returns it (with its ETag), plus ``extra`` keys."""
+    record = browse.get_project(database.session(), auth.current_scope(), project_id)
+    response = jsonify({**record, **extra})
+    response.status_code = status
+    response.set_etag(project_etag(record["id"], record["version"]))
+    return response
+
+
 @bp.get("/projects/<int:project_id>")
 def get_project(project_id: int):
-    record = browse.get_project(database.session(), auth.current_scope(), project_id)
-    response = jsonify(record)
-    response.set_etag(project_etag(record["id"], record["version"]))
-    return response.make_conditional(request)
+    return project_response(project_id).make_conditional(request)
 
 
 @bp.get("/projects.geojson")
