@@ -141,14 +141,13 @@ def feature_query(scope: Scope, filters: ProjectFilters) -> Select:
 def property_query(scope: Scope, filters: ProjectFilters) -> Select:
     """The same projects and properties as ``feature_query``, one column per property.
 
-    ``towns`` is JSON text, funding Chinese labels and lists joined with ``；``; the geometry comes as ``wkb`` (EPSG:4326) and ``wkt`` (full precision).
-    For table formats (GeoPackage, CSV, XLSX).
+    ``towns`` is JSON text, funding Chinese labels and lists joined with ``；``; the geometry comes
+    as ``wkb`` (EPSG:4326, full precision). Used by the GeoPackage export.
     """
     primary_town = aliased(Town)
     flat = {"towns": lambda expr: cast(expr, Text), "funding": lambda expr: funding_labels(),
             "responsible_units": lambda expr: func.array_to_string(expr, "；")}
     columns = [flat.get(key, lambda expr: expr)(expr).label(key)
                for key, expr in property_pairs(primary_town, Domain)]
-    columns += [func.ST_AsBinary(Project.geom).label("wkb"), func.ST_AsText(Project.geom).label("wkt"),
-                func.GeometryType(Project.geom).label("geometry_type")]
+    columns.append(func.ST_AsBinary(Project.geom).label("wkb"))
     return from_visible_projects(select(*columns), primary_town, scope, filters)

@@ -228,14 +228,13 @@ def _write_gpkg(session: Session, path: Path, layer: str, *, scope: Scope, filte
     for rows in stream(session, property_query(scope, filters)):
         frame = pandas.DataFrame([row._mapping for row in rows])
         geometry = shapely.from_wkb(frame.pop("wkb").map(bytes))
-        frame = _gpkg_fields(frame.drop(columns=["wkt", "geometry_type"]))
+        frame = _gpkg_fields(frame)
         _write_layer(geopandas.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326"), path, layer,
                      append=not first)
         first = False
         progress(len(rows))
     if first:  # nothing matched: still deliver a valid, empty layer with the same fields
-        names = [c.name for c in property_query(scope, filters).selected_columns
-                 if c.name not in ("wkb", "wkt", "geometry_type")]
+        names = [c.name for c in property_query(scope, filters).selected_columns if c.name != "wkb"]
         frame = _gpkg_fields(pandas.DataFrame({name: pandas.Series([], dtype=object) for name in names}))
         _write_layer(geopandas.GeoDataFrame(frame, geometry=geopandas.GeoSeries([], crs="EPSG:4326")),
                      path, layer, append=False)
