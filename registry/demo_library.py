@@ -16,11 +16,10 @@ from shapely.geometry import LineString, Point, Polygon, box
 from shapely.geometry.base import BaseGeometry
 
 from geo.crs import wgs84_to_gcj02
+from registry.validation import CREDIT_ALPHABET, credit_check_char
 from registry.vocab import DOMAINS, FUNDING_SOURCES, STAGES
 
-CREDIT_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # GB 32100-2015
-CREDIT_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-CHECK_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+CHECK_CHARS = CREDIT_ALPHABET  # the demo project codes' last character draws from the same alphabet
 
 # How many projects of each domain per 100, and who leads them.
 DOMAIN_WEIGHTS = {"industry": 30, "municipal": 16, "medical": 9, "agriculture": 9, "transport": 8,
@@ -59,8 +58,7 @@ def credit_code(rng: random.Random) -> str:
     """A unified social credit code of a company registered in 370403, with a valid check char."""
     body = "91370403" + "".join(rng.choice(CREDIT_ALPHABET[:10] if i < 2 else CREDIT_ALPHABET)
                                 for i in range(9))
-    total = sum(CREDIT_ALPHABET.index(c) * w for c, w in zip(body, CREDIT_WEIGHTS))
-    return body + CREDIT_ALPHABET[(31 - total % 31) % 31]
+    return body + credit_check_char(body)
 
 
 def project_code(rng: random.Random, year: int, serial: int) -> str:
