@@ -17,6 +17,11 @@ class InvalidInput(RegistryError):
     code = "invalid_input"
 
 
+class Unauthenticated(RegistryError):
+    """No signed-in user (no session, or no valid bearer token)."""
+    code = "unauthorized"
+
+
 class NotFound(RegistryError):
     code = "not_found"
 

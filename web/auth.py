@@ -24,6 +24,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from registry import accounts, errors, permissions
 from registry.scope import Scope, scope_for
 from web import database
+from web.errors import error_response, status_for
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -179,10 +180,7 @@ def _guard():
     signed_in = current_user.is_authenticated
     if not public and not signed_in:
         if request.path.startswith("/api/"):
-            from web.errors import error_response
-            response, status = error_response(401, "unauthorized", "请先登录（或提供有效的 API 令牌）。")
-            response.headers["WWW-Authenticate"] = 'Bearer realm="eqreg"'
-            return response, status
+            raise errors.Unauthenticated("请先登录（或提供有效的 API 令牌）。")
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     if (request.method in UNSAFE_METHODS and current_app.config.get("WTF_CSRF_ENABLED", True)
             and not g.get("auth_via_token") and endpoint not in CSRF_EXEMPT_ENDPOINTS):
@@ -213,9 +211,8 @@ def login():
             account = accounts.authenticate(session, username=username,
                                             password=request.form.get("password", ""), ip=_client_ip())
     except (accounts.AuthenticationFailed, accounts.TooManyAttempts) as exc:
-        status = 429 if isinstance(exc, accounts.TooManyAttempts) else 401
         return render_template("login.html", error=exc.message, username=username,
-                               next=request.form.get("next", "")), status
+                               next=request.form.get("next", "")), status_for(exc)
     login_user(SignedInUser(account))
     generate_csrf()  # a fresh token for the signed-in session
     return redirect(_safe_next(request.form.get("next")))
@@ -301,7 +298,6 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_failed(exc: CSRFError):
-        from web.errors import error_response
         return error_response(400, "csrf_failed", "表单已过期或缺少安全令牌（CSRF），请刷新页面后重试。")
 
     from web.api import openapi

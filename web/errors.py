@@ -8,6 +8,7 @@ from registry import accounts, errors
 
 STATUS = {
     errors.InvalidInput: 400,
+    errors.Unauthenticated: 401,
     errors.ImportRejected: 422,
     errors.Forbidden: 403,
     errors.NotFound: 404,
@@ -28,11 +29,19 @@ def error_response(status: int, code: str, message: str, details=None):
     return render_template("error.html", status=status, message=message), status
 
 
+def status_for(exc: errors.RegistryError) -> int:
+    """The HTTP status of a registry exception (400 for anything not in ``STATUS``)."""
+    return next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(errors.RegistryError)
     def registry_error(exc: errors.RegistryError):
-        status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
-        return error_response(status, exc.code, exc.message, exc.details)
+        status = status_for(exc)
+        response, status = error_response(status, exc.code, exc.message, exc.details)
+        if status == 401 and request.path.startswith("/api/"):
+            response.headers["WWW-Authenticate"] = 'Bearer realm="eqreg"'
+        return response, status
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
