@@ -44,7 +44,7 @@ def _compute(session: Session, fill, params: dict) -> int:
 
 
 def match_projects(session: Session, *, project_ids: Sequence[int] | None = None,
-                   district_code: str | None = None) -> None:
+                   district_code: str | None = None) -> int:
     """Recompute ``project_towns`` and ``projects.primary_town_code``.
 
     Parameters
@@ -55,6 +55,11 @@ def match_projects(session: Session, *, project_ids: Sequence[int] | None = None
     district_code
         Required when ``project_ids`` is ``None``.
 
+    Returns
+    -------
+    int
+        The number of projects matched.
+
     Shares come from EPSG:4326 geometry measured geodesically (``::geography``). Runs in the
     caller's transaction; the caller commits.
     """
@@ -62,10 +67,11 @@ def match_projects(session: Session, *, project_ids: Sequence[int] | None = None
         raise ValueError("match_projects needs project_ids or district_code")
     params = {"project_ids": None if project_ids is None else list(project_ids),
               "district_code": district_code}
-    _compute(session, sqlfiles.load("match_input_projects"), params)
+    count = _compute(session, sqlfiles.load("match_input_projects"), params)
     # Two statements: a DELETE and an INSERT of the same keys cannot share one snapshot.
     session.execute(sqlfiles.load("clear_project_towns"))
     session.execute(sqlfiles.load("store_project_towns"))
+    return count
 
 
 def match_staged(session: Session, *, district_code: str) -> None:

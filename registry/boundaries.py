@@ -111,7 +111,7 @@ def _load_towns(session: Session, report: BoundaryReport, district_code: str,
         {"district_code": district_code, "code": f.code, "name": f.name, "level": f.level,
          "wkb": shapely.to_wkb(f.geometry), "source": report.source} for f in features])
     session.execute(sqlfiles.load("district_from_towns"), {"district_code": district_code})
-    match_projects(session, district_code=district_code)
+    rematched = match_projects(session, district_code=district_code)
 
     after = _current_towns(session, district_code)
     repairs = {f.code: list(f.repairs) for f in features}
@@ -125,8 +125,7 @@ def _load_towns(session: Session, report: BoundaryReport, district_code: str,
     gaps = _rows(session, "town_gaps", district_code)
     report.overlaps += overlaps
     report.gaps += gaps
-    report.rematched_projects += session.execute(
-        text("SELECT count(*) FROM projects WHERE district_code = :d"), {"d": district_code}).scalar_one()
+    report.rematched_projects += rematched
     audit.record(session, actor=actor, action="boundaries.load", entity="towns", entity_id=district_code,
                  district_code=district_code, before={"towns": _brief(before)}, after={"towns": _brief(after)},
                  details={"file": report.source, "crs": report.source_crs, "repairs": {c: r for c, r in repairs.items() if r},
