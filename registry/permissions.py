@@ -13,7 +13,6 @@ from registry.models import Project
 from registry.scope import Scope, project_clause
 
 EDITORS = frozenset({"admin", "bureau", "system"})
-READ_ALL = frozenset({"admin", "bureau", "planner", "system"})
 REPORTERS = EDITORS | {"town"}
 SIGNED_IN = frozenset({"admin", "bureau", "planner", "town", "system"})
 
@@ -55,23 +54,6 @@ def can_import(scope: Scope) -> bool:
 def can_export(scope: Scope) -> bool:
     """Export GeoJSON/CSV/XLSX/GPKG. Town users may too: the export is limited to their scope."""
     return scope.role in SIGNED_IN
-
-
-def can_view_district(scope: Scope) -> bool:
-    """District-wide figures and maps unlimited by town (town users get their towns instead)."""
-    return scope.role in READ_ALL
-
-
-def can_view_town(scope: Scope, town_code: str) -> bool:
-    """A town's page and figures: any unlimited scope, or a town user's own towns."""
-    if scope.role not in SIGNED_IN:
-        return False
-    return not scope.limited or town_code in scope.town_codes
-
-
-def can_manage_reference(scope: Scope) -> bool:
-    """Boundaries, domains/categories, targets and other reference lists: admin."""
-    return scope.role in {"admin", "system"}
 
 
 def can_admin_users(scope: Scope) -> bool:

@@ -11,9 +11,6 @@ DEFAULTS = {
     "DATABASE_URL": None,  # libpq form; None = DATABASE_URL from the environment or embedded
     "BASEMAPS": ["none", "osm", "tianditu", "amap"],
     "TIANDITU_KEY": None,
-    "BABEL_DEFAULT_LOCALE": "zh",
-    "SESSION_COOKIE_HTTPONLY": True,
-    "SESSION_COOKIE_SAMESITE": "Lax",
 }
 
 

@@ -284,7 +284,8 @@ def init_app(app: Flask) -> None:
     if production:
         app.config["SESSION_COOKIE_SECURE"] = True
     app.config["SESSION_COOKIE_HTTPONLY"] = True
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    # Flask's own default is None (the key exists), so setdefault would not do: keep an explicit choice.
+    app.config["SESSION_COOKIE_SAMESITE"] = app.config.get("SESSION_COOKIE_SAMESITE") or "Lax"
     # CSRF is checked by the gate (so bearer-token API calls can skip it), not by CSRFProtect itself.
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
     login_manager.init_app(app)

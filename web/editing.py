@@ -18,7 +18,6 @@ bp = Blueprint("editing", __name__)
 # The form's fields in the template's order; lng/lat/wkt/crs live in the location section.
 LOCATION_KEYS = ("lng", "lat", "wkt", "crs")
 FORM_COLUMNS = [c for c in COLUMNS if c.key not in LOCATION_KEYS]
-CHOICE_KEYS = ("domain", "stage", "funding", "is_key")
 
 
 def _form_choices() -> dict:

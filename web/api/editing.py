@@ -19,9 +19,9 @@ from registry.vocab import crs_code
 from web import auth, database
 from web.api import bp, openapi
 from web.api.projects import project_response
+from web.import_pages import MAX_UPLOAD_BYTES
 
 _ETAG = re.compile(r'^\s*(?:W/)?"?(?:(\d+)-)?(\d+)"?\s*$')
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
 
 def expected_version(project_id: int) -> int:
