@@ -74,7 +74,7 @@ def test_admin_page_shows_service_refusals_in_chinese(client_for, engine):
 def test_production_mode_refuses_a_superuser_connection(committed):
     from web.app import create_app
     with pytest.raises(RuntimeError, match="超级用户"):
-        create_app({"DATABASE_URL": committed, "ENV_PRODUCTION": True})
+        create_app({"DATABASE_URL": committed, "ENV_PRODUCTION": True, "SECRET_KEY": "k" * 32})
 
 
 def test_production_mode_starts_with_a_dedicated_login_role(committed, engine, make_user):

@@ -7,7 +7,7 @@ from typing import Mapping
 from flask import Flask
 
 DEFAULTS = {
-    "SECRET_KEY": None,  # set EQREG_SECRET_KEY in production; a random one is made otherwise
+    "SECRET_KEY": None,  # EQREG_SECRET_KEY; unset outside production = one key kept in var/secret_key
     "DATABASE_URL": None,  # libpq form; None = DATABASE_URL from the environment or embedded
     "BASEMAPS": ["none", "osm", "tianditu", "amap"],
     "TIANDITU_KEY": None,
@@ -23,7 +23,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     if config:
         app.config.update(config)
     if not app.config["SECRET_KEY"]:
-        app.config["SECRET_KEY"] = os.urandom(32).hex()
+        app.config["SECRET_KEY"] = _shared_secret_key(app)
 
     from web import auth, database, errors, i18n
     database.init_app(app)
@@ -32,6 +32,14 @@ def create_app(config: Mapping | None = None) -> Flask:
     i18n.init_app(app)
     _register_blueprints(app)
     return app
+
+
+def _shared_secret_key(app: Flask) -> str:
+    """One key for every worker and restart; production must configure its own."""
+    from registry.secret import SecretKeyMissing, stored_secret_key
+    if app.config.get("ENV_PRODUCTION") or app.config.get("ENV") == "production":
+        raise SecretKeyMissing("生产环境必须设置 EQREG_SECRET_KEY（所有进程使用同一个长随机值）")
+    return stored_secret_key()
 
 
 def _register_blueprints(app: Flask) -> None:
