@@ -183,6 +183,9 @@ def main() -> None:
         verdict = "reference" if name.startswith("trivial") else (
             common.verdict(ratio, 0.5, at_least=True) if errors == 0 else "MISSED (errors)")
         rows.append([name, f"{rate:,.0f}", sum(r[1] for r in runs), errors, ratio, verdict])
+        if not name.startswith("trivial"):
+            common.record_figure(f"API {name}, {projects} projects vs /api/v1/health", ours=rate,
+                                 reference=trivial, unit="req/s", rows=projects, min_ratio=0.5, errors=errors)
     print(f"JSON API, {CLIENTS} clients ({load.__name__}), {args.seconds:g} s per run, medians of "
           f"{args.repeat}; {projects} projects; eqreg serve defaults")
     common.print_table(["endpoint", "req/s", "requests", "errors", "ratio", "budget >= 0.5x, 0 errors"], rows)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import logging
 import os
 import statistics
@@ -206,6 +207,25 @@ def _cell(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.2f}"
     return str(value)
+
+
+def record_figure(name: str, *, ours: float, reference: float, unit: str, rows: int,
+                  max_ratio: float | None = None, min_ratio: float | None = None,
+                  peak_rss_mb: float | None = None, **extra) -> None:
+    """Append one measured figure to ``$BENCH_RESULTS`` (JSON lines; ``run_all.py`` collects them).
+
+    ``ratio`` is ours ÷ reference; the budget is ``max_ratio`` for times, ``min_ratio`` for rates.
+    """
+    target = os.environ.get("BENCH_RESULTS")
+    if not target:
+        return
+    figure = {"name": name, "ours": round(ours, 4), "reference": round(reference, 4), "unit": unit,
+              "ratio": round(ours / reference, 3), "rows": rows,
+              "peak_rss_mb": None if peak_rss_mb is None else round(peak_rss_mb, 1)}
+    figure.update({"max_ratio": max_ratio} if max_ratio is not None else {"min_ratio": min_ratio})
+    figure.update(extra)
+    with open(target, "a", encoding="utf-8") as out:
+        out.write(json.dumps(figure, ensure_ascii=False) + "\n")
 
 
 def verdict(ratio: float, budget: float, *, at_least: bool = False) -> str:
