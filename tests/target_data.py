@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -86,3 +87,28 @@ def insert_world(session: Session) -> dict[str, int]:
 
 def read(path: Path) -> bytes:
     return path.read_bytes()
+
+
+TARGET_TABLES = "target_entries, targets, target_jurisdictions"
+
+
+@pytest.fixture
+def world_committed(committed, engine):
+    """测试区 and its projects committed (the CLI and the app open their own connections);
+    the target tables are wiped afterwards (``committed`` wipes the rest)."""
+    with Session(engine) as session:
+        insert_world(session)
+        session.commit()
+    yield committed
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {TARGET_TABLES} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def plan_loaded(world_committed, engine):
+    """world_committed with PLAN loaded."""
+    from registry import targets
+    from registry.scope import Scope
+    with Session(engine) as session:
+        targets.load_file(session, Scope.system("test"), PLAN.read_bytes())
+    return world_committed

@@ -10,22 +10,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from registry.models import AuditEntry
-from target_data import BAD_METRIC, PLAN, PLAN_REVISED, insert_world
+from target_data import BAD_METRIC, PLAN, PLAN_REVISED, world_committed  # noqa: F401  (fixture)
 from web.cli import main
-
-TARGET_TABLES = "target_entries, targets, target_jurisdictions"
-
-
-@pytest.fixture
-def world_committed(committed, engine):
-    """测试区 and its projects committed (the CLI opens its own connections); targets wiped after."""
-    with Session(engine) as session:
-        insert_world(session)
-        session.commit()
-    yield committed
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {TARGET_TABLES} RESTART IDENTITY CASCADE"))
-
 
 def run(*args: str):
     return CliRunner().invoke(main, ["targets", *args], catch_exceptions=False)
