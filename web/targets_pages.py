@@ -69,8 +69,8 @@ def enter_baseline(target_id: str):
 def _enter(target_id: str, kind: str):
     scope = auth.current_scope()
     session = database.session()
-    target_report.report(session, scope, target_id=target_id)  # 404 unless the user sees the target
     auth.require(targets.can_enter_values(scope))
+    target_report.report(session, scope, target_id=target_id)  # 404 for an unknown target
     try:
         if kind == "value":
             as_of = target_report.parse_as_of(request.form.get("as_of"))
