@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from functools import cache
+from functools import lru_cache
 from importlib import resources
 
 from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
+from registry import cache
 from registry import target_measures as tm
 from registry.errors import InvalidInput, NotFound
 from registry.models import District, Town
@@ -98,8 +99,23 @@ def parse_as_of(value: str | None) -> dt.date:
 
 def report(session: Session, scope: Scope, *, as_of: dt.date | None = None,
            district: str | None = None, target_id: str | None = None) -> Report:
-    """Every target the scope may see (of ``district`` and its zones when given), as of a date."""
+    """Every target the scope may see (of ``district`` and its zones when given), as of a date.
+
+    Cached per change stamp of the projects (``registry.cache``) and version of the targets.
+    """
     as_of = as_of or dt.date.today()
+    version = tuple(session.execute(_VERSION).one())
+    key = ("targets", cache.scope_key(scope), as_of, district, target_id, version)
+    return cache.cached(session, key, lambda: _report(session, scope, as_of, district, target_id))
+
+
+# Anything that changes a target, a jurisdiction or an entry changes this row.
+_VERSION = text("SELECT (SELECT max(updated_at) FROM targets), (SELECT count(*) FROM targets), "
+                "(SELECT max(id) FROM target_entries), (SELECT max(updated_at) FROM target_jurisdictions)")
+
+
+def _report(session: Session, scope: Scope, as_of: dt.date, district: str | None,
+            target_id: str | None) -> Report:
     jurisdictions = _jurisdictions(session, scope, district)
     query = (select(Target).where(Target.jurisdiction_code.in_(list(jurisdictions)))
              .order_by(Target.jurisdiction_code, Target.position, Target.id))
@@ -146,7 +162,7 @@ def _towns(session: Session, scope: Scope, jurisdictions) -> dict[str, tuple[str
     return {row.code: (row.name, row.district_code) for row in session.execute(query.order_by(Town.code))}
 
 
-@cache
+@lru_cache(maxsize=1)
 def _sql():
     return text(resources.files("registry").joinpath("sql", "target_projects.sql").read_text(encoding="utf-8"))
 

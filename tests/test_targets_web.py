@@ -114,6 +114,7 @@ def test_dashboard_panel_lists_overdue_and_behind_first(plan_loaded, client):
 
 
 def test_bureau_enters_a_reported_value_on_the_page(plan_loaded, client, engine):
+    assert {t["id"]: t for t in api(client).get_json()["targets"]}["t-reported"]["value"] is None
     response = client.post("/targets/t-reported/value", data={"value": "0.9", "as_of": "2025-06-01"})
     assert response.status_code == 302
     data = api(client).get_json()
