@@ -281,3 +281,27 @@ def test_json_has_exactly_the_keys_of_the_design(db, world):
         "unit": "个", "threshold": 4, "deadline": "2025-12-31", "window": "cumulative", "value": 2,
         "progress": 0.5, "status": "behind", "by_town": {TOWN1: 0, TOWN2: 1, TOWN3: 1},
         "undated": 1, "unit_mismatch": 0, "unmeasured": 0}
+
+
+MONEY_PLAN = """
+jurisdictions:
+  - code: "370499"
+    name: 测试区
+    targets:
+      - {id: m-total, text: 市政总投资, metric: sum_total_investment, filter: {domain: municipal}, threshold: 2000,
+         deadline: 2027-12-31}
+      - {id: m-completed, text: 市政已完成投资, metric: sum_completed_investment,
+         filter: {domain: [municipal, medical], stages: [竣工投产]}, threshold: 100, deadline: 2027-12-31}
+"""
+
+
+def test_total_and_completed_investment_sums(db, world):
+    db.execute(text("UPDATE projects SET completed_investment = total_investment / 2 WHERE name IN ('项目gas-line', '项目ct')"))
+    targets.load_file(db, SYSTEM, MONEY_PLAN)
+    result = figures(db)
+    # started 2024 in construction or completed: the three gas projects (800 + 100 + 50)
+    assert result["m-total"].value == 950.0
+    # completed by the as-of date: gas-line 400 + ct 450, the others have none completed (0)
+    assert result["m-completed"].value == 850.0
+    # 乙镇 holds ct and half of the gas line (0.1° of its 0.2°, along one parallel)
+    assert result["m-completed"].by_town == {TOWN1: 100.0, TOWN2: 650.0, TOWN3: 100.0}
