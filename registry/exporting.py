@@ -168,6 +168,19 @@ def csv_cell(value) -> str:
     return str(value)
 
 
+def xlsx_text_cell(sheet, value: str):
+    """A text value for ``sheet.append`` (write-only or not): control characters removed (not
+    allowed in XML), and never stored as a formula — openpyxl would write "=…" as one."""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+    value = ILLEGAL_CHARACTERS_RE.sub("", value)
+    if not value.startswith("="):
+        return value
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.data_type = "s"
+    return cell
+
+
 def _write_csv(session: Session, out: IO[bytes], *, scope: Scope, filters: ProjectFilters,
                progress: Progress) -> None:
     """UTF-8 with BOM (so Excel detects the encoding), template headers, CRLF rows."""
@@ -189,28 +202,17 @@ def _write_xlsx(session: Session, out: IO[bytes], *, scope: Scope, filters: Proj
                 progress: Progress) -> None:
     """A write-only workbook (rows go to disk as they come); text is never stored as a formula."""
     from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("项目")
     sheet.append(template_headers())
-
-    def text_cell(value: str):
-        value = ILLEGAL_CHARACTERS_RE.sub("", value)  # control characters are not allowed in XML
-        if not value.startswith("="):
-            return value
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.data_type = "s"  # openpyxl would otherwise write "=…" as a formula
-        return cell
-
     texts = _text_positions()
     for chunk in template_rows(session, scope=scope, filters=filters, progress=progress):
         for row in chunk:
             cells = list(row)
             for i in texts:
                 if cells[i] is not None:
-                    cells[i] = text_cell(cells[i])
+                    cells[i] = xlsx_text_cell(sheet, cells[i])
             sheet.append(cells)
     workbook.save(out)
 

@@ -17,7 +17,8 @@ ROLES = ["anonymous", "admin", "bureau", "planner", "town_own", "town_other"]
 OWN_TOWN, OTHER_TOWN = "370499001", "370499003"  # 甲街道, 丙镇
 # A live project with a share in the own town only: 医院影像楼设备更新.
 TARGET_CODE = next(p[0] for p in SAMPLE_PROJECTS if p[1] == "医院影像楼设备更新")
-SAMPLE_VALUES = {"code": OWN_TOWN, "username": "victim", "token": "0" * 32, "filename": "css/app.css"}
+SAMPLE_VALUES = {"code": OWN_TOWN, "username": "victim", "token": "0" * 32, "filename": "css/app.css",
+                 "target_id": "no-such-target"}
 # Query strings a GET route needs to be answered at all.
 SAMPLE_QUERIES = {"/api/v1/map/features": "?bbox=116.9,34.9,117.4,35.2&zoom=12", "/api/v1/stats": "?group_by=town",
                   "/export/download": "?format=geojson"}
@@ -92,6 +93,11 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "POST /projects/<int:project_id>/restore": PROJECT_RESTORE,
     "POST /projects/<int:project_id>/delete": PROJECT_EDIT,
     "GET /static/<path:filename>": ALL_OK,
+    "GET /api/v1/targets": ALL_OK,
+    "GET /targets": ALL_OK,
+    "GET /targets/<target_id>": (HIDE,) * 5,  # no targets in this sample (tests/test_targets_web.py has them)
+    "POST /targets/<target_id>/value": IMPORT_TOKEN,  # editors pass the gate, then 404 for an unknown id
+    "POST /targets/<target_id>/baseline": IMPORT_TOKEN,
 }
 PUBLIC = {"GET /login": OK, "POST /login": ANY, "POST /api/v1/auth/token": ANY,
           "GET /api/v1/openapi.json": OK, "GET /api/v1/health": OK, "GET /static/<path:filename>": OK}

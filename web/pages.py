@@ -20,7 +20,7 @@ PAGE_SIZE = 20
 
 # Main navigation: (path, message id). An item shows once some blueprint serves its path.
 NAVIGATION = [("/", "Home"), ("/map", "Map"), ("/projects", "Projects"), ("/imports", "Import"),
-              ("/export", "Export")]
+              ("/export", "Export"), ("/targets", "Targets")]
 # Column and field labels shared by the list and the detail page.
 FIELD_LABELS = {
     "id": _l("ID"), "code": _l("Project code"), "name": _l("Project name"), "domain": _l("Domain"),

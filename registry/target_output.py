@@ -1,0 +1,81 @@
+"""Plan-target reports for people: the targets sheet of a workbook (reused as sheet 1 of the
+monthly 调度表) and a plain-text table for the terminal. JSON is ``Report.as_json``."""
+from __future__ import annotations
+
+import os
+from typing import IO
+
+from registry.exporting import xlsx_text_cell
+from registry.target_report import Report, TargetResult
+
+METRIC_LABELS = {"count": "项目个数", "sum_total_investment": "总投资合计", "sum_equipment_investment": "设备投资合计",
+                 "sum_completed_investment": "已完成投资合计", "sum_quantity": "数量合计",
+                 "sum_length_km": "长度合计", "growth_vs_baseline": "设备投资增长率", "reported": "手工填报"}
+WINDOW_LABELS = {"cumulative": "累计", "per_year": "每年"}
+SHEET_TITLE = "目标进度"
+HEADERS = ("序号", "辖区", "目标编号", "目标", "指标", "单位", "目标值", "当前值", "完成进度", "时序进度要求",
+           "状态", "截止日期", "统计口径", "分年度", "无日期项目", "单位不符项目", "无法计量项目")
+WIDTHS = (6, 14, 22, 48, 14, 8, 10, 12, 10, 12, 10, 12, 8, 28, 10, 12, 12)
+
+
+def targets_sheet(workbook, report: Report, *, index: int = 0):
+    """Add the targets sheet to ``workbook`` (openpyxl, write-only or not) at ``index``: one row
+    per target with value, threshold, progress, status. Text never becomes a formula. Returns it."""
+    sheet = workbook.create_sheet(SHEET_TITLE, index)
+    write_only = getattr(workbook, "write_only", False)
+    if not write_only:
+        sheet.freeze_panes = "A2"
+        from openpyxl.utils import get_column_letter
+        for i, width in enumerate(WIDTHS, start=1):
+            sheet.column_dimensions[get_column_letter(i)].width = width
+    sheet.append(list(HEADERS))
+    for n, target in enumerate(report.targets, start=1):
+        sheet.append([_cell(sheet, v) for v in _row(n, target)])
+    if not write_only:
+        from openpyxl.styles import Font
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+        for (cell,) in sheet.iter_rows(min_row=2, min_col=9, max_col=9):
+            cell.number_format = "0.0%"  # 完成进度
+    return sheet
+
+
+def _row(n: int, t: TargetResult) -> list:
+    years = "；".join(f"{y}年 {v}" for y, v in (t.years or {}).items())
+    return [n, t.jurisdiction_name, t.id, t.text, METRIC_LABELS.get(t.metric, t.metric), t.unit or "",
+            t.threshold, t.value, t.progress, t.pace, t.status_label, t.deadline.isoformat(),
+            WINDOW_LABELS.get(t.window, t.window), years, len(t.undated), len(t.unit_mismatch), len(t.unmeasured)]
+
+
+def _cell(sheet, value):
+    return xlsx_text_cell(sheet, value) if isinstance(value, str) else value
+
+
+def write_workbook(report: Report, out: str | os.PathLike | IO[bytes]) -> None:
+    """A plain targets workbook: the targets sheet only."""
+    from openpyxl import Workbook
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    targets_sheet(workbook, report)
+    workbook.save(out)
+
+
+def as_text(report: Report) -> str:
+    """One line per target: status, value / threshold unit, progress, deadline, id and text."""
+    lines = [f"统计日期：{report.as_of.isoformat()}"]
+    for t in report.targets:
+        value = "—" if t.value is None else _number(t.value)
+        progress = "—" if t.progress is None else f"{t.progress:.1%}"
+        unit = t.unit or ""
+        years = "  " + "，".join(f"{y}年 {_number(v)}" for y, v in t.years.items()) if t.years else ""
+        lines.append(f"[{t.status_label}] {t.jurisdiction_name} {t.id}：{value} / {_number(t.threshold)} {unit}"
+                     f"（{progress}，截止 {t.deadline.isoformat()}）{t.text}{years}")
+        problems = [f"{label} {len(items)} 个" for label, items in
+                    (("无日期", t.undated), ("单位不符", t.unit_mismatch), ("无法计量", t.unmeasured)) if items]
+        if problems:
+            lines.append("    数据问题：" + "，".join(problems))
+    return "\n".join(lines) + "\n"
+
+
+def _number(value: float) -> str:
+    return f"{value:,.4f}".rstrip("0").rstrip(".")

@@ -1,0 +1,296 @@
+"""How far each plan target is (DESIGN §5a, §9): value, progress, pace, status, per-town split and
+the data-quality lists, for ``eqreg targets report``, ``GET /api/v1/targets`` and the pages.
+
+Scoping (DESIGN §6): a town-limited scope sees the targets of its towns' districts (and their
+zones), computed over its towns' part only — counts by primary town, everything else by share —
+and ``by_town`` holds its towns only. Everyone else sees every target and the whole value.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+from sqlalchemy import or_, select, text
+from sqlalchemy.orm import Session
+
+from registry import cache
+from registry import target_measures as tm
+from registry.errors import InvalidInput, NotFound
+from registry.models import District, Town
+from registry.scope import Scope
+from registry.targets import Target, TargetJurisdiction, latest_entries
+
+# JSON keys of one target, in the order of DESIGN §5a.
+JSON_KEYS = ("id", "jurisdiction", "text", "metric", "unit", "threshold", "deadline", "window", "value",
+             "progress", "status", "years", "by_town", "undated", "unit_mismatch", "unmeasured")
+
+
+@dataclass
+class CountedProject:
+    id: int
+    code: str
+    name: str
+    counting_date: dt.date
+    amount: float  # the scope's part
+
+
+@dataclass
+class TargetResult:
+    """One target's figures; ``as_json`` gives the §5a shape, the rest serves the pages."""
+    id: str
+    jurisdiction: str
+    jurisdiction_name: str
+    text: str
+    metric: str
+    unit: str | None
+    threshold: float
+    deadline: dt.date
+    window: str
+    value: float | None = None
+    progress: float | None = None
+    pace: float | None = None
+    status: str = "no_data"
+    years: dict[str, float] | None = None
+    by_town: dict[str, float] = field(default_factory=dict)
+    baseline: float | None = None
+    reported: dict | None = None  # value, as_of, by
+    counted: list[CountedProject] = field(default_factory=list)
+    undated: list[dict] = field(default_factory=list)
+    unit_mismatch: list[dict] = field(default_factory=list)
+    unmeasured: list[dict] = field(default_factory=list)
+
+    @property
+    def status_label(self) -> str:
+        return tm.STATUS_LABELS[self.status]
+
+    def as_json(self) -> dict:
+        out = {
+            "id": self.id, "jurisdiction": self.jurisdiction, "text": self.text, "metric": self.metric,
+            "unit": self.unit, "threshold": _plain(self.threshold), "deadline": self.deadline.isoformat(),
+            "window": self.window, "value": self.value, "progress": self.progress, "status": self.status,
+            "years": self.years, "by_town": self.by_town, "undated": len(self.undated),
+            "unit_mismatch": len(self.unit_mismatch), "unmeasured": len(self.unmeasured)}
+        if self.window != "per_year":
+            del out["years"]
+        return out
+
+
+@dataclass
+class Report:
+    as_of: dt.date
+    targets: list[TargetResult]
+    town_names: dict[str, str]
+
+    def as_json(self) -> dict:
+        return {"as_of": self.as_of.isoformat(), "targets": [t.as_json() for t in self.targets]}
+
+
+def parse_as_of(value: str | None) -> dt.date:
+    """``YYYY-MM-DD`` (default today); bad input raises ``InvalidInput``."""
+    if not value:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidInput(f"统计日期应为 YYYY-MM-DD：{value}", {"parameter": "as_of", "value": value}) from None
+
+
+def report(session: Session, scope: Scope, *, as_of: dt.date | None = None,
+           district: str | None = None, target_id: str | None = None) -> Report:
+    """Every target the scope may see (of ``district`` and its zones when given), as of a date.
+
+    Cached per change stamp of the projects (``registry.cache``) and version of the targets.
+    """
+    as_of = as_of or dt.date.today()
+    version = tuple(session.execute(_VERSION).one())
+    key = ("targets", cache.scope_key(scope), as_of, district, target_id, version)
+    return cache.cached(session, key, lambda: _report(session, scope, as_of, district, target_id))
+
+
+# Anything that changes a target, a jurisdiction or an entry changes this row.
+_VERSION = text("SELECT (SELECT max(updated_at) FROM targets), (SELECT count(*) FROM targets), "
+                "(SELECT max(id) FROM target_entries), (SELECT max(updated_at) FROM target_jurisdictions)")
+
+
+def _report(session: Session, scope: Scope, as_of: dt.date, district: str | None,
+            target_id: str | None) -> Report:
+    jurisdictions = _jurisdictions(session, scope, district)
+    query = (select(Target).where(Target.jurisdiction_code.in_(list(jurisdictions)))
+             .order_by(Target.jurisdiction_code, Target.position, Target.id))
+    if target_id is not None:
+        query = query.where(Target.id == target_id)
+    targets = list(session.scalars(query))
+    if target_id is not None and not targets:
+        raise NotFound(f"未找到目标：{target_id}", {"id": target_id})
+    entries = latest_entries(session, [t.id for t in targets], as_of=as_of)
+    baselines = latest_entries(session, [t.id for t in targets])
+    towns = _towns(session, scope, jurisdictions.values())
+    projects: dict[str, list[tm.Candidate] | None] = {}
+    results = []
+    for target in targets:
+        jurisdiction = jurisdictions[target.jurisdiction_code]
+        if jurisdiction.code not in projects:
+            projects[jurisdiction.code] = _projects(session, scope, jurisdiction)
+        # a district lists all its towns (zeros too); a zone only the towns that add to it
+        listed = [c for c, d in towns.items() if d[1] == jurisdiction.code]
+        result = _evaluate(target, jurisdiction, projects[jurisdiction.code], scope, as_of, towns=listed,
+                           value_entry=entries.get((target.id, "value")),
+                           baseline_entry=baselines.get((target.id, "baseline")))
+        results.append(result)
+    return Report(as_of, results, {code: name for code, (name, _d) in towns.items()})
+
+
+def _jurisdictions(session: Session, scope: Scope, district: str | None) -> dict[str, TargetJurisdiction]:
+    query = select(TargetJurisdiction)
+    if district:
+        query = query.where(or_(TargetJurisdiction.code == district, TargetJurisdiction.parent_code == district))
+    if scope.limited:
+        mine = select(Town.district_code).where(Town.code.in_(scope.town_codes), Town.valid_to.is_(None))
+        query = query.where(or_(TargetJurisdiction.code.in_(mine), TargetJurisdiction.parent_code.in_(mine)))
+    return {j.code: j for j in session.scalars(query)}
+
+
+def _towns(session: Session, scope: Scope, jurisdictions) -> dict[str, tuple[str, str]]:
+    """Current towns (code → name, district) of the jurisdictions' districts that the scope sees."""
+    districts = {j.code if j.kind == "district" else j.parent_code for j in jurisdictions} - {None}
+    query = select(Town.code, Town.name, Town.district_code).where(
+        Town.valid_to.is_(None), Town.district_code.in_(districts))
+    if scope.limited:
+        query = query.where(Town.code.in_(scope.town_codes))
+    return {row.code: (row.name, row.district_code) for row in session.execute(query.order_by(Town.code))}
+
+
+@lru_cache(maxsize=1)
+def _sql():
+    return text(resources.files("registry").joinpath("sql", "target_projects.sql").read_text(encoding="utf-8"))
+
+
+def _projects(session: Session, scope: Scope, jurisdiction: TargetJurisdiction) -> list[tm.Candidate] | None:
+    """The jurisdiction's live projects, or None when the registry has no area for it (no_data)."""
+    if jurisdiction.kind == "zone":
+        if jurisdiction.geom is None:
+            return None
+    elif session.get(District, jurisdiction.code) is None:
+        return None
+    rows = session.execute(_sql(), {"code": jurisdiction.code, "zone": jurisdiction.kind == "zone",
+                                    **scope.sql_params()}).mappings()
+    return [tm.Candidate(**row) for row in rows]
+
+
+def _evaluate(target: Target, jurisdiction: TargetJurisdiction, projects: list[tm.Candidate] | None,
+              scope: Scope, as_of: dt.date, *, towns: list[str], value_entry, baseline_entry) -> TargetResult:
+    metric = target.metric
+    result = TargetResult(
+        id=target.id, jurisdiction=jurisdiction.code, jurisdiction_name=jurisdiction.name, text=target.text,
+        metric=metric, unit=target.unit or tm.DEFAULT_UNITS.get(metric), threshold=float(target.threshold),
+        deadline=target.deadline, window=target.window)
+    if metric == "reported":
+        _reported(result, value_entry, as_of)
+        return result
+    if projects is None:
+        return result  # no_data: no boundary for a zone, or a district the registry does not hold
+    if metric == "growth_vs_baseline":
+        baseline = baseline_entry.value if baseline_entry is not None else target.file_baseline
+        result.baseline = None if baseline is None else float(baseline)
+    filter_ = target.filter or {}
+    stages = tm.stages_of(metric, filter_)
+    matching = [p for p in projects if tm.matches(p, filter_, stages)]
+    if metric == "growth_vs_baseline":
+        year = tm.growth_year(target.deadline, as_of)
+        spans = [tm.Window(year, dt.date(year, 1, 1), min(dt.date(year, 12, 31), as_of))]
+    else:
+        spans = tm.windows(target.window, target.deadline, as_of)
+    per_window = {w: {} for w in spans}  # window → town → amount
+    totals = {w: 0.0 for w in spans}
+    for project in matching:
+        date = tm.counting_date(project, stages)
+        if date is None:
+            result.undated.append(_listed(project))
+            continue
+        span = next((w for w in spans if w.start <= date <= w.end), None)
+        if span is None:
+            continue
+        try:
+            part = tm.contribution(metric, target.unit, project)
+        except tm.UnitMismatch:
+            result.unit_mismatch.append(_listed(project, unit=project.unit))
+            continue
+        except tm.Unmeasured:
+            result.unmeasured.append(_listed(project, unit=project.unit))
+            continue
+        amount = _scoped(part, scope)
+        totals[span] += amount
+        for town, value in part.by_town.items():
+            if not scope.limited or town in scope.town_codes:
+                per_window[span][town] = per_window[span].get(town, 0.0) + value
+        if amount or not scope.limited:  # a town sees the projects that add to its part
+            result.counted.append(CountedProject(project.id, project.code, project.name, date,
+                                                 _round(metric, amount)))
+    current = spans[-1] if spans else None
+    by_town = per_window[current] if current else {}
+    result.by_town = {code: _round(metric, by_town.get(code, 0.0)) for code in sorted(set(towns) | set(by_town))
+                      if not scope.limited or code in scope.town_codes}
+    raw = totals[current] if current else 0.0
+    if target.window == "per_year" and metric != "growth_vs_baseline":
+        result.years = {str(w.year): _round(metric, totals[w]) for w in spans}
+    _finish(result, target, raw, current, as_of)
+    return result
+
+
+def _finish(result: TargetResult, target: Target, raw: float, current: tm.Window | None, as_of: dt.date) -> None:
+    threshold = result.threshold
+    if target.metric == "growth_vs_baseline":
+        if not result.baseline:
+            result.status = "needs_baseline"
+            return
+        result.value = round(raw / result.baseline - 1, 4)
+        direct = as_of.year < target.deadline.year  # DESIGN §9: the as-of year's growth, no pace
+        start, end = tm.PLAN_START, target.deadline
+        result.pace = None if direct else threshold * tm.elapsed_share(start, end, as_of)
+    else:
+        result.value = _round(target.metric, raw)
+        if target.window == "per_year":
+            year = current.year if current else tm.PLAN_START.year
+            start, end = dt.date(year, 1, 1), dt.date(year, 12, 31)
+        else:
+            start, end = tm.PLAN_START, target.deadline
+        result.pace = threshold * tm.elapsed_share(start, end, as_of)
+    result.progress = round(result.value / threshold, 4) if threshold else None
+    result.status = tm.status(value=result.value, threshold=threshold, deadline=target.deadline,
+                              as_of=as_of, pace=result.pace)
+    if result.pace is not None:
+        result.pace = round(result.pace, 4)
+
+
+def _reported(result: TargetResult, entry, as_of: dt.date) -> None:
+    if entry is None:
+        return  # no_data until the bureau enters a value
+    result.value = round(float(entry.value), 4)
+    result.reported = {"value": result.value, "as_of": entry.as_of.isoformat(), "by": entry.entered_by}
+    result.pace = round(result.threshold * tm.elapsed_share(tm.PLAN_START, result.deadline, as_of), 4)
+    result.progress = round(result.value / result.threshold, 4) if result.threshold else None
+    result.status = tm.status(value=result.value, threshold=result.threshold, deadline=result.deadline,
+                              as_of=as_of, pace=result.pace)
+
+
+def _scoped(part: tm.Contribution, scope: Scope) -> float:
+    if not scope.limited:
+        return part.total
+    return sum(v for town, v in part.by_town.items() if town in scope.town_codes)
+
+
+def _listed(project: tm.Candidate, **extra) -> dict:
+    return {"id": project.id, "code": project.code, "name": project.name, **extra}
+
+
+def _round(metric: str, value: float):
+    """Counts as integers, quantities to 0.001, km and 万元 to 0.01 (DESIGN §5a)."""
+    if metric == "count":
+        return int(round(value))
+    return round(value, 3 if metric == "sum_quantity" else 2)
+
+
+def _plain(number: float):
+    return int(number) if float(number).is_integer() else number
