@@ -107,3 +107,41 @@ def test_a_late_report_for_an_earlier_month_does_not_override_the_latest_month(d
     result = file_progress(db, project_id, scope=BUREAU, actor="r",
                            report={"period": "2025-06", "completed_investment": 450})
     assert not result["applied"] and float(db.get(Project, project_id).completed_investment) == 500
+
+
+# --- the form and the API -----------------------------------------------------------------------
+
+SMART_FACTORY = "2024-370499-01-01-100001"  # 乙镇, in construction, 1000 万元 (conftest sample)
+
+
+def test_the_api_lists_every_field_error_of_a_report(client_for, web_data):
+    town = client_for("town", towns=["370499002"])
+    response = town.post(f"/api/v1/projects/{web_data[SMART_FACTORY]}/progress",
+                         json={"period": "2025/13", "completed_investment": -5, "percent": 101})
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert {p["field"] for p in error["details"]["problems"]} == {"period", "completed_investment", "percent"}
+    assert all("：" in p["message"] for p in error["details"]["problems"])
+
+
+def test_the_api_supersedes_a_second_report_of_the_month(client_for, web_data):
+    town = client_for("town", towns=["370499002"])
+    url = f"/api/v1/projects/{web_data[SMART_FACTORY]}/progress"
+    first = town.post(url, json={"period": "2025-06", "completed_investment": 500}).get_json()
+    second = town.post(url, json={"period": "2025-06", "completed_investment": 520}).get_json()
+    assert (second["period"], second["superseded"]) == ("2025-06", first["report_id"])
+    items = town.get(url).get_json()["items"]
+    assert [(i["completed_investment"], i["superseded_by"]) for i in items] == [
+        (500, second["report_id"]), (520, None)]
+
+
+def test_the_form_shows_all_errors_at_once_and_the_month_field(client_for, web_data):
+    bureau = client_for("bureau")
+    project_id = web_data[SMART_FACTORY]
+    bureau.post(f"/projects/{project_id}/progress", data={"period": "2025-05", "completed_investment": "600"})
+    response = bureau.post(f"/projects/{project_id}/progress",
+                           data={"period": "2025-06", "completed_investment": "550", "percent": "150"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert 'name="period"' in html and 'type="month"' in html and "累计完成投资" in html
+    assert "形象进度（%）：应在 0–100 之间" in html and "须填写调减原因" in html
