@@ -189,30 +189,33 @@ def _write_xlsx(session: Session, out: IO[bytes], *, scope: Scope, filters: Proj
                 progress: Progress) -> None:
     """A write-only workbook (rows go to disk as they come); text is never stored as a formula."""
     from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("项目")
     sheet.append(template_headers())
-
-    def text_cell(value: str):
-        value = ILLEGAL_CHARACTERS_RE.sub("", value)  # control characters are not allowed in XML
-        if not value.startswith("="):
-            return value
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.data_type = "s"  # openpyxl would otherwise write "=…" as a formula
-        return cell
-
     texts = _text_positions()
     for chunk in template_rows(session, scope=scope, filters=filters, progress=progress):
         for row in chunk:
             cells = list(row)
             for i in texts:
                 if cells[i] is not None:
-                    cells[i] = text_cell(cells[i])
+                    cells[i] = xlsx_text_cell(sheet, cells[i])
             sheet.append(cells)
     workbook.save(out)
+
+
+def xlsx_text_cell(sheet, value: str):
+    """A value for ``sheet.append`` (write-only or not) that openpyxl stores as text, never as a
+    formula; control characters, which XML does not allow, are removed."""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    value = ILLEGAL_CHARACTERS_RE.sub("", value)
+    if not value.startswith("="):
+        return value
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.data_type = "s"  # openpyxl would otherwise write "=…" as a formula
+    return cell
 
 
 def _write_gpkg(session: Session, path: Path, layer: str, *, scope: Scope, filters: ProjectFilters,
