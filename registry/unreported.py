@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from registry import periods
+from registry import cache, periods
 from registry.filters import ProjectFilters
 from registry.models import Project, ProjectTown, Town
 from registry.progress import ProgressReport
@@ -74,6 +74,25 @@ def not_reported(session: Session, scope: Scope, period: str,
             "owner": row["owner"], "total_investment": float(row["total_investment"]),
             "last_period": row["last_period"]})
     return list(groups.values())
+
+
+def counts_by_town(session: Session, scope: Scope, period: str) -> list[dict]:
+    """``[{"town_code", "town_name", "count"}]``: how many projects each town has not reported
+    (the dashboard's summary, counted in SQL; cached per change stamp)."""
+    return cache.cached(session, ("unreported_counts", cache.scope_key(scope), period),
+                        lambda: _counts_by_town(session, scope, period))
+
+
+def _counts_by_town(session: Session, scope: Scope, period: str) -> list[dict]:
+    due = (select(_town_of_project(scope).label("town_code"))
+           .where(project_clause(scope), *ProjectFilters().clauses(), *due_clauses(period),
+                  ~reported_clause(period))
+           .subquery())
+    rows = session.execute(
+        select(due.c.town_code, Town.name, func.count().label("n"))
+        .outerjoin(Town, (Town.code == due.c.town_code) & Town.valid_to.is_(None))
+        .group_by(due.c.town_code, Town.name).order_by(due.c.town_code.nulls_last()))
+    return [{"town_code": r.town_code, "town_name": r.name or NO_TOWN, "count": r.n} for r in rows]
 
 
 def count(groups: list[dict]) -> int:

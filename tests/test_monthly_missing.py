@@ -107,3 +107,17 @@ def test_periods_parse_people_written_months():
         periods.parse("2025-13")
     assert periods.shift("2025-01", -1) == "2024-12" and periods.span("2024-11", "2025-01") == [
         "2024-11", "2024-12", "2025-01"]
+
+
+def test_the_dashboard_counts_per_town_for_the_bureau(db, sample):
+    from registry.unreported import counts_by_town
+    assert counts_by_town(db, BUREAU, "2025-06") == [
+        {"town_code": "370499001", "town_name": "甲街道", "count": 1},
+        {"town_code": "370499002", "town_name": "乙镇", "count": 1}]
+    assert counts_by_town(db, TOWN_A, "2025-06") == [{"town_code": "370499001", "town_name": "甲街道", "count": 2}]
+
+
+def test_the_missing_page_filters_by_town_and_the_schedule_follows(client_for, web_data):
+    page = client_for("bureau").get("/progress/missing?period=2025-06&town=370499001").get_data(as_text=True)
+    assert "甲街道供热管网" in page and "乙镇智能工厂改造" not in page
+    assert "/progress/schedule?period=2025-06&amp;town=370499001" in page

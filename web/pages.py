@@ -64,11 +64,14 @@ def dashboard():
     months = figures.stats(session, scope, "month", months=figures.month_range())
     charts["month"] = _month_chart(months)
     period = periods.current()
-    missing = unreported.not_reported(session, scope, period)
+    # Town officials see their own list; the bureau a count per town (a province has many).
+    missing = (unreported.not_reported(session, scope, period) if scope.limited
+               else unreported.counts_by_town(session, scope, period))
     return render_template("dashboard.html", totals=figures.totals(session, scope), groups=groups,
                            charts=charts, months=months, year_of=year_filters.year_of,
                            year_of_titles=YEAR_OF_TITLES, period=period, period_label=periods.label(period),
-                           missing=missing, missing_total=unreported.count(missing), own_towns_only=scope.limited,
+                           missing=missing, own_towns_only=scope.limited,
+                           missing_total=sum(len(g["projects"]) if scope.limited else g["count"] for g in missing),
                            link=_group_link)
 
 

@@ -9,7 +9,7 @@ import tempfile
 
 from flask import Blueprint, render_template, request, send_file
 
-from registry import periods, permissions, schedule, unreported
+from registry import browse, periods, permissions, schedule, unreported
 from registry.filters import ProjectFilters
 from web import auth, database
 
@@ -26,9 +26,12 @@ def missing_page():
     scope = auth.current_scope()
     auth.require(permissions.can_view_reports(scope))
     period = requested_period()
-    groups = unreported.not_reported(database.session(), scope, period, ProjectFilters.parse(request.args))
+    session = database.session()
+    filters = ProjectFilters.parse(request.args)
+    groups = unreported.not_reported(session, scope, period, filters)
     return render_template("progress_missing.html", period=period, period_label=periods.label(period),
-                           groups=groups, total=unreported.count(groups),
+                           groups=groups, total=unreported.count(groups), town=filters.town,
+                           towns=browse.visible_towns(session, scope),
                            can_export=permissions.can_export(scope))
 
 
