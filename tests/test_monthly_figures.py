@@ -119,3 +119,18 @@ def test_month_grouping_is_in_the_openapi_document(client):
     assert {"period_from", "period_to", "is_key", "year_of"} <= names
     group_by = next(p for p in stats["parameters"] if p["name"] == "group_by")
     assert "month" in group_by["schema"]["enum"]
+
+
+def test_the_dashboard_charts_the_months_increase_by_domain(client_for, web_data):
+    import json
+    import re
+    from registry import periods
+    bureau = client_for("bureau")
+    this_month = periods.current()
+    bureau.post(f"/api/v1/projects/{web_data[FACTORY]}/progress", json={"completed_investment": 450})
+    bureau.post(f"/api/v1/projects/{web_data[PIPELINE]}/progress", json={"completed_investment": 250})
+    page = bureau.get("/").get_data(as_text=True)
+    month = json.loads(re.search(r'id="dashboard-data">(.*?)</script>', page, re.S)[1])["groups"]["month"]
+    assert month["labels"][-1] == this_month and month["increase"][-1] == 700
+    assert {d["label"]: d["data"][-1] for d in month["by_domain"]} == {"工业": 450, "市政基础设施": 250}
+    assert month["links"][-1] == f"/progress/missing?period={this_month}"

@@ -145,3 +145,12 @@ def test_the_form_shows_all_errors_at_once_and_the_month_field(client_for, web_d
     assert response.status_code == 400
     assert 'name="period"' in html and 'type="month"' in html and "累计完成投资" in html
     assert "形象进度（%）：应在 0–100 之间" in html and "须填写调减原因" in html
+
+
+def test_the_history_page_names_the_superseded_report(client_for, web_data):
+    bureau = client_for("bureau")
+    project_id = web_data[SMART_FACTORY]
+    bureau.post(f"/api/v1/projects/{project_id}/progress", json={"period": "2025-06", "completed_investment": 500})
+    bureau.post(f"/api/v1/projects/{project_id}/progress", json={"period": "2025-06", "completed_investment": 520})
+    page = bureau.get(f"/projects/{project_id}/history").get_data(as_text=True)
+    assert "替换同月前一期" in page and "累计完成投资 500.0 万元" in page and "2025-06 月度" in page

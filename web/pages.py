@@ -95,8 +95,13 @@ def _chart(group: str, rows: list[dict], year_of: str) -> dict:
 
 
 def _month_chart(rows: list[dict]) -> dict:
-    """Monthly completed investment: the month's increase (bars) and the cumulative figure."""
+    """Monthly completed investment: the month's increase by domain (stacked bars) and the
+    cumulative figure (a line)."""
+    codes = [code for code in DOMAINS if any(code in r["by_domain"] for r in rows)]
     return {"labels": [r["key"] for r in rows], "increase": [r["increase"] for r in rows],
+            "by_domain": [{"label": i18n.domain_label(code),
+                           "data": [r["by_domain"].get(code, {}).get("increase", 0) for r in rows]}
+                          for code in codes],
             "cumulative": [r["completed_investment"] for r in rows],
             "links": [url_for("progress.missing_page", period=r["key"]) for r in rows]}
 

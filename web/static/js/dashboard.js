@@ -21,21 +21,25 @@
     event.native.target.style.cursor = elements.length ? "pointer" : "default";
   }
 
+  // The month's increase stacked by domain (one bar of the total when no domain reported yet),
+  // and the cumulative figure as a line on its own axis.
   function monthChart(canvas, group) {
+    var bars = group.by_domain.length ? group.by_domain : [{ label: data.labels.increase, data: group.increase }];
+    var datasets = bars.map(function (domain, i) {
+      return { type: "bar", label: domain.label, data: domain.data, stack: "increase",
+               backgroundColor: palette[i % palette.length], yAxisID: "increase" };
+    });
+    datasets.push({ type: "line", label: data.labels.cumulative, data: group.cumulative,
+                    borderColor: "#333", backgroundColor: "#333", yAxisID: "cumulative" });
     return new Chart(canvas, {
-      data: {
-        labels: group.labels,
-        datasets: [
-          { type: "bar", label: data.labels.increase, data: group.increase, backgroundColor: palette[0],
-            yAxisID: "increase" },
-          { type: "line", label: data.labels.cumulative, data: group.cumulative, borderColor: palette[1],
-            backgroundColor: palette[1], yAxisID: "cumulative" }
-        ]
-      },
+      data: { labels: group.labels, datasets: datasets },
       options: { responsive: true, animation: false, onClick: follow(group), onHover: pointer,
-                 scales: { increase: { position: "left", beginAtZero: true },
+                 scales: { x: { stacked: true },
+                           increase: { position: "left", stacked: true, beginAtZero: true,
+                                       title: { display: true, text: data.labels.increase } },
                            cumulative: { position: "right", beginAtZero: true,
-                                         grid: { drawOnChartArea: false } } } }
+                                         grid: { drawOnChartArea: false },
+                                         title: { display: true, text: data.labels.cumulative } } } }
     });
   }
 
