@@ -6,7 +6,7 @@ from __future__ import annotations
 from openpyxl import load_workbook
 from sqlalchemy.orm import Session
 
-from test_browser import PASSWORD, Watched, browser, live_server, sign_in  # noqa: F401  (fixtures)
+from test_browser import ARTIFACTS, PASSWORD, Watched, browser, live_server, sign_in  # noqa: F401  (fixtures)
 
 FACTORY = "2024-370499-01-01-100001"
 
@@ -27,6 +27,8 @@ def test_a_dashboard_bar_opens_the_filtered_list_and_the_schedule_totals_match_t
     page.goto(live_server + "/")
     page.wait_for_load_state("networkidle")
     assert page.locator("#by-month canvas").count() == 1
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-monthly.png"), full_page=True)
     point = page.evaluate("""() => {
         const canvas = document.querySelector('canvas[data-group="domain"]');
         const bar = Chart.getChart(canvas).getDatasetMeta(0).data[0];
@@ -38,6 +40,7 @@ def test_a_dashboard_bar_opens_the_filtered_list_and_the_schedule_totals_match_t
     assert "/projects?domain=" in page.url
 
     page.goto(live_server + "/progress/missing?period=2025-06")
+    page.screenshot(path=str(ARTIFACTS / "progress-missing.png"), full_page=True)
     with page.expect_download() as caught:
         page.locator("#schedule-download").click()
     path = tmp_path / "schedule.xlsx"
