@@ -85,7 +85,10 @@ class _Problems:
     def raise_any(self) -> None:
         if not self.items:
             return
-        details: dict = {"field": self.items[0]["field"], "problems": self.items}
+        by_field: dict[str, list[str]] = {}
+        for problem in self.items:
+            by_field.setdefault(problem["field"], []).append(problem["message"])
+        details: dict = {"field": self.items[0]["field"], "problems": self.items, "by_field": by_field}
         if self.unknown:
             details["fields"] = self.unknown
         raise InvalidInput("；".join(p["message"] for p in self.items), details)

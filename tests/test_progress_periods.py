@@ -122,6 +122,7 @@ def test_the_api_lists_every_field_error_of_a_report(client_for, web_data):
     error = response.get_json()["error"]
     assert {p["field"] for p in error["details"]["problems"]} == {"period", "completed_investment", "percent"}
     assert all("：" in p["message"] for p in error["details"]["problems"])
+    assert error["details"]["by_field"]["percent"] == ["形象进度（%）：应在 0–100 之间"]
 
 
 def test_the_api_supersedes_a_second_report_of_the_month(client_for, web_data):
