@@ -217,6 +217,20 @@ def _write_xlsx(session: Session, out: IO[bytes], *, scope: Scope, filters: Proj
     workbook.save(out)
 
 
+def xlsx_text_cell(sheet, value: str):
+    """A value for ``sheet.append`` (write-only or not) that openpyxl stores as text, never as a
+    formula; control characters, which XML does not allow, are removed."""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    value = ILLEGAL_CHARACTERS_RE.sub("", value)
+    if not value.startswith("="):
+        return value
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.data_type = "s"  # openpyxl would otherwise write "=…" as a formula
+    return cell
+
+
 def _write_gpkg(session: Session, path: Path, layer: str, *, scope: Scope, filters: ProjectFilters,
                 progress: Progress) -> None:
     """One GeoPackage layer (generic geometry, EPSG:4326) written chunk by chunk with append."""

@@ -5,18 +5,21 @@ town-limited scope sees only its towns and, in every grouping, only its towns' s
 """
 from __future__ import annotations
 
-from sqlalchemy import Float, and_, cast, func, literal, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Float, String, and_, bindparam, cast, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session, aliased
 
 from geo import sqlfiles
-from registry import cache
+from registry import cache, periods
 from registry.errors import InvalidInput
-from registry.filters import ProjectFilters, project_year
+from registry.filters import YEAR_OF, ProjectFilters, project_year
 from registry.models import Project, ProjectTown, Town
+from registry.progress import ProgressReport
 from registry.scope import Scope, project_clause, share_clause, town_clause
 from registry.vocab import DOMAINS, STAGES
 
-GROUPINGS = ("town", "domain", "stage", "year")
+GROUPINGS = ("town", "domain", "stage", "year", "month")
+MAX_MONTHS = 120
 
 
 def town_figures(session: Session, scope: Scope, *, district_code: str | None = None,
@@ -58,26 +61,31 @@ def _town_figures(session: Session, scope: Scope, district_code: str | None,
 
 
 def stats(session: Session, scope: Scope, group_by: str,
-          filters: ProjectFilters | None = None) -> list[dict]:
-    """Project count and money grouped by ``town``, ``domain``, ``stage`` or ``year``.
+          filters: ProjectFilters | None = None, months: tuple[str, str] | None = None) -> list[dict]:
+    """Project count and money grouped by ``town``, ``domain``, ``stage``, ``year`` or ``month``.
 
     Returns dicts ``key, label, project_count, total_investment, completed_investment,
     completion_rate``. By town, money is apportioned and a project counts in every town it
     touches; otherwise each project counts once with the money of the scope's shares (all of it
-    for an unlimited scope). Unknown ``group_by`` raises ``InvalidInput``.
+    for an unlimited scope). By year, the year is that of ``filters.year_of`` (planned start by
+    default). By month, the rows are ``monthly_figures`` over ``months`` (first, last period;
+    default the twelve months to this one). Unknown ``group_by`` raises ``InvalidInput``.
     """
     if group_by not in GROUPINGS:
         shown = f"无法识别的分组方式：{group_by}" if group_by else "缺少分组方式 group_by"
-        raise InvalidInput(f"{shown}（可选：town、domain、stage、year）",
+        raise InvalidInput(f"{shown}（可选：{'、'.join(GROUPINGS)}）",
                            {"parameter": "group_by", "value": group_by, "allowed": list(GROUPINGS)})
     if group_by == "town":
         return _stats_by_town(session, scope, filters)
+    if group_by == "month":
+        return monthly_figures(session, scope, *(months or month_range()), filters=filters)
     return cache.cached(session, ("stats", cache.scope_key(scope), group_by, filters),
                         lambda: _stats(session, scope, group_by, filters))
 
 
 def _stats(session: Session, scope: Scope, group_by: str, filters: ProjectFilters | None) -> list[dict]:
-    key = {"domain": Project.domain_code, "stage": Project.stage, "year": project_year()}[group_by]
+    year_of = (filters or ProjectFilters()).year_of
+    key = {"domain": Project.domain_code, "stage": Project.stage, "year": project_year(year_of)}[group_by]
     weight = _scope_weight(scope)
     query = (select(key.label("key"), func.count().label("n"),
                     func.sum(cast(Project.total_investment, Float) * weight).label("total"),
@@ -164,8 +172,106 @@ def _label(group_by: str, key) -> str:
         return DOMAINS.get(key, (key,))[0]
     if group_by == "stage":
         return STAGES.get(key, (key,))[0]
-    return str(key)
+    return "（无日期）" if key is None else str(key)
 
 
 def _round(value, digits: int):
     return None if value is None else round(float(value), digits)
+
+
+# --- Monthly figures (月度调度): cumulative completed investment per reporting month -----------
+
+def month_range(first: str | None = None, last: str | None = None) -> tuple[str, str]:
+    """``(first, last)`` periods: ``last`` defaults to this month, ``first`` to eleven months
+    before it. Bad or reversed periods, or more than ``MAX_MONTHS``, raise ``InvalidInput``."""
+    last = periods.parse(last, field="period_to")
+    first = periods.parse(first, default=periods.shift(last, -11), field="period_from")
+    if first > last:
+        raise InvalidInput(f"起始月份 {first} 晚于截止月份 {last}", {"parameter": "period_from", "value": first})
+    if len(periods.span(first, last)) > MAX_MONTHS:
+        raise InvalidInput(f"一次最多统计 {MAX_MONTHS} 个月", {"parameter": "period_from", "value": first})
+    return first, last
+
+
+def monthly_figures(session: Session, scope: Scope, first: str, last: str, *,
+                    filters: ProjectFilters | None = None) -> list[dict]:
+    """Completed investment per reporting month from ``first`` to ``last`` (``YYYY-MM``).
+
+    A project's cumulative figure in a month is that of its latest current (not superseded)
+    report up to that month; the month's ``increase`` is that figure minus the previous month's
+    (no earlier report counts as 0). Each row: ``key`` (the period), ``label``,
+    ``completed_investment`` (cumulative), ``increase``, ``project_count`` (projects with a
+    figure), ``reported_count`` (projects with a report for the month), ``by_domain`` and
+    ``by_town`` (``{code: {"completed_investment", "increase"}}``; towns apportioned by share,
+    only the scope's towns). Money in 万元, the scope's shares only, as in ``stats``.
+    """
+    filters = filters or ProjectFilters()
+    return cache.cached(session, ("monthly", cache.scope_key(scope), first, last, filters),
+                        lambda: _monthly_figures(session, scope, first, last, filters))
+
+
+def month_cumulative(months: list[str]):
+    """Subquery: one row per (period, project) from the first month a project reported a figure,
+    with ``cum`` (its cumulative figure then) and ``before`` (the month before's; NULL = none)."""
+    report = ProgressReport
+    figures = (select(report.project_id, report.period, cast(report.completed_investment, Float).label("cum"),
+                      func.lead(report.period).over(partition_by=report.project_id, order_by=report.period)
+                      .label("next_period"))
+               .where(report.superseded_at.is_(None), report.completed_investment.is_not(None),
+                      report.period <= months[-1])
+               .cte("reported_figures"))
+    month = select(func.unnest(bindparam("months", months, type_=ARRAY(String))).label("period")).cte("months")
+    return (select(month.c.period, figures.c.project_id, figures.c.cum,
+                   func.lag(figures.c.cum).over(partition_by=figures.c.project_id, order_by=month.c.period)
+                   .label("before"))
+            .select_from(month)
+            .join(figures, and_(figures.c.period <= month.c.period,
+                                or_(figures.c.next_period.is_(None), figures.c.next_period > month.c.period)))
+            .subquery("month_cumulative"))
+
+
+def _monthly_figures(session: Session, scope: Scope, first: str, last: str,
+                     filters: ProjectFilters) -> list[dict]:
+    shown = periods.span(first, last)
+    per_project = month_cumulative([periods.shift(first, -1), *shown])
+    visible = [project_clause(scope), *filters.clauses()]
+    increase = per_project.c.cum - func.coalesce(per_project.c.before, 0)
+    weight = _scope_weight(scope)
+    rows = {p: {"key": p, "label": periods.label(p), "completed_investment": 0.0, "increase": 0.0,
+                "project_count": 0, "reported_count": 0, "by_domain": {}, "by_town": {}} for p in shown}
+    by_domain = (select(per_project.c.period, Project.domain_code, func.count().label("n"),
+                        func.sum(per_project.c.cum * weight).label("cum"),
+                        func.sum(increase * weight).label("increase"))
+                 .join(Project, Project.id == per_project.c.project_id)
+                 .where(per_project.c.period >= first, *visible)
+                 .group_by(per_project.c.period, Project.domain_code))
+    for r in session.execute(by_domain):
+        row = rows[r.period]
+        row["project_count"] += r.n
+        row["completed_investment"] += r.cum or 0
+        row["increase"] += r.increase or 0
+        row["by_domain"][r.domain_code] = {"completed_investment": _round(r.cum, 2),
+                                           "increase": _round(r.increase, 2)}
+    share = aliased(ProjectTown)  # the scope's clauses query ProjectTown themselves
+    by_town = (select(per_project.c.period, share.town_code,
+                      func.sum(per_project.c.cum * share.share).label("cum"),
+                      func.sum(increase * share.share).label("increase"))
+               .join(Project, Project.id == per_project.c.project_id)
+               .join(share, share.project_id == Project.id)
+               .where(per_project.c.period >= first, *visible,
+                      *([share.town_code.in_(scope.town_codes)] if scope.limited else []))
+               .group_by(per_project.c.period, share.town_code))
+    for r in session.execute(by_town):
+        rows[r.period]["by_town"][r.town_code] = {"completed_investment": _round(r.cum, 2),
+                                                  "increase": _round(r.increase, 2)}
+    report = ProgressReport
+    reported = (select(report.period, func.count(func.distinct(report.project_id)).label("n"))
+                .join(Project, Project.id == report.project_id)
+                .where(report.superseded_at.is_(None), report.period.in_(shown), *visible)
+                .group_by(report.period))
+    for r in session.execute(reported):
+        rows[r.period]["reported_count"] = r.n
+    for row in rows.values():
+        row["completed_investment"] = _round(row["completed_investment"], 2)
+        row["increase"] = _round(row["increase"], 2)
+    return list(rows.values())

@@ -15,7 +15,9 @@ class ProjectFilters:
     town: str | None = None  # 9-digit code: projects with any share in that town
     domain: str | None = None  # code or Chinese label
     stage: str | None = None  # code or Chinese label
-    year: int | None = None  # planned start year (the code's year when unplanned)
+    year: int | None = None  # the year of ``year_of``
+    year_of: str = "planned_start"  # planned_start (the code's year when unplanned) | actual_start | actual_end
+    is_key: bool | None = None  # 重点项目: True, False or either
     bbox: tuple[float, float, float, float] | None = None  # west, south, east, north (EPSG:4326)
     q: str | None = None  # text in name, code, owner or address
 
@@ -23,6 +25,14 @@ class ProjectFilters:
     def parse(cls, args) -> "ProjectFilters":
         """From a mapping of strings (query args, CLI options); bad values raise InvalidInput."""
         values = {f.name: (args.get(f.name) or None) for f in fields(cls)}
+        values["year_of"] = values["year_of"] or "planned_start"
+        if values["year_of"] not in YEAR_OF:
+            _bad("year_of", values["year_of"])
+        if isinstance(values["is_key"], str):
+            flag = values["is_key"].strip().lower()
+            if flag not in _TRUE + _FALSE:
+                _bad("is_key", values["is_key"])
+            values["is_key"] = flag in _TRUE
         if values["domain"]:
             values["domain"] = domain_code(values["domain"]) or _bad("domain", values["domain"])
         if values["stage"]:
@@ -53,7 +63,9 @@ class ProjectFilters:
         if self.stage:
             out.append(Project.stage == self.stage)
         if self.year:
-            out.append(project_year() == self.year)
+            out.append(project_year(self.year_of) == self.year)
+        if self.is_key is not None:
+            out.append(Project.is_key.is_(self.is_key))
         if self.bbox:
             out.append(Project.geom.intersects(func.ST_MakeEnvelope(*self.bbox, 4326)))
         if self.q:
@@ -63,12 +75,25 @@ class ProjectFilters:
         return out
 
 
-def project_year() -> ColumnElement[int]:
-    """A project's year: its planned start, else the year in its project code."""
+YEAR_OF = {"planned_start": "计划开工年份（未填时取项目代码中的年份）", "actual_start": "实际开工年份",
+           "actual_end": "实际竣工年份"}
+_TRUE = ("1", "true", "yes", "on", "是", "y")
+_FALSE = ("0", "false", "no", "off", "否", "n")
+
+
+def project_year(year_of: str = "planned_start") -> ColumnElement[int]:
+    """A project's year: its planned start (else the year in its project code), or the year of
+    its actual start or completion (NULL when that date is not known)."""
+    if year_of == "actual_start":
+        return cast(func.extract("year", Project.actual_start), Integer)
+    if year_of == "actual_end":
+        return cast(func.extract("year", Project.actual_end), Integer)
     return func.coalesce(cast(func.extract("year", Project.planned_start), Integer),
                          cast(func.substr(Project.code, 1, 4), Integer))
 
 
 def _bad(name: str, value) -> None:
-    labels = {"domain": "领域", "stage": "项目阶段", "year": "年份", "bbox": "范围 bbox"}
+    labels = {"domain": "领域", "stage": "项目阶段", "year": "年份", "bbox": "范围 bbox",
+              "year_of": "年份口径 year_of（可选 planned_start、actual_start、actual_end）",
+              "is_key": "重点项目筛选 is_key（应为 true 或 false）"}
     raise InvalidInput(f"无法识别的{labels[name]}：{value}", {"parameter": name, "value": value})

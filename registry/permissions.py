@@ -46,6 +46,11 @@ def can_file_progress(session: Session, scope: Scope, project_id: int) -> bool:
     return can_report_progress(scope) and can_view_project(session, scope, project_id)
 
 
+def can_view_reports(scope: Scope) -> bool:
+    """See the monthly reporting lists (本月未上报): anyone signed in, within their scope."""
+    return scope.role in SIGNED_IN
+
+
 def can_import(scope: Scope) -> bool:
     """Upload spreadsheets of projects: bureau and admin."""
     return scope.role in EDITORS

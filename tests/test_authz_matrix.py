@@ -79,6 +79,9 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "POST /logout": (ANY,) * 5,  # signed out and sent to the login page
     "GET /map": ALL_OK,
     "GET /export": ALL_OK,  # everyone exports what they can see
+    "GET /progress/missing": ALL_OK,  # 本月未上报, scoped
+    "GET /progress/schedule": ALL_OK,  # the 调度表, scoped like every export
+    "GET /api/v1/progress/missing": ALL_OK,
     "GET /export/download": ALL_OK,
     "GET /towns/<code>": (OK, OK, OK, OK, NO),
     "GET /projects": ALL_OK,

@@ -76,7 +76,8 @@ def test_completing_by_report_needs_the_end_date_and_keeps_the_highest_figure(db
         file_progress(db, project_id, scope=BUREAU, actor="r", report={"stage": "竣工投产"})
     assert caught.value.details["field"] == "actual_end" and "实际竣工" in caught.value.message
     file_progress(db, project_id, scope=BUREAU, actor="r",
-                  report={"stage": "completed", "actual_end": "2025-07-15", "completed_investment": 700})
+                  report={"stage": "completed", "actual_end": "2025-07-15", "completed_investment": 700,
+                          "reason": "审计核减"})
     project = db.get(Project, project_id)
     assert (project.stage, project.actual_end, float(project.completed_investment)) == (
         "completed", dt.date(2025, 7, 15), 800)

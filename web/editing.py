@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from registry import browse, permissions, progress, projects
+from registry import browse, periods, permissions, progress, projects
 from registry.errors import Conflict, InvalidInput, StaleVersion
 from registry.models import Domain, FundingSource
 from registry.template import COLUMNS
@@ -205,10 +205,12 @@ def progress_context(project_id: int) -> dict:
     """What the progress panel needs: the reports (oldest first), chart series, permissions."""
     session, scope = database.session(), auth.current_scope()
     reports = progress.list_reports(session, project_id, scope=scope)
+    current = [r for r in reports if r["superseded_by"] is None]
     return {"reports": reports, "stages": [(code, zh) for code, (zh, _) in STAGES.items()],
-            "chart": {"labels": [r["reported_on"] for r in reports],
-                      "completed": [r["completed_investment"] for r in reports],
-                      "percent": [r["percent"] for r in reports]},
+            "period": periods.current(),
+            "chart": {"labels": [r["period"] for r in current],
+                      "completed": [r["completed_investment"] for r in current],
+                      "percent": [r["percent"] for r in current]},
             # Shown beside a project the page has already found visible: the role decides.
             "can_report": permissions.can_report_progress(scope),
             "can_edit": permissions.can_edit_project(scope)}

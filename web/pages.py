@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 
-from registry import browse, figures
+from registry import browse, figures, periods, unreported
 from registry.filters import ProjectFilters
 from registry.vocab import DOMAINS, STAGES
 from web import auth, database, i18n
@@ -19,8 +19,8 @@ bp = Blueprint("pages", __name__)
 PAGE_SIZE = 20
 
 # Main navigation: (path, message id). An item shows once some blueprint serves its path.
-NAVIGATION = [("/", "Home"), ("/map", "Map"), ("/projects", "Projects"), ("/imports", "Import"),
-              ("/export", "Export"), ("/targets", "Targets")]
+NAVIGATION = [("/", "Home"), ("/map", "Map"), ("/projects", "Projects"), ("/targets", "Targets"),
+              ("/progress/missing", "Monthly reporting"), ("/imports", "Import"), ("/export", "Export")]
 # Column and field labels shared by the list and the detail page.
 FIELD_LABELS = {
     "id": _l("ID"), "code": _l("Project code"), "name": _l("Project name"), "domain": _l("Domain"),
@@ -49,20 +49,61 @@ def navigation() -> dict:
     return {"nav_items": items, "field_labels": FIELD_LABELS}
 
 
+GROUP_FILTER = {"domain": "domain", "stage": "stage", "town": "town", "year": "year"}
+YEAR_OF_TITLES = {"planned_start": _l("By year of planned start"), "actual_start": _l("By year of actual start"),
+                  "actual_end": _l("By year of completion")}
+
+
 @bp.get("/")
 def dashboard():
     session, scope = database.session(), auth.current_scope()
-    groups = {group: figures.stats(session, scope, group) for group in figures.GROUPINGS}
+    year_filters = ProjectFilters.parse({"year_of": request.args.get("year_of")})
+    groups = {group: figures.stats(session, scope, group, year_filters if group == "year" else None)
+              for group in GROUP_FILTER}
+    charts = {group: _chart(group, rows, year_filters.year_of) for group, rows in groups.items()}
+    months = figures.stats(session, scope, "month", months=figures.month_range())
+    charts["month"] = _month_chart(months)
+    period = periods.current()
+    # Town officials see their own list; the bureau a count per town (a province has many).
+    missing = (unreported.not_reported(session, scope, period) if scope.limited
+               else unreported.counts_by_town(session, scope, period))
     return render_template("dashboard.html", totals=figures.totals(session, scope), groups=groups,
-                           charts={group: _chart(group, rows) for group, rows in groups.items()})
+                           charts=charts, months=months, year_of=year_filters.year_of,
+                           year_of_titles=YEAR_OF_TITLES, period=period, period_label=periods.label(period),
+                           missing=missing, own_towns_only=scope.limited,
+                           missing_total=sum(len(g["projects"]) if scope.limited else g["count"] for g in missing),
+                           link=_group_link)
 
 
-def _chart(group: str, rows: list[dict]) -> dict:
-    """Labels (in the UI language) and series for one dashboard chart."""
+def _group_link(group: str, key, year_of: str = "planned_start") -> str:
+    """The project list filtered to one row of a dashboard grouping."""
+    if key is None:
+        return url_for("pages.projects")
+    args = {GROUP_FILTER[group]: key}
+    if group == "year" and year_of != "planned_start":
+        args["year_of"] = year_of
+    return url_for("pages.projects", **args)
+
+
+def _chart(group: str, rows: list[dict], year_of: str) -> dict:
+    """Labels (in the UI language), series and each bar's link for one dashboard chart."""
     label = {"domain": i18n.domain_label, "stage": i18n.stage_label}.get(group)
     return {"labels": [label(r["key"]) if label else str(r["label"]) for r in rows],
             "counts": [r["project_count"] for r in rows],
-            "investment": [r["total_investment"] for r in rows]}
+            "investment": [r["total_investment"] for r in rows],
+            "links": [_group_link(group, r["key"], year_of) for r in rows]}
+
+
+def _month_chart(rows: list[dict]) -> dict:
+    """Monthly completed investment: the month's increase by domain (stacked bars) and the
+    cumulative figure (a line)."""
+    codes = [code for code in DOMAINS if any(code in r["by_domain"] for r in rows)]
+    return {"labels": [r["key"] for r in rows], "increase": [r["increase"] for r in rows],
+            "by_domain": [{"label": i18n.domain_label(code),
+                           "data": [r["by_domain"].get(code, {}).get("increase", 0) for r in rows]}
+                          for code in codes],
+            "cumulative": [r["completed_investment"] for r in rows],
+            "links": [url_for("progress.missing_page", period=r["key"]) for r in rows]}
 
 
 @bp.get("/projects")

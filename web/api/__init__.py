@@ -9,4 +9,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from web.api import editing, health, openapi, projects, towns  # noqa: E402,F401  (routes register on bp)
+from web.api import editing, health, openapi, progress, projects, towns  # noqa: E402,F401  (routes register on bp)

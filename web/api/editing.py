@@ -88,7 +88,8 @@ def file_progress(project_id: int):
     scope = auth.require_project(project_id, permissions.can_report_progress)
     result = progress.file_progress(database.session(), project_id, scope=scope, report=json_body(),
                                     actor=scope.actor)
-    return project_response(project_id, 201, report_id=result["id"], applied=result["applied"],
+    return project_response(project_id, 201, report_id=result["id"], period=result["period"],
+                            superseded=result["superseded"], applied=result["applied"],
                             changed=result["changed"])
 
 
@@ -179,16 +180,20 @@ openapi.register_paths({
         "summary": "恢复已删除的项目", "parameters": [_path_id()],
         "responses": {"200": _DETAIL, **{c: _ERR[c] for c in ("403", "404", "409")}}}},
     "/api/v1/projects/{id}/progress": {
-        "post": {"summary": "上报进度（最新一期更新项目的已完成投资与阶段）", "parameters": [_path_id()],
+        "post": {"summary": "上报月度进度（最新月份的一期更新项目的累计完成投资与阶段；同月再报替换前一期）",
+                 "parameters": [_path_id()],
                  "requestBody": _body({"type": "object", "properties": {
+                     "period": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$",
+                                "description": "上报月份 YYYY-MM，默认上报日期所在月（本月）"},
                      "reported_on": {"type": "string", "format": "date"},
-                     "completed_investment": {"type": "number", "description": "万元"},
+                     "completed_investment": {"type": "number", "description": "累计完成投资（万元）"},
                      "stage": {"type": "string"}, "percent": {"type": "number", "minimum": 0, "maximum": 100},
-                     "note": {"type": "string"}, "reason": {"type": "string"},
+                     "note": {"type": "string"},
+                     "reason": {"type": "string", "description": "阶段退回或累计完成投资低于上月时必填"},
                      "actual_start": {"type": "string", "format": "date"},
                      "actual_end": {"type": "string", "format": "date"}}}),
                  "responses": {"201": _DETAIL, **{c: _ERR[c] for c in ("400", "403", "404")}}},
-        "get": {"summary": "进度上报记录（按日期）", "parameters": [_path_id()],
+        "get": {"summary": "进度上报记录（按月份；被替换的一期带 superseded_by）", "parameters": [_path_id()],
                 "responses": {"200": {"description": "items: 上报记录"}, "404": _ERR["404"]}}},
     "/api/v1/projects/{id}/history": {"get": {
         "summary": "项目历史：谁、何时、改了什么（前 → 后）", "parameters": [_path_id()],

@@ -34,7 +34,11 @@ FILTERS = [
     _query("town", "镇街代码（9 位）：在该镇街有份额的项目"),
     _query("domain", "领域代码或中文名", {"type": "string", "enum": list(DOMAINS)}),
     _query("stage", "项目阶段代码或中文名", {"type": "string", "enum": list(STAGES)}),
-    _query("year", "年份：计划开工年份，无则取项目代码中的年份", {"type": "integer"}),
+    _query("year", "年份（口径见 year_of）", {"type": "integer"}),
+    _query("year_of", "年份口径：planned_start 计划开工（无则取项目代码中的年份，默认）、actual_start 实际开工、"
+           "actual_end 实际竣工", {"type": "string", "enum": ["planned_start", "actual_start", "actual_end"],
+                                 "default": "planned_start"}),
+    _query("is_key", "重点项目：true 只要重点项目，false 只要非重点项目", {"type": "boolean"}),
     _query("bbox", "范围 west,south,east,north（EPSG:4326）"),
     _query("q", "在名称、代码、建设单位、地址中搜索"),
 ]
@@ -72,11 +76,17 @@ PATHS: dict[str, dict] = {
         "summary": "镇街边界（属性为统计数据）", "parameters": [DISTRICT],
         "responses": {"200": FEATURE_COLLECTION, "400": ERRORS["400"]}}},
     "/api/v1/stats": {"get": {
-        "summary": "按镇街、领域、阶段或年份汇总",
+        "summary": "按镇街、领域、阶段、年份（口径 year_of）或上报月份（month：累计完成投资与本月新增）汇总",
         "parameters": [{"name": "group_by", "in": "query", "required": True,
-                        "schema": {"type": "string", "enum": list(GROUPINGS)}}] + FILTERS,
+                        "schema": {"type": "string", "enum": list(GROUPINGS)}}] + FILTERS + [
+            _query("period_from", "group_by=month：起始月份 YYYY-MM（默认截止月份前 11 个月）",
+                   {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}),
+            _query("period_to", "group_by=month：截止月份 YYYY-MM（默认本月）",
+                   {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"})],
         "responses": {"200": _json({"type": "object", "properties": {
-            "group_by": {"type": "string"}, "items": {"type": "array", "items": _ref("Stat")},
+            "group_by": {"type": "string"}, "year_of": {"type": "string"},
+            "period_from": {"type": "string"}, "period_to": {"type": "string"},
+            "items": {"type": "array", "items": {"anyOf": [_ref("Stat"), _ref("MonthStat")]}},
             "totals": _ref("Totals")}}), "400": ERRORS["400"]}}},
     "/api/v1/openapi.json": {"get": {
         "summary": "本文档", "security": [], "responses": {"200": _json({"type": "object"})}}},
@@ -140,6 +150,16 @@ SCHEMAS = {
         "key": {}, "label": {"type": "string"}, "project_count": {"type": "integer"},
         "total_investment": _MONEY, "completed_investment": _MONEY,
         "completion_rate": {"type": "number", "nullable": True}}},
+    "MonthStat": {"type": "object", "description": "group_by=month 的一行：某上报月份", "properties": {
+        "key": {"type": "string", "description": "YYYY-MM"}, "label": {"type": "string"},
+        "completed_investment": {**_MONEY, "description": "累计完成投资（万元，各项目截至该月最近一期上报）"},
+        "increase": {**_MONEY, "description": "本月完成投资 = 本月累计 − 上月累计（万元）"},
+        "project_count": {"type": "integer", "description": "有累计数的项目"},
+        "reported_count": {"type": "integer", "description": "该月有上报的项目"},
+        "by_domain": {"type": "object", "additionalProperties": _ref("MonthFigure")},
+        "by_town": {"type": "object", "additionalProperties": _ref("MonthFigure"),
+                    "description": "按镇街（按份额分摊）"}}},
+    "MonthFigure": {"type": "object", "properties": {"completed_investment": _MONEY, "increase": _MONEY}},
     "Totals": {"type": "object", "properties": {
         "project_count": {"type": "integer"}, "town_count": {"type": "integer"},
         "total_investment": _MONEY, "equipment_investment": _MONEY, "completed_investment": _MONEY,

@@ -50,5 +50,13 @@ def stats():
     group_by = request.args.get("group_by", "")
     filters = ProjectFilters.parse(request.args)
     session, scope = database.session(), auth.current_scope()
-    return jsonify({"group_by": group_by, "items": figures.stats(session, scope, group_by, filters),
-                    "totals": figures.totals(session, scope, filters)})
+    body = {"group_by": group_by}
+    months = None
+    if group_by == "month":
+        months = figures.month_range(request.args.get("period_from"), request.args.get("period_to"))
+        body.update(period_from=months[0], period_to=months[1])
+    elif group_by == "year":
+        body["year_of"] = filters.year_of
+    body["items"] = figures.stats(session, scope, group_by, filters, months=months)
+    body["totals"] = figures.totals(session, scope, filters)
+    return jsonify(body)

@@ -32,8 +32,8 @@ def main(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from web.cli import boundaries, db, demo, projects, serve, targets, users
-    for module in (db, projects, boundaries, users, targets, demo, serve):
+    from web.cli import boundaries, db, demo, progress, projects, serve, targets, users
+    for module in (db, projects, boundaries, users, targets, progress, demo, serve):
         main.add_command(module.group)
 
 

@@ -20,17 +20,23 @@ FORMAT_NAMES = {"geojson": "GeoJSON", "csv": "CSV", "xlsx": "Excel", "gpkg": "Ge
 @click.option("--town", help="镇街代码（9 位）：只导出在该镇街有份额的项目")
 @click.option("--domain", help="领域（代码或中文名）")
 @click.option("--stage", help="项目阶段（代码或中文名）")
-@click.option("--year", help="年份（计划开工年，未填时取项目代码中的年份）")
+@click.option("--year", help="年份（口径见 --year-of）")
+@click.option("--year-of", type=click.Choice(("planned_start", "actual_start", "actual_end")),
+              default="planned_start", show_default=True,
+              help="年份口径：计划开工（未填时取项目代码中的年份）、实际开工或实际竣工")
+@click.option("--key/--not-key", "is_key", default=None, help="只导出重点项目（--not-key：只导出非重点项目）")
 @click.option("--q", help="名称、代码、建设单位或地址中的文字")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True,
               help="输出文件")
 def export(fmt: str, town: str | None, domain: str | None, stage: str | None, year: str | None,
-           q: str | None, output: str) -> None:
+           year_of: str, is_key: bool | None, q: str | None, output: str) -> None:
     """Export projects (the whole registry: the operator's scope) to a file."""
     from registry.exporting import count_projects, export_projects
     from registry.filters import ProjectFilters
     from registry.scope import Scope
-    filters = ProjectFilters.parse({"town": town, "domain": domain, "stage": stage, "year": year, "q": q})
+    filters = ProjectFilters.parse({"town": town, "domain": domain, "stage": stage, "year": year,
+                                    "year_of": year_of, "q": q,
+                                    "is_key": None if is_key is None else str(is_key).lower()})
     scope = Scope.system("cli")
     with registry_db.session_scope() as session:
         total = count_projects(session, scope=scope, filters=filters)

@@ -1,5 +1,5 @@
-// Progress chart on a project page: completed investment (万元) and physical progress (%) per
-// report date. Chart.js is served locally (web/static/vendor/chartjs).
+// Progress chart on a project page: cumulative completed investment (万元) and physical progress (%) per
+// reporting month (current reports only). Chart.js is served locally (web/static/vendor/chartjs).
 (function () {
   "use strict";
   var canvas = document.getElementById("progress-chart");
@@ -11,7 +11,7 @@
     data: {
       labels: data.labels,
       datasets: [
-        { label: "已完成投资（万元）", data: data.completed, yAxisID: "money", borderColor: "#1f5f9e",
+        { label: "累计完成投资（万元）", data: data.completed, yAxisID: "money", borderColor: "#1f5f9e",
           backgroundColor: "#1f5f9e", spanGaps: true, stepped: false },
         { label: "形象进度（%）", data: data.percent, yAxisID: "percent", borderColor: "#e67e22",
           backgroundColor: "#e67e22", spanGaps: true, borderDash: [4, 3] }
