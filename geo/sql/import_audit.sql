@@ -9,6 +9,8 @@ SELECT :actor, 'import', 'project', a.id::text, a.district_code,
        CASE WHEN b.id IS NOT NULL THEN d.after ELSE a.snap END,
        jsonb_build_object('batch_id', CAST(:batch_id AS bigint), 'filename', CAST(:filename AS text),
                           'row', s.row)
+       || CASE WHEN s.stage_reason IS NOT NULL THEN jsonb_build_object('reason', s.stage_reason)
+               ELSE '{}' END
 FROM import_snapshot a
 JOIN import_staging s ON s.code = a.code
 LEFT JOIN import_before b ON b.id = a.id
