@@ -197,6 +197,7 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
         session.execute(text("DROP TABLE IF EXISTS pg_temp.import_before"))
         session.execute(sqlfiles.load("import_audit_snapshot"))
         session.execute(sqlfiles.load("import_audit_before"))
+        session.execute(text("ANALYZE import_before"))
         _list_changes(session, report)
 
     if strict and (rejected_rows or report.clears):
@@ -204,28 +205,31 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
         return report
     with _phase("town matching"):
         match_staged(session, district_code=district)
+        session.execute(text("ANALYZE match_shares"))
     batch = ImportBatch(district_code=district, filename=filename,
                         sha256=hashlib.sha256(data).hexdigest(), created_by=actor)
     session.add(batch)
     session.flush()
     with _phase("upsert"):
-        report.imported, report.updated, updated_ids = session.execute(
-            sqlfiles.load("import_upsert"),
-            {"district_code": district, "batch_id": batch.id, "actor": actor}).one()
+        session.execute(sqlfiles.load("import_written"))
+        session.execute(sqlfiles.load("import_upsert"),
+                        {"district_code": district, "batch_id": batch.id, "actor": actor})
+        report.imported, report.updated, updated_ids = session.execute(_WRITTEN).one()
+        session.execute(text("ANALYZE import_written"))
     report.unchanged = staged - report.imported - report.updated
     with _phase("town shares"):
         if updated_ids:
             session.execute(text("DELETE FROM project_towns WHERE project_id = ANY(:ids)"),
                             {"ids": updated_ids})
         if report.imported or report.updated:
-            session.execute(sqlfiles.load("import_project_towns"), {"batch_id": batch.id})
+            session.execute(sqlfiles.load("import_project_towns"))
     with _phase("project audit"):
         if report.imported or report.updated:
             session.execute(sqlfiles.load("import_audit"),
                             {"batch_id": batch.id, "actor": actor, "filename": filename})
     with _phase("declared towns"):
         _check_towns(session, district, report)
-    session.execute(text("DROP TABLE import_staging, import_before"))
+    session.execute(text("DROP TABLE import_staging, import_before, import_written"))
     report.sort()
     report.batch_id = None if dry_run else batch.id
     report.written = not dry_run
@@ -257,6 +261,8 @@ def _one_import_per_district(session: Session, district: str,
     session.execute(_LOCK, params)
 
 
+_WRITTEN = text("SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted), "
+                "COALESCE(array_agg(id) FILTER (WHERE NOT inserted), '{}') FROM import_written")
 _LOCK_KEY = "hashtext('eqreg.import'), hashtext(:district)"
 _TRY_LOCK = text(f"SELECT pg_try_advisory_xact_lock({_LOCK_KEY})")
 _LOCK = text(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
@@ -284,7 +290,9 @@ def _reject_edited(session: Session, valid: list[dict], rejected_rows: set[int],
 def _list_changes(session: Session, report: ImportReport) -> None:
     """Fill the report's change list; a stored value becoming empty is a ``will_clear`` warning."""
     by_row: dict[int, dict] = {}
-    for row, code, name, field, before, after in session.execute(sqlfiles.load("import_changes")):
+    found = sorted(session.execute(sqlfiles.load("import_changes")).all(),
+                   key=lambda change: (change.row, _FIELD_ORDER.get(change.field, len(_FIELD_ORDER))))
+    for row, code, name, field, before, after in found:
         entry = by_row.setdefault(row, {"row": row, "code": code, "name": name, "action": "update",
                                         "fields": []})
         if field == "deleted_at":
@@ -294,8 +302,6 @@ def _list_changes(session: Session, report: ImportReport) -> None:
         if field != "deleted_at" and not _empty(before) and _empty(after):
             report.problems.append(Problem(row, field_label(field), "will_clear", "warning",
                                            f"将清空已有的{field_label(field)}（原为“{shown(before)}”）"))
-    for entry in by_row.values():
-        entry["fields"].sort(key=lambda f: _FIELD_ORDER.get(f["field"], len(_FIELD_ORDER)))
     report.changes = list(by_row.values())
 
 
@@ -337,6 +343,9 @@ def _stage(session: Session, valid: list[dict]) -> None:
                 row = [values[column] for column in STAGING_COLUMNS]
                 row[_FUNDING], row[_UNITS] = _array_literal(row[_FUNDING]), _array_literal(row[_UNITS])
                 copy.write_row(row)
+    # a fresh temp table has no statistics: without them the planner guessed ~90 rows and joined
+    # the staged rows with projects in nested loops (quadratic on the web role, DESIGN §9)
+    session.execute(text("ANALYZE import_staging (row, code)"))
 
 
 _FUNDING, _UNITS = (STAGING_COLUMNS.index(column) for column in _ARRAY_COLUMNS)

@@ -3,8 +3,10 @@
 -- Rows for existing codes hold the merged record (blank cells already filled from the stored
 -- project), so every column is written; a staged row for a deleted project restores it.
 -- The projects were locked in code order before (import_lock.sql); rows go in code order too.
--- Length (lines) and area (polygons) are geodesic. Returns one row: (inserted, updated, the
--- updated projects' ids).
+-- Length (lines) and area (polygons) are geodesic. The written projects go to the temp table
+-- import_written (import_written.sql): the later steps start from it, never from a scan of
+-- projects by import_batch_id, whose selectivity the planner cannot know (a fresh batch id; under
+-- row-level security it then multiplied staging × projects in nested loops).
 -- The staged rows were matched to towns before (geo.matching.match_staged): the primary town is
 -- written here, the shares next (import_project_towns.sql).
 -- :district_code, :batch_id, :actor
@@ -57,8 +59,7 @@ WITH written AS (
            EXCLUDED.stage, EXCLUDED.planned_start, EXCLUDED.planned_end, EXCLUDED.actual_start,
            EXCLUDED.actual_end, EXCLUDED.lead_unit, EXCLUDED.responsible_units, EXCLUDED.is_key,
            EXCLUDED.quantity, EXCLUDED.unit, EXCLUDED.remarks, EXCLUDED.stage_before_suspension)
-    RETURNING p.id, (p.xmax = 0) AS inserted
+    RETURNING p.id, p.code, (p.xmax = 0) AS inserted
 )
-SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated,
-       COALESCE(array_agg(id) FILTER (WHERE NOT inserted), '{}') AS updated_ids
-FROM written
+INSERT INTO import_written (id, code, inserted)
+SELECT id, code, inserted FROM written
