@@ -188,6 +188,12 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
         message = ("位置在本行政区之外，经纬度可能填反了" if kind == "swapped_coords"
                    else "位置不在本行政区范围内，请核对坐标和坐标系")
         report.problems.append(Problem(row, geom_column, kind, "error", message))
+    with _phase("partly outside"):
+        for row, geom_column, outside_km, outside_km2 in session.execute(
+                sqlfiles.load("import_partly_outside"), {"district_code": district}):
+            message = partly_outside_message(outside_km, outside_km2)
+            if message is not None:
+                report.problems.append(Problem(row, geom_column, "partly_outside", "warning", message))
     if not dry_run:
         with _phase("lock and version check"):
             _reject_edited(session, valid, rejected_rows, report)
@@ -242,6 +248,20 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
                  details={**counts, "filename": filename, "sha256": batch.sha256,
                           "clear_blanks": clear_blanks, "restore": restore})
     return report
+
+
+# below these a geometry drawn along the boundary is not "outside" (10 m, 1 000 m²)
+_OUTSIDE_KM, _OUTSIDE_KM2 = 0.01, 0.001
+
+
+def partly_outside_message(outside_km: float | None, outside_km2: float | None) -> str | None:
+    """The ``partly_outside`` warning for the part of a line (km) or polygon (km²) outside the
+    district (geodesic), or ``None`` when it lies inside."""
+    if outside_km is not None and outside_km >= _OUTSIDE_KM:
+        return f"线路有一部分在本行政区之外：区外长度约 {outside_km:.2f} 公里，只有区内部分计入各镇街，请核对"
+    if outside_km2 is not None and outside_km2 >= _OUTSIDE_KM2:
+        return f"范围有一部分在本行政区之外：区外面积约 {outside_km2:.3f} 平方公里，只有区内部分计入各镇街，请核对"
+    return None
 
 
 def _one_import_per_district(session: Session, district: str,

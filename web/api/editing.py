@@ -201,7 +201,8 @@ openapi.register_paths({
         "requestBody": _body({"type": "object", "properties": {"geometry": {"type": "object"},
                                                                "wkt": {"type": "string"},
                                                                "crs": {"type": "string"}}}),
-        "responses": {"200": {"description": "geometry（WGS84）、inside、towns[{code, name, share}]"},
+        "responses": {"200": {"description": "geometry（WGS84）、inside、towns[{code, name, share}]、"
+                                             "warnings[{kind: partly_outside, message}]（区外长度/面积）"},
                       **{c: _ERR[c] for c in ("400", "403")}}}},
     "/api/v1/imports": {"post": {
         "summary": "导入 CSV/XLSX（dry_run=1 只校验不写入）",
