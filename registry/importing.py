@@ -217,11 +217,12 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
     session.add(batch)
     session.flush()
     with _phase("upsert"):
-        session.execute(sqlfiles.load("import_written"))
-        session.execute(sqlfiles.load("import_upsert"),
-                        {"district_code": district, "batch_id": batch.id, "actor": actor})
+        overtaken = _upsert(session, report, {"district_code": district, "batch_id": batch.id,
+                                              "actor": actor})
         report.imported, report.updated, updated_ids = session.execute(_WRITTEN).one()
         session.execute(text("ANALYZE import_written"))
+    rejected_rows |= overtaken
+    report.rejected, staged = len(rejected_rows), staged - len(overtaken)
     report.unchanged = staged - report.imported - report.updated
     with _phase("town shares"):
         if updated_ids:
@@ -305,6 +306,37 @@ def _reject_edited(session: Session, valid: list[dict], rejected_rows: set[int],
     if conflicts:
         rejected_rows.update(conflicts)
         session.execute(text("DELETE FROM import_staging WHERE row = ANY(:rows)"), {"rows": conflicts})
+
+
+def _upsert(session: Session, report: ImportReport, params: dict) -> set[int]:
+    """Write the staged rows (import_upsert.sql); returns the rows it had to leave out.
+
+    Stored projects were locked and checked before (``_reject_edited``); a new code can still be
+    created by an edit in between. Such a row would update that project, so the write is undone
+    (a savepoint) and redone without it: the row is an ``edit_conflict`` like any other.
+    """
+    dropped: set[int] = set()
+    while True:
+        savepoint = session.begin_nested()
+        session.execute(sqlfiles.load("import_written"))
+        session.execute(sqlfiles.load("import_upsert"), params)
+        overtaken = session.execute(_OVERTAKEN).all()
+        if not overtaken:
+            savepoint.commit()
+            return dropped
+        savepoint.rollback()
+        for row, code in overtaken:
+            report.problems.append(Problem(
+                row, "项目代码", "edit_conflict", "error",
+                f"项目 {code} 在本次导入校验之后已由他人登记，本行未导入，以免覆盖；请核对后重新导入"))
+        session.execute(text("DELETE FROM import_staging WHERE row = ANY(:rows)"),
+                        {"rows": [row for row, _code in overtaken]})
+        dropped.update(row for row, _code in overtaken)
+
+
+# rows validated as new codes whose upsert updated a project instead: created meanwhile
+_OVERTAKEN = text("SELECT s.row, s.code FROM import_written w JOIN import_staging s ON s.code = w.code "
+                  "WHERE NOT w.inserted AND s.expected_version IS NULL")
 
 
 def _list_changes(session: Session, report: ImportReport) -> None:

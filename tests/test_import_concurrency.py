@@ -159,3 +159,49 @@ def test_a_patch_between_preview_and_confirm_becomes_an_edit_conflict(bureau, re
     result = bureau.get(bureau.post(f"/imports/{token}/confirm").headers["Location"]).get_data(as_text=True)
     assert "edit_conflict" in result
     assert names(registry)[CODES[0]] == "页面上改的" and names(registry)[CODES[1]] == "网页1"
+
+
+def test_the_cli_waits_for_a_running_import_and_says_so(registry, tmp_path):
+    from click.testing import CliRunner
+    from web.cli import main
+    path = tmp_path / "cli.csv"
+    path.write_bytes(csv_file("命令行").getvalue())
+    outcome: dict = {}
+    with registry.connect() as holder:
+        holder.execute(LOCK_DISTRICT)  # another import is writing 测试区
+        thread = threading.Thread(target=lambda: outcome.setdefault(
+            "result", CliRunner().invoke(main, ["projects", "import", str(path)])))
+        thread.start()
+        with registry.connect() as watcher:  # until the CLI queues behind the lock
+            while not watcher.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                           "AND NOT granted")).scalar() and thread.is_alive():
+                watcher.rollback()
+                threading.Event().wait(0.05)
+        assert thread.is_alive()  # still waiting while the other import holds the district
+        holder.rollback()
+    thread.join(60)
+    result = outcome["result"]
+    assert result.exit_code == 0 and "正在等待" in result.output
+    assert set(names(registry).values()) == {f"命令行{i}" for i in range(len(CODES))}
+
+
+def test_a_project_registered_under_a_new_code_while_the_import_writes_is_not_overwritten(registry, monkeypatch):
+    from registry import importing
+    from registry.projects import create_project
+    new_code = "2024-370499-42-01-000900"
+    real_match = importing.match_staged
+
+    def match_then_someone_registers_the_code(session, **kwargs):  # after the lock, before the write
+        real_match(session, **kwargs)
+        with Session(registry) as other:
+            create_project(other, scope=Scope(actor="editor", role="bureau"), actor="editor", values={
+                "code": new_code, "name": "他人登记的项目", "domain": "industry", "owner": "乙公司",
+                "total_investment": 50, "stage": "reserve",
+                "geometry": {"type": "Point", "coordinates": [117.15, 35.05]}})
+
+    monkeypatch.setattr(importing, "match_staged", match_then_someone_registers_the_code)
+    with Session(registry) as session:
+        report = import_projects(session, csv_file("导入", [CODES[0], new_code], total=300))
+    assert [(p.row, p.kind) for p in report.errors] == [(3, "edit_conflict")]
+    assert (report.updated, report.imported, report.rejected) == (1, 0, 1)
+    assert names(registry)[new_code] == "他人登记的项目" and names(registry)[CODES[0]] == "导入0"
