@@ -5,6 +5,14 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 SEVERITY_LABELS = {"error": "错误", "warning": "警告"}
+ACTION_LABELS = {"update": "更新", "restore": "恢复并更新"}
+
+
+def field_label(field: str) -> str:
+    """The Chinese label of a project field (a database column name, as in the history)."""
+    from registry.progress import FIELD_LABELS  # registry.progress imports the import machinery
+    from registry.template import header_label
+    return FIELD_LABELS.get(field) or header_label(field)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +44,16 @@ class ImportReport:
     dry_run: bool = False
     written: bool = False
     batch_id: int | None = None
+    # per existing project a row changes: {"row", "code", "name", "action", "fields": [{"field",
+    # "label", "before", "after"}]} (DESIGN §4: every field a re-import changes or clears)
+    changes: list[dict] = field(default_factory=list)
+    new_rows: list[dict] = field(default_factory=list)  # the first new rows: {"row", "code", "name"}
+    # code → the version each row was validated against (None = new): what a confirmation expects
+    versions: dict[str, int | None] = field(default_factory=dict)
+
+    @property
+    def clears(self) -> list[Problem]:
+        return [p for p in self.problems if p.kind == "will_clear"]
 
     @property
     def errors(self) -> list[Problem]:
@@ -52,13 +70,15 @@ class ImportReport:
     def to_dict(self) -> dict:
         return {"imported": self.imported, "updated": self.updated, "unchanged": self.unchanged,
                 "rejected": self.rejected, "dry_run": self.dry_run, "written": self.written,
-                "batch_id": self.batch_id, "problems": [p.to_dict() for p in self.problems]}
+                "batch_id": self.batch_id, "problems": [p.to_dict() for p in self.problems],
+                "changes": self.changes, "new_rows": self.new_rows}
 
     def summary(self) -> str:
         """One line in Chinese for people."""
         verb = "将" if not self.written else "已"
+        clears = f"（其中清空已有值 {len(self.clears)} 处）" if self.clears else ""
         return (f"{verb}新增 {self.imported} 个、更新 {self.updated} 个、未变 {self.unchanged} 个项目；"
-                f"拒绝 {self.rejected} 行；错误 {len(self.errors)} 条、警告 {len(self.warnings)} 条")
+                f"拒绝 {self.rejected} 行；错误 {len(self.errors)} 条、警告 {len(self.warnings)} 条{clears}")
 
     def write_xlsx(self, target: str | BinaryIO) -> None:
         """Write the report as a workbook for people: a summary sheet and a problem list."""
@@ -81,4 +101,23 @@ class ImportReport:
         for letter, width in zip("ABCDE", (8, 18, 22, 8, 70)):
             sheet.column_dimensions[letter].width = width
         sheet.freeze_panes = "A2"
+        changes = workbook.create_sheet("变更清单")
+        changes.append(["行号", "项目代码", "项目名称", "操作", "字段", "原值", "新值"])
+        for cell in changes[1]:
+            cell.font = Font(bold=True)
+        for entry in self.changes:
+            for change in entry["fields"]:
+                changes.append([entry["row"], entry["code"], entry["name"],
+                                ACTION_LABELS.get(entry["action"], entry["action"]), change["label"],
+                                shown(change["before"]), shown(change["after"])])
+        changes.freeze_panes = "A2"
         workbook.save(target)
+
+
+def shown(value) -> str | None:
+    """A change-list value as text for people (lists joined, booleans as 是/否)."""
+    if isinstance(value, list):
+        return "、".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    return None if value is None else str(value)

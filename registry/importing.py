@@ -16,7 +16,7 @@ import logging
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Mapping
 
 import shapely
 from sqlalchemy import text
@@ -26,11 +26,11 @@ from geo import sqlfiles
 from geo.crs import many_to_wgs84
 from geo.matching import match_staged
 from registry import audit
-from registry.errors import InvalidInput
-from registry.import_report import ImportReport, Problem
+from registry.errors import Conflict, InvalidInput
+from registry.import_report import ImportReport, Problem, field_label, shown
+from registry.import_rows import validate_rows
 from registry.models import ImportBatch
 from registry.spreadsheet import read_table
-from registry.validation import registry_vocabularies, validate_record
 
 log = logging.getLogger(__name__)
 
@@ -38,21 +38,30 @@ STAGING_COLUMNS = (
     "row", "code", "name", "domain_code", "category", "owner", "credit_code", "declared_town",
     "address", "geom", "geom_column", "source_crs", "total_investment", "equipment_investment",
     "completed_investment", "funding", "stage", "planned_start", "planned_end", "actual_start",
-    "actual_end", "lead_unit", "responsible_units", "is_key", "quantity", "unit", "remarks")
+    "actual_end", "lead_unit", "responsible_units", "is_key", "quantity", "unit", "remarks",
+    "stage_before_suspension", "stage_reason", "expected_version", "restore")
 # COPY types per staging column (text format: geometry travels as hex EWKB text)
 _STAGING_TYPES = (
     "int4", "text", "text", "text", "text", "text", "text", "text", "text", "text", "text", "text",
     "numeric", "numeric", "numeric", "text", "text", "date", "date", "date", "date", "text",
-    "text", "bool", "numeric", "text", "text")
+    "text", "bool", "numeric", "text", "text", "text", "text", "int4", "bool")
 # text[] columns travel as array literals built by _array_literal (psycopg's list dumper costs
 # ~4 µs per list, most of the COPY)
 _ARRAY_COLUMNS = ("funding", "responsible_units")
-_PROGRESS_EVERY = 1000
+# the change list's field order: the audit snapshot's
+_FIELD_ORDER = {name: i for i, name in enumerate((
+    "name", "domain_code", "category", "owner", "credit_code", "declared_town", "address", "geometry",
+    "source_crs", "total_investment", "equipment_investment", "completed_investment", "funding",
+    "stage", "stage_before_suspension", "planned_start", "planned_end", "actual_start", "actual_end",
+    "lead_unit", "responsible_units", "is_key", "quantity", "unit", "remarks", "deleted_at"))}
 
 
 def import_projects(session: Session, source: str | Path | BinaryIO, *, filename: str | None = None,
                     district_code: str | None = None, default_crs: str = "WGS84",
                     sheet: str | None = None, dry_run: bool = False, strict: bool = False,
+                    clear_blanks: bool = False, restore: bool = False,
+                    expected_versions: Mapping[str, int | None] | None = None,
+                    when_busy: Callable[[], object] | None = None,
                     actor: str = "cli", progress: Callable[[int], object] | None = None) -> ImportReport:
     """Validate a CSV/XLSX file of projects and write the valid rows in one transaction.
 
@@ -69,7 +78,17 @@ def import_projects(session: Session, source: str | Path | BinaryIO, *, filename
     dry_run
         Run every check, report what would happen, write nothing.
     strict
-        Write nothing when any row has an error.
+        Write nothing when any row has an error or would clear a stored value (``will_clear``).
+    clear_blanks
+        Blank cells clear the stored value of an existing project (default: they keep it).
+    restore
+        Rows for soft-deleted projects restore them (default: the error ``deleted_project``).
+    expected_versions
+        Code → the version a preview showed (``report.versions``; ``None`` = new): a project
+        edited since is the row error ``edit_conflict``.
+    when_busy
+        Called when another import into the district is running; the import then waits for it.
+        Without it such an import is refused (``Conflict``).
     progress
         Called with the number of rows just processed (e.g. ``tqdm.update``).
 
@@ -85,7 +104,9 @@ def import_projects(session: Session, source: str | Path | BinaryIO, *, filename
     try:
         district = resolve_district(session, district_code)
         report = _run(session, data, filename=filename, district=district, default_crs=default_crs,
-                      sheet=sheet, dry_run=dry_run, strict=strict, actor=actor, progress=progress)
+                      sheet=sheet, dry_run=dry_run, strict=strict, actor=actor,
+                      clear_blanks=clear_blanks, restore=restore,
+                      expected_versions=expected_versions, when_busy=when_busy, progress=progress)
     except BaseException:
         session.rollback()
         raise
@@ -142,13 +163,22 @@ def _no_cycle_collection():
 
 
 def _run(session: Session, data: bytes, *, filename: str, district: str, default_crs: str,
-         sheet: str | None, dry_run: bool, strict: bool, actor: str,
+         sheet: str | None, dry_run: bool, strict: bool, actor: str, clear_blanks: bool,
+         restore: bool, expected_versions: Mapping[str, int | None] | None,
+         when_busy: Callable[[], object] | None,
          progress: Callable[[int], object] | None) -> ImportReport:
     report = ImportReport(dry_run=dry_run)
     table = read_table(data, filename=filename, sheet=sheet)
     report.problems.extend(table.problems)
+    if not dry_run:
+        _one_import_per_district(session, district, when_busy)
     with _phase("read and validate"), _no_cycle_collection():
-        valid, rejected_rows = _validate_rows(session, table, default_crs, report, progress)
+        rows = validate_rows(session, table.rows, default_crs=default_crs, clear_blanks=clear_blanks,
+                             restore=restore, expected_versions=expected_versions, progress=progress)
+        _convert_to_wgs84(rows.valid)
+    report.problems.extend(rows.problems)
+    report.versions, report.new_rows = rows.versions, rows.new_rows
+    valid, rejected_rows = rows.valid, rows.rejected
     with _phase("copy to staging"), _no_cycle_collection():
         _stage(session, valid)
     with _phase("jurisdiction check"):
@@ -158,40 +188,55 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
         message = ("位置在本行政区之外，经纬度可能填反了" if kind == "swapped_coords"
                    else "位置不在本行政区范围内，请核对坐标和坐标系")
         report.problems.append(Problem(row, geom_column, kind, "error", message))
+    with _phase("partly outside"):
+        for row, geom_column, outside_km, outside_km2 in session.execute(
+                sqlfiles.load("import_partly_outside"), {"district_code": district}):
+            message = partly_outside_message(outside_km, outside_km2)
+            if message is not None:
+                report.problems.append(Problem(row, geom_column, "partly_outside", "warning", message))
+    if not dry_run:
+        with _phase("lock and version check"):
+            _reject_edited(session, valid, rejected_rows, report)
     report.rejected = len(rejected_rows)
     staged = len(valid) - sum(1 for values in valid if values["row"] in rejected_rows)
+    with _phase("change list"):
+        session.execute(text("DROP TABLE IF EXISTS pg_temp.import_before"))
+        session.execute(sqlfiles.load("import_audit_snapshot"))
+        session.execute(sqlfiles.load("import_audit_before"))
+        session.execute(text("ANALYZE import_before"))
+        _list_changes(session, report)
 
-    if strict and rejected_rows:
+    if strict and (rejected_rows or report.clears):
         report.sort()
         return report
     with _phase("town matching"):
         match_staged(session, district_code=district)
+        session.execute(text("ANALYZE match_shares"))
     batch = ImportBatch(district_code=district, filename=filename,
                         sha256=hashlib.sha256(data).hexdigest(), created_by=actor)
     session.add(batch)
     session.flush()
-    with _phase("audit snapshot"):
-        session.execute(text("DROP TABLE IF EXISTS pg_temp.import_before"))
-        session.execute(sqlfiles.load("import_audit_snapshot"))
-        session.execute(sqlfiles.load("import_audit_before"))
     with _phase("upsert"):
-        report.imported, report.updated, updated_ids = session.execute(
-            sqlfiles.load("import_upsert"),
-            {"district_code": district, "batch_id": batch.id, "actor": actor}).one()
+        overtaken = _upsert(session, report, {"district_code": district, "batch_id": batch.id,
+                                              "actor": actor})
+        report.imported, report.updated, updated_ids = session.execute(_WRITTEN).one()
+        session.execute(text("ANALYZE import_written"))
+    rejected_rows |= overtaken
+    report.rejected, staged = len(rejected_rows), staged - len(overtaken)
     report.unchanged = staged - report.imported - report.updated
     with _phase("town shares"):
         if updated_ids:
             session.execute(text("DELETE FROM project_towns WHERE project_id = ANY(:ids)"),
                             {"ids": updated_ids})
         if report.imported or report.updated:
-            session.execute(sqlfiles.load("import_project_towns"), {"batch_id": batch.id})
+            session.execute(sqlfiles.load("import_project_towns"))
     with _phase("project audit"):
         if report.imported or report.updated:
             session.execute(sqlfiles.load("import_audit"),
                             {"batch_id": batch.id, "actor": actor, "filename": filename})
     with _phase("declared towns"):
         _check_towns(session, district, report)
-    session.execute(text("DROP TABLE import_staging, import_before"))
+    session.execute(text("DROP TABLE import_staging, import_before, import_written"))
     report.sort()
     report.batch_id = None if dry_run else batch.id
     report.written = not dry_run
@@ -201,50 +246,127 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
     batch.report = report.to_dict()
     audit.record(session, actor=actor, action="import", entity="import_batch", entity_id=batch.id,
                  district_code=district,
-                 details={**counts, "filename": filename, "sha256": batch.sha256})
+                 details={**counts, "filename": filename, "sha256": batch.sha256,
+                          "clear_blanks": clear_blanks, "restore": restore})
     return report
 
 
-def _validate_rows(session: Session, table, default_crs: str, report: ImportReport,
-                   progress: Callable[[int], object] | None) -> tuple[list[dict], set[int]]:
-    """Validate every row; the first row with a code claims it, later ones are duplicates."""
-    domains, funding = registry_vocabularies(session)
-    valid: list[dict] = []
-    rejected: set[int] = set()
-    first_row_of: dict[str, int] = {}
-    pending = 0
-    for row, record in table.rows:
-        values, problems = validate_record(record, row=row, default_crs=default_crs,
-                                           domains=domains, funding=funding, convert=False)
-        code = (record.get("code") or "").strip().lstrip("'").strip()
-        if code:
-            first = first_row_of.setdefault(code, row)
-            if first != row:
-                problems.append(Problem(row, "项目代码", "duplicate_code", "error",
-                                        f"项目代码 {code} 与第 {first} 行重复，以第 {first} 行为准"))
-                values = None
-        if problems:
-            report.problems.extend(problems)
-        if values is None:
-            rejected.add(row)
-        else:
-            values["row"] = row
-            valid.append(values)
-        pending += 1
-        if progress is not None and pending >= _PROGRESS_EVERY:
-            progress(pending)
-            pending = 0
-    if progress is not None and pending:
-        progress(pending)
-    _convert_to_wgs84(valid)
-    return valid, rejected
+# below these a geometry drawn along the boundary is not "outside" (10 m, 1 000 m²)
+_OUTSIDE_KM, _OUTSIDE_KM2 = 0.01, 0.001
+
+
+def partly_outside_message(outside_km: float | None, outside_km2: float | None) -> str | None:
+    """The ``partly_outside`` warning for the part of a line (km) or polygon (km²) outside the
+    district (geodesic), or ``None`` when it lies inside."""
+    if outside_km is not None and outside_km >= _OUTSIDE_KM:
+        return f"线路有一部分在本行政区之外：区外长度约 {outside_km:.2f} 公里，只有区内部分计入各镇街，请核对"
+    if outside_km2 is not None and outside_km2 >= _OUTSIDE_KM2:
+        return f"范围有一部分在本行政区之外：区外面积约 {outside_km2:.3f} 平方公里，只有区内部分计入各镇街，请核对"
+    return None
+
+
+def _one_import_per_district(session: Session, district: str,
+                             when_busy: Callable[[], object] | None) -> None:
+    """Imports into one district run one at a time (a transaction-level advisory lock).
+
+    When another import holds it: ``when_busy`` is called and the import waits (CLI), or, without
+    ``when_busy``, the import is refused with ``Conflict`` (HTTP 409 on the web).
+    """
+    params = {"district": district}
+    if session.execute(_TRY_LOCK, params).scalar():
+        return
+    if when_busy is None:
+        raise Conflict(f"行政区 {district} 正有另一个导入在写入，请等它完成后再试",
+                       {"kind": "import_busy", "district_code": district})
+    when_busy()
+    session.execute(_LOCK, params)
+
+
+_WRITTEN = text("SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted), "
+                "COALESCE(array_agg(id) FILTER (WHERE NOT inserted), '{}') FROM import_written")
+_LOCK_KEY = "hashtext('eqreg.import'), hashtext(:district)"
+_TRY_LOCK = text(f"SELECT pg_try_advisory_xact_lock({_LOCK_KEY})")
+_LOCK = text(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
+
+
+def _reject_edited(session: Session, valid: list[dict], rejected_rows: set[int],
+                   report: ImportReport) -> None:
+    """Lock the stored projects in code order and drop the rows whose project changed since the
+    row was validated (``edit_conflict``): an edit is never overwritten by an import."""
+    expected = {values["row"]: values["expected_version"] for values in valid}
+    conflicts = []
+    for row, code, version in session.execute(sqlfiles.load("import_lock")):
+        if expected.get(row) != version:
+            conflicts.append(row)
+            was = expected.get(row)
+            message = (f"项目 {code} 在本次导入校验之后已被修改（现为第 {version} 版，校验时为"
+                       f"{'新项目' if was is None else f'第 {was} 版'}），本行未导入，以免覆盖他人的修改；"
+                       "请核对后重新导入")
+            report.problems.append(Problem(row, "项目代码", "edit_conflict", "error", message))
+    if conflicts:
+        rejected_rows.update(conflicts)
+        session.execute(text("DELETE FROM import_staging WHERE row = ANY(:rows)"), {"rows": conflicts})
+
+
+def _upsert(session: Session, report: ImportReport, params: dict) -> set[int]:
+    """Write the staged rows (import_upsert.sql); returns the rows it had to leave out.
+
+    Stored projects were locked and checked before (``_reject_edited``); a new code can still be
+    created by an edit in between. Such a row would update that project, so the write is undone
+    (a savepoint) and redone without it: the row is an ``edit_conflict`` like any other.
+    """
+    dropped: set[int] = set()
+    while True:
+        savepoint = session.begin_nested()
+        session.execute(sqlfiles.load("import_written"))
+        session.execute(sqlfiles.load("import_upsert"), params)
+        overtaken = session.execute(_OVERTAKEN).all()
+        if not overtaken:
+            savepoint.commit()
+            return dropped
+        savepoint.rollback()
+        for row, code in overtaken:
+            report.problems.append(Problem(
+                row, "项目代码", "edit_conflict", "error",
+                f"项目 {code} 在本次导入校验之后已由他人登记，本行未导入，以免覆盖；请核对后重新导入"))
+        session.execute(text("DELETE FROM import_staging WHERE row = ANY(:rows)"),
+                        {"rows": [row for row, _code in overtaken]})
+        dropped.update(row for row, _code in overtaken)
+
+
+# rows validated as new codes whose upsert updated a project instead: created meanwhile
+_OVERTAKEN = text("SELECT s.row, s.code FROM import_written w JOIN import_staging s ON s.code = w.code "
+                  "WHERE NOT w.inserted AND s.expected_version IS NULL")
+
+
+def _list_changes(session: Session, report: ImportReport) -> None:
+    """Fill the report's change list; a stored value becoming empty is a ``will_clear`` warning."""
+    by_row: dict[int, dict] = {}
+    found = sorted(session.execute(sqlfiles.load("import_changes")).all(),
+                   key=lambda change: (change.row, _FIELD_ORDER.get(change.field, len(_FIELD_ORDER))))
+    for row, code, name, field, before, after in found:
+        entry = by_row.setdefault(row, {"row": row, "code": code, "name": name, "action": "update",
+                                        "fields": []})
+        if field == "deleted_at":
+            entry["action"] = "restore"
+        entry["fields"].append({"field": field, "label": field_label(field), "before": before,
+                                "after": after})
+        if field != "deleted_at" and not _empty(before) and _empty(after):
+            report.problems.append(Problem(row, field_label(field), "will_clear", "warning",
+                                           f"将清空已有的{field_label(field)}（原为“{shown(before)}”）"))
+    report.changes = list(by_row.values())
+
+
+def _empty(value) -> bool:
+    return value is None or value == "" or value == []
 
 
 def _convert_to_wgs84(valid: list[dict]) -> None:
-    """Bring the rows' geometries to WGS84: one vectorised conversion per source CRS."""
+    """Bring the rows' geometries to WGS84: one vectorised conversion per source CRS (a kept
+    stored geometry is WGS84 already)."""
     by_crs: dict[str, list[dict]] = {}
     for values in valid:
-        if values["source_crs"] not in ("WGS84", "CGCS2000"):
+        if values["source_crs"] not in ("WGS84", "CGCS2000") and not values.get("geom_kept"):
             by_crs.setdefault(values["source_crs"], []).append(values)
     for crs, rows in by_crs.items():
         converted = many_to_wgs84([values["geom"] for values in rows], crs)
@@ -273,6 +395,9 @@ def _stage(session: Session, valid: list[dict]) -> None:
                 row = [values[column] for column in STAGING_COLUMNS]
                 row[_FUNDING], row[_UNITS] = _array_literal(row[_FUNDING]), _array_literal(row[_UNITS])
                 copy.write_row(row)
+    # a fresh temp table has no statistics: without them the planner guessed ~90 rows and joined
+    # the staged rows with projects in nested loops (quadratic on the web role, DESIGN §9)
+    session.execute(text("ANALYZE import_staging (row, code)"))
 
 
 _FUNDING, _UNITS = (STAGING_COLUMNS.index(column) for column in _ARRAY_COLUMNS)

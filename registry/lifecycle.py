@@ -9,8 +9,12 @@ and 终止 cancelled (final).
 * any backward move (e.g. 在建 → 前期手续) needs a reason, which the caller audits.
 
 ``apply_stage_rules`` is the one place these rules live: editing, progress reports and forms all
-call it. A broken rule raises ``InvalidInput`` with a Chinese message naming the rule and the
-field (``details``: ``{"field", "rule"}``).
+call it, and imports through ``import_row_problems``, row by row. A broken rule raises
+``InvalidInput`` with a Chinese message naming the rule and the field (``details``:
+``{"field", "rule"}``); an import reports it as a row error of a stable kind (``IMPORT_KINDS``).
+
+One leniency for imports, because departments' sheets often lack it: a missing actual start date
+is a warning (``missing_actual_start``), unless the row clears a stored one.
 """
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ from decimal import Decimal
 from typing import Mapping
 
 from registry.errors import InvalidInput
+from registry.import_report import Problem
+from registry.template import header_label
 from registry.vocab import STAGE_ORDER, STAGES
 
 _RANK = {stage: rank for rank, stage in enumerate(STAGE_ORDER)}
@@ -55,7 +61,8 @@ def is_backward(before: str | None, after: str) -> bool:
 
 
 def apply_stage_rules(before: Mapping | None, after: dict, *, reason: str | None = None,
-                      reported_completed: Decimal | None = None) -> Transition:
+                      reported_completed: Decimal | None = None,
+                      start_required: bool = True) -> Transition:
     """Check a project's new state against the stage rules and complete it.
 
     Parameters
@@ -70,6 +77,8 @@ def apply_stage_rules(before: Mapping | None, after: dict, *, reason: str | None
         Why the stage moves backward (required for such moves).
     reported_completed
         The largest completed investment reported so far (progress reports), in 万元.
+    start_required
+        ``False`` (imports): a missing actual start is let through unless a stored one is dropped.
     """
     old = before.get("stage") if before else None
     new = after.get("stage")
@@ -93,7 +102,8 @@ def apply_stage_rules(before: Mapping | None, after: dict, *, reason: str | None
 
     for field, field_label in REQUIRED_DATES.get(new, ()):
         dropped = before is not None and before.get(field) is not None and after.get(field) is None
-        if after.get(field) is None and (new != old or dropped):
+        lenient = field == "actual_start" and not start_required and not dropped
+        if after.get(field) is None and (new != old or dropped) and not lenient:
             _refuse(f"项目阶段为“{label(new)}”时必须填写{field_label}日期", field,
                     f"{new}_needs_{field}")
 
@@ -121,3 +131,41 @@ def _raise_completed(before: Mapping | None, after: dict, reported: Decimal | No
         _refuse(f"竣工时已完成投资取已上报的最大值 {highest} 万元，超过总投资 {total} 万元，请先核对总投资",
                 "completed_investment", "completed_le_total")
     after["completed_investment"] = highest
+
+
+# Import report kinds of the rules (DESIGN §4); kinds that existed before the rules moved here keep
+# their names.
+IMPORT_KINDS = {
+    "backward_needs_reason": "stage_backward",
+    "cancelled_is_final": "cancelled_is_final",
+    "suspended_returns_to_previous": "suspended_returns_to_previous",
+    "completed_needs_actual_end": "completed_without_end",
+    "completed_needs_actual_start": "missing_actual_start",
+    "construction_needs_actual_start": "missing_actual_start",
+    "completed_le_total": "completed_gt_total",
+}
+REASON_COLUMN = "变更原因"
+
+
+def import_row_problems(before: Mapping | None, after: dict, *, row: int,
+                        reason: str | None = None) -> list[Problem]:
+    """The stage rules for one imported row, as report problems (``after`` completed in place).
+
+    ``before`` is the stored project (``None`` for a new code); ``reason`` comes from the row's
+    变更原因 column. An error rejects the row; ``missing_actual_start`` alone is a warning.
+    """
+    problems: list[Problem] = []
+    stage = after.get("stage")
+    if stage in REQUIRED_DATES and after.get("actual_start") is None:
+        problems.append(Problem(row, header_label("actual_start"), "missing_actual_start", "warning",
+                                f"项目阶段为{label(stage)}，但缺少实际开工日期"))
+    try:
+        apply_stage_rules(before, after, reason=reason, start_required=False)
+    except InvalidInput as exc:
+        field, rule = exc.details["field"], exc.details["rule"]
+        message = exc.message
+        if rule == "backward_needs_reason":
+            field, message = "stage_reason", message + f"（在“{REASON_COLUMN}”列填写）"
+        problems = [p for p in problems if p.kind != IMPORT_KINDS.get(rule)]
+        problems.append(Problem(row, header_label(field), IMPORT_KINDS.get(rule, rule), "error", message))
+    return problems

@@ -32,16 +32,21 @@ def field_label(key: str) -> str:
     return _LABELS.get(key) or header_label(key)
 
 
-def current_record(project: Project) -> dict[str, str | None]:
-    """A stored project as an import record (text, template keys; geometry as WKT in WGS84)."""
+def current_record(project: Project, *, geometry: bool = True) -> dict[str, str | None]:
+    """A stored project as an import record (text, template keys; geometry as WKT in WGS84).
+
+    ``project`` may be any object with the project's attributes (e.g. a result row);
+    ``geometry=False`` leaves the location keys out.
+    """
     record: dict[str, str | None] = {}
     for column in COLUMNS:
         if column.key in GEOMETRY_KEYS:
             continue
         value = getattr(project, ATTRIBUTE.get(column.key, column.key))
         record[column.key] = _text(value)
-    record["wkt"] = shapely.to_wkt(to_shape(project.geom), rounding_precision=-1)
-    record["crs"] = "WGS84"
+    if geometry:
+        record["wkt"] = shapely.to_wkt(to_shape(project.geom), rounding_precision=-1)
+        record["crs"] = "WGS84"
     return record
 
 
@@ -88,7 +93,7 @@ def validated(session: Session, record: dict) -> tuple[dict, list[dict]]:
     domains, funding = registry_vocabularies(session)
     geometry_from_geojson = "wkt" in record
     # The stage's date rules are the life cycle's (registry.lifecycle), checked on change.
-    typed, problems = validate_record(record, row=0, domains=domains, funding=funding, stage_rules=False)
+    typed, problems = validate_record(record, row=0, domains=domains, funding=funding)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         details = [_problem(p, geometry_from_geojson) for p in errors]

@@ -28,7 +28,7 @@ from geo import sqlfiles
 from geo.matching import match_projects
 from registry import audit, lifecycle, permissions
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleVersion
-from registry.importing import resolve_district
+from registry.importing import partly_outside_message, resolve_district
 from registry.models import Project
 from registry.scope import Scope, project_clause
 from registry.project_input import (GEOMETRY_KEYS, INPUT_KEYS, current_record, geojson_wkt,
@@ -290,9 +290,12 @@ def preview_towns(session: Session, *, geometry=None, wkt: str | None = None, cr
     geom = to_wgs84(geom, crs or "WGS84")
     district = resolve_district(session, district_code)
     checked = _measures(session, geom, district)
+    outside = partly_outside_message(checked.outside_km, checked.outside_km2) if checked.inside else None
     return {"geometry": shapely.geometry.mapping(geom), "district_code": district,
             "inside": bool(checked.inside), "swapped": bool(checked.swapped) and not checked.inside,
             "length_km": checked.length_km, "area_km2": checked.area_km2,
+            "outside_km": checked.outside_km, "outside_km2": checked.outside_km2,
+            "warnings": [{"kind": "partly_outside", "message": outside}] if outside else [],
             "towns": preview_shares(session, geom, district_code=district)}
 
 

@@ -15,7 +15,7 @@ from typing import Iterator
 
 from registry.errors import ImportRejected
 from registry.import_report import Problem
-from registry.template import map_headers, missing_columns
+from registry.template import BY_KEY, map_headers, missing_columns
 
 Row = tuple[int, dict[str, str | None]]
 
@@ -34,7 +34,8 @@ def read_table(data: bytes, *, filename: str = "", sheet: str | None = None) -> 
     """Open ``data`` (the whole file) as CSV or XLSX, chosen by content, not by name.
 
     Raises ``ImportRejected`` (Chinese message) for files that cannot be read, a missing sheet,
-    an empty file or a header without the template's required columns.
+    an empty file or a header without 项目代码. Other required columns are required of rows for
+    new codes only (DESIGN §9): a re-import may carry just the code and what it changes.
     """
     if data[:4] == b"PK\x03\x04":
         table = _read_xlsx(data, sheet)
@@ -44,7 +45,7 @@ def read_table(data: bytes, *, filename: str = "", sheet: str | None = None) -> 
         if filename.lower().endswith((".xlsx", ".xlsm")):
             raise ImportRejected(f"文件“{filename}”不是有效的 XLSX 文件")
         table = _read_csv(data)
-    missing = missing_columns(table.keys)
+    missing = [label for label in missing_columns(table.keys) if label == BY_KEY["code"].header]
     if missing:
         raise ImportRejected("表头缺少必填列：" + "、".join(missing) + "（表头须在第 1 行）",
                              details={"missing_columns": missing})

@@ -52,14 +52,21 @@ COLUMNS: tuple[Column, ...] = (
     Column("remarks", "备注", False, "text", ("说明",)),
 )
 
+# Columns an import reads but a project does not store: why a row moves the stage backward
+# (registry.lifecycle; audited with the import's entry). Not part of exports or forms.
+IMPORT_ONLY_COLUMNS: tuple[Column, ...] = (
+    Column("stage_reason", "变更原因", False, "text", ("阶段变更原因", "退回原因", "stage_reason")),
+)
+
 BY_KEY: dict[str, Column] = {column.key: column for column in COLUMNS}
+_IMPORT_ONLY: dict[str, Column] = {column.key: column for column in IMPORT_ONLY_COLUMNS}
 REQUIRED_KEYS = tuple(column.key for column in COLUMNS if column.required)
 _BRACKETED = re.compile(r"[（(\[【].*?[）)\]】]")
 
 
 def header_label(key: str) -> str:
     """The Chinese header for a key (the key itself for unknown keys)."""
-    column = BY_KEY.get(key)
+    column = BY_KEY.get(key) or _IMPORT_ONLY.get(key)
     return column.header if column else key
 
 
@@ -72,7 +79,7 @@ def normalize_header(text: object) -> str:
 
 def _lookup_table() -> dict[str, str]:
     table: dict[str, str] = {}
-    for column in COLUMNS:
+    for column in (*COLUMNS, *IMPORT_ONLY_COLUMNS):
         for name in (column.key, column.header, *column.aliases):
             table[normalize_header(name)] = column.key
             # the unit in brackets is optional: 总投资 = 总投资（万元） = 总投资(万元)

@@ -24,7 +24,7 @@ from geo.crs import to_wgs84
 from registry.import_report import Problem
 from registry.models import Domain, FundingSource
 from registry.template import header_label
-from registry.vocab import DOMAIN_INDEX, FUNDING_INDEX, STAGE_INDEX, STAGES, code_of, crs_code, label_index
+from registry.vocab import DOMAIN_INDEX, FUNDING_INDEX, STAGE_INDEX, code_of, crs_code, label_index
 
 PROJECT_CODE = re.compile(r"^\d{4}-\d{6}-\d{2}-\d{2}-\d{5}[0-9A-Z]$")
 CREDIT_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -147,7 +147,8 @@ def _clean(record: Mapping[str, object]) -> dict[str, str]:
 def validate_record(record: Mapping[str, str | None], *, row: int, default_crs: str = "WGS84",
                     domains: Mapping[str, str] | None = None,
                     funding: Mapping[str, str] | None = None,
-                    convert: bool = True, stage_rules: bool = True) -> tuple[dict | None, list[Problem]]:
+                    convert: bool = True,
+                    kept_geometry: tuple | None = None) -> tuple[dict | None, list[Problem]]:
     """Check one template record; return ``(values, problems)`` with ``values`` None on error.
 
     ``record`` maps template keys (see ``registry.template``) to text; ``row`` is the spreadsheet
@@ -156,8 +157,9 @@ def validate_record(record: Mapping[str, str | None], *, row: int, default_crs: 
     is a shapely geometry in WGS84 (EPSG:4326); ``geom_column`` names the column it came from.
     With ``convert=False`` it stays in ``source_crs``: callers validating many records convert
     them together with ``geo.crs.many_to_wgs84`` (one numpy pass instead of one per record).
-    With ``stage_rules=False`` the stage's date rules are skipped: for edits they belong to
-    ``registry.lifecycle``, which checks them on change.
+    ``kept_geometry`` is ``(geometry, source_crs)`` of a stored project (WGS84): a record without
+    any location keeps it (``geom_kept`` true, nothing to convert). The stage rules are not
+    checked here: they belong to ``registry.lifecycle``, which needs the stored project too.
     """
     r = _Row(row)
     v = _clean(record)
@@ -180,13 +182,15 @@ def validate_record(record: Mapping[str, str | None], *, row: int, default_crs: 
     values["credit_code"] = _credit_code(r, v.get("credit_code"))
     _investments(r, v, values)
     _dates(r, v, values)
-    if stage_rules:
-        _stage_rules(r, values)
     values["funding"] = _funding(r, v.get("funding"), funding or FUNDING_INDEX)
     units = v.get("responsible_units")
     values["responsible_units"] = [u.strip() for u in _SEPARATORS.split(units) if u.strip()] if units else []
     values["is_key"] = _flag(r, v.get("is_key"))
-    _geometry(r, v, values, default_crs, convert)
+    if kept_geometry is not None and not ({"wkt", "lng", "lat"} & v.keys()):
+        values["geom"], values["source_crs"] = kept_geometry
+        values["geom_column"], values["geom_kept"] = None, True
+    else:
+        _geometry(r, v, values, default_crs, convert)
     return (None if r.failed else values), r.problems
 
 
@@ -271,15 +275,6 @@ def _dates(r: _Row, v: dict, values: dict) -> None:
             if e < s:
                 r.error(end_key, "end_before_start",
                         f"{label}竣工“{v[end_key]}”早于{label}开工“{v[start_key]}”")
-
-
-def _stage_rules(r: _Row, values: dict) -> None:
-    stage = values["stage"]
-    if stage == "completed" and values["actual_end"] is None:
-        r.error("actual_end", "completed_without_end", "项目阶段为竣工投产，但缺少实际竣工日期")
-    if stage in ("construction", "completed") and values["actual_start"] is None:
-        # departments often leave it blank: keep the project, ask for the date
-        r.warn("actual_start", "missing_actual_start", f"项目阶段为{STAGES[stage][0]}，但缺少实际开工日期")
 
 
 def _funding(r: _Row, text: str | None, index: Mapping[str, str]) -> list[str]:

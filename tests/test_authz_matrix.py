@@ -74,6 +74,7 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "GET /imports/<token>/result": IMPORT_TOKEN,
     "GET /imports/<token>/report.xlsx": IMPORT_TOKEN,
     "POST /imports/<token>/confirm": IMPORT_TOKEN,
+    "POST /imports/<token>/options": IMPORT_TOKEN,
     "GET /login": ALL_OK,
     "POST /login": (ANY,) * 5,
     "POST /logout": (ANY,) * 5,  # signed out and sent to the login page

@@ -292,9 +292,17 @@ def test_reimport_audits_the_changed_field_only_and_unchanged_rows_not_at_all(db
     assert {"field": "name", "label": "项目名称", "before": None, "after": "旧名称"} in entries[1]["changes"]
 
 
-def test_a_file_without_required_columns_is_refused(db, grid_district):
-    with pytest.raises(ImportRejected, match="项目阶段"):
-        import_projects(db, io.BytesIO("项目代码,项目名称,领域,建设单位,经度,纬度,总投资\n".encode()), filename="x.csv")
+def test_a_file_without_the_code_column_is_refused(db, grid_district):
+    with pytest.raises(ImportRejected, match="项目代码"):
+        import_projects(db, io.BytesIO("项目名称,领域,建设单位,经度,纬度,总投资,项目阶段\n".encode()), filename="x.csv")
+
+
+def test_new_codes_in_a_file_without_required_columns_are_row_errors(db, grid_district):
+    report = import_projects(db, io.BytesIO("项目代码,项目名称,领域,建设单位,经度,纬度,总投资\n"
+                                            "2024-370499-42-01-000990,新项目,工业,公司,117.05,35.05,10\n".encode()),
+                             filename="x.csv")
+    assert report.rejected == 1 and kinds_by_row(report, "error") == {2: {"missing_value"}}
+    assert report.errors[0].column == "项目阶段"
 
 
 def test_importing_before_boundaries_are_loaded_says_so(db):

@@ -49,7 +49,6 @@ def test_a_complete_record_gives_typed_values_without_problems():
     ({"completed_investment": "500.01"}, "completed_gt_total", "已完成投资（万元）"),
     ({"domain": "航天"}, "unknown_domain", "领域"),
     ({"stage": "差不多了"}, "unknown_stage", "项目阶段"),
-    ({"stage": "竣工投产", "actual_start": "2024-01-02"}, "completed_without_end", "实际竣工"),
     ({"planned_start": "2025-09", "planned_end": "2024-02"}, "end_before_start", "计划竣工"),
     ({"actual_start": "2024-05-02", "actual_end": "2024-03-01"}, "end_before_start", "实际竣工"),
     ({"planned_start": "明年春天"}, "bad_date", "计划开工"),
@@ -70,7 +69,6 @@ def test_swapped_coordinates_are_explained_in_chinese():
 
 @pytest.mark.parametrize("changes, kind", [
     ({"credit_code": "91370403628194824A"}, "bad_credit_code"),
-    ({"stage": "在建"}, "missing_actual_start"),
     ({"funding": "天使投资"}, "unknown_funding"),
     ({"is_key": "待定"}, "bad_flag"),
 ])

@@ -123,3 +123,17 @@ def test_the_filled_template_imports(bureau):
     workbook.save(out)
     html = upload(bureau, out.getvalue(), "filled.xlsx").get_data(as_text=True)
     assert "将新增 1 个" in html and "拒绝 0 行" in html, BY_KEY
+
+
+def test_the_clear_blanks_checkbox_previews_the_clears_and_confirm_writes_them(bureau, engine):
+    code = "2024-370499-01-01-100001"  # 乙镇智能工厂改造, category 智能化改造
+    data = f"项目代码,子类,总投资（万元）\n{code},,1200\n".encode()
+    html = upload(bureau, data).get_data(as_text=True)
+    assert "will_clear" not in html and re.search(r"<td>总投资（万元）</td>\s*<td>1000.0</td><td>1200.0</td>", html)
+    token = re.search(r'action="/imports/([\w-]+)/confirm"', html)[1]
+    again = bureau.post(f"/imports/{token}/options", data={"clear_blanks": "1"}).get_data(as_text=True)
+    assert "will_clear" in again and re.search(r"<td>子类</td>\s*<td>智能化改造</td><td>（空）</td>", again)
+    assert bureau.post(f"/imports/{token}/confirm").status_code == 302
+    with Session(engine) as session:
+        project = session.scalars(select(Project).where(Project.code == code)).one()
+        assert project.category is None and project.total_investment == 1200

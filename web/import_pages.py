@@ -2,7 +2,10 @@
 → confirm → result; and the empty template as a workbook with notes and drop-down lists.
 
 Between preview and confirmation the upload waits in a private directory under a random token
-bound to the user who sent it; nothing reaches the registry before confirmation.
+bound to the user who sent it; nothing reaches the registry before confirmation. The preview lists
+the rows it is about to write and every field they change or clear; ticking 清空空白单元格 or
+恢复已删除的项目 previews again with that option, and the confirmation writes with the options and
+the project versions the preview showed (a project edited since is an ``edit_conflict`` row).
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from sqlalchemy import select
 
 from registry import permissions
 from registry.errors import ImportRejected, InvalidInput, NotFound
-from registry.import_report import ImportReport, Problem
+from registry.import_report import ImportReport, Problem, shown
 from registry.importing import import_projects
 from registry.models import Domain
 from registry.template_workbook import write_template_xlsx
@@ -32,6 +35,13 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 KEEP_SECONDS = 24 * 3600
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+
+
+@bp.app_template_filter("change_value")
+def change_value(value) -> str:
+    """A change-list value for the page: lists joined, 是/否, empty as （空）."""
+    text = shown(value)
+    return "（空）" if text in (None, "") else text
 
 
 def _upload_dir() -> Path:
@@ -68,6 +78,23 @@ def _render_upload(error: str | None = None, status: int = 200):
     return render_template("import_upload.html", error=error, crs_names=CRS_NAMES), status
 
 
+def _options(form) -> dict:
+    """The re-import options of a form: 清空空白单元格 and 恢复已删除的项目."""
+    return {"clear_blanks": form.get("clear_blanks") in ("1", "on"), "restore": form.get("restore") in ("1", "on")}
+
+
+def _dry_run(data: bytes, meta: dict, actor: str) -> ImportReport:
+    return import_projects(database.session(), io.BytesIO(data), filename=meta["filename"],
+                           default_crs=meta["crs"], sheet=meta["sheet"], dry_run=True, actor=actor,
+                           **meta["options"])
+
+
+def _save_preview(token: str, meta: dict, report: ImportReport):
+    meta.update(report=report.to_dict(), versions=report.versions)
+    (_upload_dir() / f"{token}.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+    return render_template("import_preview.html", report=report, token=token, meta=meta)
+
+
 @bp.get("/imports")
 def upload_form():
     _require_import()
@@ -87,18 +114,24 @@ def preview():
     if crs is None:
         return _render_upload("请选择有效的坐标系", 400)
     sheet = request.form.get("sheet") or None
+    meta = {"actor": scope.actor, "filename": upload.filename, "crs": crs, "sheet": sheet,
+            "options": _options(request.form)}
     try:
-        report = import_projects(database.session(), io.BytesIO(data), filename=upload.filename,
-                                 default_crs=crs, sheet=sheet, dry_run=True, actor=scope.actor)
+        report = _dry_run(data, meta, scope.actor)
     except (ImportRejected, InvalidInput) as exc:
         return _render_upload(exc.message, 422)
     token = secrets.token_urlsafe(24)
-    directory = _upload_dir()
-    (directory / f"{token}.bin").write_bytes(data)
-    meta = {"actor": scope.actor, "filename": upload.filename, "crs": crs, "sheet": sheet,
-            "report": report.to_dict()}
-    (directory / f"{token}.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-    return render_template("import_preview.html", report=report, token=token, meta=meta)
+    (_upload_dir() / f"{token}.bin").write_bytes(data)
+    return _save_preview(token, meta, report)
+
+
+@bp.post("/imports/<token>/options")
+def preview_again(token: str):
+    """Preview the waiting upload again with other options (nothing is written)."""
+    scope = _require_import()
+    data, meta = _stored(token, scope.actor)
+    meta["options"] = _options(request.form)
+    return _save_preview(token, meta, _dry_run(data, meta, scope.actor))
 
 
 @bp.get("/imports/<token>/report.xlsx")
@@ -108,7 +141,8 @@ def report_xlsx(token: str):
     saved = meta.get("result") or meta["report"]
     report = ImportReport(**{k: saved[k] for k in ("imported", "updated", "unchanged", "rejected",
                                                    "dry_run", "written", "batch_id")},
-                          problems=[Problem(**p) for p in saved["problems"]])
+                          problems=[Problem(**p) for p in saved["problems"]],
+                          changes=saved.get("changes", []))
     out = io.BytesIO()
     report.write_xlsx(out)
     out.seek(0)
@@ -120,8 +154,10 @@ def report_xlsx(token: str):
 def confirm(token: str):
     scope = _require_import()
     data, meta = _stored(token, scope.actor)
+    # one import per district at a time: a busy district is refused (409), the upload kept
     report = import_projects(database.session(), io.BytesIO(data), filename=meta["filename"],
-                             default_crs=meta["crs"], sheet=meta["sheet"], actor=scope.actor)
+                             default_crs=meta["crs"], sheet=meta["sheet"], actor=scope.actor,
+                             expected_versions=meta.get("versions") or {}, **meta.get("options", {}))
     directory = _upload_dir()
     (directory / f"{token}.bin").unlink(missing_ok=True)
     meta["result"] = report.to_dict()

@@ -1,5 +1,9 @@
 -- The staging table of one import: the parsed, Python-validated rows, filled by COPY.
--- Column types match projects so that "unchanged" comparisons are exact. Dropped at commit.
+-- Column types match projects so that "unchanged" comparisons are exact. A row for an existing
+-- code holds the merged record (registry.import_rows): the stored values it does not change.
+-- expected_version: the version the row was validated against (NULL = a new code); restore: the
+-- row brings a soft-deleted project back; stage_reason: why the stage moves backward (audited).
+-- Dropped at commit.
 CREATE TEMP TABLE import_staging (
     row integer PRIMARY KEY,
     code varchar(24) NOT NULL,
@@ -27,5 +31,9 @@ CREATE TEMP TABLE import_staging (
     is_key boolean NOT NULL,
     quantity numeric(16, 3),
     unit text,
-    remarks text
+    remarks text,
+    stage_before_suspension varchar(16),
+    stage_reason text,
+    expected_version integer,
+    restore boolean NOT NULL
 ) ON COMMIT DROP

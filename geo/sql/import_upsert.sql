@@ -1,7 +1,12 @@
 -- Write the staged rows into projects, keyed by project code (DESIGN §4 re-import).
 -- A row whose data equals the stored project is left alone: no new version, no timestamp.
--- Length (lines) and area (polygons) are geodesic. Returns one row: (inserted, updated, the
--- updated projects' ids).
+-- Rows for existing codes hold the merged record (blank cells already filled from the stored
+-- project), so every column is written; a staged row for a deleted project restores it.
+-- The projects were locked in code order before (import_lock.sql); rows go in code order too.
+-- Length (lines) and area (polygons) are geodesic. The written projects go to the temp table
+-- import_written (import_written.sql): the later steps start from it, never from a scan of
+-- projects by import_batch_id, whose selectivity the planner cannot know (a fresh batch id; under
+-- row-level security it then multiplied staging × projects in nested loops).
 -- The staged rows were matched to towns before (geo.matching.match_staged): the primary town is
 -- written here, the shares next (import_project_towns.sql).
 -- :district_code, :batch_id, :actor
@@ -10,19 +15,19 @@ WITH written AS (
         district_code, code, name, domain_code, category, owner, credit_code, declared_town, address,
         geom, source_crs, total_investment, equipment_investment, completed_investment, funding, stage,
         planned_start, planned_end, actual_start, actual_end, lead_unit, responsible_units, is_key,
-        quantity, unit, remarks, length_km, area_km2, primary_town_code, import_batch_id, created_by,
-        updated_by)
+        quantity, unit, remarks, stage_before_suspension, length_km, area_km2, primary_town_code,
+        import_batch_id, created_by, updated_by)
     SELECT :district_code, s.code, s.name, s.domain_code, s.category, s.owner, s.credit_code,
            s.declared_town, s.address, ST_SetSRID(s.geom, 4326), s.source_crs, s.total_investment,
            s.equipment_investment, s.completed_investment, s.funding, s.stage, s.planned_start,
            s.planned_end, s.actual_start, s.actual_end, s.lead_unit, s.responsible_units, s.is_key,
-           s.quantity, s.unit, s.remarks,
+           s.quantity, s.unit, s.remarks, s.stage_before_suspension,
            CASE WHEN ST_Dimension(s.geom) = 1 THEN ST_Length(s.geom::geography) / 1000 END,
            CASE WHEN ST_Dimension(s.geom) = 2 THEN ST_Area(s.geom::geography) / 1e6 END,
            m.town_code, :batch_id, :actor, :actor
     FROM import_staging s
     LEFT JOIN match_shares m ON m.key = s.row AND m.is_primary
-    ORDER BY s.row
+    ORDER BY s.code
     ON CONFLICT (code) DO UPDATE SET
         district_code = EXCLUDED.district_code, name = EXCLUDED.name,
         domain_code = EXCLUDED.domain_code, category = EXCLUDED.category, owner = EXCLUDED.owner,
@@ -36,14 +41,16 @@ WITH written AS (
         actual_end = EXCLUDED.actual_end, lead_unit = EXCLUDED.lead_unit,
         responsible_units = EXCLUDED.responsible_units, is_key = EXCLUDED.is_key,
         quantity = EXCLUDED.quantity, unit = EXCLUDED.unit, remarks = EXCLUDED.remarks,
+        stage_before_suspension = EXCLUDED.stage_before_suspension, deleted_at = NULL,
         length_km = EXCLUDED.length_km, area_km2 = EXCLUDED.area_km2,
         primary_town_code = EXCLUDED.primary_town_code,
         import_batch_id = EXCLUDED.import_batch_id, updated_by = EXCLUDED.updated_by,
         updated_at = now(), version = p.version + 1
-    WHERE (p.district_code, p.name, p.domain_code, p.category, p.owner, p.credit_code, p.declared_town,
+    WHERE p.deleted_at IS NOT NULL OR (p.district_code, p.name, p.domain_code, p.category, p.owner, p.credit_code, p.declared_town,
            p.address, p.geom, p.source_crs, p.total_investment, p.equipment_investment,
            p.completed_investment, p.funding, p.stage, p.planned_start, p.planned_end, p.actual_start,
-           p.actual_end, p.lead_unit, p.responsible_units, p.is_key, p.quantity, p.unit, p.remarks)
+           p.actual_end, p.lead_unit, p.responsible_units, p.is_key, p.quantity, p.unit, p.remarks,
+           p.stage_before_suspension)
           IS DISTINCT FROM
           (EXCLUDED.district_code, EXCLUDED.name, EXCLUDED.domain_code, EXCLUDED.category,
            EXCLUDED.owner, EXCLUDED.credit_code, EXCLUDED.declared_town, EXCLUDED.address,
@@ -51,9 +58,8 @@ WITH written AS (
            EXCLUDED.equipment_investment, EXCLUDED.completed_investment, EXCLUDED.funding,
            EXCLUDED.stage, EXCLUDED.planned_start, EXCLUDED.planned_end, EXCLUDED.actual_start,
            EXCLUDED.actual_end, EXCLUDED.lead_unit, EXCLUDED.responsible_units, EXCLUDED.is_key,
-           EXCLUDED.quantity, EXCLUDED.unit, EXCLUDED.remarks)
-    RETURNING p.id, (p.xmax = 0) AS inserted
+           EXCLUDED.quantity, EXCLUDED.unit, EXCLUDED.remarks, EXCLUDED.stage_before_suspension)
+    RETURNING p.id, p.code, (p.xmax = 0) AS inserted
 )
-SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated,
-       COALESCE(array_agg(id) FILTER (WHERE NOT inserted), '{}') AS updated_ids
-FROM written
+INSERT INTO import_written (id, code, inserted)
+SELECT id, code, inserted FROM written

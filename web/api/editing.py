@@ -121,7 +121,8 @@ def _flag(name: str) -> bool:
 
 @bp.post("/imports")
 def create_import():
-    """Multipart upload ``file`` (+ ``crs``, ``sheet``, ``dry_run``, ``strict``) → the import report."""
+    """Multipart upload ``file`` (+ ``crs``, ``sheet``, ``dry_run``, ``strict``, ``clear_blanks``,
+    ``restore``) → the import report; another import writing the district → 409."""
     scope = auth.current_scope()
     auth.require(permissions.can_import(scope))
     upload = request.files.get("file")
@@ -138,7 +139,8 @@ def create_import():
     import io
     report = import_projects(database.session(), io.BytesIO(data), filename=upload.filename,
                              default_crs=crs_code(crs_text), sheet=request.form.get("sheet") or None,
-                             dry_run=_flag("dry_run"), strict=_flag("strict"), actor=scope.actor)
+                             dry_run=_flag("dry_run"), strict=_flag("strict"),
+                             clear_blanks=_flag("clear_blanks"), restore=_flag("restore"), actor=scope.actor)
     return jsonify({**report.to_dict(), "summary": report.summary()}), (201 if report.written else 200)
 
 
@@ -204,15 +206,18 @@ openapi.register_paths({
         "requestBody": _body({"type": "object", "properties": {"geometry": {"type": "object"},
                                                                "wkt": {"type": "string"},
                                                                "crs": {"type": "string"}}}),
-        "responses": {"200": {"description": "geometry（WGS84）、inside、towns[{code, name, share}]"},
+        "responses": {"200": {"description": "geometry（WGS84）、inside、towns[{code, name, share}]、"
+                                             "warnings[{kind: partly_outside, message}]（区外长度/面积）"},
                       **{c: _ERR[c] for c in ("400", "403")}}}},
     "/api/v1/imports": {"post": {
         "summary": "导入 CSV/XLSX（dry_run=1 只校验不写入）",
         "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
             "type": "object", "required": ["file"], "properties": {
                 "file": {"type": "string", "format": "binary"}, "crs": {"type": "string"},
-                "sheet": {"type": "string"}, "dry_run": {"type": "boolean"}, "strict": {"type": "boolean"}}}}}},
-        "responses": {"200": {"description": "导入报告（未写入：预览或严格模式拒绝）"},
+                "sheet": {"type": "string"}, "dry_run": {"type": "boolean"}, "strict": {"type": "boolean"},
+                "clear_blanks": {"type": "boolean", "description": "已有项目的空白单元格清空库中的值"},
+                "restore": {"type": "boolean", "description": "恢复并更新已删除的项目"}}}}}},
+        "responses": {"200": {"description": "导入报告（未写入：预览或严格模式拒绝）；changes 为每个已有项目将改动的字段"},
                       "201": {"description": "导入报告（已写入）"},
-                      **{c: _ERR[c] for c in ("400", "403", "422")}}}},
+                      **{c: _ERR[c] for c in ("400", "403", "409", "422")}}}},
 })

@@ -1,5 +1,6 @@
-"""``eqreg projects import PATH [--crs CRS] [--sheet NAME] [--dry-run] [--strict] [--report FILE]
-[--district CODE]``: exit 0 when every row was accepted, 1 when rows were rejected or on failure."""
+"""``eqreg projects import PATH [--crs CRS] [--sheet NAME] [--dry-run] [--strict] [--clear-blanks]
+[--restore] [--report FILE] [--district CODE]``: exit 0 when every row was accepted, 1 when rows
+were rejected (or ``--strict`` refused the file) or on failure."""
 from __future__ import annotations
 
 import json
@@ -27,19 +28,27 @@ def _crs_option(ctx, param, value: str) -> str:
               help="未填“坐标系”的行所用坐标系：WGS84、CGCS2000、GCJ02、BD09")
 @click.option("--sheet", help="XLSX 工作表名称（默认第一个）")
 @click.option("--dry-run", is_flag=True, help="只检查，不写入")
-@click.option("--strict", is_flag=True, help="任一行有错误则全部不写入")
+@click.option("--strict", is_flag=True, help="任一行有错误、或将清空已有值（will_clear），则全部不写入")
+@click.option("--clear-blanks", is_flag=True, help="已有项目的空白单元格清空库中的值（默认保留原值）")
+@click.option("--restore", is_flag=True, help="恢复并更新已删除的项目（默认报错 deleted_project）")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, writable=True),
               help="导入报告文件：.json 或 .xlsx")
 @click.option("--district", help="行政区代码（库中有多个行政区时必填）")
 def import_command(path: str, crs: str, sheet: str | None, dry_run: bool, strict: bool,
-                   report_path: str | None, district: str | None) -> None:
+                   clear_blanks: bool, restore: bool, report_path: str | None,
+                   district: str | None) -> None:
     """Import projects from a CSV or XLSX file in the import template."""
     from registry.importing import import_projects
+
+    def waiting() -> None:
+        click.echo("另一个导入正在写入同一行政区，正在等待它完成……", err=True)
+
     with registry_db.session_scope() as session, \
             tqdm(unit="行", desc="导入", disable=not sys.stderr.isatty()) as bar:
         report = import_projects(session, path, district_code=district, default_crs=crs,
-                                 sheet=sheet, dry_run=dry_run, strict=strict, actor="cli",
-                                 progress=bar.update)
+                                 sheet=sheet, dry_run=dry_run, strict=strict,
+                                 clear_blanks=clear_blanks, restore=restore, actor="cli",
+                                 when_busy=waiting, progress=bar.update)
     if report_path:
         if report_path.lower().endswith(".xlsx"):
             report.write_xlsx(report_path)
@@ -53,9 +62,16 @@ def import_command(path: str, crs: str, sheet: str | None, dry_run: bool, strict
     if len(report.problems) > 20:
         click.echo(f"……共 {len(report.problems)} 条问题" + ("，见报告文件" if report_path else
                                                          "，用 --report FILE 保存完整报告"), err=True)
-    if strict and report.rejected:
-        click.echo("有错误行，--strict 模式下未写入任何项目。")
+    for entry in report.changes[:20]:
+        fields = "、".join(change["label"] for change in entry["fields"])
+        verb = "已改动" if report.written else "将改动"
+        click.echo(f"第 {entry['row']} 行 {entry['code']} {entry['name']}：{verb} {fields}", err=True)
+    if len(report.changes) > 20:
+        click.echo(f"……共 {len(report.changes)} 个项目有改动" + ("，见报告文件" if report_path else ""), err=True)
+    refused = strict and (report.rejected or report.clears)
+    if refused:
+        click.echo("有错误行或将清空已有值，--strict 模式下未写入任何项目。")
     elif dry_run:
         click.echo("试运行（--dry-run），未写入。")
     click.echo(report.summary())
-    sys.exit(1 if report.rejected else 0)
+    sys.exit(1 if report.rejected or refused else 0)

@@ -57,8 +57,9 @@
     if (!towns.length) {
       tbody.innerHTML = '<tr><td colspan="3" class="empty">不在任何镇街内</td></tr>';
     }
-    message.textContent = result.inside ? "" : (result.swapped ? "位置在本行政区之外，经纬度可能填反了。"
-                                                                : "位置不在本行政区范围内，请核对坐标和坐标系。");
+    var warnings = (result.warnings || []).map(function (w) { return w.message + "。"; }).join(" ");
+    message.textContent = result.inside ? warnings : (result.swapped ? "位置在本行政区之外，经纬度可能填反了。"
+                                                                      : "位置不在本行政区范围内，请核对坐标和坐标系。");
   }
 
   function preview(body, redraw) {

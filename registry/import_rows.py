@@ -1,0 +1,169 @@
+"""Validate an import's rows against the projects already in the registry (DESIGN §4, §9).
+
+A row for a **new** code must carry every required column. A row for an **existing** code is laid
+over the stored project: a column absent from the file is never touched, a blank cell keeps the
+stored value (unless ``clear_blanks``), absent or blank location columns keep the stored geometry;
+the merged record is then validated as a whole, and the stage rules (``registry.lifecycle``) see
+the stored stage. A code of a soft-deleted project is the error ``deleted_project`` unless
+``restore``. The stored version each row was validated against travels with it, so the write can
+tell an edit made in between (``edit_conflict``, ``registry.importing``).
+
+Stored projects are read in chunks of ``_CHUNK`` codes, so rows stream as before.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Callable, Iterator, Mapping
+
+import shapely
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from registry import lifecycle
+from registry.import_report import Problem
+from registry.project_input import current_record
+from registry.spreadsheet import Row
+from registry.template import REQUIRED_KEYS, header_label
+from registry.validation import registry_vocabularies, validate_record
+
+_CHUNK = 2000
+_PROGRESS_EVERY = 1000
+_LOCATION_KEYS = frozenset(("wkt", "lng", "lat", "crs"))
+_NEVER_CLEARED = frozenset(REQUIRED_KEYS) | _LOCATION_KEYS | {"stage_reason"}
+NEW_ROWS_LISTED = 200  # new rows named in the report (the preview); the rest are counted
+
+# The stored values a re-import merges with (template keys via registry.project_input), plus the
+# life-cycle state and what the write guards need.
+_STORED = text("""
+    SELECT p.id, p.code, p.version, p.deleted_at, p.name, p.domain_code, p.category, p.owner,
+           p.credit_code, p.declared_town, p.address, p.source_crs, p.total_investment,
+           p.equipment_investment, p.completed_investment, p.funding, p.stage,
+           p.stage_before_suspension, p.planned_start, p.planned_end, p.actual_start, p.actual_end,
+           p.lead_unit, p.responsible_units, p.is_key, p.quantity, p.unit, p.remarks,
+           ST_AsBinary(p.geom) AS wkb
+    FROM projects p
+    WHERE p.code = ANY(:codes)""")
+_LIFECYCLE_FIELDS = ("stage", "stage_before_suspension", "actual_start", "actual_end",
+                     "completed_investment")
+
+
+@dataclass
+class ValidatedRows:
+    """What ``validate_rows`` found: rows to stage, rejected row numbers, and for the report the
+    version of every existing code and the first new rows."""
+    valid: list[dict] = field(default_factory=list)
+    rejected: set[int] = field(default_factory=set)
+    versions: dict[str, int | None] = field(default_factory=dict)
+    new_rows: list[dict] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def clean_code(value: object) -> str:
+    return str(value or "").strip().lstrip("'").strip()
+
+
+def _blank(value: object) -> bool:
+    return value is None or not str(value).strip().lstrip("'").strip()
+
+
+def validate_rows(session: Session, rows: Iterator[Row], *, default_crs: str, clear_blanks: bool = False,
+                  restore: bool = False, expected_versions: Mapping[str, int | None] | None = None,
+                  progress: Callable[[int], object] | None = None) -> ValidatedRows:
+    """Validate every row; the first row with a code claims it, later ones are ``duplicate_code``.
+
+    ``expected_versions`` (code → version, ``None`` = new) replaces the versions read now: the web
+    import confirms what its preview showed, so an edit made since the preview is a conflict.
+    Geometry stays in each row's source CRS (``geom_kept`` rows are WGS84 already).
+    """
+    domains, funding = registry_vocabularies(session)
+    out = ValidatedRows()
+    first_row_of: dict[str, int] = {}
+    pending = 0
+    while chunk := list(islice(rows, _CHUNK)):
+        stored = _stored(session, {clean_code(record.get("code")) for _row, record in chunk})
+        for row, record in chunk:
+            _validate_row(out, row, record, stored, first_row_of, default_crs=default_crs,
+                          domains=domains, funding=funding, clear_blanks=clear_blanks,
+                          restore=restore, expected_versions=expected_versions)
+        pending += len(chunk)
+        if progress is not None and pending >= _PROGRESS_EVERY:
+            progress(pending)
+            pending = 0
+    if progress is not None and pending:
+        progress(pending)
+    return out
+
+
+def _stored(session: Session, codes: set[str]) -> dict:
+    codes.discard("")
+    if not codes:
+        return {}
+    return {row.code: row for row in session.execute(_STORED, {"codes": sorted(codes)})}
+
+
+def _validate_row(out: ValidatedRows, row: int, record: dict, stored: dict, first_row_of: dict, *,
+                  default_crs: str, domains, funding, clear_blanks: bool, restore: bool,
+                  expected_versions: Mapping | None) -> None:
+    code = clean_code(record.get("code"))
+    project = stored.get(code)
+    if code and first_row_of.setdefault(code, row) != row:
+        first = first_row_of[code]
+        out.problems.append(Problem(row, "项目代码", "duplicate_code", "error",
+                                    f"项目代码 {code} 与第 {first} 行重复，以第 {first} 行为准"))
+        out.rejected.add(row)
+        return
+    if project is not None and project.deleted_at is not None and not restore:
+        out.problems.append(Problem(
+            row, "项目代码", "deleted_project", "error",
+            f"项目代码 {code} 属于已删除的项目（{project.name}）；如需恢复并更新，请选择“恢复已删除的项目”"
+            "（命令行 --restore）"))
+        out.rejected.add(row)
+        return
+    if project is None:
+        values, problems = validate_record(record, row=row, default_crs=default_crs, domains=domains,
+                                           funding=funding, convert=False)
+    else:
+        merged = _merge(record, current_record(project, geometry=False), clear_blanks)
+        values, problems = validate_record(
+            merged, row=row, default_crs=default_crs, domains=domains, funding=funding, convert=False,
+            kept_geometry=(shapely.from_wkb(project.wkb), project.source_crs))
+        problems = _own_problems(problems, record)
+    if values is not None:
+        before = None if project is None else {f: getattr(project, f) for f in _LIFECYCLE_FIELDS}
+        stage_problems = lifecycle.import_row_problems(before, values, row=row,
+                                                       reason=record.get("stage_reason"))
+        problems.extend(stage_problems)
+        if any(p.severity == "error" for p in stage_problems):
+            values = None
+    out.problems.extend(problems)
+    if values is None:
+        out.rejected.add(row)
+        return
+    current = None if project is None else project.version
+    expected = expected_versions.get(code, current) if expected_versions is not None else current
+    out.versions[code] = expected
+    values.update(row=row, expected_version=expected, restore=project is not None and project.deleted_at is not None,
+                  stage_reason=(record.get("stage_reason") or "").strip() or None)
+    if project is None and len(out.new_rows) < NEW_ROWS_LISTED:
+        out.new_rows.append({"row": row, "code": code, "name": values["name"]})
+    out.valid.append(values)
+
+
+def _merge(record: dict, stored: dict, clear_blanks: bool) -> dict:
+    """The row laid over the stored project's record: given cells win, blanks keep (or clear)."""
+    merged = dict(stored)
+    for key, value in record.items():
+        if not _blank(value):
+            merged[key] = value
+        elif clear_blanks and key not in _NEVER_CLEARED:
+            merged[key] = None
+    return merged
+
+
+def _own_problems(problems: list[Problem], record: dict) -> list[Problem]:
+    """Warnings about stored values the row does not touch are noise: keep the row's own."""
+    given = {header_label(key) for key, value in record.items() if not _blank(value)}
+    if {"lng", "lat"} & record.keys():
+        given.add("经度、纬度")
+    return [p for p in problems if p.severity == "error" or p.column in given]
