@@ -18,7 +18,7 @@ import importlib.util
 from dataclasses import dataclass, field
 from typing import IO, Callable
 
-from sqlalchemy import Float, and_, cast, extract, func, or_, select
+from sqlalchemy import Float, and_, cast, extract, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from registry import audit, periods, unreported
