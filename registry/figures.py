@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, aliased
 from geo import sqlfiles
 from registry import cache, periods
 from registry.errors import InvalidInput
-from registry.filters import YEAR_OF, ProjectFilters, project_year
+from registry.filters import ProjectFilters, project_year
 from registry.models import Project, ProjectTown, Town
 from registry.progress import ProgressReport
 from registry.scope import Scope, project_clause, share_clause, town_clause

@@ -79,9 +79,6 @@ class _Problems:
             item["rule"] = rule
         self.items.append(item)
 
-    def fields(self) -> set[str]:
-        return {p["field"] for p in self.items}
-
     def raise_any(self) -> None:
         if not self.items:
             return
@@ -94,15 +91,8 @@ class _Problems:
         raise InvalidInput("；".join(p["message"] for p in self.items), details)
 
 
-def parse_report(report: Mapping[str, Any], *, today: dt.date | None = None) -> dict:
-    """Typed values of a progress report (JSON or form fields); all bad values raise one
-    InvalidInput listing each (``details.problems``: ``[{"field", "message"}]``)."""
-    values, problems = _parse(report, today or dt.date.today())
-    problems.raise_any()
-    return values
-
-
 def _parse(report: Mapping[str, Any], today: dt.date) -> tuple[dict, _Problems]:
+    """Typed values of a progress report (JSON or form fields) and the problems found."""
     problems = _Problems()
     unknown = sorted(set(report) - set(REPORT_KEYS))
     if unknown:

@@ -16,7 +16,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import IO
 
-from sqlalchemy import Float, and_, cast, extract, func, or_, select
+from sqlalchemy import Float, and_, cast, extract, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from registry import audit, periods, target_report, unreported
