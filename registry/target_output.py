@@ -51,15 +51,6 @@ def _cell(sheet, value):
     return xlsx_text_cell(sheet, value) if isinstance(value, str) else value
 
 
-def write_workbook(report: Report, out: str | os.PathLike | IO[bytes]) -> None:
-    """A plain targets workbook: the targets sheet only."""
-    from openpyxl import Workbook
-    workbook = Workbook()
-    workbook.remove(workbook.active)
-    targets_sheet(workbook, report)
-    workbook.save(out)
-
-
 def as_text(report: Report) -> str:
     """One line per target: status, value / threshold unit, progress, deadline, id and text."""
     lines = [f"统计日期：{report.as_of.isoformat()}"]

@@ -56,10 +56,11 @@ def test_report_text_shows_chinese_status(world_committed):
     assert "[暂无数据] 测试度假区 tz-fitness" in result.output
 
 
-def test_report_xlsx_has_the_targets_sheet(world_committed, tmp_path):
+def test_report_xlsx_is_the_months_schedule_with_the_targets_first(world_committed, tmp_path):
     run("load", str(PLAN))
     out = tmp_path / "targets.xlsx"
     assert run("report", "--as-of", "2025-06-30", "--format", "xlsx", "-o", str(out)).exit_code == 0
+    assert load_workbook(out).sheetnames == ["目标进度", "项目调度", "本月未上报"]
     sheet = load_workbook(out).worksheets[0]
     assert sheet.title == "目标进度"
     rows = {row[2]: row for row in sheet.iter_rows(min_row=2, values_only=True)}

@@ -41,18 +41,19 @@ def load(path: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False), required=True, help="输出格式")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="输出文件（默认标准输出；xlsx 必填）")
 def report(as_of: str | None, district: str | None, fmt: str, output: str | None) -> None:
-    """Progress of every target as of a date: JSON, an XLSX workbook or text."""
+    """Progress of every target as of a date: JSON, text, or the month's 调度表 workbook (XLSX)."""
     from registry import target_output, target_report
     fmt = fmt.lower()
     if fmt == "xlsx" and not output:
         raise click.UsageError("xlsx 格式需要用 -o 指定输出文件")
     date = target_report.parse_as_of(as_of)
+    if fmt == "xlsx":  # DESIGN §9: the monthly 调度表 of the month containing --as-of
+        from registry import periods
+        from web.cli import progress
+        click.echo(progress.write(periods.of_date(date), output, as_of=date))
+        return
     with registry_db.session_scope() as session:
         result = target_report.report(session, _scope(), as_of=date, district=district)
-    if fmt == "xlsx":
-        target_output.write_workbook(result, output)
-        click.echo(f"已写出 {len(result.targets)} 个目标到 {output}")
-        return
     content = (json.dumps(result.as_json(), ensure_ascii=False, indent=2) + "\n" if fmt == "json"
                else target_output.as_text(result))
     if output:
