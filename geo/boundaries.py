@@ -177,6 +177,19 @@ def repair_polygonal(geometry) -> tuple[MultiPolygon, tuple[str, ...]]:
     return MultiPolygon(polygons), repairs
 
 
+def read_outline(path: str | Path, *, crs: str | None = None, encoding: str | None = None) -> MultiPolygon:
+    """Every polygon of a boundary file dissolved into one valid MultiPolygon in EPSG:4326 — the
+    outline of an area without a statutory code (a zone such as a 度假区). ``crs`` and
+    ``encoding`` as for ``read_boundaries``."""
+    frame, _encoding = _read_frame(Path(path), encoding)
+    geometries = [g for g in _geometries_in_wgs84(frame, crs)[0] if g is not None and not g.is_empty]
+    if not geometries:
+        raise InvalidInput(f"边界文件没有要素：{Path(path).name}")
+    _check_extent(geometries)
+    outline, _repairs = repair_polygonal(shapely.union_all([repair_polygonal(g)[0] for g in geometries]))
+    return outline
+
+
 def _read_frame(path: Path, encoding: str | None) -> tuple[gpd.GeoDataFrame, str | None]:
     if not path.exists():
         raise InvalidInput(f"找不到边界文件：{path}")

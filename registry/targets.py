@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import yaml
-from geoalchemy2 import Geometry
+from geoalchemy2 import Geography, Geometry
 from sqlalchemy import BigInteger, Date, ForeignKey, Integer, Numeric, String, Text, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -308,6 +308,23 @@ def latest_entries(session: Session, target_ids: list[str], *, as_of: dt.date | 
     for entry in session.scalars(query):
         out.setdefault((entry.target_id, entry.kind), entry)
     return out
+
+
+def set_zone_boundary(session: Session, scope: Scope, code: str, outline) -> None:
+    """Store a zone's boundary (a shapely MultiPolygon in EPSG:4326); its targets then count the
+    projects that meet it. Replacing a boundary is audited with both areas."""
+    _require_editor(scope)
+    zone = session.get(TargetJurisdiction, code)
+    if zone is None or zone.kind != "zone":
+        raise NotFound(f"未找到功能区：{code}（先用 eqreg targets load 导入其目标）", {"code": code})
+    area = session.scalar(select(func.ST_Area(func.ST_GeomFromText(outline.wkt, 4326).cast(Geography)) / 1e6))
+    before = None if zone.geom is None else session.scalar(select(func.ST_Area(zone.geom.cast(Geography)) / 1e6))
+    zone.geom = func.ST_Multi(func.ST_GeomFromText(outline.wkt, 4326))
+    zone.updated_at = func.now()
+    audit.record(session, actor=scope.actor, action="boundary", entity="target_jurisdiction", entity_id=code,
+                 before=None if before is None else {"area_km2": round(before, 3)},
+                 after={"area_km2": round(area, 3)})
+    session.commit()
 
 
 def can_enter_values(scope: Scope) -> bool:

@@ -110,3 +110,21 @@ def test_set_on_a_computed_target_or_unknown_id_exits_1(world_committed):
 def test_missing_arguments_exit_2(world_committed):
     assert run("set", "t-reported").exit_code == 2
     assert run("report").exit_code == 2
+
+
+def test_zone_boundary_from_a_file_makes_its_targets_count(world_committed, tmp_path, engine):
+    from target_data import insert_projects
+    run("load", str(PLAN))
+    with Session(engine) as session:
+        insert_projects(session, {"fitness": ("sports", "健身设施", "completed", "POINT(117.12 35.02)", 10, 0, 2, "处",
+                                              "2024-01-01", "2024-05-01", False)})
+        session.commit()
+    outline = tmp_path / "zone.geojson"
+    outline.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": "测试度假区"}, "geometry": {"type": "Polygon", "coordinates": [
+            [[117.1, 35.0], [117.13, 35.0], [117.13, 35.03], [117.1, 35.03], [117.1, 35.0]]]}}]}), encoding="utf-8")
+    result = run("zone", "tzone", str(outline))
+    assert result.exit_code == 0, result.output
+    data = json.loads(run("report", "--as-of", "2025-06-30", "--district", "tzone", "--format", "json").output)
+    assert data["targets"][0]["value"] == 2.0 and data["targets"][0]["status"] == "done"
+    assert run("zone", "370499", str(outline)).exit_code == 1  # a district is not a zone

@@ -99,3 +99,18 @@ def _number(value: str) -> str:
     except ValueError:
         raise InvalidInput(f"数值无效：{value}", {"value": value}) from None
     return text
+
+
+@group.command("zone")
+@click.argument("code")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--crs", help="覆盖文件的坐标系（WGS84、CGCS2000、GCJ02、BD09 或 EPSG 代码）")
+@click.option("--encoding", help="属性表编码（默认自动识别）")
+def zone(code: str, path: str, crs: str | None, encoding: str | None) -> None:
+    """Store the boundary of a zone (度假区/开发区) whose targets were loaded: all polygons of the file."""
+    from geo.boundaries import read_outline
+    from registry import targets
+    outline = read_outline(path, crs=crs, encoding=encoding)
+    with registry_db.session_scope() as session:
+        targets.set_zone_boundary(session, _scope(), code, outline)
+    click.echo(f"已保存功能区 {code} 的边界。")
