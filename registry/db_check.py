@@ -40,6 +40,7 @@ APP_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "registry_change_requests": ("SELECT",),
     "registry_changes": ("SELECT",),
     "spatial_ref_sys": ("SELECT",),
+    "town_notices": ("SELECT",),  # written by the CLI's boundary load only
     "town_parts": _ALL,
     "towns": _ALL,
     "user_towns": _ALL,
@@ -53,6 +54,7 @@ APP_POLICIES: dict[str, tuple[str, ...]] = {
     "progress_reports": ("progress_reports_app_scope",),
     "project_towns": ("project_towns_app_scope",),
     "projects": ("projects_app_scope",),
+    "town_notices": ("town_notices_app_read",),
 }
 
 

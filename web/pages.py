@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 
-from registry import browse, figures
+from registry import browse, figures, town_changes
 from registry.filters import ProjectFilters
 from registry.vocab import DOMAINS, STAGES
 from web import auth, database, i18n
@@ -54,7 +54,8 @@ def dashboard():
     session, scope = database.session(), auth.current_scope()
     groups = {group: figures.stats(session, scope, group) for group in figures.GROUPINGS}
     return render_template("dashboard.html", totals=figures.totals(session, scope), groups=groups,
-                           charts={group: _chart(group, rows) for group, rows in groups.items()})
+                           charts={group: _chart(group, rows) for group, rows in groups.items()},
+                           notices=town_changes.recent_notices(session, scope))
 
 
 def _chart(group: str, rows: list[dict]) -> dict:
