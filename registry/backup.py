@@ -21,9 +21,10 @@ from psycopg import sql
 from registry import db_check, embedded, schema
 from registry.errors import Conflict, InvalidInput, RegistryError
 
-# TOC entries restore leaves out: re-created for the restoring owner by db_check, or owned by
-# the extension's installer (a non-superuser may not comment on PostGIS).
-_SKIPPED_ENTRY = re.compile(r" (POLICY public \S+ \S+_owner_all|DEFAULT ACL |COMMENT - EXTENSION )")
+# TOC entries restore leaves out: re-created for the restoring owner by db_check, or PostGIS's
+# own (a non-superuser owner may not comment on the extension or write its spatial_ref_sys).
+_SKIPPED_ENTRY = re.compile(r" (POLICY public \S+ \S+_owner_all|DEFAULT ACL |COMMENT - EXTENSION "
+                            r"|TABLE DATA public spatial_ref_sys |ACL public TABLE spatial_ref_sys )")
 
 
 class RegistryNotEmpty(Conflict):
