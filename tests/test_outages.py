@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import psycopg
 import pytest
@@ -125,3 +126,13 @@ def test_workers_share_the_connection_budget(config, limits):
     assert pool_limits(config) == limits
     workers = config.get("DB_WORKERS", 1)
     assert workers * sum(limits) <= max(config.get("DB_CONNECTIONS", 80), workers)
+
+
+def test_serve_gives_each_worker_its_share_of_the_budget(monkeypatch):
+    from web.cli.serve import share_connections
+    for name in ("EQREG_DB_WORKERS", "EQREG_DB_POOL_SIZE", "EQREG_DB_CONNECTIONS"):
+        monkeypatch.delenv(name, raising=False)
+    share_connections(workers=3, threads=16)
+    config = {"DB_WORKERS": os.environ["EQREG_DB_WORKERS"], "DB_POOL_SIZE": os.environ["EQREG_DB_POOL_SIZE"]}
+    pool, overflow = pool_limits(config)
+    assert (pool, overflow) == (16, 10) and 3 * (pool + overflow) <= 80
