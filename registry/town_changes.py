@@ -19,21 +19,25 @@ NOTICE_DAYS = 30  # how long the dashboard shows a notice
 NOTICES_SHOWN = 5
 
 _SNAPSHOT = text("""
-    SELECT p.id, p.code, p.name,
+    SELECT p.id, p.code, p.name, p.deleted_at IS NOT NULL,
            coalesce(jsonb_agg(jsonb_build_object('code', pt.town_code, 'name', t.name,
                                                  'share', round(pt.share::numeric, 4))
                               ORDER BY pt.town_code) FILTER (WHERE pt.town_code IS NOT NULL), '[]')
     FROM projects p
     LEFT JOIN project_towns pt ON pt.project_id = p.id
     LEFT JOIN towns t ON t.id = pt.town_id
-    WHERE p.district_code = :district_code AND p.deleted_at IS NULL
+    WHERE p.district_code = :district_code
     GROUP BY p.id""")
 
 
 def snapshot(session: Session, district_code: str) -> dict[int, dict]:
-    """project id → ``{"code", "name", "towns": [{"code", "name", "share"}]}`` (shares to 4 places)."""
-    return {pid: {"code": code, "name": name, "towns": towns}
-            for pid, code, name, towns in session.execute(_SNAPSHOT, {"district_code": district_code})}
+    """project id → ``{"code", "name", "deleted", "towns": [{"code", "name", "share"}]}`` (shares to 4 places).
+
+    Deleted projects too: they get the history entry and the new version (a restore brings them
+    back as they are now), but no town is told about them.
+    """
+    return {pid: {"code": code, "name": name, "deleted": deleted, "towns": towns}
+            for pid, code, name, deleted, towns in session.execute(_SNAPSHOT, {"district_code": district_code})}
 
 
 def _key(towns: list[dict]) -> list[tuple]:
@@ -55,11 +59,12 @@ def record(session: Session, before: dict[int, dict], after: dict[int, dict], *,
     session.execute(text("UPDATE projects SET version = version + 1 WHERE id = ANY(:ids)"),
                     {"ids": [m["id"] for m in moved]})
     details = {"boundary_version": boundary_version, "file": source}
-    for item in moved:
-        audit.record(session, actor=actor, action="project.towns_rematched", entity="project",
-                     entity_id=item["id"], district_code=district_code, before={"towns": item["before"]},
-                     after={"towns": item["after"]}, details=details)
-    _notify_towns(session, moved, district_code=district_code, boundary_version=boundary_version, source=source)
+    audit.record_many(session, [
+        {"actor": actor, "action": "project.towns_rematched", "entity": "project", "entity_id": item["id"],
+         "district_code": district_code, "before": {"towns": item["before"]}, "after": {"towns": item["after"]},
+         "details": details} for item in moved])
+    _notify_towns(session, [item for item in moved if not after[item["id"]]["deleted"]],
+                  district_code=district_code, boundary_version=boundary_version, source=source)
     return moved
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 
 import openpyxl
+import pyogrio
 import psycopg
 import pytest
 from click.testing import CliRunner
@@ -39,6 +40,20 @@ def _exports(url: str) -> dict[str, bytes]:
         engine.dispose()
 
 
+def _features(url: str, path) -> list[dict]:
+    """The GeoPackage export's features as (properties, WKB) in file order."""
+    engine = registry_db.make_engine(url)
+    try:
+        with Session(engine) as session:
+            exporting.export_projects(session, "gpkg", path, scope=Scope.system(), filters=ProjectFilters())
+    finally:
+        engine.dispose()
+    frame = pyogrio.read_dataframe(path)
+    properties = frame.drop(columns="geometry").astype(object)
+    rows = properties.where(properties.notna(), None).to_dict("records")  # NaN ≠ NaN; None == None
+    return [{**row, "geometry": geometry.wkb} for row, geometry in zip(rows, frame.geometry)]
+
+
 def _cells(workbook_bytes: bytes) -> list[list[tuple]]:
     book = openpyxl.load_workbook(io.BytesIO(workbook_bytes))
     return [[tuple(cell.value for cell in row) for row in sheet.iter_rows()] for sheet in book.worksheets]
@@ -62,6 +77,7 @@ def test_restore_on_fresh_server_keeps_every_export_and_lets_users_sign_in(
     assert after["geojson"] == before["geojson"] and b"370499002" in after["geojson"]
     assert after["csv"] == before["csv"]
     assert _cells(after["xlsx"]) == _cells(before["xlsx"])
+    assert _features(target, tmp_path / "after.gpkg") == _features(committed, tmp_path / "before.gpkg")
     assert db_check.unresolved(db_check.check(target, repair=False)) == []
 
     # The app works against the restored copy: sign in by password, scoped by row-level security.

@@ -100,3 +100,14 @@ def test_the_town_that_lost_projects_sees_a_notice_and_the_project_a_new_etag(
         with Session(engine) as session:
             session.execute(text("TRUNCATE town_notices"))
             session.commit()
+
+
+def test_a_deleted_project_gets_the_history_entry_but_no_town_is_told(db, tmp_path):
+    load_boundaries(db, write_layer(tmp_path / "v1.geojson", three_towns(), driver="GeoJSON"))
+    moving, _ = _two_projects(db)
+    db.execute(text("UPDATE projects SET deleted_at = now() WHERE id = :id"), {"id": moving})
+    report = load_boundaries(db, write_layer(tmp_path / "v2.geojson", annexed(), driver="GeoJSON"))
+    assert [m["id"] for m in report.moved] == [moving]
+    assert db.execute(text("SELECT count(*) FROM audit_log WHERE action = 'project.towns_rematched' "
+                           "AND entity_id = :id"), {"id": str(moving)}).scalar_one() == 1
+    assert db.execute(text("SELECT count(*) FROM town_notices")).scalar_one() == 0
