@@ -18,16 +18,25 @@ def include_object(obj, name, type_, reflected, compare_to):
 
 
 def run_migrations_online() -> None:
+    shared = config.attributes.get("connection")
+    if shared is not None:
+        # The caller's connection and transaction (registry.schema's downgrade rehearsal rolls it back).
+        _run(shared)
+        return
     url = config.attributes.get("database_url") or database_url()
     engine = make_engine(url, poolclass=pool.NullPool)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=target_metadata,
-                          include_object=include_object, compare_type=True,
-                          process_revision_directives=alembic_helpers.writer,
-                          render_item=alembic_helpers.render_item)
-        with context.begin_transaction():
-            context.run_migrations()
+        _run(connection)
     engine.dispose()
+
+
+def _run(connection) -> None:
+    context.configure(connection=connection, target_metadata=target_metadata,
+                      include_object=include_object, compare_type=True,
+                      process_revision_directives=alembic_helpers.writer,
+                      render_item=alembic_helpers.render_item)
+    with context.begin_transaction():
+        context.run_migrations()
 
 
 run_migrations_online()

@@ -20,3 +20,12 @@ def record(session: Session, *, actor: str, action: str, entity: str, entity_id:
     session.execute(insert(AuditEntry.__table__).inline().values(
         actor=actor, action=action, entity=entity, entity_id=None if entity_id is None else str(entity_id),
         district_code=district_code, before=before, after=after, details=details))
+
+
+def record_many(session: Session, entries: list[dict]) -> None:
+    """Several entries (each with ``record``'s keyword arguments) in one batched INSERT."""
+    if entries:
+        session.execute(insert(AuditEntry.__table__).inline(), [
+            {"before": None, "after": None, "details": None, "district_code": None, **entry,
+             "entity_id": None if entry.get("entity_id") is None else str(entry["entity_id"])}
+            for entry in entries])

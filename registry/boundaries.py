@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from geo import sqlfiles
 from geo.boundaries import BoundaryFeature, BoundaryLayer, read_boundaries
 from geo.matching import match_projects
-from registry import audit
+from registry import audit, town_changes
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ class BoundaryReport:
     gaps: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     rematched_projects: int = 0
+    moved: list[dict] = field(default_factory=list)  # projects whose towns changed (registry.town_changes)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -105,6 +106,7 @@ def _load_towns(session: Session, report: BoundaryReport, district_code: str,
         WHERE districts.name = districts.code AND EXCLUDED.name <> EXCLUDED.code"""),
         {"code": district_code, "name": district_name, "parent": district_code[:4] + "00"})
     before = _current_towns(session, district_code)
+    shares_before = town_changes.snapshot(session, district_code)
     session.execute(text("UPDATE towns SET valid_to = now() WHERE district_code = :d AND valid_to IS NULL"),
                     {"d": district_code})
     session.execute(sqlfiles.load("insert_town_version"), [
@@ -114,6 +116,9 @@ def _load_towns(session: Session, report: BoundaryReport, district_code: str,
     rematched = match_projects(session, district_code=district_code)
 
     after = _current_towns(session, district_code)
+    report.moved += town_changes.record(
+        session, shares_before, town_changes.snapshot(session, district_code), district_code=district_code,
+        boundary_version=max(t["version"] for t in after), source=report.source, actor=actor)
     repairs = {f.code: list(f.repairs) for f in features}
     report.loaded += [LoadedBoundary(code=t["code"], name=t["name"], district_code=district_code,
                                      version=t["version"], area_km2=t["area_km2"], repairs=repairs[t["code"]])

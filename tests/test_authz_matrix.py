@@ -54,6 +54,7 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "GET /api/v1/map/features": ALL_OK,
     "GET /api/v1/openapi.json": ALL_OK,
     "GET /api/v1/health": ALL_OK,
+    "GET /api/v1/health/ready": ALL_OK,
     "GET /api/v1/projects": ALL_OK,
     "POST /api/v1/projects": EDITORS_ONLY,
     "GET /api/v1/projects.geojson": ALL_OK,
@@ -104,7 +105,8 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "POST /targets/<target_id>/baseline": IMPORT_TOKEN,
 }
 PUBLIC = {"GET /login": OK, "POST /login": ANY, "POST /api/v1/auth/token": ANY,
-          "GET /api/v1/openapi.json": OK, "GET /api/v1/health": OK, "GET /static/<path:filename>": OK}
+          "GET /api/v1/openapi.json": OK, "GET /api/v1/health": OK,
+          "GET /api/v1/health/ready": OK, "GET /static/<path:filename>": OK}
 # Writes that change state the other requests rely on run last.
 RUN_LAST = ("delete", "DELETE", "logout", "/active", "/password")
 

@@ -33,7 +33,7 @@ api_bp = Blueprint("api_auth", __name__, url_prefix="/api/v1/auth")
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 PUBLIC_ENDPOINTS = {"auth.login", "api_auth.issue_token", "static"}
-PUBLIC_PATHS = {"/api/v1/openapi.json", "/api/v1/health"}
+PUBLIC_PATHS = {"/api/v1/openapi.json", "/api/v1/health", "/api/v1/health/ready"}
 # Posting a password for a token carries no cookie to ride on, so it needs no CSRF token.
 CSRF_EXEMPT_ENDPOINTS = {"api_auth.issue_token"}
 

@@ -1,5 +1,14 @@
 """One engine per app; one session per request, scoped to the current user (see registry.scope).
 
+Connections are a budget shared by every worker (``EQREG_DB_CONNECTIONS``, default 80 so that
+PostgreSQL's default ``max_connections`` 100 leaves room for the CLI and maintenance): each of
+``EQREG_DB_WORKERS`` processes gets its share, as pool plus overflow (``pool_limits``).
+
+No ``pool_pre_ping``: instead a read (GET/HEAD) that finds its connection dead — the server was
+restarted, or an administrator ended the session — is run once more on a fresh one
+(``retry_reads_once``); SQLAlchemy then discards the whole stale pool. Other failures to reach the
+database are answered 503 with ``Retry-After`` (``web.errors``).
+
 The database wall (DESIGN §6): every pooled connection runs as ``eqreg_app`` (``SET ROLE`` when the
 login role is another one), which is subject to row-level security, and every transaction of the
 request session starts by telling PostgreSQL the signed-in user's scope
@@ -7,25 +16,45 @@ request session starts by telling PostgreSQL the signed-in user's scope
 """
 from __future__ import annotations
 
+import functools
+import logging
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Mapping
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, request
 from sqlalchemy import Engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry import cache
 from registry import db as registry_db
 from registry.scope import apply_to_connection
 
+log = logging.getLogger(__name__)
+
 APP_ROLE = "eqreg_app"
+CONNECTION_BUDGET = 80  # all workers together; PostgreSQL's default max_connections is 100
+READ_METHODS = {"GET", "HEAD"}
+
+
+def pool_limits(config: Mapping) -> tuple[int, int]:
+    """(pool_size, max_overflow) of one process: its share of the budget, at most what it asked for."""
+    budget = int(config.get("DB_CONNECTIONS") or CONNECTION_BUDGET)
+    workers = int(config.get("DB_WORKERS") or 1)
+    share = max(1, budget // max(1, workers))
+    pool_size = min(int(config.get("DB_POOL_SIZE") or 10), share)
+    overflow = min(int(config.get("DB_MAX_OVERFLOW", 20)), share - pool_size)
+    return pool_size, overflow
 
 
 def init_app(app: Flask) -> None:
     url = app.config.get("DATABASE_URL") or registry_db.database_url()
-    engine = registry_db.make_engine(url, pool_size=app.config.get("DB_POOL_SIZE", 10),
-                                     max_overflow=app.config.get("DB_MAX_OVERFLOW", 20),
-                                     pool_pre_ping=True)
+    pool_size, max_overflow = pool_limits(app.config)
+    # Connections older than the recycle age are replaced when next taken; overflow ones close
+    # when given back. A request waits at most DB_POOL_TIMEOUT for one, then gets a 503.
+    engine = registry_db.make_engine(url, pool_size=pool_size, max_overflow=max_overflow,
+                                     pool_recycle=int(app.config.get("DB_POOL_RECYCLE", 600)),
+                                     pool_timeout=float(app.config.get("DB_POOL_TIMEOUT", 10)))
     role = app.config.get("DB_APP_ROLE", APP_ROLE)
     event.listen(engine, "connect", lambda dbapi_connection, _record: _become(dbapi_connection, role))
     if app.config.get("ENV_PRODUCTION") or app.config.get("ENV") == "production":
@@ -37,6 +66,34 @@ def init_app(app: Flask) -> None:
     # Sign-in needs the accounts before anyone's scope is known: a session without the scope hook.
     app.extensions["eqreg.account_sessions"] = sessionmaker(engine, expire_on_commit=False)
     app.teardown_appcontext(close_sessions)
+    app.preprocess_request = retry_reads_once(app.preprocess_request)  # sign-in look-up
+    app.dispatch_request = retry_reads_once(app.dispatch_request)  # the view
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """True when ``exc`` means the pooled connection died under us (SQLAlchemy has invalidated it)."""
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def retry_reads_once(step):
+    """Run ``step`` again, once, when a read request lost its database connection doing it.
+
+    Only GET/HEAD: a write may have reached the database before the connection died.
+    """
+    @functools.wraps(step)
+    def run():
+        try:
+            return step()
+        except DBAPIError as exc:
+            if not connection_lost(exc) or request.method not in READ_METHODS or g.get("db_retried"):
+                raise
+            g.db_retried = True
+            log.warning("database connection lost during %s %s, retrying once: %s",
+                        request.method, request.path, exc.orig)
+            close_sessions()
+            g.pop("db_session", None)
+            return step()
+    return run
 
 
 def _become(dbapi_connection, role: str) -> None:
@@ -99,4 +156,7 @@ def close_sessions(exc: BaseException | None = None) -> None:
     # generator re-opened instead of leaving it idle on a pooled connection.
     db_session = g.get("db_session")
     if db_session is not None:
-        db_session.close()
+        try:
+            db_session.close()
+        except DBAPIError as error:  # the connection is gone: nothing left to roll back
+            log.warning("closing a session on a lost connection: %s", error.orig)

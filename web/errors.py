@@ -1,7 +1,14 @@
-"""One table from exception to HTTP status; one JSON error shape for the API, HTML for browsers."""
+"""One table from exception to HTTP status; one JSON error shape for the API, HTML for browsers.
+
+The database out of reach (down, restarting, every pooled connection busy) is a 503 with
+``Retry-After``, never a 500: the page is rendered without touching the database (no user menu).
+"""
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, g, jsonify, make_response, render_template, request
+from psycopg.errors import TransactionRollback
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from registry import accounts, errors
@@ -23,10 +30,21 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
-def error_response(status: int, code: str, message: str, details=None):
+def error_response(status: int, code: str, message: str, details=None, *, database_down: bool = False):
     if wants_json():
         return jsonify({"error": {"code": code, "message": message, "details": details}}), status
-    return render_template("error.html", status=status, message=message), status
+    return render_template("error.html", status=status, message=message, database_down=database_down), status
+
+
+def database_unavailable(exc: BaseException) -> str | None:
+    """The Chinese message when ``exc`` means the database cannot answer now, else ``None``."""
+    if isinstance(exc, PoolTimeout):
+        return "服务器繁忙（数据库连接已用满），请稍后重试。"
+    if isinstance(exc, OperationalError) and isinstance(exc.orig, TransactionRollback):
+        return "数据库繁忙（事务冲突），请稍后重试。"
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return "数据库暂时无法访问，请稍后重试。"
+    return None
 
 
 def status_for(exc: errors.RegistryError) -> int:
@@ -50,5 +68,13 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
+        if message := database_unavailable(exc):
+            app.logger.warning("database unavailable for %s %s: %s", request.method, request.path, exc)
+            # Render as nobody: Flask-Login's template context would look the user up again.
+            g._login_user = app.login_manager.anonymous_user()
+            body, status = error_response(503, "database_unavailable", message, database_down=True)
+            response = make_response(body, status)
+            response.headers["Retry-After"] = str(app.config.get("DB_RETRY_AFTER", 5))
+            return response
         app.logger.exception("unhandled error")
         return error_response(500, "internal_error", "服务器内部错误，请联系管理员。")

@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 
-from registry import browse, figures, periods, unreported
+from registry import browse, figures, periods, town_changes, unreported
 from registry.filters import ProjectFilters
 from registry.vocab import DOMAINS, STAGES
 from web import auth, database, i18n
@@ -72,7 +72,7 @@ def dashboard():
                            year_of_titles=YEAR_OF_TITLES, period=period, period_label=periods.label(period),
                            missing=missing, own_towns_only=scope.limited,
                            missing_total=sum(len(g["projects"]) if scope.limited else g["count"] for g in missing),
-                           link=_group_link)
+                           link=_group_link, notices=town_changes.recent_notices(session, scope))
 
 
 def _group_link(group: str, key, year_of: str = "planned_start") -> str:

@@ -28,7 +28,8 @@ def _json(schema: dict, description: str = "成功") -> dict:
 
 ERRORS = {status: {"description": text, "content": {"application/json": {"schema": _ref("Error")}}}
           for status, text in (("400", "参数错误"), ("401", "未登录"), ("403", "无权限"),
-                               ("404", "不存在或无权查看"))}
+                               ("404", "不存在或无权查看"),
+                               ("503", "数据库暂时不可用（带 Retry-After）"))}
 
 FILTERS = [
     _query("town", "镇街代码（9 位）：在该镇街有份额的项目"),
@@ -94,6 +95,11 @@ PATHS: dict[str, dict] = {
         "summary": "服务存活检查（不查询数据库，无需登录）", "security": [],
         "responses": {"200": _json({"type": "object", "properties": {
             "status": {"type": "string", "enum": ["ok"]}}})}}},
+    "/api/v1/health/ready": {"get": {
+        "summary": "就绪检查：数据库可用（无需登录；数据库不可用时 503 并带 Retry-After）", "security": [],
+        "responses": {"200": _json({"type": "object", "properties": {
+            "status": {"type": "string", "enum": ["ok"]}, "database": {"type": "string", "enum": ["ok"]}}}),
+            "503": ERRORS["503"]}}},
 }
 
 _MONEY = {"type": "number", "description": "万元"}

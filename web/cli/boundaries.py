@@ -55,6 +55,24 @@ def _print_summary(report: BoundaryReport) -> None:
                 lambda g: f"{g['district_code']} 约 {g['area_km2']:.4f} km²，位于 ({g['lng']:.5f}, {g['lat']:.5f})")
     if report.level == "town":
         click.echo(f"已重新匹配 {report.rematched_projects} 个项目到新的镇街边界。")
+        _print_moved(report.moved)
+
+
+def _towns(towns: list[dict]) -> str:
+    return "、".join(f"{t['name']}" + (f" {float(t['share']):.0%}" if len(towns) > 1 else "")
+                    for t in towns) or "（不在任何镇街）"
+
+
+def _print_moved(moved: list[dict]) -> None:
+    """Projects whose towns changed: each has a history entry and a new version (ETag)."""
+    if not moved:
+        click.echo("没有项目的所属镇街发生变化。")
+        return
+    click.echo(f"所属镇街发生变化的项目：{len(moved)} 个（已写入项目历史，版本号已更新；失去项目的镇街会在首页看到提示）")
+    for item in moved[:LISTED]:
+        click.echo(f"  {item['code']} {item['name']}：{_towns(item['before'])} → {_towns(item['after'])}")
+    if len(moved) > LISTED:
+        click.echo(f"  ……另有 {len(moved) - LISTED} 个")
 
 
 def _print_rows(title: str, rows: list[dict], describe) -> None:

@@ -44,9 +44,25 @@ def command(host: str, port: int, workers: int, threads: int, dev: bool) -> None
         from web.app import create_app
         create_app().run(host=host, port=port, debug=True, threaded=True)
         return
-    # Each thread may hold one database connection: keep the pool at least that large.
-    os.environ.setdefault("EQREG_DB_POOL_SIZE", str(threads))
+    share_connections(workers, threads)
     run_gunicorn(gunicorn_options(host, port, workers, threads))
+
+
+def share_connections(workers: int, threads: int) -> None:
+    """Tell each worker its share of the connection budget (``web.database.pool_limits``).
+
+    Each thread may hold one connection, so a worker's pool is sized to its threads within its share.
+    """
+    from web.database import CONNECTION_BUDGET
+    budget = int(os.environ.get("EQREG_DB_CONNECTIONS") or CONNECTION_BUDGET)
+    if budget < workers:
+        raise click.UsageError(f"EQREG_DB_CONNECTIONS={budget} 少于进程数 {workers}：每个进程至少需要 1 个数据库连接")
+    os.environ["EQREG_DB_WORKERS"] = str(workers)
+    os.environ.setdefault("EQREG_DB_POOL_SIZE", str(threads))
+    share = budget // workers
+    if share < threads:
+        click.echo(f"注意：每个进程只分到 {share} 个数据库连接，少于 {threads} 个线程，高峰时请求会排队等待连接"
+                   f"（调大 EQREG_DB_CONNECTIONS 或减少 --workers/--threads）。", err=True)
 
 
 group = command  # registered by web.cli._register like the other command modules

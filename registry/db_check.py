@@ -1,0 +1,238 @@
+"""``eqreg db check``: what the web app needs from the database, verified and repaired.
+
+A restore onto a fresh server, or a dump restored by hand without the roles, can leave the schema
+at the right migration but the app unable to work: the role ``eqreg_app`` missing, its grants
+gone, row-level security off or its policies lost. ``check`` lists each such problem and, with
+``repair``, fixes what can be fixed without a backup: the role, the grants in ``APP_PRIVILEGES``,
+sequences and ``eqreg_*`` functions, RLS switched on and forced, the owner's permissive policy
+(re-created for the current owner) and the owner's default privileges. A lost app policy cannot be
+rebuilt here (its rule lives in the migration that made it): restore again with ``eqreg db restore``.
+
+``APP_PRIVILEGES`` and ``APP_POLICIES`` describe the state the migrations leave at head; the
+test ``test_db_check.py`` fails when a migration changes it without updating them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from registry import schema
+
+APP_ROLE = "eqreg_app"
+
+# Table privileges of eqreg_app at head (every other public table: none).
+_ALL = ("SELECT", "INSERT", "UPDATE", "DELETE")
+APP_PRIVILEGES: dict[str, tuple[str, ...]] = {
+    "alembic_version": ("SELECT",),
+    "api_tokens": _ALL,
+    "audit_log": ("SELECT", "INSERT"),  # append-only
+    "categories": _ALL,
+    "districts": _ALL,
+    "domains": _ALL,
+    "funding_sources": _ALL,
+    "import_batches": _ALL,
+    "login_attempts": _ALL,
+    "progress_reports": ("SELECT", "INSERT"),
+    "project_towns": _ALL,
+    "projects": _ALL,
+    "registry_change_requests": ("SELECT",),
+    "registry_changes": ("SELECT",),
+    "spatial_ref_sys": ("SELECT",),
+    "town_notices": ("SELECT",),  # written by the CLI's boundary load only
+    "town_parts": _ALL,
+    "towns": _ALL,
+    "user_towns": _ALL,
+    "users": ("SELECT", "INSERT", "UPDATE"),  # disable, never delete
+}
+
+# Tables under row-level security and the policies that scope eqreg_app on them.
+APP_POLICIES: dict[str, tuple[str, ...]] = {
+    "audit_log": ("audit_log_app_append", "audit_log_app_read"),
+    "import_batches": ("import_batches_app_scope",),
+    "progress_reports": ("progress_reports_app_scope",),
+    "project_towns": ("project_towns_app_scope",),
+    "projects": ("projects_app_scope",),
+    "town_notices": ("town_notices_app_read",),
+}
+
+
+@dataclass
+class Finding:
+    """One problem: what is wrong, and whether it was repaired."""
+    problem: str
+    repaired: bool = False
+    hint: str | None = None
+
+    def describe(self) -> str:
+        if self.repaired:
+            return f"已修复：{self.problem}"
+        return f"需处理：{self.problem}" + (f"（{self.hint}）" if self.hint else "")
+
+
+def check(database_url: str, *, repair: bool = True) -> list[Finding]:
+    """Verify the database the app needs; with ``repair`` fix what can be fixed. Run as the owner."""
+    findings: list[Finding] = []
+    revision, head = schema.current_revision(database_url), schema.head_revision()
+    if revision is None:
+        return [Finding("数据库尚未初始化（没有迁移版本）", hint="运行 eqreg db upgrade 或 eqreg db restore 备份文件")]
+    if revision != head:
+        findings.append(Finding(f"表结构版本 {revision} 不是最新的 {head}", hint="运行 eqreg db upgrade"))
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        fixer = _Fixer(conn, findings, repair)
+        fixer.role()
+        fixer.schema_usage()
+        fixer.table_privileges()
+        fixer.sequences_and_functions()
+        fixer.row_level_security()
+        fixer.default_privileges()
+        fixer.rls_probe()
+    return findings
+
+
+def ensure_app_role(conn: psycopg.Connection) -> None:
+    """Create ``eqreg_app`` if missing (before a restore, so its grants and policies restore too)."""
+    _Fixer(conn, [], repair=True).role()
+
+
+def unresolved(findings: list[Finding]) -> list[Finding]:
+    return [f for f in findings if not f.repaired]
+
+
+class _Fixer:
+    def __init__(self, conn: psycopg.Connection, findings: list[Finding], repair: bool):
+        self.conn, self.findings, self.repair = conn, findings, repair
+        self.role_exists = False
+
+    def _fix(self, problem: str, statement: sql.Composable | str, hint: str | None = None) -> None:
+        """Record ``problem`` and, when repairing, run ``statement`` in a savepoint-free try."""
+        finding = Finding(problem, hint=hint)
+        self.findings.append(finding)
+        if not self.repair:
+            return
+        try:
+            self.conn.execute(statement)
+            finding.repaired = True
+        except psycopg.Error as exc:
+            finding.hint = f"无法自动修复：{exc.diag.message_primary or exc}"
+
+    def _scalar(self, query: str, params=()):
+        return self.conn.execute(query, params).fetchone()[0]
+
+    def role(self) -> None:
+        row = self.conn.execute("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = %s",
+                                (APP_ROLE,)).fetchone()
+        if row is None:
+            self._fix(f"缺少数据库角色 {APP_ROLE}", sql.SQL(
+                "CREATE ROLE {} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS").format(
+                    sql.Identifier(APP_ROLE)))
+        elif row[0] or row[1]:
+            self._fix(f"角色 {APP_ROLE} 可绕过行级安全（超级用户或 BYPASSRLS）",
+                      sql.SQL("ALTER ROLE {} NOSUPERUSER NOBYPASSRLS").format(sql.Identifier(APP_ROLE)))
+        self.role_exists = bool(self._scalar("SELECT count(*) FROM pg_roles WHERE rolname = %s", (APP_ROLE,)))
+
+    def schema_usage(self) -> None:
+        if self.role_exists and not self._scalar("SELECT has_schema_privilege(%s, 'public', 'USAGE')", (APP_ROLE,)):
+            self._fix(f"{APP_ROLE} 不能使用 public 模式", f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}")
+
+    def table_privileges(self) -> None:
+        if not self.role_exists:
+            return
+        for table, wanted in APP_PRIVILEGES.items():
+            if not self._scalar("SELECT to_regclass(%s) IS NOT NULL", (f"public.{table}",)):
+                self.findings.append(Finding(f"缺少表 {table}", hint="运行 eqreg db upgrade"))
+                continue
+            held = {p for p in _ALL if self._scalar("SELECT has_table_privilege(%s, %s, %s)",
+                                                     (APP_ROLE, f"public.{table}", p))}
+            target = sql.Identifier(table)
+            if missing := [p for p in wanted if p not in held]:
+                self._fix(f"{APP_ROLE} 缺少表 {table} 的权限 {'、'.join(missing)}",
+                          sql.SQL("GRANT {} ON {} TO {}").format(
+                              sql.SQL(", ").join(map(sql.SQL, missing)), target, sql.Identifier(APP_ROLE)))
+            if extra := [p for p in _ALL if p in held and p not in wanted]:
+                self._fix(f"{APP_ROLE} 多出表 {table} 的权限 {'、'.join(extra)}",
+                          sql.SQL("REVOKE {} ON {} FROM {}").format(
+                              sql.SQL(", ").join(map(sql.SQL, extra)), target, sql.Identifier(APP_ROLE)))
+
+    def sequences_and_functions(self) -> None:
+        if not self.role_exists:
+            return
+        for (name,) in self.conn.execute(
+                "SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace "
+                "AND CASE WHEN c.relkind = 'S' THEN NOT has_sequence_privilege(%s, c.oid, 'USAGE') END ORDER BY 1",
+                (APP_ROLE,)).fetchall():
+            self._fix(f"{APP_ROLE} 不能使用序列 {name}",
+                      sql.SQL("GRANT USAGE, SELECT ON SEQUENCE {} TO {}").format(
+                          sql.Identifier(name), sql.Identifier(APP_ROLE)))
+        for (signature,) in self.conn.execute(
+                "SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace "
+                "AND p.proname LIKE 'eqreg\\_%%' AND NOT has_function_privilege(%s, p.oid, 'EXECUTE') ORDER BY 1",
+                (APP_ROLE,)).fetchall():
+            self._fix(f"{APP_ROLE} 不能执行函数 {signature}",
+                      sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(signature),
+                                                                          sql.Identifier(APP_ROLE)))
+
+    def row_level_security(self) -> None:
+        for table, app_policies in APP_POLICIES.items():
+            row = self.conn.execute(
+                "SELECT relrowsecurity, relforcerowsecurity, pg_get_userbyid(relowner) FROM pg_class "
+                "WHERE oid = to_regclass(%s)", (f"public.{table}",)).fetchone()
+            if row is None:
+                continue  # reported with the privileges
+            enabled, forced, owner = row
+            target = sql.Identifier(table)
+            if not enabled:
+                self._fix(f"表 {table} 未启用行级安全",
+                          sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(target))
+            if not forced:
+                self._fix(f"表 {table} 的行级安全未对所有者强制",
+                          sql.SQL("ALTER TABLE {} FORCE ROW LEVEL SECURITY").format(target))
+            policies = dict(self.conn.execute(
+                "SELECT policyname, roles::text[] FROM pg_policies WHERE schemaname = 'public' AND tablename = %s",
+                (table,)).fetchall())
+            owner_policy = f"{table}_owner_all"
+            if owner not in policies.get(owner_policy, []):
+                # The owner (CLI, migrations) reads everything; after a restore under another
+                # owner name the old policy names a role that is gone or not the owner.
+                self._fix(f"表 {table} 缺少所有者 {owner} 的全权策略", sql.SQL(
+                    "DROP POLICY IF EXISTS {policy} ON {table}; CREATE POLICY {policy} ON {table} "
+                    "TO {owner} USING (true) WITH CHECK (true)").format(
+                        policy=sql.Identifier(owner_policy), table=target, owner=sql.Identifier(owner)))
+            for name in app_policies:
+                if name not in policies:
+                    self.findings.append(Finding(
+                        f"表 {table} 缺少行级安全策略 {name}",
+                        hint="无法自动重建，请用 eqreg db restore 从备份恢复"))
+
+    def default_privileges(self) -> None:
+        if not self.role_exists:
+            return
+        # Tables made by later migrations are usable by the app without another grant.
+        for kind, privileges, label in (("r", "SELECT, INSERT, UPDATE, DELETE ON TABLES", "表"),
+                                        ("S", "USAGE, SELECT ON SEQUENCES", "序列")):
+            present = self._scalar(
+                "SELECT count(*) FROM pg_default_acl d WHERE d.defaclrole = "
+                "(SELECT relowner FROM pg_class WHERE oid = to_regclass('public.projects')) "
+                "AND d.defaclnamespace = 'public'::regnamespace AND d.defaclobjtype = %s "
+                "AND array_to_string(d.defaclacl, ',') LIKE %s", (kind, f"%{APP_ROLE}=%"))
+            if not present:
+                self._fix(f"新建{label}不会自动授权给 {APP_ROLE}", sql.SQL(
+                    "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {} TO {}").format(
+                        sql.SQL(privileges), sql.Identifier(APP_ROLE)))
+
+    def rls_probe(self) -> None:
+        """As eqreg_app with no scope set, nothing may be visible (the policies really apply)."""
+        if not self.role_exists or not self._scalar("SELECT pg_has_role(current_user, %s, 'MEMBER')", (APP_ROLE,)):
+            return
+        if not self._scalar("SELECT to_regclass('public.projects') IS NOT NULL"):
+            return
+        with self.conn.transaction(force_rollback=True):
+            self.conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(APP_ROLE)))
+            try:
+                leaked = self._scalar("SELECT count(*) FROM projects")
+            except psycopg.errors.InsufficientPrivilege:
+                return  # reported as a missing grant
+        if leaked:
+            self.findings.append(Finding(f"行级安全未生效：未登录的 {APP_ROLE} 能看到 {leaked} 个项目",
+                                         hint="检查 projects 的策略，或从备份恢复"))

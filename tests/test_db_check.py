@@ -1,0 +1,79 @@
+"""``eqreg db check`` / ``upgrade``: roles, grants, row-level security and the migration head."""
+from __future__ import annotations
+
+import subprocess
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from registry import backup, db_check, embedded
+from spare_cluster import spare_cluster
+from web.cli import main
+
+
+@pytest.fixture(scope="module")
+def server():
+    with spare_cluster("check") as cluster:
+        yield cluster
+
+
+def test_the_expected_grants_and_policies_are_what_the_migrations_make(database_url):
+    """When a migration changes eqreg_app's rights, db_check.APP_PRIVILEGES/APP_POLICIES must follow."""
+    with psycopg.connect(database_url) as conn:
+        granted = {}
+        for table, privilege in conn.execute("""
+                SELECT c.relname, p.privilege FROM pg_class c
+                CROSS JOIN (VALUES ('SELECT'), ('INSERT'), ('UPDATE'), ('DELETE')) p(privilege)
+                WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
+                  AND has_table_privilege('eqreg_app', c.oid, p.privilege) ORDER BY 1"""):
+            granted.setdefault(table, set()).add(privilege)
+        policies = {}
+        for table, name in conn.execute("SELECT tablename, policyname FROM pg_policies "
+                                        "WHERE 'eqreg_app' = ANY (roles) ORDER BY 1, 2"):
+            policies.setdefault(table, []).append(name)
+    assert granted == {t: set(p) for t, p in db_check.APP_PRIVILEGES.items()}
+    assert policies == {t: sorted(p) for t, p in db_check.APP_POLICIES.items()}
+
+
+def test_check_of_a_migrated_database_finds_nothing(database_url):
+    assert db_check.check(database_url, repair=False) == []
+
+
+def test_check_repairs_lost_grants_and_row_level_security(server):
+    url = server.url("eqreg_grants")
+    embedded.ensure_database(url)
+    assert CliRunner().invoke(main, ["db", "upgrade"], env={"DATABASE_URL": url}).exit_code == 0
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("REVOKE ALL ON projects FROM eqreg_app; GRANT DELETE ON users TO eqreg_app;"
+                     "ALTER TABLE projects NO FORCE ROW LEVEL SECURITY; DROP POLICY projects_owner_all ON projects")
+
+    found = CliRunner().invoke(main, ["db", "check", "--no-repair"], env={"DATABASE_URL": url})
+    assert found.exit_code == 1
+    assert "需处理：eqreg_app 缺少表 projects 的权限 SELECT、INSERT、UPDATE、DELETE" in found.output
+    assert "需处理：eqreg_app 多出表 users 的权限 DELETE" in found.output
+    assert "需处理：表 projects 的行级安全未对所有者强制" in found.output
+
+    repaired = CliRunner().invoke(main, ["db", "check"], env={"DATABASE_URL": url})
+    assert repaired.exit_code == 0, repaired.output
+    assert "已修复：表 projects 缺少所有者 postgres 的全权策略" in repaired.output
+    assert db_check.check(url, repair=False) == []
+
+
+def test_upgrade_after_a_plain_pg_restore_recreates_the_role_and_names_the_lost_policies(
+        web_data, committed, tmp_path):
+    """The issue's case: pg_restore by hand on a server without eqreg_app, then eqreg db upgrade."""
+    archive = tmp_path / "plain.dump"
+    backup.backup(committed, archive)
+    with spare_cluster("plain") as fresh:
+        url = fresh.url("eqreg_plain")
+        embedded.ensure_database(url)
+        plain = subprocess.run([embedded.pg_program("pg_restore"), "--dbname", url, str(archive)],
+                               capture_output=True, text=True)
+        assert plain.returncode == 1 and 'role "eqreg_app" does not exist' in plain.stderr
+
+        upgraded = CliRunner().invoke(main, ["db", "upgrade"], env={"DATABASE_URL": url})
+        assert "已修复：缺少数据库角色 eqreg_app" in upgraded.output
+        assert "已修复：eqreg_app 缺少表 projects 的权限" in upgraded.output
+        assert "需处理：表 projects 缺少行级安全策略 projects_app_scope" in upgraded.output
+        assert upgraded.exit_code == 1
