@@ -40,6 +40,9 @@ APP_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "registry_change_requests": ("SELECT",),
     "registry_changes": ("SELECT",),
     "spatial_ref_sys": ("SELECT",),
+    "target_entries": ("SELECT", "INSERT"),  # hand-entered values are appended, never changed
+    "target_jurisdictions": ("SELECT", "INSERT", "UPDATE"),
+    "targets": ("SELECT", "INSERT", "UPDATE"),
     "town_notices": ("SELECT",),  # written by the CLI's boundary load only
     "town_parts": _ALL,
     "towns": _ALL,
@@ -54,6 +57,9 @@ APP_POLICIES: dict[str, tuple[str, ...]] = {
     "progress_reports": ("progress_reports_app_scope",),
     "project_towns": ("project_towns_app_scope",),
     "projects": ("projects_app_scope",),
+    "target_entries": ("target_entries_app_append", "target_entries_app_read"),
+    "target_jurisdictions": ("target_jurisdictions_app_read", "target_jurisdictions_app_write"),
+    "targets": ("targets_app_read", "targets_app_write"),
     "town_notices": ("town_notices_app_read",),
 }
 
