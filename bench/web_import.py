@@ -58,7 +58,7 @@ def main() -> None:
     try:
         status, body = request(port, "POST", "/api/v1/auth/token",
                                {"username": BENCH_USER, "password": BENCH_PASSWORD})
-        if status != 200:
+        if status not in (200, 201):
             raise SystemExit(f"POST /api/v1/auth/token: {status} {body[:200]!r}")
         token = json.loads(body)["token"]
 

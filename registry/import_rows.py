@@ -64,7 +64,11 @@ def clean_code(value: object) -> str:
 
 
 def _blank(value: object) -> bool:
-    return value is None or not str(value).strip().lstrip("'").strip()
+    """Empty, spaces, or only the apostrophe spreadsheets put before digits."""
+    if value is None:
+        return True
+    text = value.strip() if isinstance(value, str) else str(value).strip()
+    return not text or (text[0] == "'" and not text.lstrip("'").strip())
 
 
 def validate_rows(session: Session, rows: Iterator[Row], *, default_crs: str, clear_blanks: bool = False,
@@ -124,11 +128,12 @@ def _validate_row(out: ValidatedRows, row: int, record: dict, stored: dict, firs
         values, problems = validate_record(record, row=row, default_crs=default_crs, domains=domains,
                                            funding=funding, convert=False)
     else:
-        merged = _merge(record, current_record(project, geometry=False), clear_blanks)
+        given = {key for key, value in record.items() if not _blank(value)}
+        merged = _merge(record, given, current_record(project, geometry=False), clear_blanks)
         values, problems = validate_record(
             merged, row=row, default_crs=default_crs, domains=domains, funding=funding, convert=False,
             kept_geometry=(shapely.from_wkb(project.wkb), project.source_crs))
-        problems = _own_problems(problems, record)
+        problems = _own_problems(problems, record, given)
     if values is not None:
         before = None if project is None else {f: getattr(project, f) for f in _LIFECYCLE_FIELDS}
         stage_problems = lifecycle.import_row_problems(before, values, row=row,
@@ -150,20 +155,22 @@ def _validate_row(out: ValidatedRows, row: int, record: dict, stored: dict, firs
     out.valid.append(values)
 
 
-def _merge(record: dict, stored: dict, clear_blanks: bool) -> dict:
+def _merge(record: dict, given: set[str], stored: dict, clear_blanks: bool) -> dict:
     """The row laid over the stored project's record: given cells win, blanks keep (or clear)."""
     merged = dict(stored)
     for key, value in record.items():
-        if not _blank(value):
+        if key in given:
             merged[key] = value
         elif clear_blanks and key not in _NEVER_CLEARED:
             merged[key] = None
     return merged
 
 
-def _own_problems(problems: list[Problem], record: dict) -> list[Problem]:
+def _own_problems(problems: list[Problem], record: dict, given: set[str]) -> list[Problem]:
     """Warnings about stored values the row does not touch are noise: keep the row's own."""
-    given = {header_label(key) for key, value in record.items() if not _blank(value)}
+    if all(p.severity == "error" for p in problems):
+        return problems
+    columns = {header_label(key) for key in given}
     if {"lng", "lat"} & record.keys():
-        given.add("经度、纬度")
-    return [p for p in problems if p.severity == "error" or p.column in given]
+        columns.add("经度、纬度")
+    return [p for p in problems if p.severity == "error" or p.column in columns]
