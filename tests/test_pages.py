@@ -127,3 +127,13 @@ def test_every_ui_string_has_a_chinese_translation():
             if msgid and not (catalogue.get(msgid) and catalogue.get(msgid).string):
                 missing.append(msgid)
     assert missing == []
+
+
+@pytest.mark.parametrize("role,towns,shown", [
+    ("planner", (), ["/", "/map", "/projects", "/export"]),
+    ("town", ("370499002",), ["/", "/map", "/projects", "/export"]),
+    ("bureau", (), ["/", "/map", "/projects", "/imports", "/export"])])
+def test_menu_shows_only_what_the_role_may_use(client_for, web_data, role, towns, shown):
+    page = html(client_for(role, towns=towns).get("/"))
+    nav = re.search(r'<nav class="main-nav".*?</nav>', page, re.S).group(0)
+    assert re.findall(r'href="([^"]+)"', nav) == shown

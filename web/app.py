@@ -11,6 +11,7 @@ DEFAULTS = {
     "DATABASE_URL": None,  # libpq form; None = DATABASE_URL from the environment or embedded
     "BASEMAPS": ["none", "osm", "tianditu", "amap"],
     "TIANDITU_KEY": None,
+    "MAP_MAX_FEATURES": None,  # EQREG_MAP_MAX_FEATURES: features per map view before grid clusters
 }
 
 

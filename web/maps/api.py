@@ -1,7 +1,7 @@
 """``GET /api/v1/map/features``: the projects of one map view (see web.maps.features)."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 from web import database
 from web.api import openapi
@@ -17,7 +17,8 @@ def features():
     args = request.args
     collection = view_features(database.session(), current_scope(), bbox=args.get("bbox"),
                                zoom=args.get("zoom"), domains=args.get("domains"),
-                               stage=args.get("stage"), town=args.get("town"), crs=args.get("crs"))
+                               stage=args.get("stage"), town=args.get("town"), crs=args.get("crs"),
+                               max_features=current_app.config.get("MAP_MAX_FEATURES"))
     response = jsonify(collection)
     response.mimetype = "application/geo+json"
     return response

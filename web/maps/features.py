@@ -26,7 +26,7 @@ CELL_PIXELS = 64  # grid cell size on screen
 
 def view_features(session: Session, scope: Scope, *, bbox: str | None, zoom: str | int | None,
                   domains: str | None = None, stage: str | None = None, town: str | None = None,
-                  crs: str | None = None) -> dict:
+                  crs: str | None = None, max_features: int | None = None) -> dict:
     """The projects of one map view as a GeoJSON FeatureCollection.
 
     ``bbox`` is ``west,south,east,north`` in the map's coordinates (EPSG:4326, or GCJ-02 when
@@ -35,7 +35,10 @@ def view_features(session: Session, scope: Scope, *, bbox: str | None, zoom: str
     ``"features"`` (properties ``id, code, name, domain, stage, total_investment``) or
     ``"clusters"`` (Point per grid cell; properties ``cluster, count, stage`` — the commonest —
     and ``by_stage``), and ``truncated`` when more features matched than were sent.
+    ``max_features`` (default ``MAX_FEATURES``, the app's ``MAP_MAX_FEATURES``) is the most
+    features sent before the grid is used instead.
     """
+    max_features = max_features or MAX_FEATURES
     gcj02 = _parse_crs(crs)
     filters = ProjectFilters.parse({"bbox": bbox, "stage": stage, "town": town})
     if filters.bbox is None:
@@ -49,7 +52,7 @@ def view_features(session: Session, scope: Scope, *, bbox: str | None, zoom: str
         return _collection("features", [], truncated=False)
     params = {**scope.sql_params(), "west": float(west), "south": float(south), "east": float(east),
               "north": float(north), "zoom": zoom_level, "full_zoom": FULL_ZOOM,
-              "max_features": MAX_FEATURES, "cell": 360.0 / 2 ** zoom_level * CELL_PIXELS / 256,
+              "max_features": max_features, "cell": 360.0 / 2 ** zoom_level * CELL_PIXELS / 256,
               "domains": domain_codes, "stage": filters.stage, "town": filters.town}
     # An interactive query over up to every project in view: JIT compilation costs more than it
     # saves, and the grid grouping of 10^5 rows should hash/sort in memory.
@@ -57,8 +60,8 @@ def view_features(session: Session, scope: Scope, *, bbox: str | None, zoom: str
     rows = session.execute(sqlfiles.load("map_features"), params).mappings().all()
     if rows and rows[0]["kind"] == "cluster":
         return _collection("clusters", _clusters(rows, gcj02), truncated=False)
-    features = [_feature(row, gcj02) for row in rows[:MAX_FEATURES]]
-    return _collection("features", features, truncated=len(rows) > MAX_FEATURES)
+    features = [_feature(row, gcj02) for row in rows[:max_features]]
+    return _collection("features", features, truncated=len(rows) > max_features)
 
 
 def _feature(row, gcj02: bool) -> dict:
