@@ -39,6 +39,10 @@ def test_district_map_draws_towns_and_projects_offline(viewer):
     viewer.page.locator(".leaflet-marker-icon.eqreg-pt").first.click()
     link = viewer.page.locator(".leaflet-popup-content a")
     assert link.get_attribute("href").startswith("/projects/")
+    popup = viewer.page.locator(".leaflet-popup-content").inner_text()
+    assert "已完成投资" in popup and ("乙镇" in popup or "丙镇" in popup)
+    assert viewer.page.locator(".leaflet-control-scale-line").count() == 1  # metric only, no miles
+    assert "km" in viewer.page.locator(".leaflet-control-scale").inner_text()
     viewer.page.wait_for_timeout(400)  # let the popup fade in for the screenshot
     viewer.screenshot("map-district.png")
     viewer.assert_stayed_local()
@@ -65,3 +69,51 @@ def test_crowded_view_is_drawn_as_grid_clusters(browser, served_database):
         assert sum(int(n) for n in bubbles) == 5
         viewer.assert_stayed_local()
         context.close()
+
+
+def _project_paths(viewer) -> list[dict]:
+    """The drawn lines and polygons with their screen boxes."""
+    paths = viewer.page.locator(".leaflet-eqreg-projects-pane path.leaflet-interactive")
+    return [paths.nth(i).bounding_box() for i in range(paths.count())]
+
+
+def test_line_and_polygon_popups_explain_the_project(viewer):
+    viewer.open_map("/map")
+    paths = _project_paths(viewer)
+    assert len(paths) == 3  # two pipelines and the hospital site, above the town choropleth
+    line = max(paths, key=lambda p: p["width"])  # 东西燃气管网更新, 117.05–117.25 along 35.05
+    viewer.page.mouse.click(line["x"] + line["width"] * 0.25, line["y"] + line["height"] / 2)
+    popup = viewer.page.locator(".leaflet-popup-content").inner_text()
+    for text in ("东西燃气管网更新", "2024-370499-01-01-100002", "市政基础设施 · 在建", "800", "200",
+                 "长度", "km", "甲街道 25", "乙镇 50", "丙镇 25", "查看项目"):
+        assert text in popup, (text, popup)
+
+    site = max(paths, key=lambda p: p["height"])  # 医院影像楼设备更新, 117.07–117.11: 甲 ¾, 乙 ¼
+    centre = (site["x"] + site["width"] / 2, site["y"] + site["height"] / 2)
+    on_top = viewer.page.evaluate("([x, y]) => document.elementFromPoint(x, y).closest('.leaflet-pane').className",
+                                  list(centre))
+    assert "eqreg-projects" in on_top  # drawn above the choropleth, not hidden by it
+    viewer.page.mouse.click(*centre)
+    popup = viewer.page.locator(".leaflet-popup-content", has_text="医院影像楼设备更新").inner_text()
+    for text in ("医院影像楼设备更新", "医疗卫生 · 竣工投产", "面积", "km²", "甲街道 75", "乙镇 25"):
+        assert text in popup, (text, popup)
+    viewer.screenshot("map-polygon-popup.png")
+    viewer.assert_stayed_local()
+
+
+def test_search_box_finds_a_project_by_code_and_opens_its_popup(viewer):
+    viewer.open_map("/map")
+    viewer.page.fill(".eqreg-search input", "2024-370499-01-01-100005")
+    viewer.page.press(".eqreg-search input", "Enter")
+    popup = viewer.page.locator(".leaflet-popup-content")
+    popup.wait_for()
+    assert "甲街道供热管网" in popup.inner_text()
+    viewer.page.fill(".eqreg-search input", "管网")  # two matches by name: a list to choose from
+    viewer.page.press(".eqreg-search input", "Enter")
+    choices = viewer.page.locator(".eqreg-search-results a")
+    choices.first.wait_for()
+    assert sorted(choices.all_inner_texts()) == ["东西燃气管网更新 · 2024-370499-01-01-100002",
+                                                 "甲街道供热管网 · 2024-370499-01-01-100005"]
+    choices.first.click()
+    assert "东西燃气管网更新" in viewer.page.locator(".leaflet-popup-content", has_text="燃气").inner_text()
+    viewer.assert_stayed_local()

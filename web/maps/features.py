@@ -22,6 +22,7 @@ from registry.vocab import domain_code
 MAX_FEATURES = 1500  # above this many projects in view, send the grid instead
 FULL_ZOOM = 16  # from this zoom on, always the features (at most MAX_FEATURES)
 CELL_PIXELS = 64  # grid cell size on screen
+SEARCH_LIMIT = 10  # projects offered by the map's search box
 
 
 def view_features(session: Session, scope: Scope, *, bbox: str | None, zoom: str | int | None,
@@ -32,7 +33,8 @@ def view_features(session: Session, scope: Scope, *, bbox: str | None, zoom: str
     ``bbox`` is ``west,south,east,north`` in the map's coordinates (EPSG:4326, or GCJ-02 when
     ``crs`` is ``gcj02``, i.e. the page is drawn over AMap); ``domains`` a comma-separated list of
     domain codes (``None``: all; empty: none). The result has a foreign member ``mode``:
-    ``"features"`` (properties ``id, code, name, domain, stage, total_investment``) or
+    ``"features"`` (properties ``id, code, name, domain, stage, total_investment,
+    completed_investment, length_km, area_km2, towns`` = ``[{code, name, share}]``) or
     ``"clusters"`` (Point per grid cell; properties ``cluster, count, stage`` — the commonest —
     and ``by_stage``), and ``truncated`` when more features matched than were sent.
     ``max_features`` (default ``MAX_FEATURES``, the app's ``MAP_MAX_FEATURES``) is the most
@@ -64,6 +66,21 @@ def view_features(session: Session, scope: Scope, *, bbox: str | None, zoom: str
     return _collection("features", features, truncated=len(rows) > max_features)
 
 
+def search_features(session: Session, scope: Scope, *, q: str | None, town: str | None = None,
+                    crs: str | None = None) -> dict:
+    """Up to ``SEARCH_LIMIT`` projects of the scope whose code or name contains ``q``, as a
+    FeatureCollection with the same properties as ``view_features``' features (an exact code
+    first). Geometry in EPSG:4326, or GCJ-02 when ``crs`` is ``gcj02``."""
+    gcj02 = _parse_crs(crs)
+    q = (q or "").strip()
+    if not q:
+        raise InvalidInput("请输入项目代码或名称", {"parameter": "q"})
+    town = ProjectFilters.parse({"town": town}).town
+    rows = session.execute(sqlfiles.load("map_search"), {**scope.sql_params(), "q": q[:100], "town": town,
+                                                         "limit": SEARCH_LIMIT}).mappings().all()
+    return _collection("features", [_feature(row, gcj02) for row in rows], truncated=False)
+
+
 def _feature(row, gcj02: bool) -> dict:
     geometry = json.loads(row["geometry"])
     if gcj02:
@@ -71,7 +88,14 @@ def _feature(row, gcj02: bool) -> dict:
     return {"type": "Feature", "id": row["id"], "geometry": geometry,
             "properties": {"id": row["id"], "code": row["code"], "name": row["name"],
                            "domain": row["domain_code"], "stage": row["stage"],
-                           "total_investment": float(row["total_investment"])}}
+                           "total_investment": float(row["total_investment"]),
+                           "completed_investment": _number(row["completed_investment"]),
+                           "length_km": _number(row["length_km"]), "area_km2": _number(row["area_km2"]),
+                           "towns": [{**t, "share": round(t["share"], 4)} for t in row["towns"] or []]}}
+
+
+def _number(value) -> float | None:
+    return None if value is None else float(value)
 
 
 def _clusters(rows, gcj02: bool) -> list[dict]:
