@@ -12,6 +12,7 @@
   var typed = ["f-lng", "f-lat", "f-wkt"].map(function (id) { return document.getElementById(id); });
   var message = document.getElementById("preview-message");
   var tbody = document.querySelector("#preview-towns tbody");
+  var text = container.dataset;  // messages in the UI language (data-text-* on #draw-map)
 
   var map = L.map(container, { attributionControl: false }).setView([35.0, 117.0], 11);
   var drawn = new L.FeatureGroup().addTo(map);
@@ -55,10 +56,10 @@
       tbody.appendChild(row);
     });
     if (!towns.length) {
-      tbody.innerHTML = '<tr><td colspan="3" class="empty">不在任何镇街内</td></tr>';
+      tbody.innerHTML = '<tr><td colspan="3" class="empty"></td></tr>';
+      tbody.querySelector("td").textContent = text.textNoTown;
     }
-    message.textContent = result.inside ? "" : (result.swapped ? "位置在本行政区之外，经纬度可能填反了。"
-                                                                : "位置不在本行政区范围内，请核对坐标和坐标系。");
+    message.textContent = result.inside ? "" : (result.swapped ? text.textSwapped : text.textOutside);
   }
 
   function preview(body, redraw) {
@@ -73,7 +74,7 @@
       if (!answer.ok) { message.textContent = answer.data.error.message; return; }
       if (redraw) { show(answer.data.geometry); }
       render(answer.data);
-    }).catch(function () { message.textContent = "预览失败，请稍后再试。"; });
+    }).catch(function () { message.textContent = text.textPreviewFailed; });
   }
 
   function changed() {
@@ -102,7 +103,7 @@
     if (wkt) { preview({ wkt: wkt, crs: crs }, true); }
     else if (lng && lat) {
       preview({ geometry: { type: "Point", coordinates: [parseFloat(lng), parseFloat(lat)] }, crs: crs }, true);
-    } else { message.textContent = "请先输入经纬度或几何WKT。"; }
+    } else { message.textContent = text.textNeedInput; }
   });
 
   if (hidden.value) {
