@@ -132,7 +132,8 @@ def test_unknown_town_is_404(client, web_data):
     assert "未找到镇街" in response.get_data(as_text=True)
 
 
-def test_amap_basemap_shifts_towns_and_projects_to_gcj02(client, web_data):
+def test_amap_basemap_shifts_towns_and_projects_to_gcj02(app, client, web_data):
+    app.config["BASEMAPS"] = ["amap"]
     shifted = features(client, crs="gcj02", bbox="116.9,34.9,117.45,35.25")
     plain = features(client)
     point = lambda c: next(f for f in c["features"] if f["properties"]["code"].endswith("100001"))  # noqa: E731
@@ -146,7 +147,15 @@ def test_amap_basemap_shifts_towns_and_projects_to_gcj02(client, web_data):
     assert corner != pytest.approx([117.0, 35.0], abs=1e-4)
 
 
+def test_online_basemaps_are_off_unless_configured(client, web_data):
+    html = client.get("/map").get_data(as_text=True)
+    assert not re.search(r"openstreetmap|autonavi|tianditu", html)
+    for basemap in ("osm", "amap", "tianditu"):
+        assert client.get(f"/map?basemap={basemap}").status_code == 400
+
+
 def test_tianditu_needs_a_key(app, client, web_data):
+    app.config["BASEMAPS"] = ["tianditu", "osm"]
     assert client.get("/map?basemap=tianditu").status_code == 400
     app.config["TIANDITU_KEY"] = "k123"
     html = client.get("/map?basemap=tianditu").get_data(as_text=True)

@@ -32,8 +32,8 @@ def main(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from web.cli import boundaries, db, demo, projects, serve, users
-    for module in (db, projects, boundaries, users, demo, serve):
+    from web.cli import basemap, boundaries, db, demo, projects, serve, users
+    for module in (db, projects, boundaries, users, demo, serve, basemap):
         main.add_command(module.group)
 
 

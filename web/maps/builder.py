@@ -10,6 +10,7 @@ from folium.plugins import FeatureGroupSubGroup, HeatMap, MarkerCluster
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from registry.basemap import Basemap
 from registry.vocab import DOMAINS, STAGES
 from web.i18n import domain_label, stage_label
 from web.maps.assets import localise
@@ -25,6 +26,7 @@ CLASSES = 5
 MAX_ZOOM = 18
 
 BASEMAPS = {  # key: (label, tile URL template, subdomains, attribution)
+    "local": (_l("Local basemap"), None, None, None),  # registry.basemap, served at /tiles/...
     "none": (_l("None"), None, None, None),
     "osm": ("OpenStreetMap", "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "abc",
             "© OpenStreetMap contributors"),
@@ -37,10 +39,13 @@ BASEMAPS = {  # key: (label, tile URL template, subdomains, attribution)
 }
 
 
-def available_basemaps(config) -> list[str]:
-    """The basemaps this deployment offers (Tianditu only with a key)."""
-    return [key for key in config.get("BASEMAPS", BASEMAPS) if key in BASEMAPS
-            and (key != "tianditu" or config.get("TIANDITU_KEY"))]
+def available_basemaps(config, local: Basemap | None) -> list[str]:
+    """The basemaps this deployment offers, the default first: the bureau's own MBTiles when
+    loaded (``eqreg basemap load``), none, then the online ones listed in ``EQREG_BASEMAPS``
+    (off unless configured; Tianditu only with a key)."""
+    online = [key for key in config.get("BASEMAPS") or [] if key in BASEMAPS and key not in ("none", "local")
+              and (key != "tianditu" or config.get("TIANDITU_KEY"))]
+    return (["local"] if local else []) + ["none"] + online
 
 
 def metric_classes(towns: dict) -> list[dict]:
@@ -61,7 +66,8 @@ def metric_classes(towns: dict) -> list[dict]:
     return out
 
 
-def build_map(*, towns: dict, bounds, basemap: str, tianditu_key: str | None, options: dict) -> folium.Map:
+def build_map(*, towns: dict, bounds, basemap: str, tianditu_key: str | None, options: dict,
+              local: Basemap | None = None, tiles_root: str = "") -> folium.Map:
     """The Folium map: towns (choropleth styled by the JS metric switch), one marker cluster with
     a sub-group per domain, a grid-cluster layer, a heat layer and the chosen basemap.
 
@@ -73,7 +79,10 @@ def build_map(*, towns: dict, bounds, basemap: str, tianditu_key: str | None, op
                    zoom_start=11, location=[35.0, 117.0], width="100%", height="100%")
     # Folium gives max_zoom to its default tiles only; markercluster needs it on the map itself.
     m.options["max_zoom"] = MAX_ZOOM
-    _add_basemap(m, basemap, tianditu_key)
+    if basemap == "local" and local is not None:
+        _add_local_basemap(m, local, tiles_root)
+    else:
+        _add_basemap(m, basemap, tianditu_key)
     town_layer = folium.GeoJson(towns, name=_("Town boundaries"), smooth_factor=0.5).add_to(m)
     cluster = MarkerCluster(control=False, icon_create_function="EqregMap.clusterIcon",
                             show_coverage_on_hover=False, max_cluster_radius=50,
@@ -92,6 +101,17 @@ def build_map(*, towns: dict, bounds, basemap: str, tianditu_key: str | None, op
     ProjectLayers(towns=town_layer, cluster=cluster, subgroups=subgroups, aggregates=aggregates,
                   heat=heat, options=options).add_to(m)
     return localise(m)
+
+
+def _add_local_basemap(m: folium.Map, local: Basemap, tiles_root: str) -> None:
+    """The bureau's MBTiles: beyond its zoom levels the nearest one is scaled, beyond its extent
+    nothing is requested."""
+    options = {"max_native_zoom": local.max_zoom, "min_native_zoom": local.min_zoom}
+    if local.bounds:
+        west, south, east, north = local.bounds
+        options["bounds"] = [[south, west], [north, east]]
+    folium.TileLayer(f"{tiles_root}/tiles/{{z}}/{{x}}/{{y}}.{local.format}", name=local.name,
+                     attr=local.attribution or local.name, max_zoom=MAX_ZOOM, control=False, **options).add_to(m)
 
 
 def _add_basemap(m: folium.Map, basemap: str, tianditu_key: str | None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
+from registry.basemap import current_basemap
 from registry.errors import InvalidInput
 from registry.figures import town_figures
 from registry.scope import Scope
@@ -46,7 +47,8 @@ def town_map(code: str):
 
 
 def _render(session, scope: Scope, *, district_code: str | None, town_code: str | None):
-    basemap = _basemap()
+    local = current_basemap()
+    basemap = _basemap(local)
     figures = town_figures(session, scope, district_code=district_code)  # the costly part: once
     towns = town_collection(session, scope, district_code=district_code, figures=figures,
                             gcj02=basemap == "amap")
@@ -62,10 +64,11 @@ def _render(session, scope: Scope, *, district_code: str | None, town_code: str 
         "basemaps": [{"key": key, "label": str(BASEMAPS[key][0]), "active": key == basemap,
                       "href": url_for(request.endpoint, **(request.view_args or {}),
                                       **{**request.args.to_dict(), "basemap": key})}
-                     for key in available_basemaps(current_app.config)],
+                     for key in available_basemaps(current_app.config, local)],
     }
     folium_map = build_map(towns=towns, bounds=collection_bounds(towns, town_code), basemap=basemap,
-                           tianditu_key=current_app.config.get("TIANDITU_KEY"), options=options)
+                           tianditu_key=current_app.config.get("TIANDITU_KEY"), options=options,
+                           local=local, tiles_root=request.script_root)
     town = next((f for f in figures if f["code"] == town_code), None) if town_code else None
     town_name = next((f["properties"]["name"] for f in towns["features"]
                       if f["properties"]["code"] == town_code), None)
@@ -74,9 +77,11 @@ def _render(session, scope: Scope, *, district_code: str | None, town_code: str 
                            stages=STAGES, domains=DOMAINS)
 
 
-def _basemap() -> str:
-    basemap = request.args.get("basemap") or "none"
-    if basemap not in available_basemaps(current_app.config):
+def _basemap(local) -> str:
+    """The basemap asked for (``?basemap=``), else the default: the loaded offline one, else none."""
+    available = available_basemaps(current_app.config, local)
+    basemap = request.args.get("basemap") or available[0]
+    if basemap not in available:
         raise InvalidInput(f"不支持的底图：{basemap}", {"parameter": "basemap", "value": basemap,
-                                                   "allowed": available_basemaps(current_app.config)})
+                                                   "allowed": available})
     return basemap

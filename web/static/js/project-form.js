@@ -15,6 +15,8 @@
   var text = container.dataset;  // messages in the UI language (data-text-* on #draw-map)
 
   var map = L.map(container, { attributionControl: false }).setView([35.0, 117.0], 11);
+  var basemap = JSON.parse(container.dataset.basemap || "null");  // the offline MBTiles, when loaded
+  if (basemap) { L.tileLayer(basemap.url, basemap).addTo(map); }
   var drawn = new L.FeatureGroup().addTo(map);
   var style = { color: "#c0392b", weight: 4, fillOpacity: 0.3 };
   map.addControl(new L.Control.Draw({
