@@ -292,6 +292,25 @@
     L.popup({maxWidth: 320}).setLatLng(at).setContent(projectPopup(f.properties)).openOn(cfg.map);
   }
 
+  /* One button (shown on phones by the page's CSS) that folds the layer list, legend and basemap
+   * choice away and back, so they do not cover a small map. */
+  function controlsToggle() {
+    var control = L.control({position: "topright"});
+    control.onAdd = function () {
+      var button = L.DomUtil.create("button", "eqreg-box eqreg-controls-toggle");
+      button.type = "button";
+      button.textContent = T("layers");
+      button.setAttribute("aria-expanded", "false");
+      L.DomEvent.disableClickPropagation(button);
+      button.addEventListener("click", function () {
+        var open = cfg.map.getContainer().classList.toggle("eqreg-controls-open");
+        button.setAttribute("aria-expanded", String(open));
+      });
+      return button;
+    };
+    return control;
+  }
+
   function init(config) {
     cfg = config;
     cfg.metric = cfg.options.metrics[0].key;
@@ -299,6 +318,7 @@
     // bottom left, stacked upwards: scale (metric only), basemap choice, legend (the layer list has the right)
     L.control.scale({imperial: false, position: "bottomleft"}).addTo(cfg.map);
     searchControl().addTo(cfg.map);
+    controlsToggle().addTo(cfg.map);
     basemapControl().addTo(cfg.map);
     cfg.legend = L.control({position: "bottomleft"});
     cfg.legend.onAdd = function () { return L.DomUtil.create("div", "eqreg-box eqreg-legend"); };
