@@ -29,6 +29,10 @@ def test_district_map_draws_towns_and_projects_offline(viewer):
     assert viewer.count(".leaflet-marker-icon.eqreg-pt") == 2
     assert viewer.page.locator(".folium-map").get_attribute("data-eqreg-mode") == "features"
     assert "投资密度" in viewer.page.locator(".eqreg-legend").inner_text()
+    assert viewer.page.evaluate("""() => {  // town labels stack above markers and clusters
+        const z = el => Number(getComputedStyle(el.closest('.leaflet-pane')).zIndex);
+        return z(document.querySelector('.eqreg-town-label')) > z(document.querySelector('.leaflet-marker-icon'));
+    }""")
 
     fills = lambda: viewer.page.eval_on_selector_all(  # noqa: E731
         "svg path.leaflet-interactive", "ps => ps.slice(0, 3).map(p => p.getAttribute('fill'))")
