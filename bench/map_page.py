@@ -1,7 +1,7 @@
 """Benchmark: the district map page at N projects (DESIGN §7: HTML ≤ 1.5 MB, usable ≤ 3 s).
 
 Builds a scratch database with the demo district's towns and N generated projects, serves the
-app with gunicorn on 127.0.0.1, and opens ``/map`` in headless Chromium (cold cache each run).
+app with ``eqreg serve --workers 2`` on 127.0.0.1 (tests/served.py), and opens ``/map`` in headless Chromium (cold cache each run).
 "Usable" is the moment the towns are styled and the first project layer of the view is drawn
 (``html[data-map-ready]``, set by web/static/js/project_map.js, in ms since navigation start).
 Also reports the features endpoint at district extent (grid clusters) and zoomed in.
@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+import served  # noqa: E402  (tests/served.py: eqreg serve, Chromium, sign-in)
 
 from bench import common  # noqa: E402
 from bench.generate_projects import generate_projects  # noqa: E402
@@ -29,8 +28,6 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1:54329/eqreg_bench"
 HTML_BUDGET_MB, USABLE_BUDGET_S = 1.5, 3.0
 SCREENSHOT = common.REPO / "bench" / "out" / "map_page.png"
 USER, PASSWORD = "bench_viewer", "bench viewer password"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 
 
 def prepare(url: str, n: int, reuse: bool) -> None:
@@ -51,26 +48,6 @@ def _count(url: str) -> int:
         return -1
 
 
-def serve(url: str) -> tuple[subprocess.Popen, str]:
-    """gunicorn on a free port of 127.0.0.1 (2 workers, one shared secret key)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**common.env_for(url), "EQREG_SECRET_KEY": os.urandom(16).hex()}
-    server = subprocess.Popen([str(common.VENV_BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}",
-                               "--log-level", "warning", "web.app:create_app()"],
-                              cwd=common.REPO, env=env)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(base + "/login", timeout=1)
-            return server, base
-        except OSError:
-            time.sleep(0.2)
-    server.terminate()
-    raise SystemExit("gunicorn did not start")
-
-
 def view_boxes(url: str) -> tuple[str, str]:
     """The district's extent and a zoom-16-sized box (about 1.4 × 0.8 km) at its busiest spot."""
     extent = common.scalar(url, "SELECT concat_ws(',', ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)) "
@@ -88,15 +65,11 @@ def measure(base: str, repeat: int, boxes: tuple[str, str]) -> dict:
     results = {"html_bytes": [], "html_ms": [], "usable_ms": [], "transferred": [], "outside": [], "extent_api_ms": [],
                "zoomed_api_ms": []}
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = served.launch_chromium(playwright)
         for _ in range(repeat):
             context = browser.new_context(viewport={"width": 1366, "height": 768})  # cold cache
+            served.sign_in(context, base, USER, PASSWORD)
             page = context.new_page()
-            page.goto(base + "/login")
-            page.fill("input[name=username]", USER)
-            page.fill("input[name=password]", PASSWORD)
-            with page.expect_navigation():
-                page.locator("form [type=submit]").first.click()
             responses, requested = [], []
             page.on("response", lambda r: responses.append(r))
             # requests, not responses: offline, a request to another host never gets one
@@ -113,7 +86,7 @@ def measure(base: str, repeat: int, boxes: tuple[str, str]) -> dict:
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOT))
             results["transferred"].append(sum(sizes.values()))
-            results["outside"].append(sum(1 for u in requested if not u.startswith((base, "data:", "blob:"))))
+            results["outside"].append(sum(1 for u in requested if not served.is_local(u)))
             results["extent_api_ms"].append(_api_ms(page, base, boxes[0], 11))
             results["zoomed_api_ms"].append(_api_ms(page, base, boxes[1], 16))
             context.close()
@@ -135,12 +108,8 @@ def main() -> None:
     args = parser.parse_args()
     common.setup_logging()
     prepare(args.database_url, args.n, args.reuse)
-    server, base = serve(args.database_url)
-    try:
-        results = measure(base, args.repeat, view_boxes(args.database_url))
-    finally:
-        server.terminate()
-        server.wait(10)
+    with served.Served(args.database_url, workers=2) as app:
+        results = measure(app.base, args.repeat, view_boxes(args.database_url))
     html_mb = statistics.median(results["html_bytes"]) / 1e6
     usable_s = statistics.median(results["usable_ms"]) / 1000
     common.print_table(["measure", "median", "budget", "verdict"], [

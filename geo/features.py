@@ -60,8 +60,9 @@ def towns_json():
 def property_pairs(primary_town, domain) -> list[tuple[str, object]]:
     """The Feature properties: the API contract first, then every other template field.
 
-    Vocabulary stays as codes (``domain``, ``stage``, ``funding``) with Chinese labels for domain
-    and stage beside them; ``funding`` and ``responsible_units`` are arrays.
+    Vocabulary stays as codes (``domain``, ``stage``, ``funding``) with Chinese labels beside them
+    (``domain_label``, ``stage_label``, ``funding_label`` joined with ``；``); ``funding`` and
+    ``responsible_units`` are arrays.
     """
     return [
         ("id", Project.id), ("code", Project.code), ("name", Project.name),
@@ -76,7 +77,7 @@ def property_pairs(primary_town, domain) -> list[tuple[str, object]]:
                                       Project.stage)),
         ("district_code", Project.district_code), ("owner", Project.owner),
         ("credit_code", Project.credit_code), ("declared_town", Project.declared_town),
-        ("address", Project.address), ("funding", Project.funding),
+        ("address", Project.address), ("funding", Project.funding), ("funding_label", funding_labels()),
         ("planned_start", Project.planned_start), ("planned_end", Project.planned_end),
         ("actual_start", Project.actual_start), ("actual_end", Project.actual_end),
         ("lead_unit", Project.lead_unit),
@@ -141,11 +142,12 @@ def feature_query(scope: Scope, filters: ProjectFilters) -> Select:
 def property_query(scope: Scope, filters: ProjectFilters) -> Select:
     """The same projects and properties as ``feature_query``, one column per property.
 
-    ``towns`` is JSON text, funding Chinese labels and lists joined with ``；``; the geometry comes
+    ``towns`` is JSON text, lists (funding codes, responsible units) joined with ``；`` and the
+    funding labels beside the codes in ``funding_label``; the geometry comes
     as ``wkb`` (EPSG:4326, full precision). Used by the GeoPackage export.
     """
     primary_town = aliased(Town)
-    flat = {"towns": lambda expr: cast(expr, Text), "funding": lambda expr: funding_labels(),
+    flat = {"towns": lambda expr: cast(expr, Text), "funding": lambda expr: func.array_to_string(expr, "；"),
             "responsible_units": lambda expr: func.array_to_string(expr, "；")}
     columns = [flat.get(key, lambda expr: expr)(expr).label(key)
                for key, expr in property_pairs(primary_town, Domain)]

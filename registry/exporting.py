@@ -25,13 +25,36 @@ from registry.errors import InvalidInput
 from registry.filters import ProjectFilters
 from registry.models import Domain, Project, Town
 from registry.scope import Scope
-from registry.template import COLUMNS
+from registry.template import COLUMNS, FUNDING_CODES_HEADER
+from registry.vocab import DOMAINS, STAGES
 
 FORMATS = ("geojson", "csv", "xlsx", "gpkg")
 CHUNK_ROWS = 2000
 GPKG_LAYER = "projects"
 
 Progress = Callable[[int], None]  # called with the number of projects just written
+_UNSAFE_IN_NAMES = str.maketrans({c: "-" for c in '\\/:*?"<>|\r\n\t'})
+
+
+def export_filename(session: Session, filters: ProjectFilters, fmt: str, *, today: dt.date | None = None) -> str:
+    """A file name that says what the export holds: ``项目_陶庄镇_市政基础设施_在建_2025年_2026-12-01.geojson``
+    (only the filters given; the date of the export last)."""
+    parts = ["项目"]
+    if filters.town:
+        parts.append(session.scalar(select(Town.name).where(Town.code == filters.town, Town.valid_to.is_(None)))
+                     or filters.town)
+    if filters.domain:
+        parts.append(DOMAINS[filters.domain][0] if filters.domain in DOMAINS else filters.domain)
+    if filters.stage:
+        parts.append(STAGES[filters.stage][0] if filters.stage in STAGES else filters.stage)
+    if filters.year:
+        parts.append(f"{filters.year}年")
+    if filters.q:
+        parts.append(f"含“{filters.q[:20]}”")
+    if filters.bbox:
+        parts.append("地图范围")
+    parts.append((today or dt.date.today()).isoformat())
+    return "_".join(part.translate(_UNSAFE_IN_NAMES) for part in parts) + f".{fmt}"
 
 
 def count_projects(session: Session, *, scope: Scope, filters: ProjectFilters) -> int:
@@ -110,7 +133,8 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def template_query(scope: Scope, filters: ProjectFilters) -> Select:
-    """One row per visible project, one column per import-template column, ready to write.
+    """One row per visible project, one column per import-template column, then the funding
+    codes (资金来源代码, ignored on import), ready to write.
 
     PostgreSQL formats the cells so Python only copies them: dates ``YYYY-MM-DD``, flags 是/否,
     numbers without trailing zeros (still numeric), vocabulary as Chinese labels, lists joined
@@ -139,6 +163,8 @@ def template_query(scope: Scope, filters: ProjectFilters) -> Select:
             elif key == "responsible_units":
                 expr = func.nullif(func.array_to_string(expr, "；"), "")
         columns.append(expr.label(key))
+    # after the template's columns, so the file still imports as it is: the funding codes
+    columns.append(func.nullif(func.array_to_string(Project.funding, "；"), "").label("funding_codes"))
     return from_visible_projects(select(*columns), primary_town, scope, filters)
 
 
@@ -151,12 +177,13 @@ def template_rows(session: Session, *, scope: Scope, filters: ProjectFilters,
 
 
 def _text_positions() -> list[int]:
-    """Template columns holding text (not numbers): the ones a spreadsheet might run as formulas."""
-    return [i for i, column in enumerate(COLUMNS) if column.parser not in _NUMERIC_PARSERS]
+    """Columns holding text (not numbers): the ones a spreadsheet might run as formulas (the
+    template's text columns and the funding codes after them)."""
+    return [i for i, column in enumerate(COLUMNS) if column.parser not in _NUMERIC_PARSERS] + [len(COLUMNS)]
 
 
 def template_headers() -> list[str]:
-    return [column.header for column in COLUMNS]
+    return [column.header for column in COLUMNS] + [FUNDING_CODES_HEADER]
 
 
 def csv_cell(value) -> str:

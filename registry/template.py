@@ -88,6 +88,10 @@ def _lookup_table() -> dict[str, str]:
 
 
 _LOOKUP = _lookup_table()
+# Columns the CSV/XLSX export adds after the template's own (registry.exporting): re-importing an
+# exported file ignores them without a warning.
+FUNDING_CODES_HEADER = "资金来源代码"
+EXPORT_ONLY_HEADERS = frozenset({FUNDING_CODES_HEADER})
 
 
 def map_headers(headers: list[object]) -> tuple[list[str | None], list[Problem]]:
@@ -104,6 +108,9 @@ def map_headers(headers: list[object]) -> tuple[list[str | None], list[Problem]]
         key = _LOOKUP.get(folded) or _LOOKUP.get(normalize_header(_BRACKETED.sub("", folded)))
         if not folded:
             keys.append(None)
+            continue
+        if key is None and str(header).strip() in EXPORT_ONLY_HEADERS:
+            keys.append(None)  # written by the export beside the template columns; not input
             continue
         if key is None:
             problems.append(Problem(1, str(header), "unknown_column", "warning",

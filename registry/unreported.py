@@ -47,7 +47,7 @@ def not_reported(session: Session, scope: Scope, period: str,
                  filters: ProjectFilters | None = None) -> list[dict]:
     """The towns with projects due and not reported for ``period``, by town code.
 
-    Each: ``{"town_code", "town_name", "projects": [{"id", "code", "name", "domain_label",
+    Each: ``{"town_code", "town_name", "projects": [{"id", "code", "name", "domain", "domain_label",
     "stage", "stage_label", "owner", "total_investment", "last_period"}]}``; projects by code.
     """
     town_code = _town_of_project(scope).label("town_code")
@@ -69,7 +69,7 @@ def not_reported(session: Session, scope: Scope, period: str,
             "town_code": row["town_code"], "town_name": row["town_name"] or NO_TOWN, "projects": []})
         group["projects"].append({
             "id": row["id"], "code": row["code"], "name": row["name"],
-            "domain_label": DOMAINS.get(row["domain_code"], (row["domain_code"],))[0],
+            "domain": row["domain_code"], "domain_label": DOMAINS.get(row["domain_code"], (row["domain_code"],))[0],
             "stage": row["stage"], "stage_label": STAGES.get(row["stage"], (row["stage"],))[0],
             "owner": row["owner"], "total_investment": float(row["total_investment"]),
             "last_period": row["last_period"]})

@@ -96,3 +96,42 @@ def crs_code(value: str | None) -> str | None:
                "EPSG4490": "CGCS2000", "GCJ02": "GCJ02", "高德": "GCJ02", "腾讯": "GCJ02",
                "火星坐标": "GCJ02", "BD09": "BD09", "百度": "BD09", "BD09LL": "BD09"}
     return aliases.get(key)
+
+
+# Import/validation problem kinds (DESIGN §4): the stable English ``kind`` → (中文, English) label,
+# for people; reports keep the kind itself for programs.
+PROBLEM_KINDS: dict[str, tuple[str, str]] = {
+    "missing_name": ("缺少项目名称", "Missing project name"),
+    "missing_code": ("缺少项目代码", "Missing project code"),
+    "missing_value": ("缺少必填项", "Missing required value"),
+    "missing_geometry": ("缺少位置", "Missing location"),
+    "missing_actual_start": ("缺少实际开工日期", "Missing actual start"),
+    "bad_wkt": ("几何WKT无效", "Invalid WKT geometry"),
+    "bad_coordinates": ("坐标无效", "Invalid coordinates"),
+    "swapped_coords": ("经纬度可能颠倒", "Longitude and latitude swapped"),
+    "outside_jurisdiction": ("位置在辖区外", "Outside the jurisdiction"),
+    "partly_outside": ("部分位于辖区外", "Partly outside the district"),
+    "bad_code": ("项目代码格式错误", "Invalid project code"),
+    "duplicate_code": ("项目代码重复", "Duplicate project code"),
+    "bad_number": ("数值无效", "Invalid number"),
+    "bad_date": ("日期无效", "Invalid date"),
+    "bad_flag": ("是/否填写无效", "Invalid yes/no value"),
+    "negative_investment": ("投资为负数", "Negative investment"),
+    "equip_gt_total": ("设备投资大于总投资", "Equipment investment above total"),
+    "completed_gt_total": ("已完成投资大于总投资", "Completed investment above total"),
+    "unknown_domain": ("无法识别的领域", "Unknown domain"),
+    "unknown_stage": ("无法识别的项目阶段", "Unknown stage"),
+    "unknown_funding": ("无法识别的资金来源", "Unknown funding source"),
+    "unknown_crs": ("无法识别的坐标系", "Unknown coordinate system"),
+    "unknown_town": ("无法识别的镇街", "Unknown town"),
+    "completed_without_end": ("竣工投产但缺少实际竣工日期", "Completed without an actual end date"),
+    "end_before_start": ("结束早于开始", "End before start"),
+    "bad_credit_code": ("统一社会信用代码校验未通过", "Credit code check failed"),
+    "town_mismatch": ("所属镇街与位置不符", "Town differs from the location"),
+    "no_town": ("不在任何镇街内", "In no town"),
+    "geometry_repaired": ("几何已自动修复", "Geometry repaired"),
+    "will_clear": ("将清空已有值", "Will clear a stored value"),
+    "deleted_project": ("项目已删除", "Project was deleted"),
+    "edit_conflict": ("导入期间项目已被修改", "Edited since validation"),
+    "stage_backward": ("阶段退回缺少原因", "Stage moved back without a reason"),
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Acceptance check of the maps on a loaded district (e.g. the 薛城区 sample after check_sample.py).
 
-Serves the app on 127.0.0.1 over DATABASE_URL, signs in as a throw-away planner, and in headless
+Serves the app with ``eqreg serve --workers 3`` on 127.0.0.1 over DATABASE_URL (the way users run
+it, tests/served.py), signs in as a throw-away planner, and in headless
 Chromium opens /map and /towns/<code> for every town: towns and projects must be drawn, no request
 may leave the machine and no script may fail. Then every town's figures from /api/v1/towns (the
 numbers the maps and the town pages show) are compared with an independent SQL computation.
@@ -12,22 +13,17 @@ from __future__ import annotations
 import math
 import secrets
 import sys
-import threading
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from playwright.sync_api import sync_playwright
 from sqlalchemy import text
 from sqlalchemy.orm import Session
-from werkzeug.serving import make_server
 
-from registry import accounts
-from registry import db as registry_db
-from web.app import create_app
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import served  # noqa: E402  (tests/served.py: the app as users run it, Chromium, sign-in)
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+from registry import accounts  # noqa: E402
+from registry import db as registry_db  # noqa: E402
 
 # Written from the brief (DESIGN §3), not from the app's SQL: money apportioned by share,
 # density over the town's geodesic area, completion = completed ÷ total.
@@ -72,19 +68,11 @@ def check_figures(api_towns: list[dict], expected: list) -> list[str]:
 def check_pages(base: str, username: str, password: str, towns: list) -> list[str]:
     problems = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = served.launch_chromium(playwright)
         context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
-        page = context.new_page()
-        requests, errors = [], []
-        page.on("request", lambda r: requests.append(r.url))
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-        page.goto(base + "/login")
-        page.fill("input[name=username]", username)
-        page.fill("input[name=password]", password)
-        with page.expect_navigation():
-            page.locator("form [type=submit]").first.click()
-        ARTIFACTS.mkdir(exist_ok=True)
+        served.sign_in(context, base, username, password)
+        watched = served.Watched(context, base)
+        page = watched.page
         for path in ["/map"] + [f"/towns/{t.code}" for t in towns]:
             page.goto(base + path)
             page.wait_for_selector("html[data-map-ready]", timeout=30000)
@@ -94,32 +82,27 @@ def check_pages(base: str, username: str, password: str, towns: list) -> list[st
             if labels == 0 or drawn <= labels:
                 problems.append(f"{path}：镇街 {labels} 个、要素 {drawn} 个，未画出项目")
             if path == "/map":
-                page.screenshot(path=str(ARTIFACTS / "sample-map.png"))
+                watched.screenshot("sample-map.png")
                 if labels != len(towns):
                     problems.append(f"/map 画出 {labels} 个镇街，应为 {len(towns)}")
         api = context.request.get(base + "/api/v1/towns").json()
         browser.close()
-    outside = [u for u in requests if urlsplit(u).scheme not in ("data", "blob")
-               and urlsplit(u).hostname != "127.0.0.1"]
-    problems += [f"请求离开本机：{u}" for u in outside[:5]] + [f"脚本错误：{e}" for e in errors[:5]]
+    problems += ([f"请求离开本机：{u}" for u in watched.outside_requests()[:5]]
+                 + [f"脚本错误：{e}" for e in watched.errors[:5]])
     return problems, api
 
 
 def main() -> int:
-    import logging
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise here
     engine = registry_db.make_engine()
     username, password = f"check-{secrets.token_hex(4)}", secrets.token_urlsafe(16)
     with Session(engine) as session:
         accounts.create_user(session, actor="check_sample_map", username=username, role="planner",
                              password=password)
         expected = session.execute(INDEPENDENT_FIGURES).all()
-    server = make_server("127.0.0.1", 0, create_app(), threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        problems, api = check_pages(f"http://127.0.0.1:{server.server_port}", username, password, expected)
+        with served.Served(registry_db.database_url(), workers=3) as app:
+            problems, api = check_pages(app.base, username, password, expected)
     finally:
-        server.shutdown()
         with Session(engine) as session:
             accounts.set_active(session, actor="check_sample_map", username=username, active=False)
     items = api["items"] if isinstance(api, dict) and "items" in api else api

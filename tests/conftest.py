@@ -214,3 +214,50 @@ def client(client_for):
     """Signed in as a bureau registrar (reads and edits the whole registry)."""
     return client_for("bureau")
 
+
+
+# --- The app as users run it (eqreg serve, several workers) over a database made per test module ---
+
+SERVED_PASSWORD = "served page password"
+# username → (role, towns); 乙镇 is the town official's jurisdiction
+SERVED_ACCOUNTS = {"admin_user": ("admin", ()), "registrar": ("bureau", ()), "map_viewer": ("planner", ()),
+                   "yizhen": ("town", ("370499002",))}
+
+
+@pytest.fixture(scope="module")
+def served_database(database_url, request):
+    """A database for this test module (dropped after) with 测试区, SAMPLE_PROJECTS and one
+    account per role in SERVED_ACCOUNTS, all committed."""
+    import served
+    from registry import accounts
+    name = f"{make_url(database_url).database}_{request.module.__name__.rsplit('.', 1)[-1]}"[:63]
+    with served.module_database(database_url, name) as url:
+        engine = registry_db.make_engine(url)
+        with Session(engine) as session:
+            insert_grid_district(session)
+            insert_sample_projects(session)
+            session.commit()
+            for username, (role, towns) in SERVED_ACCOUNTS.items():
+                accounts.create_user(session, actor="test", username=username, role=role, towns=towns,
+                                     password=SERVED_PASSWORD)
+        engine.dispose()
+        yield url
+
+
+@pytest.fixture(scope="module")
+def served_app(served_database):
+    """``eqreg serve --workers 3`` over the module's database; ``.base`` is its URL."""
+    import served
+    with served.Served(served_database, workers=3) as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (Debian's) through Playwright, one per test module."""
+    import served
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        chromium = served.launch_chromium(playwright)
+        yield chromium
+        chromium.close()

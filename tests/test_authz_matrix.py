@@ -18,9 +18,9 @@ OWN_TOWN, OTHER_TOWN = "370499001", "370499003"  # 甲街道, 丙镇
 # A live project with a share in the own town only: 医院影像楼设备更新.
 TARGET_CODE = next(p[0] for p in SAMPLE_PROJECTS if p[1] == "医院影像楼设备更新")
 SAMPLE_VALUES = {"code": OWN_TOWN, "username": "victim", "token": "0" * 32, "filename": "css/app.css",
-                 "target_id": "no-such-target"}
+                 "target_id": "no-such-target", "z": "1", "x": "1", "y": "0", "ext": "png"}
 # Query strings a GET route needs to be answered at all.
-SAMPLE_QUERIES = {"/api/v1/map/features": "?bbox=116.9,34.9,117.4,35.2&zoom=12", "/api/v1/stats": "?group_by=town",
+SAMPLE_QUERIES = {"/api/v1/map/features": "?bbox=116.9,34.9,117.4,35.2&zoom=12", "/api/v1/map/search": "?q=管网", "/api/v1/stats": "?group_by=town",
                   "/export/download": "?format=geojson"}
 
 # Classes: ok = 2xx/3xx (not to the login page); pass = got past the gate (not 401/403/404, < 500);
@@ -52,6 +52,8 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "DELETE /api/v1/auth/token": (PASS,) * 5,
     "POST /api/v1/imports": EDITORS_ONLY,
     "GET /api/v1/map/features": ALL_OK,
+    "GET /api/v1/map/search": ALL_OK,  # scoped like the map: a town official finds their projects only
+    "GET /tiles/<int:z>/<int:x>/<int:y>.<ext>": ALL_OK,  # the offline basemap (no project data)
     "GET /api/v1/openapi.json": ALL_OK,
     "GET /api/v1/health": ALL_OK,
     "GET /api/v1/health/ready": ALL_OK,
@@ -161,7 +163,7 @@ def accounts_by_role(make_user):
 def _url(rule: str, project_id: int) -> str:
     url = rule.replace("<int:project_id>", str(project_id))
     for name, value in SAMPLE_VALUES.items():
-        url = url.replace(f"<{name}>", value).replace(f"<path:{name}>", value)
+        url = url.replace(f"<{name}>", value).replace(f"<path:{name}>", value).replace(f"<int:{name}>", value)
     assert "<" not in url, f"no sample value for a converter in {rule}: add it to SAMPLE_VALUES"
     return url + SAMPLE_QUERIES.get(rule, "")
 

@@ -2,18 +2,19 @@
 (Leaflet.draw), see the town preview, save, and find the project on the district map."""
 from __future__ import annotations
 
-from test_browser import ARTIFACTS, PASSWORD, Watched, browser, live_server, sign_in  # noqa: F401 (fixtures)
+import served
+from conftest import SERVED_PASSWORD
 
 
-def test_bureau_draws_a_pipeline_saves_it_and_finds_it_on_the_map(browser, live_server, make_user):  # noqa: F811
-    make_user("bureau", username="registrar", password=PASSWORD)
+def test_bureau_draws_a_pipeline_saves_it_and_finds_it_on_the_map(browser, served_app):
+    base = served_app.base
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    sign_in(context, live_server, "registrar")
-    watched = Watched(context, live_server)
+    served.sign_in(context, base, "registrar", SERVED_PASSWORD)
+    watched = served.Watched(context, base)
     page = watched.page
     failed: list[str] = []
     page.on("response", lambda r: r.status >= 400 and failed.append(r.url))
-    page.goto(live_server + "/projects/new")
+    page.goto(base + "/projects/new")
     page.wait_for_selector("#draw-map path.leaflet-interactive, #draw-map svg path", timeout=15000)
     page.wait_for_load_state("networkidle")
     page.fill("#f-code", "2025-370499-01-01-900001")
@@ -35,13 +36,12 @@ def test_bureau_draws_a_pipeline_saves_it_and_finds_it_on_the_map(browser, live_
     assert "乙镇" in page.locator("#preview-towns").inner_text()
     assert '"LineString"' in page.locator("#f-geometry").input_value()
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "project-form-drawn.png"))
+    watched.screenshot("project-form-drawn.png")
     with page.expect_navigation():
         page.locator("form.project-form button[type=submit]").click()
     assert "/projects/" in page.url and "乙镇东西向供水管网更新" in page.locator("h1").inner_text()
 
-    page.goto(live_server + "/map")
+    page.goto(base + "/map")
     page.wait_for_selector("html[data-map-ready]", timeout=15000)
     page.wait_for_load_state("networkidle")
     # 3 towns, the 2 sample pipelines, the sample site and the new pipeline

@@ -73,6 +73,7 @@ def test_geojson_is_a_feature_collection_with_the_property_contract(db, three_pr
     assert props["towns"] == [{"code": "370499002", "name": "乙镇", "share": 1}]
     assert props["actual_start"] == "2024-03-01"
     assert props["funding"] == ["ultra_long_bonds", "self_raised"]
+    assert props["funding_label"] == "超长期特别国债；企业自筹"
     assert props["responsible_units"] == ["乙镇", "区卫生健康局"]
     for key in ("owner", "credit_code", "address", "planned_end", "lead_unit", "responsible_units",
                 "is_key", "quantity", "unit", "remarks"):
@@ -137,7 +138,8 @@ def test_gpkg_has_one_layer_with_every_project_in_epsg_4326(db, three_projects, 
     assert line["total_investment"] == pytest.approx(5000)
     assert json.loads(line["towns"])[0]["code"] == "370499002"
     assert set(frame.geometry.geom_type) == {"Point", "LineString", "Polygon"}
-    assert frame.set_index("code").loc["2024-370499-01-01-000011", "funding"] == "超长期特别国债；企业自筹"
+    point = frame.set_index("code").loc["2024-370499-01-01-000011"]
+    assert (point["funding"], point["funding_label"]) == ("ultra_long_bonds；self_raised", "超长期特别国债；企业自筹")
 
 
 def test_gpkg_is_written_in_chunks_with_the_same_fields(db, three_projects, tmp_path, monkeypatch):
@@ -175,8 +177,8 @@ def test_csv_has_a_bom_and_the_import_template_headers(db, three_projects):
     n, data = read_csv(db)
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
-    assert rows[0] == [column.header for column in COLUMNS]
-    keys, problems = map_headers(rows[0])
+    assert rows[0] == [column.header for column in COLUMNS] + ["资金来源代码"]
+    keys, problems = map_headers(rows[0])  # the file imports as it is: the codes column is skipped
     assert problems == [] and missing_columns(keys) == []
     assert n == len(rows) - 1 == 3
     point = dict(zip(keys, rows[1]))
@@ -185,7 +187,7 @@ def test_csv_has_a_bom_and_the_import_template_headers(db, three_projects):
     assert point["wkt"] == "POINT(117.15 35.05)" and point["crs"] == "WGS84"
     assert (point["total_investment"], point["equipment_investment"]) == ("800", "600")
     assert point["actual_start"] == "2024-03-01"
-    assert point["funding"] == "超长期特别国债；企业自筹"
+    assert point["funding"] == "超长期特别国债；企业自筹" and rows[1][-1] == "ultra_long_bonds；self_raised"
     assert point["responsible_units"] == "乙镇；区卫生健康局"
     assert point["is_key"] == "否"
 
@@ -216,13 +218,15 @@ def test_xlsx_is_readable_by_openpyxl_and_keeps_text_as_text(db, three_projects)
     assert export_projects(db, "xlsx", out, scope=SYSTEM, filters=ProjectFilters()) == 3
     sheet = load_workbook(io.BytesIO(out.getvalue())).worksheets[0]
     rows = list(sheet.iter_rows(values_only=True))
-    assert list(rows[0]) == [column.header for column in COLUMNS]
+    assert list(rows[0]) == [column.header for column in COLUMNS] + ["资金来源代码"]
     by_code_row = {row[0]: dict(zip(rows[0], row)) for row in rows[1:]}
     polygon = by_code_row["2024-370499-03-03-000033"]
     assert polygon["项目名称"] == "=HYPERLINK(\"http://x\")园区"
     assert sheet.cell(row=4, column=2).data_type == "s"
     assert polygon["总投资（万元）"] == 300
     assert polygon["几何WKT"].startswith("POLYGON((117.07 35.02")
+    point = by_code_row["2024-370499-01-01-000011"]
+    assert (point["资金来源"], point["资金来源代码"]) == ("超长期特别国债；企业自筹", "ultra_long_bonds；self_raised")
 
 
 @pytest.fixture

@@ -74,3 +74,15 @@ def test_every_download_is_audited_with_who_and_what(web_data, client_for, engin
     assert actor == "planner-audit"
     assert details["format"] == "geojson" and details["filters"] == {"stage": "construction"}
     assert details["count"] == sum(1 for p in SAMPLE_PROJECTS if p[4] == "construction" and not p[-1])
+
+
+def test_the_file_is_named_by_what_it_holds(web_data, client_for):
+    import datetime as dt
+    from urllib.parse import quote
+    response = client_for("planner").get("/export/download?format=geojson&town=370499002&domain=municipal")
+    name = f"项目_乙镇_市政基础设施_{dt.date.today().isoformat()}.geojson"
+    disposition = response.headers["Content-Disposition"]
+    assert disposition == (f'attachment; filename="projects_{dt.date.today().isoformat()}.geojson"; '
+                           f"filename*=UTF-8''{quote(name, safe='')}")
+    xlsx = client_for("bureau").get("/export/download?format=xlsx&stage=在建")
+    assert quote(f"项目_在建_{dt.date.today().isoformat()}.xlsx", safe="") in xlsx.headers["Content-Disposition"]

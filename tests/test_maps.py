@@ -132,7 +132,8 @@ def test_unknown_town_is_404(client, web_data):
     assert "未找到镇街" in response.get_data(as_text=True)
 
 
-def test_amap_basemap_shifts_towns_and_projects_to_gcj02(client, web_data):
+def test_amap_basemap_shifts_towns_and_projects_to_gcj02(app, client, web_data):
+    app.config["BASEMAPS"] = ["amap"]
     shifted = features(client, crs="gcj02", bbox="116.9,34.9,117.45,35.25")
     plain = features(client)
     point = lambda c: next(f for f in c["features"] if f["properties"]["code"].endswith("100001"))  # noqa: E731
@@ -146,7 +147,15 @@ def test_amap_basemap_shifts_towns_and_projects_to_gcj02(client, web_data):
     assert corner != pytest.approx([117.0, 35.0], abs=1e-4)
 
 
+def test_online_basemaps_are_off_unless_configured(client, web_data):
+    html = client.get("/map").get_data(as_text=True)
+    assert not re.search(r"openstreetmap|autonavi|tianditu", html)
+    for basemap in ("osm", "amap", "tianditu"):
+        assert client.get(f"/map?basemap={basemap}").status_code == 400
+
+
 def test_tianditu_needs_a_key(app, client, web_data):
+    app.config["BASEMAPS"] = ["tianditu", "osm"]
     assert client.get("/map?basemap=tianditu").status_code == 400
     app.config["TIANDITU_KEY"] = "k123"
     html = client.get("/map?basemap=tianditu").get_data(as_text=True)
@@ -182,3 +191,19 @@ def test_features_endpoint_is_in_the_openapi_document(client):
 def test_signed_out_visitors_are_sent_to_sign_in(anonymous_client, web_data):
     assert anonymous_client.get("/map").status_code in (302, 303)
     assert anonymous_client.get("/api/v1/map/features", query_string={"bbox": VIEW, "zoom": 11}).status_code == 401
+
+
+def test_search_finds_by_code_or_name_within_the_scope(client, client_for, web_data):
+    found = client.get("/api/v1/map/search?q=100005").get_json()
+    assert [f["properties"]["name"] for f in found["features"]] == ["甲街道供热管网"]
+    props = client.get("/api/v1/map/search?q=2024-370499-01-01-100002").get_json()["features"][0]["properties"]
+    assert props["length_km"] == pytest.approx(18.2, abs=0.2)
+    assert props["towns"][0]["name"] == "乙镇"  # the largest share first
+    assert {t["name"]: t["share"] for t in props["towns"]} == pytest.approx({"乙镇": 0.5, "丙镇": 0.25, "甲街道": 0.25})
+    assert len(client.get("/api/v1/map/search?q=管网").get_json()["features"]) == 2
+    assert client.get("/api/v1/map/search?q=已删除").get_json()["features"] == []  # deleted: not found
+    town = client_for("town", towns=["370499003"])  # 丙镇: the heating pipeline lies in 甲街道 only
+    assert [f["properties"]["name"] for f in town.get("/api/v1/map/search?q=管网").get_json()["features"]] \
+        == ["东西燃气管网更新"]
+    response = client.get("/api/v1/map/search?q=%20", headers={"Accept": "application/json"})
+    assert response.status_code == 400 and "项目代码或名称" in response.get_json()["error"]["message"]

@@ -154,4 +154,4 @@ def test_the_history_page_names_the_superseded_report(client_for, web_data):
     bureau.post(f"/api/v1/projects/{project_id}/progress", json={"period": "2025-06", "completed_investment": 500})
     bureau.post(f"/api/v1/projects/{project_id}/progress", json={"period": "2025-06", "completed_investment": 520})
     page = bureau.get(f"/projects/{project_id}/history").get_data(as_text=True)
-    assert "替换同月前一期" in page and "累计完成投资 500.0 万元" in page and "2025-06 月度" in page
+    assert "替换同月前一期" in page and "累计完成投资 500.0 万元" in page and "2025-06" in page

@@ -119,3 +119,18 @@ def test_db_upgrade_creates_the_web_login_role_in_eqreg_app(committed, monkeypat
                                      pg_has_role('eqreg_web', 'eqreg_app', 'MEMBER')
                               FROM pg_roles r WHERE r.rolname = 'eqreg_web'""").fetchone()
     assert row == (True, False, False, True)
+
+
+def test_admin_picks_towns_from_a_searchable_list(client_for, engine, web_data):
+    import re
+    admin = client_for("admin")
+    page = admin.get("/admin/users").get_data(as_text=True)
+    picker = re.search(r'<select name="towns" multiple[^>]*>(.*?)</select>', page, re.S).group(1)
+    assert re.findall(r'<option value="(\d{9})">([^<]+)</option>', picker) == [
+        ("370499001", "甲街道（370499001）"), ("370499002", "乙镇（370499002）"), ("370499003", "丙镇（370499003）")]
+    assert 'class="town-filter"' in page and "js/town-picker.js" in page
+    admin.post("/admin/users", data={"username": "two", "role": "town", "towns": ["370499001", "370499003"],
+                                     "password": "long-enough-pw"})
+    assert _account(engine, "two").town_codes == ("370499001", "370499003")
+    page = admin.get("/admin/users").get_data(as_text=True)
+    assert '<option value="370499003" selected>丙镇（370499003）</option>' in page  # the user's towns shown chosen

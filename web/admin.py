@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from registry import accounts, permissions
@@ -20,8 +21,9 @@ def _admins_only():
     auth.require(permissions.can_admin_users(auth.current_scope()))
 
 
-def _towns_field(value: str) -> list[str]:
-    return [code for code in re.split(r"[\s,，;；、]+", value or "") if code]
+def _towns_field(values: list[str]) -> list[str]:
+    """Town codes from the town picker (one value per chosen town), or typed, comma-separated."""
+    return [code for value in values for code in re.split(r"[\s,，;；、]+", value or "") if code]
 
 
 @bp.get("/users")
@@ -37,8 +39,8 @@ def users():
 def add_user():
     form = request.form
     _run(accounts.create_user, username=form.get("username", ""), role=form.get("role", ""),
-         password=form.get("password") or None, towns=_towns_field(form.get("towns", "")),
-         display_name=form.get("display_name"), done="已添加用户 {username}。")
+         password=form.get("password") or None, towns=_towns_field(form.getlist("towns")),
+         display_name=form.get("display_name"), done=_l("User %(username)s added."))
     return redirect(url_for("admin.users"))
 
 
@@ -46,25 +48,25 @@ def add_user():
 def set_active(username: str):
     active = request.form.get("active") == "1"
     _run(accounts.set_active, username=username, active=active,
-         done="已启用用户 {username}。" if active else "已停用用户 {username}。")
+         done=_l("User %(username)s enabled.") if active else _l("User %(username)s disabled."))
     return redirect(url_for("admin.users"))
 
 
 @bp.post("/users/<username>/towns")
 def set_towns(username: str):
-    _run(accounts.set_towns, username=username, towns=_towns_field(request.form.get("towns", "")),
-         done="已更新用户 {username} 的镇街。")
+    _run(accounts.set_towns, username=username, towns=_towns_field(request.form.getlist("towns")),
+         done=_l("Towns of user %(username)s updated."))
     return redirect(url_for("admin.users"))
 
 
 @bp.post("/users/<username>/password")
 def set_password(username: str):
     _run(accounts.set_password, username=username, password=request.form.get("password", ""),
-         done="已重设用户 {username} 的密码。")
+         done=_l("Password of user %(username)s reset."))
     return redirect(url_for("admin.users"))
 
 
-def _run(service, *, done: str, **kwargs) -> None:
+def _run(service, *, done, **kwargs) -> None:
     """Call an accounts service; its Chinese message (success or refusal) is shown on the page."""
     try:
         service(database.session(), actor=auth.current_scope().actor, **kwargs)
@@ -72,4 +74,4 @@ def _run(service, *, done: str, **kwargs) -> None:
         database.session().rollback()
         flash(exc.message, "error")
     else:
-        flash(done.format(username=kwargs.get("username", "")), "ok")
+        flash(str(done) % {"username": kwargs.get("username", "")}, "ok")

@@ -9,8 +9,11 @@ from flask import Flask
 DEFAULTS = {
     "SECRET_KEY": None,  # EQREG_SECRET_KEY; unset outside production = one key kept in var/secret_key
     "DATABASE_URL": None,  # libpq form; None = DATABASE_URL from the environment or embedded
-    "BASEMAPS": ["none", "osm", "tianditu", "amap"],
+    # EQREG_BASEMAPS: online basemaps to offer besides the local one, e.g. '["tianditu", "osm"]'
+    # (JSON); none by default — an intranet has no internet (the loaded MBTiles is always offered)
+    "BASEMAPS": [],
     "TIANDITU_KEY": None,
+    "MAP_MAX_FEATURES": None,  # EQREG_MAP_MAX_FEATURES: features per map view before grid clusters
 }
 
 
@@ -49,6 +52,6 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(importlib.import_module(name).bp)
 
 
-BLUEPRINTS: list[str] = ["web.api", "web.pages", "web.maps.views", "web.maps.api", "web.admin",
+BLUEPRINTS: list[str] = ["web.api", "web.pages", "web.maps.views", "web.maps.api", "web.maps.tiles", "web.admin",
                          "web.editing", "web.import_pages", "web.export_pages", "web.api.targets",
                          "web.targets_pages", "web.progress_pages"]

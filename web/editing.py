@@ -41,7 +41,7 @@ def form_values(form) -> tuple[dict, str | None]:
         if column.key == "funding":
             values["funding"] = form.getlist("funding")
         elif column.key == "is_key":
-            values["is_key"] = "是" if form.get("is_key") else "否"
+            values["is_key"] = "1" if form.get("is_key") else "0"
         else:
             values[column.key] = form.get(column.key, "").strip() or None
     typed = {k: form.get(k, "").strip() for k in ("lng", "lat", "wkt")}
@@ -108,7 +108,7 @@ def stored_values(project_id: int) -> tuple[dict, dict]:
     record = browse.get_project(database.session(), auth.current_scope(), project_id)
     values = {c.key: record.get({"domain": "domain_code", "town": "declared_town"}.get(c.key, c.key))
               for c in FORM_COLUMNS}
-    values["is_key"] = "是" if record["is_key"] else ""
+    values["is_key"] = "1" if record["is_key"] else ""
     values["crs"] = "WGS84"
     for key in ("total_investment", "equipment_investment", "completed_investment", "quantity"):
         if values[key] is not None:

@@ -6,6 +6,7 @@ official's export holds only projects with a share in their towns. Every downloa
 from __future__ import annotations
 
 import tempfile
+from urllib.parse import quote
 
 from flask import Blueprint, Response, render_template, request, send_file, stream_with_context
 
@@ -52,12 +53,21 @@ def download():
                  details={"format": fmt, "count": count,
                           "filters": {k: v for k, v in request.args.items() if k != "format"}})
     session.commit()
-    filename = f"projects.{fmt}"
+    disposition = {"Content-Disposition": attachment(exporting.export_filename(session, filters, fmt))}
     if fmt == "geojson":  # streamed straight from PostGIS: flat memory for any size
         chunks = exporting.iter_geojson(session, scope=scope, filters=filters)
-        return Response(stream_with_context(chunks), mimetype=MIMETYPES[fmt],
-                        headers={"Content-Disposition": f"attachment; filename={filename}"})
+        return Response(stream_with_context(chunks), mimetype=MIMETYPES[fmt], headers=disposition)
     spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
     exporting.export_projects(session, fmt, spool, scope=scope, filters=filters)
     spool.seek(0)
-    return send_file(spool, mimetype=MIMETYPES[fmt], as_attachment=True, download_name=filename)
+    response = send_file(spool, mimetype=MIMETYPES[fmt])
+    response.headers.update(disposition)
+    return response
+
+
+def attachment(filename: str) -> str:
+    """``Content-Disposition`` for a download named ``filename`` (RFC 6266): the UTF-8 name in
+    ``filename*`` for every current browser, an ASCII stand-in in ``filename`` for the rest."""
+    stem, _dot, ext = filename.rpartition(".")
+    fallback = "projects_" + stem.rsplit("_", 1)[-1] + "." + ext  # projects_<date>.<ext>
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

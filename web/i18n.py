@@ -1,8 +1,13 @@
-"""Languages of the UI: Chinese by default, English on request (``?lang=en`` or Accept-Language).
+"""Languages of the UI: Chinese by default, English on request — one language at a time.
 
-Message ids in templates are English; the Chinese catalogue is ``web/translations/zh``. The ``.po``
-files are compiled to ``.mo`` at app start (into a cache directory), so a fresh clone needs no
-manual ``pybabel compile`` step. Domain and stage labels come from ``registry.vocab``.
+The language is Chinese unless the user chose English with ``?lang=en`` (kept in the session
+until ``?lang=zh``); the browser's Accept-Language is deliberately ignored, so the menu and the
+page body never disagree. Message ids in templates are English; the Chinese catalogue is
+``web/translations/zh``. The ``.po`` files are compiled to ``.mo`` at app start (into a cache
+directory), so a fresh clone needs no manual ``pybabel compile`` step.
+
+Codes are never shown to people: domains, stages, funding sources, problem kinds, booleans and
+record fields go through the label helpers here (also Jinja globals).
 """
 from __future__ import annotations
 
@@ -10,16 +15,47 @@ import hashlib
 import logging
 import tempfile
 from pathlib import Path
+from urllib.parse import urlencode
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, request, session
 from flask_babel import Babel, get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
-from registry.vocab import DOMAINS, STAGES
+from registry.vocab import DOMAINS, FUNDING_SOURCES, PROBLEM_KINDS, STAGES
 
 LANGUAGES = ("zh", "en")
 log = logging.getLogger(__name__)
+
+# English names of the funding sources (the Chinese ones are the reference data in registry.vocab).
+FUNDING_EN = {"ultra_long_bonds": "Ultra-long special treasury bonds", "central_budget": "Central budget investment",
+              "special_bonds": "Local government special bonds", "fiscal_subsidy": "Fiscal subsidy",
+              "relending_interest": "Relending interest subsidy", "bank_loan": "Bank loan",
+              "self_raised": "Self-raised", "other": "Other"}
+# A project record's fields as people read them (history, conflict page); message ids are English.
+RECORD_FIELDS = {
+    "code": _l("Project code"), "name": _l("Project name"), "domain_code": _l("Domain"), "domain": _l("Domain"),
+    "category": _l("Category"), "owner": _l("Owner"), "credit_code": _l("Unified social credit code"),
+    "declared_town": _l("Town (as written)"), "town": _l("Town"), "address": _l("Address"),
+    "geometry": _l("Location (geometry)"), "source_crs": _l("Coordinate system"), "crs": _l("Coordinate system"),
+    "total_investment": _l("Total investment (10k yuan)"),
+    "equipment_investment": _l("Equipment investment (10k yuan)"),
+    "completed_investment": _l("Completed investment (10k yuan)"), "funding": _l("Funding"),
+    "stage": _l("Stage"), "stage_before_suspension": _l("Stage before suspension"),
+    "planned_start": _l("Planned start"), "planned_end": _l("Planned end"), "actual_start": _l("Actual start"),
+    "actual_end": _l("Actual end"), "lead_unit": _l("Lead unit"), "responsible_units": _l("Responsible units"),
+    "is_key": _l("Key project"), "quantity": _l("Quantity"), "unit": _l("Unit"), "remarks": _l("Remarks"),
+    "length_km": _l("Length (km)"), "area_km2": _l("Area (km²)"), "primary_town_code": _l("Primary town"),
+    "deleted_at": _l("Deleted at"), "percent": _l("Physical progress (percent)"), "note": _l("Progress note"),
+    "reason": _l("Reason"), "reported_on": _l("Report date"),
+}
+ROLES = {"admin": _l("Administrator"), "bureau": _l("Development bureau"), "planner": _l("Planner"),
+         "town": _l("Town official")}
+# What happened to a project, in its history.
+ACTIONS = {"create": _l("Registered"), "update": _l("Edited"), "delete": _l("Deleted"), "restore": _l("Restored"),
+           "progress": _l("Progress report"), "import": _l("Imported")}
 
 
 def init_app(app: Flask) -> None:
@@ -27,33 +63,102 @@ def init_app(app: Flask) -> None:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(compile_catalogues())
     Babel(app, locale_selector=select_locale)
     app.jinja_env.globals.update(domain_label=domain_label, stage_label=stage_label,
-                                 current_language=current_language)
+                                 funding_label=funding_label, funding_labels=funding_labels,
+                                 problem_label=problem_label, yes_no=yes_no, action_label=action_label, role_label=role_label, field_label=field_label,
+                                 field_value=field_value, current_language=current_language,
+                                 language_url=language_url)
 
 
 def select_locale() -> str:
-    """``?lang=`` (remembered in the session), else the browser's preference, else Chinese."""
+    """``?lang=`` (remembered in the session), else the session's choice, else Chinese."""
     wanted = request.args.get("lang")
     if wanted in LANGUAGES:
         session["lang"] = wanted
         return wanted
     if session.get("lang") in LANGUAGES:
         return session["lang"]
-    return request.accept_languages.best_match(LANGUAGES, default=LANGUAGES[0])
+    return LANGUAGES[0]
 
 
 def current_language() -> str:
     return str(get_locale() or LANGUAGES[0])[:2]
 
 
+def language_url(language: str) -> str:
+    """This page, with its query (filters, page, sort) kept, in ``language``."""
+    args = request.args.to_dict(flat=False)
+    args["lang"] = [language]
+    return request.path + "?" + urlencode(args, doseq=True)
+
+
+def _english() -> bool:
+    return current_language() == "en"
+
+
 def domain_label(code: str | None) -> str:
     """The domain's label in the UI language (the code itself when unknown)."""
     entry = DOMAINS.get(code or "")
-    return (entry[1] if current_language() == "en" else entry[0]) if entry else (code or "")
+    return (entry[1] if _english() else entry[0]) if entry else (code or "")
 
 
 def stage_label(code: str | None) -> str:
     entry = STAGES.get(code or "")
-    return (entry[1] if current_language() == "en" else entry[0]) if entry else (code or "")
+    return (entry[1] if _english() else entry[0]) if entry else (code or "")
+
+
+def funding_label(code: str | None) -> str:
+    if code not in FUNDING_SOURCES:
+        return code or ""
+    return FUNDING_EN.get(code, FUNDING_SOURCES[code]) if _english() else FUNDING_SOURCES[code]
+
+
+def funding_labels(codes) -> str:
+    """A project's funding sources as people read them: labels joined by 、 (— when none)."""
+    return ("; " if _english() else "、").join(funding_label(c) for c in codes or []) or "—"
+
+
+def problem_label(kind: str | None) -> str:
+    entry = PROBLEM_KINDS.get(kind or "")
+    return (entry[1] if _english() else entry[0]) if entry else (kind or "")
+
+
+def role_label(role: str) -> str:
+    return str(ROLES.get(role, role))
+
+
+def action_label(action: str) -> str:
+    return str(ACTIONS.get(action, action))
+
+
+def yes_no(value) -> str:
+    return _("Yes") if value else _("No")
+
+
+def field_label(field: str) -> str:
+    """A record field's label in the UI language."""
+    if field in RECORD_FIELDS:
+        return str(RECORD_FIELDS[field])
+    from registry.progress import field_label as registry_label
+    return registry_label(field)
+
+
+def field_value(field: str, value) -> str:
+    """A stored value as people read it: labels for codes, 是/否 for booleans, （空） for none."""
+    if value is None or value == "" or value == []:
+        return _("(empty)")
+    if isinstance(value, bool):
+        return yes_no(value)
+    if field in ("domain_code", "domain"):
+        return domain_label(value)
+    if field in ("stage", "stage_before_suspension"):
+        return stage_label(value)
+    if field == "funding":
+        return funding_labels(value if isinstance(value, list) else [value])
+    if field == "geometry" and isinstance(value, dict):
+        return _("%(type)s geometry", type=value.get("type", ""))
+    if isinstance(value, list):
+        return "、".join(str(v) for v in value)
+    return str(value)
 
 
 def compile_catalogues() -> Path:

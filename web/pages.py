@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 
-from registry import browse, figures, periods, town_changes, unreported
+from registry import browse, figures, periods, permissions, town_changes, unreported
 from registry.filters import ProjectFilters
 from registry.vocab import DOMAINS, STAGES
 from web import auth, database, i18n
@@ -18,9 +18,17 @@ from web import auth, database, i18n
 bp = Blueprint("pages", __name__)
 PAGE_SIZE = 20
 
-# Main navigation: (path, message id). An item shows once some blueprint serves its path.
-NAVIGATION = [("/", "Home"), ("/map", "Map"), ("/projects", "Projects"), ("/targets", "Targets"),
-              ("/progress/missing", "Monthly reporting"), ("/imports", "Import"), ("/export", "Export")]
+def _signed_in(scope) -> bool:
+    return scope.role in permissions.SIGNED_IN
+
+
+# Main navigation: (path, message id, who may use it). An item shows once some blueprint serves
+# its path and the signed-in user's role may use the page (no menu item that leads to a 403).
+NAVIGATION = [("/", "Home", _signed_in), ("/map", "Map", _signed_in),
+              ("/projects", "Projects", _signed_in), ("/targets", "Targets", _signed_in),
+              ("/progress/missing", "Monthly reporting", permissions.can_view_reports),
+              ("/imports", "Import", permissions.can_import),
+              ("/export", "Export", permissions.can_export)]
 # Column and field labels shared by the list and the detail page.
 FIELD_LABELS = {
     "id": _l("ID"), "code": _l("Project code"), "name": _l("Project name"), "domain": _l("Domain"),
@@ -36,8 +44,10 @@ FIELD_LABELS = {
 @bp.app_context_processor
 def navigation() -> dict:
     adapter = current_app.url_map.bind("localhost")
-    items = []
-    for path, label in NAVIGATION:
+    scope, items = auth.current_scope(), []
+    for path, label, allowed in NAVIGATION:
+        if not allowed(scope):
+            continue
         try:
             adapter.match(path, method="GET")
         except RequestRedirect:  # e.g. /map → /map/: the page exists

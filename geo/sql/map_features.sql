@@ -1,13 +1,15 @@
 -- What the district/town map draws in one view (EPSG:4326), one statement so the filter is
 -- written once: the projects in the box when there are at most :max_features of them (or the
 -- map is zoomed in to :full_zoom), otherwise the projects grouped on a grid of :cell degrees.
--- Rows: kind 'feature' (id, code, name, domain_code, stage, total_investment, geometry) or
+-- Rows: kind 'feature' (id, code, name, domain_code, stage, total_investment, completed_investment,
+--       length_km, area_km2, geometry, towns = [{code, name, share}] largest share first) or
 --       kind 'cluster' (n, by_stage, lng, lat = mean position of the cell's projects).
 -- :west :south :east :north float8; :zoom int; :full_zoom int; :max_features int; :cell float8;
 -- :domains text[] (NULL = all); :stage text; :town text (9-digit code, NULL = all);
 -- :scope_towns text[] (NULL = the whole registry; else projects with a share in those towns).
 WITH visible AS NOT MATERIALIZED (  -- each use below runs its own index scan
-    SELECT p.id, p.code, p.name, p.domain_code, p.stage, p.total_investment, p.geom
+    SELECT p.id, p.code, p.name, p.domain_code, p.stage, p.total_investment, p.completed_investment,
+           p.length_km, p.area_km2, p.geom
     FROM projects p
     WHERE p.deleted_at IS NULL
       AND p.geom && ST_MakeEnvelope(:west, :south, :east, :north, 4326)
@@ -31,8 +33,16 @@ WITH visible AS NOT MATERIALIZED (  -- each use below runs its own index scan
     GROUP BY 1, 2, 3
 )
 (SELECT 'feature' AS kind, v.id, v.code, v.name, v.domain_code, v.stage, v.total_investment,
+        v.completed_investment,
+        coalesce(v.length_km, CASE WHEN ST_Dimension(v.geom) = 1 THEN ST_Length(v.geom::geography) / 1e3 END)
+            AS length_km,
+        coalesce(v.area_km2, CASE WHEN ST_Dimension(v.geom) = 2 THEN ST_Area(v.geom::geography) / 1e6 END)
+            AS area_km2,
         ST_AsGeoJSON(v.geom, 6) AS geometry, 1::bigint AS n, NULL::jsonb AS by_stage,
-        NULL::float8 AS lng, NULL::float8 AS lat
+        NULL::float8 AS lng, NULL::float8 AS lat,
+        (SELECT jsonb_agg(jsonb_build_object('code', s.town_code, 'name', t.name, 'share', s.share)
+                          ORDER BY s.share DESC, s.town_code)
+         FROM project_towns s JOIN towns t ON t.id = s.town_id WHERE s.project_id = v.id) AS towns
  FROM visible v
  WHERE (SELECT yes FROM detailed)
  ORDER BY v.id
@@ -40,7 +50,7 @@ WITH visible AS NOT MATERIALIZED (  -- each use below runs its own index scan
 UNION ALL
 SELECT 'cluster', NULL, NULL, NULL, NULL,
        (array_agg(stage ORDER BY n DESC, stage))[1],  -- the cell's most common stage
-       NULL, NULL, sum(n)::bigint, jsonb_object_agg(stage, n),
-       sum(lng * n) / sum(n), sum(lat * n) / sum(n)
+       NULL, NULL, NULL, NULL, NULL, sum(n)::bigint, jsonb_object_agg(stage, n),
+       sum(lng * n) / sum(n), sum(lat * n) / sum(n), NULL
 FROM cells
 GROUP BY cx, cy

@@ -32,8 +32,8 @@ def main(verbose: bool) -> None:
 
 
 def _register() -> None:
-    from web.cli import boundaries, db, demo, progress, projects, serve, targets, users
-    for module in (db, projects, boundaries, users, targets, progress, demo, serve):
+    from web.cli import basemap, boundaries, db, demo, progress, projects, serve, targets, users
+    for module in (db, projects, boundaries, users, targets, progress, demo, serve, basemap):
         main.add_command(module.group)
 
 

@@ -1,12 +1,12 @@
 """``GET /api/v1/map/features``: the projects of one map view (see web.maps.features)."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 from web import database
 from web.api import openapi
 from web.auth import current_scope
-from web.maps.features import view_features
+from web.maps.features import search_features, view_features
 
 bp = Blueprint("maps_api", __name__, url_prefix="/api/v1")
 
@@ -17,7 +17,19 @@ def features():
     args = request.args
     collection = view_features(database.session(), current_scope(), bbox=args.get("bbox"),
                                zoom=args.get("zoom"), domains=args.get("domains"),
-                               stage=args.get("stage"), town=args.get("town"), crs=args.get("crs"))
+                               stage=args.get("stage"), town=args.get("town"), crs=args.get("crs"),
+                               max_features=current_app.config.get("MAP_MAX_FEATURES"))
+    response = jsonify(collection)
+    response.mimetype = "application/geo+json"
+    return response
+
+
+@bp.get("/map/search")
+def search():
+    """Query: ``q`` (code or name, required), ``town``, ``crs``: the map's search box."""
+    args = request.args
+    collection = search_features(database.session(), current_scope(), q=args.get("q"), town=args.get("town"),
+                                 crs=args.get("crs"))
     response = jsonify(collection)
     response.mimetype = "application/geo+json"
     return response
@@ -40,9 +52,19 @@ OPENAPI_PATHS = {
             _parameter("crs", "wgs84（默认）或 gcj02：输入范围与输出几何的坐标系（高德底图）")],
         "responses": {
             "200": {"description": "GeoJSON FeatureCollection，附 mode（features | clusters）与 truncated。"
-                                   "features：properties 含 id, code, name, domain, stage, total_investment；"
+                                   "features：properties 含 id, code, name, domain, stage, total_investment, "
+                                   "completed_investment, length_km, area_km2, towns（[{code, name, share}]）；"
                                    "clusters：每个网格一个点，properties 含 cluster, count, stage（最多的阶段）, by_stage",
                     "content": {"application/geo+json": {"schema": {"type": "object"}}}},
             "400": {"description": "参数错误（统一错误格式）"}}}},
+    "/api/v1/map/search": {"get": {
+        "summary": "地图搜索框：代码或名称包含 q 的项目（最多 10 个，完全相同的代码在前），与 /map/features 的要素同形",
+        "parameters": [_parameter("q", "项目代码或名称（部分即可）", True),
+                       _parameter("town", "9 位镇街代码：只含与该镇街有份额的项目"),
+                       _parameter("crs", "wgs84（默认）或 gcj02：输出几何的坐标系（高德底图）")],
+        "responses": {
+            "200": {"description": "GeoJSON FeatureCollection（mode 为 features）",
+                    "content": {"application/geo+json": {"schema": {"type": "object"}}}},
+            "400": {"description": "缺少 q 或参数错误（统一错误格式）"}}}},
 }
 openapi.register_paths(OPENAPI_PATHS)

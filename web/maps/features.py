@@ -22,20 +22,25 @@ from registry.vocab import domain_code
 MAX_FEATURES = 1500  # above this many projects in view, send the grid instead
 FULL_ZOOM = 16  # from this zoom on, always the features (at most MAX_FEATURES)
 CELL_PIXELS = 64  # grid cell size on screen
+SEARCH_LIMIT = 10  # projects offered by the map's search box
 
 
 def view_features(session: Session, scope: Scope, *, bbox: str | None, zoom: str | int | None,
                   domains: str | None = None, stage: str | None = None, town: str | None = None,
-                  crs: str | None = None) -> dict:
+                  crs: str | None = None, max_features: int | None = None) -> dict:
     """The projects of one map view as a GeoJSON FeatureCollection.
 
     ``bbox`` is ``west,south,east,north`` in the map's coordinates (EPSG:4326, or GCJ-02 when
     ``crs`` is ``gcj02``, i.e. the page is drawn over AMap); ``domains`` a comma-separated list of
     domain codes (``None``: all; empty: none). The result has a foreign member ``mode``:
-    ``"features"`` (properties ``id, code, name, domain, stage, total_investment``) or
+    ``"features"`` (properties ``id, code, name, domain, stage, total_investment,
+    completed_investment, length_km, area_km2, towns`` = ``[{code, name, share}]``) or
     ``"clusters"`` (Point per grid cell; properties ``cluster, count, stage`` — the commonest —
     and ``by_stage``), and ``truncated`` when more features matched than were sent.
+    ``max_features`` (default ``MAX_FEATURES``, the app's ``MAP_MAX_FEATURES``) is the most
+    features sent before the grid is used instead.
     """
+    max_features = max_features or MAX_FEATURES
     gcj02 = _parse_crs(crs)
     filters = ProjectFilters.parse({"bbox": bbox, "stage": stage, "town": town})
     if filters.bbox is None:
@@ -49,7 +54,7 @@ def view_features(session: Session, scope: Scope, *, bbox: str | None, zoom: str
         return _collection("features", [], truncated=False)
     params = {**scope.sql_params(), "west": float(west), "south": float(south), "east": float(east),
               "north": float(north), "zoom": zoom_level, "full_zoom": FULL_ZOOM,
-              "max_features": MAX_FEATURES, "cell": 360.0 / 2 ** zoom_level * CELL_PIXELS / 256,
+              "max_features": max_features, "cell": 360.0 / 2 ** zoom_level * CELL_PIXELS / 256,
               "domains": domain_codes, "stage": filters.stage, "town": filters.town}
     # An interactive query over up to every project in view: JIT compilation costs more than it
     # saves, and the grid grouping of 10^5 rows should hash/sort in memory.
@@ -57,8 +62,23 @@ def view_features(session: Session, scope: Scope, *, bbox: str | None, zoom: str
     rows = session.execute(sqlfiles.load("map_features"), params).mappings().all()
     if rows and rows[0]["kind"] == "cluster":
         return _collection("clusters", _clusters(rows, gcj02), truncated=False)
-    features = [_feature(row, gcj02) for row in rows[:MAX_FEATURES]]
-    return _collection("features", features, truncated=len(rows) > MAX_FEATURES)
+    features = [_feature(row, gcj02) for row in rows[:max_features]]
+    return _collection("features", features, truncated=len(rows) > max_features)
+
+
+def search_features(session: Session, scope: Scope, *, q: str | None, town: str | None = None,
+                    crs: str | None = None) -> dict:
+    """Up to ``SEARCH_LIMIT`` projects of the scope whose code or name contains ``q``, as a
+    FeatureCollection with the same properties as ``view_features``' features (an exact code
+    first). Geometry in EPSG:4326, or GCJ-02 when ``crs`` is ``gcj02``."""
+    gcj02 = _parse_crs(crs)
+    q = (q or "").strip()
+    if not q:
+        raise InvalidInput("请输入项目代码或名称", {"parameter": "q"})
+    town = ProjectFilters.parse({"town": town}).town
+    rows = session.execute(sqlfiles.load("map_search"), {**scope.sql_params(), "q": q[:100], "town": town,
+                                                         "limit": SEARCH_LIMIT}).mappings().all()
+    return _collection("features", [_feature(row, gcj02) for row in rows], truncated=False)
 
 
 def _feature(row, gcj02: bool) -> dict:
@@ -68,7 +88,14 @@ def _feature(row, gcj02: bool) -> dict:
     return {"type": "Feature", "id": row["id"], "geometry": geometry,
             "properties": {"id": row["id"], "code": row["code"], "name": row["name"],
                            "domain": row["domain_code"], "stage": row["stage"],
-                           "total_investment": float(row["total_investment"])}}
+                           "total_investment": float(row["total_investment"]),
+                           "completed_investment": _number(row["completed_investment"]),
+                           "length_km": _number(row["length_km"]), "area_km2": _number(row["area_km2"]),
+                           "towns": [{**t, "share": round(t["share"], 4)} for t in row["towns"] or []]}}
+
+
+def _number(value) -> float | None:
+    return None if value is None else float(value)
 
 
 def _clusters(rows, gcj02: bool) -> list[dict]:

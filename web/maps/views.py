@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
 
+from registry.basemap import current_basemap
 from registry.errors import InvalidInput
 from registry.figures import town_figures
 from registry.scope import Scope
@@ -13,6 +15,21 @@ from web.maps.builder import BASEMAPS, available_basemaps, build_map, page_parts
 from web.maps.towns import collection_bounds, default_district, find_town, town_collection
 
 bp = Blueprint("maps", __name__)
+
+# The text web/static/js/project_map.js shows, in the UI language ({n} is filled in by the script).
+MAP_TEXT = {
+    "wan_yuan": _l("10k yuan"), "total_investment": _l("Total investment"),
+    "completed_investment": _l("Completed investment"), "length": _l("Length"), "area": _l("Area"),
+    "towns": _l("Located in"), "view_project": _l("View project →"), "view_town": _l("View town →"),
+    "town_figures": _l("Town figures"), "stages": _l("Project stage"), "no_data": _l("No data"),
+    "loading": _l("Loading projects…"), "load_failed": _l("Could not load the projects; please reload"),
+    "status_clusters": _l("{n} projects (grouped; zoom in to see each project)"),
+    "status_features": _l("{n} projects shown"),
+    "status_truncated": _l("Only the first {n} projects shown; zoom in"),
+    "cluster_count": _l("{n} projects"), "basemap": _l("Basemap: "), "search": _l("Search"),
+    "search_placeholder": _l("Project code or name"), "not_found": _l("No matching project"),
+    "layers": _l("Layers and legend"),
+}
 
 
 @bp.get("/map")
@@ -30,24 +47,28 @@ def town_map(code: str):
 
 
 def _render(session, scope: Scope, *, district_code: str | None, town_code: str | None):
-    basemap = _basemap()
+    local = current_basemap()
+    basemap = _basemap(local)
     figures = town_figures(session, scope, district_code=district_code)  # the costly part: once
     towns = town_collection(session, scope, district_code=district_code, figures=figures,
                             gcj02=basemap == "amap")
     options = {
         "endpoint": url_for("maps_api.features"),
+        "searchEndpoint": url_for("maps_api.search"),
+        "text": {key: str(value) for key, value in MAP_TEXT.items()},
         "params": {"town": town_code} if town_code else {},
         "crs": "gcj02" if basemap == "amap" else "",
         "projectUrl": request.script_root + "/projects/",
         "townUrl": request.script_root + "/towns/",
         "highlight": town_code,
-        "basemaps": [{"key": key, "label": BASEMAPS[key][0], "active": key == basemap,
+        "basemaps": [{"key": key, "label": str(BASEMAPS[key][0]), "active": key == basemap,
                       "href": url_for(request.endpoint, **(request.view_args or {}),
                                       **{**request.args.to_dict(), "basemap": key})}
-                     for key in available_basemaps(current_app.config)],
+                     for key in available_basemaps(current_app.config, local)],
     }
     folium_map = build_map(towns=towns, bounds=collection_bounds(towns, town_code), basemap=basemap,
-                           tianditu_key=current_app.config.get("TIANDITU_KEY"), options=options)
+                           tianditu_key=current_app.config.get("TIANDITU_KEY"), options=options,
+                           local=local, tiles_root=request.script_root)
     town = next((f for f in figures if f["code"] == town_code), None) if town_code else None
     town_name = next((f["properties"]["name"] for f in towns["features"]
                       if f["properties"]["code"] == town_code), None)
@@ -56,9 +77,11 @@ def _render(session, scope: Scope, *, district_code: str | None, town_code: str 
                            stages=STAGES, domains=DOMAINS)
 
 
-def _basemap() -> str:
-    basemap = request.args.get("basemap") or "none"
-    if basemap not in available_basemaps(current_app.config):
+def _basemap(local) -> str:
+    """The basemap asked for (``?basemap=``), else the default: the loaded offline one, else none."""
+    available = available_basemaps(current_app.config, local)
+    basemap = request.args.get("basemap") or available[0]
+    if basemap not in available:
         raise InvalidInput(f"不支持的底图：{basemap}", {"parameter": "basemap", "value": basemap,
-                                                   "allowed": available_basemaps(current_app.config)})
+                                                   "allowed": available})
     return basemap

@@ -6,6 +6,8 @@
   var source = document.getElementById("project-geometry");
   if (!container || !source || typeof L === "undefined") { return; }
   var map = L.map(container, { attributionControl: false });
+  var basemap = JSON.parse(container.dataset.basemap || "null");  // the offline MBTiles, when loaded
+  if (basemap) { L.tileLayer(basemap.url, basemap).addTo(map); }
   var project = L.geoJSON(JSON.parse(source.textContent), {
     style: { color: "#c0392b", weight: 4, fillOpacity: 0.35 },
     pointToLayer: function (feature, latlng) {

@@ -12,8 +12,11 @@
   var typed = ["f-lng", "f-lat", "f-wkt"].map(function (id) { return document.getElementById(id); });
   var message = document.getElementById("preview-message");
   var tbody = document.querySelector("#preview-towns tbody");
+  var text = container.dataset;  // messages in the UI language (data-text-* on #draw-map)
 
   var map = L.map(container, { attributionControl: false }).setView([35.0, 117.0], 11);
+  var basemap = JSON.parse(container.dataset.basemap || "null");  // the offline MBTiles, when loaded
+  if (basemap) { L.tileLayer(basemap.url, basemap).addTo(map); }
   var drawn = new L.FeatureGroup().addTo(map);
   var style = { color: "#c0392b", weight: 4, fillOpacity: 0.3 };
   map.addControl(new L.Control.Draw({
@@ -55,11 +58,12 @@
       tbody.appendChild(row);
     });
     if (!towns.length) {
-      tbody.innerHTML = '<tr><td colspan="3" class="empty">不在任何镇街内</td></tr>';
+      tbody.innerHTML = '<tr><td colspan="3" class="empty"></td></tr>';
+      tbody.querySelector("td").textContent = text.textNoTown;
     }
-    var warnings = (result.warnings || []).map(function (w) { return w.message + "。"; }).join(" ");
-    message.textContent = result.inside ? warnings : (result.swapped ? "位置在本行政区之外，经纬度可能填反了。"
-                                                                      : "位置不在本行政区范围内，请核对坐标和坐标系。");
+    // partly_outside and the like: the server's message (with the length or area outside)
+    var warnings = (result.warnings || []).map(function (w) { return w.message; }).join(" ");
+    message.textContent = result.inside ? warnings : (result.swapped ? text.textSwapped : text.textOutside);
   }
 
   function preview(body, redraw) {
@@ -74,7 +78,7 @@
       if (!answer.ok) { message.textContent = answer.data.error.message; return; }
       if (redraw) { show(answer.data.geometry); }
       render(answer.data);
-    }).catch(function () { message.textContent = "预览失败，请稍后再试。"; });
+    }).catch(function () { message.textContent = text.textPreviewFailed; });
   }
 
   function changed() {
@@ -103,7 +107,7 @@
     if (wkt) { preview({ wkt: wkt, crs: crs }, true); }
     else if (lng && lat) {
       preview({ geometry: { type: "Point", coordinates: [parseFloat(lng), parseFloat(lat)] }, crs: crs }, true);
-    } else { message.textContent = "请先输入经纬度或几何WKT。"; }
+    } else { message.textContent = text.textNeedInput; }
   });
 
   if (hidden.value) {

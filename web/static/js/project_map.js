@@ -5,6 +5,7 @@
   "use strict";
   var cfg = null;  // set by init
   var NO_DATA = "#d9d9d9";
+  var PROJECT_PANE = "eqreg-projects";  // lines and polygons: above the towns (400), below markers (600)
 
   function esc(text) {
     return String(text == null ? "" : text).replace(/[&<>"']/g, function (c) {
@@ -55,13 +56,17 @@
     return metric.colors[metric.colors.length - 1];
   }
 
+  function T(key, values) {  // the page's text in the UI language (web/maps/views.py MAP_TEXT)
+    return String(cfg.options.text[key]).replace(/\{(\w+)\}/g, function (_m, name) { return values[name]; });
+  }
+  function money(value) { return value == null ? "—" : num(value) + " " + T("wan_yuan"); }
+  function row(label, html) { return "<tr><th>" + esc(label) + "</th><td>" + html + "</td></tr>"; }
+
   function townPopup(p) {
-    var rows = cfg.options.metrics.map(function (m) {
-      return "<tr><th>" + esc(m.label) + "</th><td>" + esc(metricText(m, p[m.key])) + "</td></tr>";
-    });
-    rows.push("<tr><th>总投资</th><td>" + num(p.total_investment) + " 万元</td></tr>");
+    var rows = cfg.options.metrics.map(function (m) { return row(m.label, esc(metricText(m, p[m.key]))); });
+    rows.push(row(T("total_investment"), esc(money(p.total_investment))));
     return "<b>" + esc(p.name) + "</b><table class='eqreg-table'>" + rows.join("") + "</table>" +
-      "<a href='" + esc(cfg.options.townUrl + p.code) + "'>查看镇街 →</a>";
+      "<a href='" + esc(cfg.options.townUrl + p.code) + "'>" + esc(T("view_town")) + "</a>";
   }
 
   function styleTowns() {
@@ -75,7 +80,7 @@
   }
 
   function renderLegend(metric) {
-    var html = "<div class='eqreg-legend-title'>镇街指标</div>";
+    var html = "<div class='eqreg-legend-title'>" + esc(T("town_figures")) + "</div>";
     cfg.options.metrics.forEach(function (m) {
       html += "<label><input type='radio' name='eqreg-metric' value='" + m.key + "'" +
         (m.key === metric.key ? " checked" : "") + "> " + esc(m.label) +
@@ -87,8 +92,8 @@
         (lower == null ? "≤ " : esc(metricValue(metric, lower)) + " – ") + esc(metricValue(metric, upper)) + "</div>";
       lower = upper;
     });
-    html += "<div><i style='background:" + NO_DATA + "'></i>无数据</div>";
-    html += "<div class='eqreg-legend-title'>项目阶段</div>";
+    html += "<div><i style='background:" + NO_DATA + "'></i>" + esc(T("no_data")) + "</div>";
+    html += "<div class='eqreg-legend-title'>" + esc(T("stages")) + "</div>";
     cfg.options.stages.forEach(function (s) {
       html += "<div><i class='eqreg-round' style='background:" + s.color + "'></i>" + esc(s.label) + "</div>";
     });
@@ -106,11 +111,23 @@
     if (box) { box.textContent = text; }
   }
 
+  /* Everything a clicked point, line or polygon has to say: what, where, how much, how far along. */
   function projectPopup(p) {
-    return "<b>" + esc(p.name) + "</b><br>" + esc(p.code) + "<br>" +
-      esc(cfg.options.domains[p.domain] || p.domain) + " · " + esc(stageLabel(p.stage)) + "<br>" +
-      "总投资 " + num(p.total_investment) + " 万元<br>" +
-      "<a href='" + esc(cfg.options.projectUrl + p.id) + "'>查看项目 →</a>";
+    var rows = [row(T("total_investment"), esc(money(p.total_investment))),
+                row(T("completed_investment"), esc(money(p.completed_investment)))];
+    if (p.length_km != null) { rows.push(row(T("length"), esc(num(p.length_km, 2)) + " km")); }
+    if (p.area_km2 != null) { rows.push(row(T("area"), esc(num(p.area_km2, 3)) + " km²")); }
+    var towns = p.towns || [];
+    if (towns.length) {
+      rows.push(row(T("towns"), towns.map(function (t) {
+        return esc(t.name) + (towns.length > 1 || t.share < 0.9995 ? " " + esc(num(t.share * 100, 1)) + "%" : "");
+      }).join("<br>")));
+    }
+    return "<div class='eqreg-popup' data-project-id='" + esc(p.id) + "'><b>" + esc(p.name) + "</b><br>" +
+      "<span class='eqreg-code'>" + esc(p.code) + "</span><br>" +
+      esc(cfg.options.domains[p.domain] || p.domain) + " · " + esc(stageLabel(p.stage)) +
+      "<table class='eqreg-table'>" + rows.join("") + "</table>" +
+      "<a href='" + esc(cfg.options.projectUrl + p.id) + "'>" + esc(T("view_project")) + "</a></div>";
   }
 
   function enabledDomains() {
@@ -138,8 +155,12 @@
         });
       } else {
         var line = g.type.indexOf("LineString") >= 0;
-        var layer = L.geoJSON(f, {style: {color: color, weight: line ? 4 : 2, fillColor: color,
-                                          fillOpacity: 0.35}}).bindPopup(projectPopup(p));
+        // In their own pane above the town choropleth, so they stay visible and clickable. The
+        // popup goes on each drawn part: the cluster group takes the parts out of the L.geoJSON
+        // group, which is never on the map itself (a popup bound to it would never open).
+        var layer = L.geoJSON(f, {pane: PROJECT_PANE, style: {color: color, weight: line ? 4 : 2,
+                                                              fillColor: color, fillOpacity: 0.45},
+                                  onEachFeature: function (_f, part) { part.bindPopup(projectPopup(p)); }});
         target.addLayer(layer);
         var centre = layer.getBounds().getCenter();
         heat.push([centre.lat, centre.lng, 1]);
@@ -154,7 +175,7 @@
       var lines = cfg.options.stages.filter(function (s) { return p.by_stage[s.code]; })
         .map(function (s) { return esc(s.label) + " " + p.by_stage[s.code]; });
       var marker = L.marker([c[1], c[0]], {icon: bubble(p.count, p.stage), stage: p.stage})
-        .bindTooltip("<b>" + p.count + " 个项目</b><br>" + lines.join("<br>"));
+        .bindTooltip("<b>" + esc(T("cluster_count", {n: p.count})) + "</b><br>" + lines.join("<br>"));
       marker.on("click", function () { cfg.map.setView([c[1], c[0]], cfg.map.getZoom() + 2); });
       cfg.aggregates.addLayer(marker);
       return [c[1], c[0], p.count];
@@ -172,7 +193,7 @@
     if (domains !== null) { params.set("domains", domains.join(",")); }
     if (pending) { pending.abort(); }
     pending = new AbortController();
-    setStatus("正在加载项目…");
+    setStatus(T("loading"));
     fetch(cfg.options.endpoint + "?" + params.toString(), {signal: pending.signal, credentials: "same-origin",
                                                            headers: {"Accept": "application/geo+json"}})
       .then(function (r) {
@@ -184,8 +205,8 @@
         var heat = fc.mode === "clusters" ? drawClusters(fc) : drawFeatures(fc);
         cfg.heat.setLatLngs(heat);
         var count = fc.features.reduce(function (n, f) { return n + (f.properties.count || 1); }, 0);
-        setStatus(fc.mode === "clusters" ? "共 " + count + " 个项目（已汇总，放大查看单个项目）"
-                  : "显示 " + count + " 个项目" + (fc.truncated ? "（仅前 " + count + " 个，请放大）" : ""));
+        setStatus(T(fc.mode === "clusters" ? "status_clusters" : fc.truncated ? "status_truncated" : "status_features",
+                    {n: count}));
         var box = cfg.map.getContainer();
         box.dataset.eqregMode = fc.mode;
         box.dataset.eqregCount = String(count);
@@ -195,7 +216,7 @@
       })
       .catch(function (err) {
         if (err.name === "AbortError") { return; }
-        setStatus("项目加载失败，请刷新重试");
+        setStatus(T("load_failed"));
         console.error("project layer:", err);
       });
   }
@@ -205,7 +226,7 @@
     var control = L.control({position: "bottomleft"});
     control.onAdd = function () {
       var div = L.DomUtil.create("div", "eqreg-box eqreg-basemaps");
-      div.innerHTML = "底图：" + cfg.options.basemaps.map(function (b) {
+      div.innerHTML = esc(T("basemap")) + cfg.options.basemaps.map(function (b) {
         return b.active ? "<b>" + esc(b.label) + "</b>" : "<a href='" + esc(b.href) + "'>" + esc(b.label) + "</a>";
       }).join(" | ");
       return div;
@@ -213,10 +234,91 @@
     return control;
   }
 
+  /* The search box: a code or a name → the matching projects; choosing one zooms to it and opens
+   * its popup (a popup of its own, so it does not depend on the project being drawn at that zoom). */
+  function searchControl() {
+    var control = L.control({position: "topleft"});
+    control.onAdd = function () {
+      var div = L.DomUtil.create("div", "eqreg-box eqreg-search");
+      div.innerHTML = "<form role='search'><input type='search' name='q' aria-label='" + esc(T("search")) +
+        "' placeholder='" + esc(T("search_placeholder")) + "'> <button type='submit'>" + esc(T("search")) +
+        "</button></form><ul class='eqreg-search-results'></ul>";
+      L.DomEvent.disableClickPropagation(div);
+      L.DomEvent.disableScrollPropagation(div);
+      div.querySelector("form").addEventListener("submit", function (e) {
+        e.preventDefault();
+        search(div.querySelector("input").value, div.querySelector("ul"));
+      });
+      return div;
+    };
+    return control;
+  }
+
+  function search(q, list) {
+    q = q.trim();
+    list.innerHTML = "";
+    if (!q) { return; }
+    var params = new URLSearchParams(cfg.options.params || {});
+    params.set("q", q);
+    if (cfg.options.crs) { params.set("crs", cfg.options.crs); }
+    fetch(cfg.options.searchEndpoint + "?" + params.toString(), {credentials: "same-origin"})
+      .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.json(); })
+      .then(function (fc) {
+        if (!fc.features.length) { list.innerHTML = "<li>" + esc(T("not_found")) + "</li>"; return; }
+        if (fc.features.length === 1) { showFound(fc.features[0]); return; }
+        fc.features.forEach(function (f) {
+          var item = L.DomUtil.create("li", "", list), link = L.DomUtil.create("a", "", item);
+          link.href = "#";
+          link.textContent = f.properties.name + " · " + f.properties.code;
+          link.addEventListener("click", function (e) {
+            L.DomEvent.stop(e);  // the link is about to leave the page: the map must not see the click
+            list.innerHTML = "";
+            showFound(f);
+          });
+        });
+      })
+      .catch(function (err) { list.innerHTML = "<li>" + esc(T("load_failed")) + "</li>"; console.error("search:", err); });
+  }
+
+  function showFound(f) {
+    var shape = L.geoJSON(f), bounds = shape.getBounds();
+    var g = f.geometry, at = g.type === "Point" ? L.latLng(g.coordinates[1], g.coordinates[0]) : bounds.getCenter();
+    if (g.type.indexOf("LineString") >= 0) {  // on the line itself, not beside it
+      var layers = shape.getLayers(), coords = layers[0].getLatLngs();
+      coords = Array.isArray(coords[0]) ? coords[0] : coords;
+      at = coords[Math.floor(coords.length / 2)];
+    }
+    cfg.map.fitBounds(bounds, {maxZoom: 16, animate: false, padding: [40, 40]});
+    L.popup({maxWidth: 320}).setLatLng(at).setContent(projectPopup(f.properties)).openOn(cfg.map);
+  }
+
+  /* One button (shown on phones by the page's CSS) that folds the layer list, legend and basemap
+   * choice away and back, so they do not cover a small map. */
+  function controlsToggle() {
+    var control = L.control({position: "topright"});
+    control.onAdd = function () {
+      var button = L.DomUtil.create("button", "eqreg-box eqreg-controls-toggle");
+      button.type = "button";
+      button.textContent = T("layers");
+      button.setAttribute("aria-expanded", "false");
+      L.DomEvent.disableClickPropagation(button);
+      button.addEventListener("click", function () {
+        var open = cfg.map.getContainer().classList.toggle("eqreg-controls-open");
+        button.setAttribute("aria-expanded", String(open));
+      });
+      return button;
+    };
+    return control;
+  }
+
   function init(config) {
     cfg = config;
     cfg.metric = cfg.options.metrics[0].key;
-    // bottom left, stacked upwards: scale, basemap choice, legend (the layer list has the right)
+    cfg.map.createPane(PROJECT_PANE).style.zIndex = 450;
+    // bottom left, stacked upwards: scale (metric only), basemap choice, legend (the layer list has the right)
+    L.control.scale({imperial: false, position: "bottomleft"}).addTo(cfg.map);
+    searchControl().addTo(cfg.map);
+    controlsToggle().addTo(cfg.map);
     basemapControl().addTo(cfg.map);
     cfg.legend = L.control({position: "bottomleft"});
     cfg.legend.onAdd = function () { return L.DomUtil.create("div", "eqreg-box eqreg-legend"); };
