@@ -151,3 +151,14 @@ def test_every_pooled_connection_busy_is_503_after_the_pool_timeout(web_data, co
         assert response.get_json()["error"]["message"] == "服务器繁忙（数据库连接已用满），请稍后重试。"
     finally:
         app.extensions["eqreg.engine"].dispose()
+
+
+def test_the_cli_says_in_chinese_when_the_database_is_unreachable():
+    from click.testing import CliRunner
+
+    from spare_cluster import free_port
+    from web.cli import main
+    result = CliRunner().invoke(main, ["db", "check"],
+                                env={"DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/eqreg"})
+    assert result.exit_code == 1
+    assert "错误：无法访问数据库" in result.output and "Traceback" not in result.output
