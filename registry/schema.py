@@ -42,6 +42,14 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(alembic_config("")).get_current_head()
 
 
+def is_known(revision: str) -> bool:
+    """Whether ``revision`` is one of this code's migrations."""
+    try:
+        return ScriptDirectory.from_config(alembic_config("")).get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
 def current_revision(database_url: str) -> str | None:
     """The database's migration revision (``None``: never migrated)."""
     engine = registry_db.make_engine(database_url, poolclass=pool.NullPool)

@@ -93,6 +93,8 @@ def restore(path: str, force: bool) -> None:
     url = registry_db.database_url()
     result = backups.restore(url, path, force=force)
     click.echo(f"已恢复 {result.projects} 个项目、{result.users} 个用户。")
+    if result.upgraded_from:
+        click.echo(f"备份的表结构版本 {result.upgraded_from} 较旧，已升级到最新。")
     if os.environ.get("EQREG_WEB_PASSWORD"):  # login roles live in the cluster, not in the backup
         schema.ensure_web_login(url, os.environ["EQREG_WEB_PASSWORD"])
         click.echo("网站登录角色 eqreg_web 已就绪（属于 eqreg_app，受行级安全约束）。")
