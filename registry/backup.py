@@ -40,17 +40,41 @@ class RestoreResult:
 
 
 def backup(database_url: str, path: str | os.PathLike) -> int:
-    """Dump the database to ``path`` (custom format, written atomically). Returns its size in bytes."""
+    """Dump the database to ``path`` (custom format, written atomically). Returns its size in bytes.
+
+    A superuser dumps past row-level security; the tables' owner (not a superuser) dumps through it,
+    which is complete only while its permissive owner policies are in place: checked first.
+    """
     target = Path(path)
     partial = target.with_name(target.name + ".partial")
-    _run([embedded.pg_program("pg_dump"), "--format=custom", "--file", str(partial),
+    options = [] if _bypasses_rls(database_url) else ["--enable-row-security"]
+    _run([embedded.pg_program("pg_dump"), "--format=custom", *options, "--file", str(partial),
           "--dbname", database_url], "备份")
     partial.replace(target)
     return target.stat().st_size
 
 
+def _bypasses_rls(database_url: str) -> bool:
+    """True for a superuser or BYPASSRLS role; otherwise refuse if RLS would hide rows from it."""
+    with psycopg.connect(database_url) as conn:
+        if conn.execute("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user").fetchone()[0]:
+            return True
+        hidden = [name for (name,) in conn.execute("""
+            SELECT c.relname FROM pg_class c
+            WHERE c.relnamespace = 'public'::regnamespace AND c.relrowsecurity
+              AND (c.relforcerowsecurity OR NOT pg_has_role(current_user, c.relowner, 'MEMBER'))
+              AND NOT EXISTS (SELECT 1 FROM pg_policies p WHERE p.schemaname = 'public' AND p.tablename = c.relname
+                              AND p.permissive = 'PERMISSIVE' AND p.cmd IN ('ALL', 'SELECT') AND p.qual = 'true'
+                              AND (current_user = ANY (p.roles) OR 'public' = ANY (p.roles)))
+            ORDER BY 1""")]
+    if hidden:
+        raise RegistryError(f"行级安全会让备份漏掉这些表中的数据：{'、'.join(hidden)}（缺少所有者的全权策略）。"
+                            "请先运行 eqreg db check 修复，再备份。", {"tables": hidden})
+    return False
+
+
 def registry_size(database_url: str) -> tuple[int, int]:
-    """(projects, users) in the database; (0, 0) when it has no registry tables yet."""
+    """(projects, users) the connecting role sees; (0, 0) when there are no registry tables yet."""
     with psycopg.connect(database_url) as conn:
         counts = []
         for table in ("projects", "users"):
@@ -73,6 +97,9 @@ def restore(database_url: str, path: str | os.PathLike, *, force: bool = False) 
     entries = _toc(archive)
     embedded.ensure_database(database_url)
     projects, users = registry_size(database_url)
+    if not (projects or users or force) and _rows_hidden(database_url):
+        raise RegistryNotEmpty("无法确认目标数据库是否为空（行级安全不让当前用户看到其中的数据）："
+                               "请先运行 eqreg db check，或确定覆盖时加 --force。")
     if (projects or users) and not force:
         raise RegistryNotEmpty(
             f"目标数据库已有 {projects} 个项目、{users} 个用户，恢复会覆盖它们。"
@@ -93,6 +120,14 @@ def restore(database_url: str, path: str | os.PathLike, *, force: bool = False) 
     schema.record_maintenance(database_url, "db.restore", archive.name,
                               {"projects": projects, "users": users, "forced": force})
     return RestoreResult(projects=projects, users=users, findings=findings, upgraded_from=upgraded_from)
+
+
+def _rows_hidden(database_url: str) -> bool:
+    """Whether the statistics count rows in projects or users that a count(*) did not see (a lost
+    owner policy makes a full registry look empty to its non-superuser owner)."""
+    with psycopg.connect(database_url) as conn:
+        return bool(conn.execute("SELECT coalesce(sum(n_live_tup), 0) FROM pg_stat_user_tables "
+                                 "WHERE schemaname = 'public' AND relname IN ('projects', 'users')").fetchone()[0])
 
 
 def _upgrade_if_older(database_url: str) -> str | None:

@@ -167,3 +167,25 @@ def test_a_backup_from_an_older_version_is_migrated_after_the_restore(fresh_serv
     assert schema.current_revision(target) == schema.head_revision()
     assert backup.registry_size(target) == (0, 1)
     assert db_check.check(target, repair=False) == []
+
+
+def test_an_owner_that_is_not_a_superuser_backs_up_through_its_policies_and_never_a_partial_copy(
+        fresh_server, tmp_path):
+    from registry import schema
+    with psycopg.connect(fresh_server.url("postgres"), autocommit=True) as conn:
+        conn.execute("CREATE ROLE eqreg_owner LOGIN CREATEROLE")
+        conn.execute("CREATE DATABASE eqreg_owned OWNER eqreg_owner")
+    with psycopg.connect(fresh_server.url("eqreg_owned"), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION postgis")
+    owned = f"postgresql://eqreg_owner@127.0.0.1:{fresh_server.port}/eqreg_owned"
+    schema.upgrade(owned)
+    with psycopg.connect(owned, autocommit=True) as conn:
+        conn.execute("INSERT INTO audit_log (actor, action, entity) VALUES ('cli', 'test', 'database')")
+
+    assert CliRunner().invoke(main, ["db", "backup", str(tmp_path / "ok.dump")],
+                              env={"DATABASE_URL": owned}).exit_code == 0
+    with psycopg.connect(owned, autocommit=True) as conn:
+        conn.execute("DROP POLICY audit_log_owner_all ON audit_log")
+    refused = CliRunner().invoke(main, ["db", "backup", str(tmp_path / "partial.dump")], env={"DATABASE_URL": owned})
+    assert refused.exit_code == 1 and "行级安全会让备份漏掉这些表中的数据：audit_log" in refused.output
+    assert not (tmp_path / "partial.dump").exists()
