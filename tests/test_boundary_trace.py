@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from geo.matching import match_projects
 from registry.boundaries import load_boundaries
-from test_boundaries import DISTRICT, add_project, three_towns, write_layer
+from test_boundaries import add_project, three_towns, write_layer
 from web.cli import main
 
 
@@ -114,3 +114,16 @@ def test_a_deleted_project_gets_the_history_entry_but_no_town_is_told(db, tmp_pa
     assert db.execute(text("SELECT count(*) FROM audit_log WHERE action = 'rematch' "
                            "AND entity_id = :id"), {"id": str(moving)}).scalar_one() == 1
     assert db.execute(text("SELECT count(*) FROM town_notices")).scalar_one() == 0
+
+
+def test_the_database_shows_a_town_notice_only_to_its_town(db, tmp_path):
+    load_boundaries(db, write_layer(tmp_path / "v1.geojson", three_towns(), driver="GeoJSON"))
+    _two_projects(db)
+    load_boundaries(db, write_layer(tmp_path / "v2.geojson", annexed(), driver="GeoJSON"))
+    db.execute(text("SET LOCAL ROLE eqreg_app"))
+    seen = {}
+    for towns in ("370498002", "370498001"):
+        db.execute(text("SELECT set_config('eqreg.role', 'town', true), set_config('eqreg.towns', :t, true)"),
+                   {"t": towns})
+        seen[towns] = db.execute(text("SELECT count(*) FROM town_notices")).scalar_one()
+    assert seen == {"370498002": 1, "370498001": 0}
