@@ -59,10 +59,10 @@ REPORT_LABELS = {"period": "上报月份", "reported_on": "上报日期", "compl
                  "stage": "项目阶段", "percent": "形象进度（%）", "note": "进展说明", "reason": "退回或调减原因",
                  "actual_start": "实际开工", "actual_end": "实际竣工"}
 ACTION_LABELS = {"create": "登记", "update": "修改", "delete": "删除", "restore": "恢复",
-                 "progress": "进度上报", "import": "导入"}
+                 "progress": "进度上报", "import": "导入", "rematch": "镇街边界调整"}
 FIELD_LABELS = {"domain_code": "领域", "declared_town": "所属镇街", "source_crs": "坐标系",
                 "stage_before_suspension": "暂缓前阶段", "primary_town_code": "主要镇街",
-                "deleted_at": "删除时间", "geometry": "位置（几何）"}
+                "deleted_at": "删除时间", "geometry": "位置（几何）", "towns": "所属镇街（份额）"}
 
 
 class _Problems:

@@ -17,10 +17,11 @@ from alembic import command  # noqa: E402 (after silencing its plugin announceme
 from alembic.config import Config  # noqa: E402
 from alembic.runtime.migration import MigrationContext  # noqa: E402
 from alembic.script import ScriptDirectory  # noqa: E402
+from alembic.util import CommandError  # noqa: E402
 from sqlalchemy import Connection, pool, text
 
 from registry import db as registry_db
-from registry.errors import Conflict
+from registry.errors import Conflict, InvalidInput
 
 # PostGIS's own table; never ours to count or drop.
 _FOREIGN_TABLES = {"spatial_ref_sys"}
@@ -39,6 +40,14 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 def head_revision() -> str:
     return ScriptDirectory.from_config(alembic_config("")).get_current_head()
+
+
+def is_known(revision: str) -> bool:
+    """Whether ``revision`` is one of this code's migrations."""
+    try:
+        return ScriptDirectory.from_config(alembic_config("")).get_revision(revision) is not None
+    except CommandError:
+        return False
 
 
 def current_revision(database_url: str) -> str | None:
@@ -73,7 +82,10 @@ def downgrade(database_url: str, revision: str, *, force: bool = False) -> list[
 
     Returns what was dropped (empty when nothing held data).
     """
-    losses = rehearse_downgrade(database_url, revision)
+    try:
+        losses = rehearse_downgrade(database_url, revision)
+    except CommandError as exc:
+        raise InvalidInput(f"无法降级到 {revision}：{exc}", {"revision": revision}) from exc
     if losses and not force:
         raise DataWouldBeLost(
             f"降级到 {revision} 会删除数据：{'；'.join(loss.describe() for loss in losses)}。"

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from registry import audit
 from registry.scope import Scope
 
+ACTION = "rematch"  # in the project's history (registry.progress.ACTION_LABELS)
 NOTICE_MOVED_OUT = "projects_moved_out"
 NOTICE_DAYS = 30  # how long the dashboard shows a notice
 NOTICES_SHOWN = 5
@@ -40,6 +41,13 @@ def snapshot(session: Session, district_code: str) -> dict[int, dict]:
             for pid, code, name, deleted, towns in session.execute(_SNAPSHOT, {"district_code": district_code})}
 
 
+def describe(towns: list[dict]) -> str:
+    """``西镇`` or ``东街道 60%、西镇 40%`` (shares only when there are several)."""
+    if not towns:
+        return "（不在任何镇街）"
+    return "、".join(t["name"] + (f" {float(t['share']):.0%}" if len(towns) > 1 else "") for t in towns)
+
+
 def _key(towns: list[dict]) -> list[tuple]:
     return [(t["code"], float(t["share"])) for t in towns]
 
@@ -58,11 +66,13 @@ def record(session: Session, before: dict[int, dict], after: dict[int, dict], *,
         return moved
     session.execute(text("UPDATE projects SET version = version + 1 WHERE id = ANY(:ids)"),
                     {"ids": [m["id"] for m in moved]})
-    details = {"boundary_version": boundary_version, "file": source}
+    # before/after read as the history page shows them; the shares themselves go in details.
     audit.record_many(session, [
-        {"actor": actor, "action": "project.towns_rematched", "entity": "project", "entity_id": item["id"],
-         "district_code": district_code, "before": {"towns": item["before"]}, "after": {"towns": item["after"]},
-         "details": details} for item in moved])
+        {"actor": actor, "action": ACTION, "entity": "project", "entity_id": item["id"],
+         "district_code": district_code, "before": {"towns": describe(item["before"])},
+         "after": {"towns": describe(item["after"])},
+         "details": {"boundary_version": boundary_version, "file": source,
+                     "towns_before": item["before"], "towns_after": item["after"]}} for item in moved])
     _notify_towns(session, [item for item in moved if not after[item["id"]]["deleted"]],
                   district_code=district_code, boundary_version=boundary_version, source=source)
     return moved

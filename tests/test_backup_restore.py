@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import subprocess
 
 import openpyxl
 import pyogrio
@@ -11,7 +12,7 @@ from click.testing import CliRunner
 from sqlalchemy.orm import Session
 
 from conftest import TEST_PASSWORD
-from registry import backup, db_check, exporting
+from registry import backup, db_check, embedded, exporting
 from registry import db as registry_db
 from registry.filters import ProjectFilters
 from registry.scope import Scope
@@ -111,6 +112,7 @@ def test_restore_refuses_a_registry_that_has_data_unless_forced(web_data, commit
     forced = CliRunner().invoke(main, ["db", "restore", "--force", str(archive)], env={"DATABASE_URL": target})
     assert forced.exit_code == 0, forced.output
     assert backup.registry_size(target) == (6, 0)
+    assert db_check.check(target, repair=False) == []  # grants exactly as backed up, nothing extra
     with psycopg.connect(target) as conn:
         audited = conn.execute("SELECT details FROM audit_log WHERE action = 'db.restore' ORDER BY id DESC").fetchone()
     assert audited[0]["forced"] is True
@@ -122,3 +124,68 @@ def test_restore_rejects_a_file_that_is_not_a_backup(fresh_server, tmp_path):
     result = CliRunner().invoke(main, ["db", "restore", str(junk)],
                                 env={"DATABASE_URL": fresh_server.url("eqreg_junk")})
     assert result.exit_code == 1 and "不是 eqreg db backup 生成的备份文件" in result.output
+
+
+def test_a_forced_restore_that_fails_half_way_leaves_the_database_as_it_was(
+        web_data, committed, fresh_server, tmp_path):
+    archive = tmp_path / "registry.dump"
+    backup.backup(committed, archive)
+    target = fresh_server.url("eqreg_half")
+    backup.restore(target, archive)
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute("UPDATE projects SET name = '恢复前的名字'")
+    # An uncompressed archive whose projects data holds bytes that are not UTF-8: the restore
+    # fails in the middle of loading the data, after the old tables were dropped.
+    plain = tmp_path / "plain.dump"
+    subprocess.run([embedded.pg_program("pg_dump"), "--format=custom", "--compress=0", "--file", str(plain),
+                    "--dbname", committed], check=True)
+    name = "丙镇粮食烘干中心".encode()
+    broken = tmp_path / "broken.dump"
+    broken.write_bytes(plain.read_bytes().replace(name, b"\xff" * len(name)))
+
+    result = CliRunner().invoke(main, ["db", "restore", "--force", str(broken)], env={"DATABASE_URL": target})
+    assert result.exit_code == 1 and "恢复失败（数据库未改动）" in result.output
+    with psycopg.connect(target) as conn:
+        names = {name for (name,) in conn.execute("SELECT DISTINCT name FROM projects")}
+    assert names == {"恢复前的名字"} and backup.registry_size(target) == (6, 0)
+
+
+def test_a_backup_from_an_older_version_is_migrated_after_the_restore(fresh_server, tmp_path):
+    from registry import schema
+    older = fresh_server.url("eqreg_older_source")
+    embedded.ensure_database(older)
+    schema.upgrade(older, "0005_api_indexes_change_stamp")
+    with psycopg.connect(older, autocommit=True) as conn:
+        conn.execute("INSERT INTO users (username, role) VALUES ('laowang', 'admin')")
+    archive = tmp_path / "older.dump"
+    backup.backup(older, archive)
+
+    target = fresh_server.url("eqreg_older_target")
+    result = CliRunner().invoke(main, ["db", "restore", str(archive)], env={"DATABASE_URL": target})
+    assert result.exit_code == 0, result.output
+    assert "备份的表结构版本 0005_api_indexes_change_stamp 较旧，已升级到最新" in result.output
+    assert schema.current_revision(target) == schema.head_revision()
+    assert backup.registry_size(target) == (0, 1)
+    assert db_check.check(target, repair=False) == []
+
+
+def test_an_owner_that_is_not_a_superuser_backs_up_through_its_policies_and_never_a_partial_copy(
+        fresh_server, tmp_path):
+    from registry import schema
+    with psycopg.connect(fresh_server.url("postgres"), autocommit=True) as conn:
+        conn.execute("CREATE ROLE eqreg_owner LOGIN CREATEROLE")
+        conn.execute("CREATE DATABASE eqreg_owned OWNER eqreg_owner")
+    with psycopg.connect(fresh_server.url("eqreg_owned"), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION postgis")
+    owned = f"postgresql://eqreg_owner@127.0.0.1:{fresh_server.port}/eqreg_owned"
+    schema.upgrade(owned)
+    with psycopg.connect(owned, autocommit=True) as conn:
+        conn.execute("INSERT INTO audit_log (actor, action, entity) VALUES ('cli', 'test', 'database')")
+
+    assert CliRunner().invoke(main, ["db", "backup", str(tmp_path / "ok.dump")],
+                              env={"DATABASE_URL": owned}).exit_code == 0
+    with psycopg.connect(owned, autocommit=True) as conn:
+        conn.execute("DROP POLICY audit_log_owner_all ON audit_log")
+    refused = CliRunner().invoke(main, ["db", "backup", str(tmp_path / "partial.dump")], env={"DATABASE_URL": owned})
+    assert refused.exit_code == 1 and "行级安全会让备份漏掉这些表中的数据：audit_log" in refused.output
+    assert not (tmp_path / "partial.dump").exists()

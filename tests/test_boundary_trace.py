@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from geo.matching import match_projects
 from registry.boundaries import load_boundaries
-from test_boundaries import DISTRICT, add_project, three_towns, write_layer
+from test_boundaries import add_project, three_towns, write_layer
 from web.cli import main
 
 
@@ -42,10 +42,11 @@ def test_a_project_moved_by_a_reload_gets_a_history_entry_and_a_new_version(db, 
     assert [m["id"] for m in report.moved] == [moving]
     assert _version(db, moving) == versions[0] + 1 and _version(db, staying) == versions[1]
     entry = db.execute(text("SELECT actor, before, after, details FROM audit_log WHERE entity = 'project' "
-                            "AND entity_id = :id AND action = 'project.towns_rematched'"), {"id": str(moving)}).one()
-    assert [(t["code"], t["name"]) for t in entry.before["towns"]] == [("370498002", "西镇")]
-    assert [(t["code"], t["name"]) for t in entry.after["towns"]] == [("370498001", "东街道")]
-    assert entry.details == {"boundary_version": 2, "file": "v2.geojson"}
+                            "AND entity_id = :id AND action = 'rematch'"), {"id": str(moving)}).one()
+    assert (entry.before, entry.after) == ({"towns": "西镇"}, {"towns": "东街道"})
+    assert [(t["code"], t["name"], t["share"]) for t in entry.details["towns_before"]] == [("370498002", "西镇", 1)]
+    assert [(t["code"], t["name"], t["share"]) for t in entry.details["towns_after"]] == [("370498001", "东街道", 1)]
+    assert (entry.details["boundary_version"], entry.details["file"]) == (2, "v2.geojson")
     notices = db.execute(text("SELECT town_code, boundary_version, projects FROM town_notices")).all()
     assert [(n.town_code, n.boundary_version) for n in notices] == [("370498002", 2)]
     assert notices[0].projects == [{"id": moving, "code": "2024-370498-01-01-000001", "name": "测试项目",
@@ -92,6 +93,8 @@ def test_the_town_that_lost_projects_sees_a_notice_and_the_project_a_new_etag(
         load_boundaries(session, write_layer(tmp_path / "v2.geojson", annexed(), driver="GeoJSON"))
     try:
         assert bureau.get(f"/api/v1/projects/{moving}").headers["ETag"] != etag
+        history = bureau.get(f"/projects/{moving}/history").get_data(as_text=True)
+        assert "镇街边界调整" in history and "西镇" in history and "镇街边界更新为第 2 版（v2.geojson）" in history
         lost = client_for("town", towns=["370498002"]).get("/").get_data(as_text=True)
         assert "以下项目不再属于西镇" in lost and "2024-370498-01-01-000001 测试项目 → 东街道" in lost
         gained = client_for("town", towns=["370498001"]).get("/").get_data(as_text=True)
@@ -108,6 +111,19 @@ def test_a_deleted_project_gets_the_history_entry_but_no_town_is_told(db, tmp_pa
     db.execute(text("UPDATE projects SET deleted_at = now() WHERE id = :id"), {"id": moving})
     report = load_boundaries(db, write_layer(tmp_path / "v2.geojson", annexed(), driver="GeoJSON"))
     assert [m["id"] for m in report.moved] == [moving]
-    assert db.execute(text("SELECT count(*) FROM audit_log WHERE action = 'project.towns_rematched' "
+    assert db.execute(text("SELECT count(*) FROM audit_log WHERE action = 'rematch' "
                            "AND entity_id = :id"), {"id": str(moving)}).scalar_one() == 1
     assert db.execute(text("SELECT count(*) FROM town_notices")).scalar_one() == 0
+
+
+def test_the_database_shows_a_town_notice_only_to_its_town(db, tmp_path):
+    load_boundaries(db, write_layer(tmp_path / "v1.geojson", three_towns(), driver="GeoJSON"))
+    _two_projects(db)
+    load_boundaries(db, write_layer(tmp_path / "v2.geojson", annexed(), driver="GeoJSON"))
+    db.execute(text("SET LOCAL ROLE eqreg_app"))
+    seen = {}
+    for towns in ("370498002", "370498001"):
+        db.execute(text("SELECT set_config('eqreg.role', 'town', true), set_config('eqreg.towns', :t, true)"),
+                   {"t": towns})
+        seen[towns] = db.execute(text("SELECT count(*) FROM town_notices")).scalar_one()
+    assert seen == {"370498002": 1, "370498001": 0}

@@ -68,3 +68,8 @@ def test_forced_downgrade_drops_and_leaves_an_audit_entry(scratch_url):
     with psycopg.connect(scratch_url) as conn:
         details = conn.execute("SELECT details FROM audit_log WHERE action = 'db.downgrade'").fetchone()[0]
     assert details["dropped"] == [{"table": "progress_reports", "rows": 1, "column": None}]
+
+
+def test_an_unknown_revision_is_a_clear_error(scratch_url):
+    result = CliRunner().invoke(main, ["db", "downgrade", "0042_nonsense"], env={"DATABASE_URL": scratch_url})
+    assert result.exit_code == 1 and "无法降级到 0042_nonsense" in result.output

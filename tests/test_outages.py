@@ -136,3 +136,29 @@ def test_serve_gives_each_worker_its_share_of_the_budget(monkeypatch):
     config = {"DB_WORKERS": os.environ["EQREG_DB_WORKERS"], "DB_POOL_SIZE": os.environ["EQREG_DB_POOL_SIZE"]}
     pool, overflow = pool_limits(config)
     assert (pool, overflow) == (16, 10) and 3 * (pool + overflow) <= 80
+
+
+def test_every_pooled_connection_busy_is_503_after_the_pool_timeout(web_data, committed, make_user):
+    from web.app import create_app
+    app = create_app({"DATABASE_URL": committed, "TESTING": True, "DB_POOL_SIZE": 1, "DB_MAX_OVERFLOW": 0,
+                      "DB_POOL_TIMEOUT": 0.2})
+    try:
+        client = sign_in(app, make_user("bureau"))
+        assert client.get("/api/v1/projects").status_code == 200
+        with app.extensions["eqreg.engine"].connect():  # someone else holds the only connection
+            response = client.get("/api/v1/projects")
+        assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+        assert response.get_json()["error"]["message"] == "服务器繁忙（数据库连接已用满），请稍后重试。"
+    finally:
+        app.extensions["eqreg.engine"].dispose()
+
+
+def test_the_cli_says_in_chinese_when_the_database_is_unreachable():
+    from click.testing import CliRunner
+
+    from spare_cluster import free_port
+    from web.cli import main
+    result = CliRunner().invoke(main, ["db", "check"],
+                                env={"DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/eqreg"})
+    assert result.exit_code == 1
+    assert "错误：无法访问数据库" in result.output and "Traceback" not in result.output

@@ -16,10 +16,17 @@ class RegistryGroup(click.Group):
     """Turns registry errors into a one-line Chinese message and exit code 1, not a traceback."""
 
     def invoke(self, ctx):
+        import psycopg
+        from sqlalchemy.exc import OperationalError
         try:
             return super().invoke(ctx)
         except RegistryError as exc:
             click.echo(f"错误：{exc.message}", err=True)
+            sys.exit(1)
+        except (OperationalError, psycopg.OperationalError) as exc:
+            reason = getattr(exc, "orig", None) or exc
+            click.echo(f"错误：无法访问数据库（{str(reason).strip().splitlines()[0]}）。"
+                       "请检查 DATABASE_URL 与数据库服务是否在运行。", err=True)
             sys.exit(1)
 
 

@@ -58,19 +58,15 @@ def _print_summary(report: BoundaryReport) -> None:
         _print_moved(report.moved)
 
 
-def _towns(towns: list[dict]) -> str:
-    return "、".join(f"{t['name']}" + (f" {float(t['share']):.0%}" if len(towns) > 1 else "")
-                    for t in towns) or "（不在任何镇街）"
-
-
 def _print_moved(moved: list[dict]) -> None:
     """Projects whose towns changed: each has a history entry and a new version (ETag)."""
+    from registry.town_changes import describe
     if not moved:
         click.echo("没有项目的所属镇街发生变化。")
         return
     click.echo(f"所属镇街发生变化的项目：{len(moved)} 个（已写入项目历史，版本号已更新；失去项目的镇街会在首页看到提示）")
     for item in moved[:LISTED]:
-        click.echo(f"  {item['code']} {item['name']}：{_towns(item['before'])} → {_towns(item['after'])}")
+        click.echo(f"  {item['code']} {item['name']}：{describe(item['before'])} → {describe(item['after'])}")
     if len(moved) > LISTED:
         click.echo(f"  ……另有 {len(moved) - LISTED} 个")
 

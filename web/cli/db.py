@@ -84,10 +84,20 @@ def backup(path: str) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--force", is_flag=True, help="目标数据库已有数据时仍然覆盖")
 def restore(path: str, force: bool) -> None:
-    """Restore PATH (from eqreg db backup) into the database, re-create roles and grants, verify RLS."""
+    """Restore PATH (from eqreg db backup) into the database, re-create roles and grants, verify RLS.
+
+    With EQREG_WEB_PASSWORD set, also creates the web app's login role eqreg_web (not in a backup).
+    """
     from registry import backup as backups
-    result = backups.restore(registry_db.database_url(), path, force=force)
+    from registry import schema
+    url = registry_db.database_url()
+    result = backups.restore(url, path, force=force)
     click.echo(f"已恢复 {result.projects} 个项目、{result.users} 个用户。")
+    if result.upgraded_from:
+        click.echo(f"备份的表结构版本 {result.upgraded_from} 较旧，已升级到最新。")
+    if os.environ.get("EQREG_WEB_PASSWORD"):  # login roles live in the cluster, not in the backup
+        schema.ensure_web_login(url, os.environ["EQREG_WEB_PASSWORD"])
+        click.echo("网站登录角色 eqreg_web 已就绪（属于 eqreg_app，受行级安全约束）。")
     if not _report(result.findings, quiet_when_ok=True):
         sys.exit(1)
 
