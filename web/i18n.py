@@ -39,7 +39,7 @@ RECORD_FIELDS = {
     "code": _l("Project code"), "name": _l("Project name"), "domain_code": _l("Domain"), "domain": _l("Domain"),
     "category": _l("Category"), "owner": _l("Owner"), "credit_code": _l("Unified social credit code"),
     "declared_town": _l("Town (as written)"), "town": _l("Town"), "address": _l("Address"),
-    "geometry": _l("Location (geometry)"), "source_crs": _l("Coordinate system"), "crs": _l("Coordinate system"),
+    "geometry": _l("Location (geometry)"), "towns": _l("Towns (shares)"), "source_crs": _l("Coordinate system"), "crs": _l("Coordinate system"),
     "total_investment": _l("Total investment (10k yuan)"),
     "equipment_investment": _l("Equipment investment (10k yuan)"),
     "completed_investment": _l("Completed investment (10k yuan)"), "funding": _l("Funding"),
@@ -55,7 +55,8 @@ ROLES = {"admin": _l("Administrator"), "bureau": _l("Development bureau"), "plan
          "town": _l("Town official")}
 # What happened to a project, in its history.
 ACTIONS = {"create": _l("Registered"), "update": _l("Edited"), "delete": _l("Deleted"), "restore": _l("Restored"),
-           "progress": _l("Progress report"), "import": _l("Imported")}
+           "progress": _l("Progress report"), "import": _l("Imported"),
+           "rematch": _l("Town boundaries changed")}
 
 
 def init_app(app: Flask) -> None:
