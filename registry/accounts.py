@@ -15,7 +15,7 @@ from typing import Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, literal_column, select, update
+from sqlalchemy import and_, delete, func, insert, literal_column, or_, select, text, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
@@ -26,8 +26,10 @@ from registry.models import ApiToken, LoginAttempt, User, UserTown
 ROLES = {"admin": "管理员", "bureau": "发改局", "town": "镇街", "planner": "规划人员"}
 MIN_PASSWORD_LENGTH = 8
 FAILURE_WINDOW = dt.timedelta(minutes=15)
-MAX_FAILURES_PER_USER_IP = 5  # then 429 until the window has passed
-MAX_FAILURES_PER_IP = 50  # stops one address trying many usernames
+MAX_FAILURES_PER_USER_IP = 5  # one username from one address; then 429 until the window has passed
+MAX_FAILURES_PER_USER = 20  # one username from any addresses (distributed guessing)
+MAX_FAILURES_PER_IP = 50  # one address, any usernames (spraying); known users of the address exempt
+KNOWN_ADDRESS_PERIOD = dt.timedelta(days=30)
 TOKEN_LIFETIME = dt.timedelta(days=30)
 TOKEN_PREFIX = "eqr_"
 _USERNAME = re.compile(r"^[^\s/\\:]{1,64}$")
@@ -195,45 +197,87 @@ def set_towns(session: Session, *, actor: str, username: str, towns: Iterable[st
     return _account(session, user)
 
 
-def _recent_failures(session: Session, *, ip: str, username: str | None = None) -> int:
-    since = _now() - FAILURE_WINDOW
-    query = select(func.count()).select_from(LoginAttempt).where(
-        LoginAttempt.ip == ip, LoginAttempt.at >= since, LoginAttempt.succeeded.is_(False))
-    if username is not None:
-        last_success = select(func.max(LoginAttempt.at)).where(
-            LoginAttempt.username == username, LoginAttempt.ip == ip, LoginAttempt.succeeded.is_(True))
-        query = query.where(LoginAttempt.username == username,
-                            LoginAttempt.at > func.coalesce(last_success.scalar_subquery(), since))
-    return session.scalar(query) or 0
+# The three counters of a sign-in attempt, read under the advisory locks of its username and
+# address (see ``authenticate``). A success resets the counters of that username.
+_ATTEMPT_COUNTS = text("""
+    WITH recent AS (
+      SELECT username, ip, succeeded, at FROM login_attempts
+      WHERE at >= :since AND (username = :username OR ip = :ip)),
+    last_success AS (
+      SELECT max(at) FILTER (WHERE ip = :ip) AS from_here, max(at) AS anywhere
+      FROM login_attempts WHERE username = :username AND succeeded AND at >= :since)
+    SELECT
+      count(*) FILTER (WHERE r.username = :username AND r.ip = :ip AND NOT r.succeeded
+                       AND r.at > coalesce(s.from_here, :since)) AS user_here,
+      count(*) FILTER (WHERE r.username = :username AND NOT r.succeeded
+                       AND r.at > coalesce(s.anywhere, :since)) AS user_anywhere,
+      count(*) FILTER (WHERE r.ip = :ip AND NOT r.succeeded) AS address,
+      EXISTS (SELECT 1 FROM login_attempts k WHERE k.username = :username AND k.ip = :ip
+              AND k.succeeded AND k.at >= :known_since) AS known_here
+    FROM recent r, last_success s""")
+# Two-key advisory locks: the class number keeps them apart from any other lock in the database.
+_LOCK_CLASS_USERNAME, _LOCK_CLASS_ADDRESS = 7301, 7302
+_LOCK = text("SELECT pg_advisory_xact_lock(:cls, hashtext(:key))")
 
 
-def authenticate(session: Session, *, username: str, password: str, ip: str) -> Account:
-    """Check a password, with rate limiting per username + IP; every outcome is audited.
+def _too_many_failures(counts) -> bool:
+    if counts.user_here >= MAX_FAILURES_PER_USER_IP or counts.user_anywhere >= MAX_FAILURES_PER_USER:
+        return True
+    # An address full of failures (one attacker, or everyone behind one proxy) still lets in the
+    # people who signed in from it before, so spraying random usernames locks out nobody known.
+    return counts.address >= MAX_FAILURES_PER_IP and not counts.known_here
 
-    Raises ``TooManyAttempts`` after 5 failures from one address for one username within
-    15 minutes (or 50 for any usernames), ``AuthenticationFailed`` for a wrong password, an
-    unknown user or a disabled account (one message for all, so accounts cannot be probed).
+
+def _record_attempt(session: Session, *, username: str, ip: str) -> int:
+    """Count this attempt's failures and record it as failed, atomically; returns its id.
+
+    Attempts of one username (and of one address) queue on transaction-level advisory locks, so
+    parallel guesses are counted one after another: the 6th of 16 parallel wrong passwords sees
+    the five before it. The attempt is committed as a failure *before* the password is checked
+    and turned into a success afterwards, so a guess in flight counts against the ones behind it.
     """
-    username = (username or "").strip()[:64]
-    ip = ip or "unknown"
-    if (_recent_failures(session, ip=ip, username=username) >= MAX_FAILURES_PER_USER_IP
-            or _recent_failures(session, ip=ip) >= MAX_FAILURES_PER_IP):
+    session.execute(_LOCK, {"cls": _LOCK_CLASS_USERNAME, "key": username})
+    session.execute(_LOCK, {"cls": _LOCK_CLASS_ADDRESS, "key": ip})
+    now = _now()
+    counts = session.execute(_ATTEMPT_COUNTS, {"username": username, "ip": ip, "since": now - FAILURE_WINDOW,
+                                               "known_since": now - KNOWN_ADDRESS_PERIOD}).one()
+    if _too_many_failures(counts):
         audit.record(session, actor="anonymous", action="login_blocked", entity="user", entity_id=username,
                      details={"ip": ip})
         session.commit()
         raise TooManyAttempts("登录失败次数过多，请 15 分钟后再试。")
+    attempt_id = session.scalar(insert(LoginAttempt).values(username=username, ip=ip, succeeded=False)
+                                .returning(LoginAttempt.id))
+    # Failures matter for one window; successes for KNOWN_ADDRESS_PERIOD (the exemption above).
+    session.execute(delete(LoginAttempt).where(or_(
+        and_(LoginAttempt.at < now - dt.timedelta(days=1), LoginAttempt.succeeded.is_(False)),
+        LoginAttempt.at < now - KNOWN_ADDRESS_PERIOD)))
+    session.commit()  # releases the locks: the password check (slow on purpose) runs outside them
+    return attempt_id
+
+
+def authenticate(session: Session, *, username: str, password: str, ip: str) -> Account:
+    """Check a password, with rate limiting; every outcome is audited.
+
+    Raises ``TooManyAttempts`` after 5 failures for one username from one address, or 20 for one
+    username from anywhere, within 15 minutes (a success resets both), or after 50 failures from
+    one address for any usernames — except for a username that signed in from that address in the
+    last 30 days. Raises ``AuthenticationFailed`` for a wrong password, an unknown user or a
+    disabled account (one message for all, so accounts cannot be probed).
+    """
+    username = (username or "").strip()[:64]
+    ip = ip or "unknown"
+    attempt_id = _record_attempt(session, username=username, ip=ip)
     user = session.scalar(select(User).where(User.username == username)) if username else None
     ok = _verify(user.password_hash if user else None, password or "")
     ok = ok and user is not None and user.active
-    session.add(LoginAttempt(username=username, ip=ip, succeeded=ok))
-    # Only the last window matters for the limit; a day is kept for people reading the table.
-    session.execute(delete(LoginAttempt).where(LoginAttempt.at < _now() - dt.timedelta(days=1)))
     if not ok:
         reason = "unknown_user" if user is None else ("disabled" if not user.active else "bad_password")
         audit.record(session, actor="anonymous", action="login_failed", entity="user", entity_id=username,
                      details={"ip": ip, "reason": reason})
         session.commit()
         raise AuthenticationFailed("用户名或密码错误，或账号已停用。")
+    session.execute(update(LoginAttempt).where(LoginAttempt.id == attempt_id).values(succeeded=True))
     if _hasher().check_needs_rehash(user.password_hash):
         user.password_hash = _hasher().hash(password)
     user.last_login_at = _now()

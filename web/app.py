@@ -11,6 +11,9 @@ DEFAULTS = {
     "DATABASE_URL": None,  # libpq form; None = DATABASE_URL from the environment or embedded
     "BASEMAPS": ["none", "osm", "tianditu", "amap"],
     "TIANDITU_KEY": None,
+    # EQREG_PROXY_COUNT: how many reverse proxies in front of the app append to X-Forwarded-For
+    # (and -Proto). 0 = none: the headers are ignored, since anyone could send them.
+    "PROXY_COUNT": 0,
 }
 
 
@@ -25,6 +28,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _shared_secret_key(app)
 
+    _trust_proxies(app)
     from web import auth, database, errors, i18n
     database.init_app(app)
     errors.init_app(app)
@@ -32,6 +36,21 @@ def create_app(config: Mapping | None = None) -> Flask:
     i18n.init_app(app)
     _register_blueprints(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Take the client's address from the last ``PROXY_COUNT`` X-Forwarded-For entries.
+
+    Sign-in rate limits count per address: behind a proxy without this every user shares the
+    proxy's address; with a count larger than the real number of proxies a client could choose
+    its own address.
+    """
+    count = int(app.config.get("PROXY_COUNT") or 0)
+    if count < 0:
+        raise ValueError("EQREG_PROXY_COUNT must be 0 or more")
+    if count:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)
 
 
 def _shared_secret_key(app: Flask) -> str:
