@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from registry import audit
 from registry.errors import Conflict, InvalidInput, NotFound, RegistryError
-from registry.models import ApiToken, LoginAttempt, User, UserTown
+from registry.models import ApiToken, LoginAttempt, User, UserSession, UserTown
 
 ROLES = {"admin": "管理员", "bureau": "发改局", "town": "镇街", "planner": "规划人员"}
 MIN_PASSWORD_LENGTH = 8
@@ -98,13 +98,24 @@ def _session_key(password_hash: str | None) -> str:
     return hashlib.sha256((password_hash or "").encode()).hexdigest()[:16]
 
 
-def _account(session: Session, user: User, towns: tuple[str, ...] | None = None) -> Account:
-    if towns is None:
-        towns = tuple(session.scalars(select(UserTown.town_code).where(UserTown.user_id == user.id)
-                                      .order_by(UserTown.town_code)))
+def towns_of_user():
+    """A correlated subquery: the sorted town codes of ``User`` (text[], empty when none)."""
+    return (select(func.coalesce(func.array_agg(aggregate_order_by(UserTown.town_code, UserTown.town_code)),
+                                 literal_column("'{}'::text[]")))
+            .where(UserTown.user_id == User.id).scalar_subquery())
+
+
+def account_of(user: User, towns: tuple[str, ...]) -> Account:
+    """The ``Account`` of a user row read together with its towns (``towns_of_user``)."""
     return Account(id=user.id, username=user.username, display_name=user.display_name, role=user.role,
                    active=user.active, town_codes=towns, session_key=_session_key(user.password_hash),
                    last_login_at=user.last_login_at)
+
+
+def _account(session: Session, user: User) -> Account:
+    towns = tuple(session.scalars(select(UserTown.town_code).where(UserTown.user_id == user.id)
+                                  .order_by(UserTown.town_code)))
+    return account_of(user, towns)
 
 
 def _user(session: Session, username: str) -> User:
@@ -157,14 +168,14 @@ def create_user(session: Session, *, actor: str, username: str, role: str, passw
 
 
 def set_active(session: Session, *, actor: str, username: str, active: bool) -> Account:
-    """Disable (also revoking every token) or re-enable an account."""
+    """Disable (also ending every token and browser session) or re-enable an account."""
     user = _user(session, username)
     if actor == user.username and not active:
         raise InvalidInput("不能停用自己的账号。")
     before = user.active
     user.active = active
     if not active:
-        _revoke_all_tokens(session, user.id)
+        _revoke_all_credentials(session, user.id)
     audit.record(session, actor=actor, action="user_enable" if active else "user_disable",
                  entity="user", entity_id=user.username, before={"active": before}, after={"active": active})
     session.commit()
@@ -175,7 +186,7 @@ def set_password(session: Session, *, actor: str, username: str, password: str) 
     """Set a new password; earlier sessions and tokens of this user stop working."""
     user = _user(session, username)
     user.password_hash = hash_password(password)
-    _revoke_all_tokens(session, user.id)
+    _revoke_all_credentials(session, user.id)
     audit.record(session, actor=actor, action="user_password", entity="user", entity_id=user.username)
     session.commit()
 
@@ -317,14 +328,11 @@ def account_for_token(session: Session, secret: str) -> Account | None:
     """
     if not secret or not secret.startswith(TOKEN_PREFIX):
         return None
-    towns = (select(func.coalesce(func.array_agg(aggregate_order_by(UserTown.town_code, UserTown.town_code)),
-                                  literal_column("'{}'::text[]")))
-             .where(UserTown.user_id == User.id).scalar_subquery())
     row = session.execute(
-        select(User, towns.label("towns")).join(ApiToken, ApiToken.user_id == User.id).where(
+        select(User, towns_of_user().label("towns")).join(ApiToken, ApiToken.user_id == User.id).where(
             ApiToken.token_hash == _token_hash(secret), ApiToken.revoked_at.is_(None),
             ApiToken.expires_at > func.now(), User.active.is_(True))).one_or_none()
-    return None if row is None else _account(session, row.User, towns=tuple(row.towns))
+    return None if row is None else account_of(row.User, tuple(row.towns))
 
 
 def revoke_token(session: Session, *, secret: str, actor: str) -> bool:
@@ -338,8 +346,11 @@ def revoke_token(session: Session, *, secret: str, actor: str) -> bool:
     return bool(done.rowcount)
 
 
-def _revoke_all_tokens(session: Session, user_id: int) -> None:
+def _revoke_all_credentials(session: Session, user_id: int) -> None:
+    """End every API token and browser session of a user."""
     session.execute(update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+                    .values(revoked_at=func.now()))
+    session.execute(update(UserSession).where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
                     .values(revoked_at=func.now()))
 
 

@@ -68,7 +68,8 @@ def committed(engine, database_url, monkeypatch):
     yield database_url
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE project_towns, projects, import_batches, towns, districts, audit_log, "
-                          "users, user_towns, api_tokens, login_attempts RESTART IDENTITY CASCADE"))
+                          "users, user_towns, api_tokens, login_attempts, user_sessions, refusal_counts "
+                          "RESTART IDENTITY CASCADE"))
 
 
 def insert_grid_district(session: Session) -> None:

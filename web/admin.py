@@ -1,5 +1,5 @@
 """``/admin/users``: the administrator's page for accounts (list, add, disable/enable, towns,
-password). Admin only; every change goes through ``registry.accounts`` and is audited there."""
+password, browser sessions). Admin only; every change goes through ``registry.accounts`` and is audited there."""
 from __future__ import annotations
 
 import re
@@ -7,7 +7,7 @@ import re
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from registry import accounts, permissions
+from registry import accounts, permissions, user_sessions
 from registry.errors import RegistryError
 from registry.models import Town
 from web import auth, database
@@ -62,6 +62,25 @@ def set_password(username: str):
     _run(accounts.set_password, username=username, password=request.form.get("password", ""),
          done="已重设用户 {username} 的密码。")
     return redirect(url_for("admin.users"))
+
+
+@bp.get("/users/<username>/sessions")
+def sessions(username: str):
+    try:
+        live = user_sessions.live_sessions(database.session(), username=username)
+    except RegistryError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("admin.users"))
+    return render_template("admin_user_sessions.html", username=username, sessions=live)
+
+
+@bp.post("/users/<username>/sessions/revoke")
+def revoke_sessions(username: str):
+    """End one session (form field ``session_id``) or, without it, every session of the user."""
+    raw = request.form.get("session_id", "")
+    _run(user_sessions.revoke, username=username, session_id=int(raw) if raw.isdigit() and len(raw) < 19 else None,
+         done="已结束用户 {username} 的会话。")
+    return redirect(url_for("admin.sessions", username=username))
 
 
 def _run(service, *, done: str, **kwargs) -> None:
