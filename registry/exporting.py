@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, aliased
 
 from geo.features import (feature_query, from_visible_projects, funding_labels, property_pairs,
                           property_query, visible_projects)
+from registry.cells import append_xlsx_row, csv_cell, csv_row  # noqa: F401 (csv_cell: public name)
 from registry.errors import InvalidInput
 from registry.filters import ProjectFilters
 from registry.models import Domain, Project, Town
@@ -106,7 +107,6 @@ _TEMPLATE_SOURCE = {"domain": "domain_label", "stage": "stage_label", "town": "d
 # Geometry goes in 几何WKT (full precision, EPSG:4326) so points, lines and polygons all fit.
 _TEMPLATE_CONSTANT = {"crs": "WGS84", "lng": None, "lat": None}
 _NUMERIC_PARSERS = ("money", "number")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def template_query(scope: Scope, filters: ProjectFilters) -> Select:
@@ -150,22 +150,8 @@ def template_rows(session: Session, *, scope: Scope, filters: ProjectFilters,
         progress(len(rows))
 
 
-def _text_positions() -> list[int]:
-    """Template columns holding text (not numbers): the ones a spreadsheet might run as formulas."""
-    return [i for i, column in enumerate(COLUMNS) if column.parser not in _NUMERIC_PARSERS]
-
-
 def template_headers() -> list[str]:
     return [column.header for column in COLUMNS]
-
-
-def csv_cell(value) -> str:
-    """A CSV field; text that a spreadsheet would run as a formula gets a leading apostrophe."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return "'" + value if value.startswith(_FORMULA_START) else value
-    return str(value)
 
 
 def _write_csv(session: Session, out: IO[bytes], *, scope: Scope, filters: ProjectFilters,
@@ -174,13 +160,8 @@ def _write_csv(session: Session, out: IO[bytes], *, scope: Scope, filters: Proje
     text_out = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")
     writer = csv.writer(text_out)
     writer.writerow(template_headers())
-    texts = _text_positions()
     for chunk in template_rows(session, scope=scope, filters=filters, progress=progress):
-        for row in chunk:
-            cells = list(row)
-            for i in texts:
-                cells[i] = csv_cell(cells[i])
-            writer.writerow(cells)
+        writer.writerows(csv_row(row) for row in chunk)
     text_out.flush()
     text_out.detach()
 
@@ -189,29 +170,13 @@ def _write_xlsx(session: Session, out: IO[bytes], *, scope: Scope, filters: Proj
                 progress: Progress) -> None:
     """A write-only workbook (rows go to disk as they come); text is never stored as a formula."""
     from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("项目")
     sheet.append(template_headers())
-
-    def text_cell(value: str):
-        value = ILLEGAL_CHARACTERS_RE.sub("", value)  # control characters are not allowed in XML
-        if not value.startswith("="):
-            return value
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.data_type = "s"  # openpyxl would otherwise write "=…" as a formula
-        return cell
-
-    texts = _text_positions()
     for chunk in template_rows(session, scope=scope, filters=filters, progress=progress):
         for row in chunk:
-            cells = list(row)
-            for i in texts:
-                if cells[i] is not None:
-                    cells[i] = text_cell(cells[i])
-            sheet.append(cells)
+            append_xlsx_row(sheet, row)
     workbook.save(out)
 
 
