@@ -29,10 +29,12 @@ def create_app(config: Mapping | None = None) -> Flask:
         app.config["SECRET_KEY"] = _shared_secret_key(app)
 
     _trust_proxies(app)
-    from web import auth, database, errors, i18n
+    from web import auth, database, errors, i18n, input_bounds
+    input_bounds.register_converters(app)
     database.init_app(app)
     errors.init_app(app)
     auth.init_app(app)  # sign-in gate, CSRF, login and token routes
+    input_bounds.init_app(app)  # after the gate: anonymous requests get 401 first
     i18n.init_app(app)
     _register_blueprints(app)
     return app
