@@ -29,13 +29,14 @@ def create_app(config: Mapping | None = None) -> Flask:
         app.config["SECRET_KEY"] = _shared_secret_key(app)
 
     _trust_proxies(app)
-    from web import auth, database, errors, i18n, input_bounds
+    from web import auth, database, errors, i18n, input_bounds, security_headers
     input_bounds.register_converters(app)
     database.init_app(app)
     errors.init_app(app)
     auth.init_app(app)  # sign-in gate, CSRF, login and token routes
     input_bounds.init_app(app)  # after the gate: anonymous requests get 401 first
     i18n.init_app(app)
+    security_headers.init_app(app)  # CSP with a per-response nonce, frame and sniffing headers
     _register_blueprints(app)
     return app
 
