@@ -352,11 +352,3 @@ def _revoke_all_credentials(session: Session, user_id: int) -> None:
                     .values(revoked_at=func.now()))
     session.execute(update(UserSession).where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
                     .values(revoked_at=func.now()))
-
-
-def record_refusal(session: Session, *, actor: str, what: str, entity: str = "request",
-                   entity_id: str | None = None, details: dict | None = None) -> None:
-    """Audit a refused request (403/404 for an object out of scope) and commit it."""
-    audit.record(session, actor=actor, action="refused", entity=entity, entity_id=entity_id,
-                 details={"what": what, **(details or {})})
-    session.commit()

@@ -23,7 +23,7 @@ from flask import session as flask_session
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
-from registry import accounts, errors, permissions
+from registry import accounts, errors, permissions, refusals
 from registry.scope import Scope, scope_for
 from web import database, sessions
 from web.errors import error_response, status_for
@@ -136,16 +136,11 @@ def current_scope() -> Scope:
     return Scope.anonymous()
 
 
-def require(allowed: bool, *, hide: bool = False, what: str | None = None) -> None:
+def require(allowed: bool, *, hide: bool = False) -> None:
     """Refuse the request unless ``allowed``: 403, or 404 with ``hide=True`` (objects out of scope,
-    whose existence must not leak). Every refusal is audited."""
+    whose existence must not leak). Every refusal is audited (``_note_refusal``)."""
     if allowed:
         return
-    scope = current_scope()
-    # Written after the request's own session has let go of its connection (see _audit_refusals).
-    g.setdefault("eqreg_refusals", []).append(dict(
-        actor=scope.actor, what=what or f"{request.method} {request.path}",
-        details={"status": 404 if hide else 403, "role": scope.role}))
     if hide:
         raise errors.NotFound("不存在或无权查看。")
     raise errors.Forbidden("没有权限执行此操作。")
@@ -161,14 +156,28 @@ def require_project(project_id: int, allowed: Callable[[Scope], bool] | None = N
     return scope
 
 
-def _audit_refusals(exc: BaseException | None) -> None:
-    refusals = g.pop("eqreg_refusals", None)
-    if not refusals:
+AUDITED_STATUSES = {403, 404}
+
+
+def _note_refusal(response):
+    """Every 403/404 answer — from ``require``, a view's own NotFound, or an unknown id in a path —
+    is a refusal: noted now, written at teardown (after the request's session let go of its
+    connection), counted per (user, route, status) per 10 minutes (``registry.refusals``)."""
+    if response.status_code in AUDITED_STATUSES and request.endpoint != "static":
+        scope = current_scope()
+        rule = request.url_rule.rule if request.url_rule is not None else "(no route)"
+        g.eqreg_refusal = dict(actor=scope.actor, role=scope.role, route=f"{request.method} {rule}",
+                               status=response.status_code, path=request.full_path.rstrip("?"))
+    return response
+
+
+def _audit_refusal(exc: BaseException | None) -> None:
+    refusal = g.pop("eqreg_refusal", None)
+    if refusal is None:
         return
     database.close_sessions()
     with database.account_session() as session:
-        for refusal in refusals:
-            accounts.record_refusal(session, **refusal)
+        refusals.record(session, **refusal)
 
 
 def _guard():
@@ -296,7 +305,8 @@ def init_app(app: Flask) -> None:
     login_manager.session_protection = "basic"
     csrf.init_app(app)
     app.before_request(_guard)
-    app.teardown_request(_audit_refusals)
+    app.after_request(_note_refusal)
+    app.teardown_request(_audit_refusal)
     app.after_request(_forget_credentials_after_account_change)
     app.register_blueprint(bp)
     app.register_blueprint(api_bp)
