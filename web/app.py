@@ -29,7 +29,7 @@ def create_app(config: Mapping | None = None) -> Flask:
         app.config["SECRET_KEY"] = _shared_secret_key(app)
 
     _trust_proxies(app)
-    from web import auth, database, errors, i18n, input_bounds, security_headers
+    from web import auth, database, errors, i18n, input_bounds, security_headers, uploads
     input_bounds.register_converters(app)
     database.init_app(app)
     errors.init_app(app)
@@ -37,6 +37,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     input_bounds.init_app(app)  # after the gate: anonymous requests get 401 first
     i18n.init_app(app)
     security_headers.init_app(app)  # CSP with a per-response nonce, frame and sniffing headers
+    uploads.init_app(app)  # the upload directory is private to this OS user, or the app does not start
     _register_blueprints(app)
     return app
 

@@ -11,11 +11,10 @@ import json
 import os
 import re
 import secrets
-import tempfile
 import time
 from pathlib import Path
 
-from flask import Blueprint, current_app, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, redirect, render_template, request, send_file, url_for
 from sqlalchemy import select
 
 from registry import permissions
@@ -25,7 +24,7 @@ from registry.importing import import_projects
 from registry.models import Domain
 from registry.template_workbook import write_template_xlsx
 from registry.vocab import CRS_NAMES, crs_code
-from web import auth, database
+from web import auth, database, uploads
 
 bp = Blueprint("imports", __name__)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -35,8 +34,7 @@ MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
 
 def _upload_dir() -> Path:
-    path = Path(current_app.config.get("UPLOAD_DIR") or Path(tempfile.gettempdir()) / "eqreg-uploads")
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = uploads.check_private_dir(uploads.upload_dir())
     cutoff = time.time() - KEEP_SECONDS
     for old in path.iterdir():  # forgotten previews do not pile up
         if old.stat().st_mtime < cutoff:
@@ -94,10 +92,10 @@ def preview():
         return _render_upload(exc.message, 422)
     token = secrets.token_urlsafe(24)
     directory = _upload_dir()
-    (directory / f"{token}.bin").write_bytes(data)
+    uploads.write_private(directory / f"{token}.bin", data)
     meta = {"actor": scope.actor, "filename": upload.filename, "crs": crs, "sheet": sheet,
             "report": report.to_dict()}
-    (directory / f"{token}.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+    uploads.write_private(directory / f"{token}.json", json.dumps(meta, ensure_ascii=False).encode("utf-8"))
     return render_template("import_preview.html", report=report, token=token, meta=meta)
 
 

@@ -6,6 +6,8 @@
 -- :west :south :east :north float8; :zoom int; :full_zoom int; :max_features int; :cell float8;
 -- :domains text[] (NULL = all); :stage text; :town text (9-digit code, NULL = all);
 -- :scope_towns text[] (NULL = the whole registry; else projects with a share in those towns).
+-- :tolerance float8: degrees of half a screen pixel at :zoom; lines and polygons are simplified
+-- to it, so one project with millions of vertices cannot make a view huge.
 WITH visible AS NOT MATERIALIZED (  -- each use below runs its own index scan
     SELECT p.id, p.code, p.name, p.domain_code, p.stage, p.total_investment, p.geom
     FROM projects p
@@ -31,7 +33,7 @@ WITH visible AS NOT MATERIALIZED (  -- each use below runs its own index scan
     GROUP BY 1, 2, 3
 )
 (SELECT 'feature' AS kind, v.id, v.code, v.name, v.domain_code, v.stage, v.total_investment,
-        ST_AsGeoJSON(v.geom, 6) AS geometry, 1::bigint AS n, NULL::jsonb AS by_stage,
+        ST_AsGeoJSON(ST_SimplifyPreserveTopology(v.geom, :tolerance), 6) AS geometry, 1::bigint AS n, NULL::jsonb AS by_stage,
         NULL::float8 AS lng, NULL::float8 AS lat
  FROM visible v
  WHERE (SELECT yes FROM detailed)
