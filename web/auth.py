@@ -282,6 +282,7 @@ OPENAPI_PATHS = {
                      "type": "object", "required": ["username", "password"],
                      "properties": {"username": {"type": "string"}, "password": {"type": "string"}}}}}},
                  "responses": {"201": {"description": "令牌（只显示一次）与到期时间"},
+                               "400": {"description": "请求体不是 {username, password}"},
                                "401": {"description": "用户名或密码错误"},
                                "429": {"description": "登录失败次数过多"}}},
         "delete": {"summary": "吊销当前请求所用的令牌", "responses": {"204": {"description": "已吊销"}}}},
