@@ -53,8 +53,6 @@ class Account:
     role: str
     active: bool
     town_codes: tuple[str, ...]
-    # Changes when the password changes, so sessions signed in with the old one stop working.
-    session_key: str
     last_login_at: dt.datetime | None = None
 
     @property
@@ -94,10 +92,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _session_key(password_hash: str | None) -> str:
-    return hashlib.sha256((password_hash or "").encode()).hexdigest()[:16]
-
-
 def towns_of_user():
     """A correlated subquery: the sorted town codes of ``User`` (text[], empty when none)."""
     return (select(func.coalesce(func.array_agg(aggregate_order_by(UserTown.town_code, UserTown.town_code)),
@@ -108,7 +102,7 @@ def towns_of_user():
 def account_of(user: User, towns: tuple[str, ...]) -> Account:
     """The ``Account`` of a user row read together with its towns (``towns_of_user``)."""
     return Account(id=user.id, username=user.username, display_name=user.display_name, role=user.role,
-                   active=user.active, town_codes=towns, session_key=_session_key(user.password_hash),
+                   active=user.active, town_codes=towns,
                    last_login_at=user.last_login_at)
 
 
@@ -280,7 +274,9 @@ def authenticate(session: Session, *, username: str, password: str, ip: str) -> 
     ip = ip or "unknown"
     attempt_id = _record_attempt(session, username=username, ip=ip)
     user = session.scalar(select(User).where(User.username == username)) if username else None
-    ok = _verify(user.password_hash if user else None, password or "")
+    # A definer function: the web role cannot SELECT users.password_hash (migration 0010).
+    password_hash = session.scalar(select(func.eqreg_password_hash(username))) if user else None
+    ok = _verify(password_hash, password or "")
     ok = ok and user is not None and user.active
     if not ok:
         reason = "unknown_user" if user is None else ("disabled" if not user.active else "bad_password")
@@ -289,7 +285,7 @@ def authenticate(session: Session, *, username: str, password: str, ip: str) -> 
         session.commit()
         raise AuthenticationFailed("用户名或密码错误，或账号已停用。")
     session.execute(update(LoginAttempt).where(LoginAttempt.id == attempt_id).values(succeeded=True))
-    if _hasher().check_needs_rehash(user.password_hash):
+    if _hasher().check_needs_rehash(password_hash):
         user.password_hash = _hasher().hash(password)
     user.last_login_at = _now()
     audit.record(session, actor=user.username, action="login", entity="user", entity_id=user.username,

@@ -189,7 +189,7 @@ def sign_in(app, account) -> BrowserClient:
     client = app.test_client()
     raw = os.urandom(20).hex()
     with client.session_transaction() as session:
-        session["_user_id"] = f"{account.id}:{account.session_key}"
+        session["_user_id"] = str(account.id)
         session["_fresh"] = True
         session["csrf_token"] = raw
     secret = app.config.get("WTF_CSRF_SECRET_KEY") or app.secret_key

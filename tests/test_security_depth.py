@@ -57,3 +57,18 @@ def test_a_huge_project_geometry_is_simplified_for_the_map(client, web_data, eng
                     if f["properties"]["code"] == "2024-370499-01-01-100002")
     assert len(pipeline["geometry"]["coordinates"]) < 100
     assert len(response.data) < 50_000
+
+
+def test_the_web_role_cannot_read_password_hashes_but_can_sign_in(db):
+    from sqlalchemy import exc
+
+    from registry import accounts
+    accounts.create_user(db, actor="test", username="alice", role="admin", password="s3cret-pass")
+    db.execute(text("SET LOCAL ROLE eqreg_app"))
+    assert db.scalar(text("SELECT username FROM users WHERE username = 'alice'")) == "alice"
+    # Signing in works through the definer function (one user's hash, to check a password) …
+    assert accounts.authenticate(db, username="alice", password="s3cret-pass", ip="10.0.0.1").role == "admin"
+    # … but the column itself, the way a SQL injection would dump it, is closed.
+    with pytest.raises(exc.ProgrammingError, match="permission denied"):
+        with db.begin_nested():
+            db.execute(text("SELECT password_hash FROM users"))

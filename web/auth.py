@@ -47,7 +47,7 @@ class SignedInUser(UserMixin):
         self.account = account
 
     def get_id(self) -> str:
-        return f"{self.account.id}:{self.account.session_key}"
+        return str(self.account.id)
 
     def __getattr__(self, name):
         return getattr(self.account, name)
@@ -58,7 +58,7 @@ def _load_user(user_id: str) -> SignedInUser | None:
     # The account was read with the server-side session (web/sessions.py), in the same statement
     # or from the same few-seconds cache: no database work here.
     account = getattr(flask_session, "account", None)
-    if account is None or not account.active or user_id != f"{account.id}:{account.session_key}":
+    if account is None or not account.active or user_id != str(account.id):
         return None
     return SignedInUser(account)
 

@@ -16,7 +16,7 @@ import hashlib
 import threading
 import time
 
-from flask import Flask, Request, Response, request
+from flask import Flask, Request, Response, g, request
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
@@ -96,10 +96,9 @@ def end(session: ServerSession) -> None:
 
 
 def _user_id(data: dict) -> int | None:
-    # Flask-Login's "<id>:<session key>" (web/auth.py, SignedInUser.get_id).
+    # Flask-Login's user id (web/auth.py, SignedInUser.get_id).
     value = str(data.get("_user_id") or "")
-    id_part = value.partition(":")[0]
-    return int(id_part) if id_part.isdigit() else None
+    return int(value) if value.isdigit() and len(value) < 12 else None
 
 
 class ServerSessionInterface(SessionInterface):
@@ -112,31 +111,43 @@ class ServerSessionInterface(SessionInterface):
 
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:
         name, domain, path = self.get_cookie_name(app), self.get_cookie_domain(app), self.get_cookie_path(app)
-        if session.replaced is not None:
-            with database.account_session() as db_session:
-                user_sessions.end(db_session, secret=session.replaced)
-            forget(session.replaced)
-            session.replaced = None
+        pending = {"replaced": session.replaced}
+        session.replaced = None
         if session.ended:
             response.delete_cookie(name, domain=domain, path=path)
-            return
-        data = dict(session)
-        if data == session.stored:
-            return
-        if session.secret is None:
-            if not data:
-                return
-            session.secret = user_sessions.new_secret()
-        with database.account_session() as db_session:
-            user_sessions.save(db_session, secret=session.secret, data=data, user_id=_user_id(data),
-                               ip=request.remote_addr, user_agent=request.user_agent.string)
-        forget(session.secret)  # the account is read back with the next look-up
-        session.stored = data
-        response.set_cookie(name, session.secret, domain=domain, path=path,
-                            httponly=self.get_cookie_httponly(app), secure=self.get_cookie_secure(app),
-                            samesite=self.get_cookie_samesite(app), partitioned=self.get_cookie_partitioned(app))
-        response.vary.add("Cookie")
+        else:
+            data = dict(session)
+            if data != session.stored and (session.secret is not None or data):
+                session.secret = session.secret or user_sessions.new_secret()
+                pending["save"] = dict(secret=session.secret, data=data, user_id=_user_id(data),
+                                       ip=request.remote_addr, user_agent=request.user_agent.string)
+                session.stored = data
+                response.set_cookie(name, session.secret, domain=domain, path=path,
+                                    httponly=self.get_cookie_httponly(app), secure=self.get_cookie_secure(app),
+                                    samesite=self.get_cookie_samesite(app),
+                                    partitioned=self.get_cookie_partitioned(app))
+                response.vary.add("Cookie")
+        if pending["replaced"] or "save" in pending:
+            g.eqreg_session_write = pending
+
+
+def _write_pending(exc: BaseException | None = None) -> None:
+    """Store what ``save_session`` decided, once the request's own session has let go of its
+    connection (a request never holds two pooled connections; see web/database.py). Teardown
+    runs before the response body is sent, so the next request finds the row."""
+    pending = g.pop("eqreg_session_write", None)
+    if pending is None:
+        return
+    database.close_sessions()
+    with database.account_session() as db_session:
+        if pending["replaced"]:
+            user_sessions.end(db_session, secret=pending["replaced"])
+            forget(pending["replaced"])
+        if "save" in pending:
+            user_sessions.save(db_session, **pending["save"])
+            forget(pending["save"]["secret"])  # the account is read back with the next look-up
 
 
 def init_app(app: Flask) -> None:
     app.session_interface = ServerSessionInterface()
+    app.teardown_request(_write_pending)

@@ -7,6 +7,10 @@
 * ``refusal_counts``: refused requests counted per (actor, route, status) per 10-minute window;
   the first of a window is written to the audit trail, the rest only increment the count here.
 * ``login_attempts(at)``: the clean-up of old attempts runs on every sign-in.
+* The web role no longer reads ``users.password_hash`` (it may still write it): column grants
+  instead of ``SELECT`` on the table, and sign-in reads one user's hash through the definer
+  function ``eqreg_password_hash(username)``. A SQL injection can then not dump every hash.
+  Columns added to ``users`` later need their own ``GRANT SELECT (col)``.
 
 Revision ID: 0010_security
 Revises: 0005_api_indexes_change_stamp
@@ -20,6 +24,7 @@ branch_labels = None
 depends_on = None
 
 APP_ROLE = "eqreg_app"
+USER_COLUMNS = "id, username, display_name, role, active, created_at, last_login_at"
 
 
 def upgrade() -> None:
@@ -56,9 +61,21 @@ def upgrade() -> None:
     # Default privileges (migration 0002) already grant the app role these tables; spelled out so
     # the grants do not depend on who ran that migration.
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON user_sessions, refusal_counts TO {APP_ROLE}")
+    op.execute(f"REVOKE SELECT ON users FROM {APP_ROLE}")
+    op.execute(f"GRANT SELECT ({USER_COLUMNS}) ON users TO {APP_ROLE}")
+    op.execute("""
+    CREATE FUNCTION eqreg_password_hash(p_username text) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+      SELECT password_hash FROM users WHERE username = p_username
+    $$""")
+    op.execute("REVOKE ALL ON FUNCTION eqreg_password_hash(text) FROM PUBLIC")
+    op.execute(f"GRANT EXECUTE ON FUNCTION eqreg_password_hash(text) TO {APP_ROLE}")
 
 
 def downgrade() -> None:
+    op.execute("DROP FUNCTION eqreg_password_hash(text)")
+    op.execute(f"REVOKE SELECT ({USER_COLUMNS}) ON users FROM {APP_ROLE}")
+    op.execute(f"GRANT SELECT ON users TO {APP_ROLE}")
     op.drop_index('ix_login_attempts_at', table_name='login_attempts')
     op.drop_table('refusal_counts')
     op.drop_index('ix_user_sessions_expires_at', table_name='user_sessions')
