@@ -8,7 +8,9 @@ random id. Logging out ends the row, so a copied cookie is worth nothing afterwa
 Look-ups are remembered per worker process for at most ``CACHE_SECONDS`` (the same bound as API
 tokens, ``web/auth.py``), so a page view is not a database query: ending a session through this
 process (logout, the admin page) drops it here at once; other workers and the CLI may keep
-honouring it for up to 5 seconds. The session is written only when its data changed.
+honouring it for up to 5 seconds. The session is written only when its data changed. The same
+bound applies to the data: with several workers, a message flashed in one may show in another a
+few seconds late (the user id and CSRF token, set once per session, are not affected).
 """
 from __future__ import annotations
 
