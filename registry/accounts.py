@@ -15,19 +15,21 @@ from typing import Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, literal_column, select, update
+from sqlalchemy import and_, delete, func, insert, literal_column, or_, select, text, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from registry import audit
 from registry.errors import Conflict, InvalidInput, NotFound, RegistryError
-from registry.models import ApiToken, LoginAttempt, User, UserTown
+from registry.models import ApiToken, LoginAttempt, User, UserSession, UserTown
 
 ROLES = {"admin": "管理员", "bureau": "发改局", "town": "镇街", "planner": "规划人员"}
 MIN_PASSWORD_LENGTH = 8
 FAILURE_WINDOW = dt.timedelta(minutes=15)
-MAX_FAILURES_PER_USER_IP = 5  # then 429 until the window has passed
-MAX_FAILURES_PER_IP = 50  # stops one address trying many usernames
+MAX_FAILURES_PER_USER_IP = 5  # one username from one address; then 429 until the window has passed
+MAX_FAILURES_PER_USER = 20  # one username from any addresses (distributed guessing)
+MAX_FAILURES_PER_IP = 50  # one address, any usernames (spraying); known users of the address exempt
+KNOWN_ADDRESS_PERIOD = dt.timedelta(days=30)
 TOKEN_LIFETIME = dt.timedelta(days=30)
 TOKEN_PREFIX = "eqr_"
 _USERNAME = re.compile(r"^[^\s/\\:]{1,64}$")
@@ -51,8 +53,6 @@ class Account:
     role: str
     active: bool
     town_codes: tuple[str, ...]
-    # Changes when the password changes, so sessions signed in with the old one stop working.
-    session_key: str
     last_login_at: dt.datetime | None = None
 
     @property
@@ -92,17 +92,24 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _session_key(password_hash: str | None) -> str:
-    return hashlib.sha256((password_hash or "").encode()).hexdigest()[:16]
+def towns_of_user():
+    """A correlated subquery: the sorted town codes of ``User`` (text[], empty when none)."""
+    return (select(func.coalesce(func.array_agg(aggregate_order_by(UserTown.town_code, UserTown.town_code)),
+                                 literal_column("'{}'::text[]")))
+            .where(UserTown.user_id == User.id).scalar_subquery())
 
 
-def _account(session: Session, user: User, towns: tuple[str, ...] | None = None) -> Account:
-    if towns is None:
-        towns = tuple(session.scalars(select(UserTown.town_code).where(UserTown.user_id == user.id)
-                                      .order_by(UserTown.town_code)))
+def account_of(user: User, towns: tuple[str, ...]) -> Account:
+    """The ``Account`` of a user row read together with its towns (``towns_of_user``)."""
     return Account(id=user.id, username=user.username, display_name=user.display_name, role=user.role,
-                   active=user.active, town_codes=towns, session_key=_session_key(user.password_hash),
+                   active=user.active, town_codes=towns,
                    last_login_at=user.last_login_at)
+
+
+def _account(session: Session, user: User) -> Account:
+    towns = tuple(session.scalars(select(UserTown.town_code).where(UserTown.user_id == user.id)
+                                  .order_by(UserTown.town_code)))
+    return account_of(user, towns)
 
 
 def _user(session: Session, username: str) -> User:
@@ -155,14 +162,14 @@ def create_user(session: Session, *, actor: str, username: str, role: str, passw
 
 
 def set_active(session: Session, *, actor: str, username: str, active: bool) -> Account:
-    """Disable (also revoking every token) or re-enable an account."""
+    """Disable (also ending every token and browser session) or re-enable an account."""
     user = _user(session, username)
     if actor == user.username and not active:
         raise InvalidInput("不能停用自己的账号。")
     before = user.active
     user.active = active
     if not active:
-        _revoke_all_tokens(session, user.id)
+        _revoke_all_credentials(session, user.id)
     audit.record(session, actor=actor, action="user_enable" if active else "user_disable",
                  entity="user", entity_id=user.username, before={"active": before}, after={"active": active})
     session.commit()
@@ -173,7 +180,7 @@ def set_password(session: Session, *, actor: str, username: str, password: str) 
     """Set a new password; earlier sessions and tokens of this user stop working."""
     user = _user(session, username)
     user.password_hash = hash_password(password)
-    _revoke_all_tokens(session, user.id)
+    _revoke_all_credentials(session, user.id)
     audit.record(session, actor=actor, action="user_password", entity="user", entity_id=user.username)
     session.commit()
 
@@ -195,46 +202,90 @@ def set_towns(session: Session, *, actor: str, username: str, towns: Iterable[st
     return _account(session, user)
 
 
-def _recent_failures(session: Session, *, ip: str, username: str | None = None) -> int:
-    since = _now() - FAILURE_WINDOW
-    query = select(func.count()).select_from(LoginAttempt).where(
-        LoginAttempt.ip == ip, LoginAttempt.at >= since, LoginAttempt.succeeded.is_(False))
-    if username is not None:
-        last_success = select(func.max(LoginAttempt.at)).where(
-            LoginAttempt.username == username, LoginAttempt.ip == ip, LoginAttempt.succeeded.is_(True))
-        query = query.where(LoginAttempt.username == username,
-                            LoginAttempt.at > func.coalesce(last_success.scalar_subquery(), since))
-    return session.scalar(query) or 0
+# The three counters of a sign-in attempt, read under the advisory locks of its username and
+# address (see ``authenticate``). A success resets the counters of that username.
+_ATTEMPT_COUNTS = text("""
+    WITH recent AS (
+      SELECT username, ip, succeeded, at FROM login_attempts
+      WHERE at >= :since AND (username = :username OR ip = :ip)),
+    last_success AS (
+      SELECT max(at) FILTER (WHERE ip = :ip) AS from_here, max(at) AS anywhere
+      FROM login_attempts WHERE username = :username AND succeeded AND at >= :since)
+    SELECT
+      count(*) FILTER (WHERE r.username = :username AND r.ip = :ip AND NOT r.succeeded
+                       AND r.at > coalesce(s.from_here, :since)) AS user_here,
+      count(*) FILTER (WHERE r.username = :username AND NOT r.succeeded
+                       AND r.at > coalesce(s.anywhere, :since)) AS user_anywhere,
+      count(*) FILTER (WHERE r.ip = :ip AND NOT r.succeeded) AS address,
+      EXISTS (SELECT 1 FROM login_attempts k WHERE k.username = :username AND k.ip = :ip
+              AND k.succeeded AND k.at >= :known_since) AS known_here
+    FROM recent r, last_success s""")
+# Two-key advisory locks: the class number keeps them apart from any other lock in the database.
+_LOCK_CLASS_USERNAME, _LOCK_CLASS_ADDRESS = 7301, 7302
+_LOCK = text("SELECT pg_advisory_xact_lock(:cls, hashtext(:key))")
 
 
-def authenticate(session: Session, *, username: str, password: str, ip: str) -> Account:
-    """Check a password, with rate limiting per username + IP; every outcome is audited.
+def _too_many_failures(counts) -> bool:
+    if counts.user_here >= MAX_FAILURES_PER_USER_IP or counts.user_anywhere >= MAX_FAILURES_PER_USER:
+        return True
+    # An address full of failures (one attacker, or everyone behind one proxy) still lets in the
+    # people who signed in from it before, so spraying random usernames locks out nobody known.
+    return counts.address >= MAX_FAILURES_PER_IP and not counts.known_here
 
-    Raises ``TooManyAttempts`` after 5 failures from one address for one username within
-    15 minutes (or 50 for any usernames), ``AuthenticationFailed`` for a wrong password, an
-    unknown user or a disabled account (one message for all, so accounts cannot be probed).
+
+def _record_attempt(session: Session, *, username: str, ip: str) -> int:
+    """Count this attempt's failures and record it as failed, atomically; returns its id.
+
+    Attempts of one username (and of one address) queue on transaction-level advisory locks, so
+    parallel guesses are counted one after another: the 6th of 16 parallel wrong passwords sees
+    the five before it. The attempt is committed as a failure *before* the password is checked
+    and turned into a success afterwards, so a guess in flight counts against the ones behind it.
     """
-    username = (username or "").strip()[:64]
-    ip = ip or "unknown"
-    if (_recent_failures(session, ip=ip, username=username) >= MAX_FAILURES_PER_USER_IP
-            or _recent_failures(session, ip=ip) >= MAX_FAILURES_PER_IP):
+    session.execute(_LOCK, {"cls": _LOCK_CLASS_USERNAME, "key": username})
+    session.execute(_LOCK, {"cls": _LOCK_CLASS_ADDRESS, "key": ip})
+    now = _now()
+    counts = session.execute(_ATTEMPT_COUNTS, {"username": username, "ip": ip, "since": now - FAILURE_WINDOW,
+                                               "known_since": now - KNOWN_ADDRESS_PERIOD}).one()
+    if _too_many_failures(counts):
         audit.record(session, actor="anonymous", action="login_blocked", entity="user", entity_id=username,
                      details={"ip": ip})
         session.commit()
         raise TooManyAttempts("登录失败次数过多，请 15 分钟后再试。")
+    attempt_id = session.scalar(insert(LoginAttempt).values(username=username, ip=ip, succeeded=False)
+                                .returning(LoginAttempt.id))
+    # Failures matter for one window; successes for KNOWN_ADDRESS_PERIOD (the exemption above).
+    session.execute(delete(LoginAttempt).where(or_(
+        and_(LoginAttempt.at < now - dt.timedelta(days=1), LoginAttempt.succeeded.is_(False)),
+        LoginAttempt.at < now - KNOWN_ADDRESS_PERIOD)))
+    session.commit()  # releases the locks: the password check (slow on purpose) runs outside them
+    return attempt_id
+
+
+def authenticate(session: Session, *, username: str, password: str, ip: str) -> Account:
+    """Check a password, with rate limiting; every outcome is audited.
+
+    Raises ``TooManyAttempts`` after 5 failures for one username from one address, or 20 for one
+    username from anywhere, within 15 minutes (a success resets both), or after 50 failures from
+    one address for any usernames — except for a username that signed in from that address in the
+    last 30 days. Raises ``AuthenticationFailed`` for a wrong password, an unknown user or a
+    disabled account (one message for all, so accounts cannot be probed).
+    """
+    username = (username or "").strip()[:64]
+    ip = ip or "unknown"
+    attempt_id = _record_attempt(session, username=username, ip=ip)
     user = session.scalar(select(User).where(User.username == username)) if username else None
-    ok = _verify(user.password_hash if user else None, password or "")
+    # A definer function: the web role cannot SELECT users.password_hash (migration 0010).
+    password_hash = session.scalar(select(func.eqreg_password_hash(username))) if user else None
+    ok = _verify(password_hash, password or "")
     ok = ok and user is not None and user.active
-    session.add(LoginAttempt(username=username, ip=ip, succeeded=ok))
-    # Only the last window matters for the limit; a day is kept for people reading the table.
-    session.execute(delete(LoginAttempt).where(LoginAttempt.at < _now() - dt.timedelta(days=1)))
     if not ok:
         reason = "unknown_user" if user is None else ("disabled" if not user.active else "bad_password")
         audit.record(session, actor="anonymous", action="login_failed", entity="user", entity_id=username,
                      details={"ip": ip, "reason": reason})
         session.commit()
         raise AuthenticationFailed("用户名或密码错误，或账号已停用。")
-    if _hasher().check_needs_rehash(user.password_hash):
+    session.execute(update(LoginAttempt).where(LoginAttempt.id == attempt_id).values(succeeded=True))
+    if _hasher().check_needs_rehash(password_hash):
         user.password_hash = _hasher().hash(password)
     user.last_login_at = _now()
     audit.record(session, actor=user.username, action="login", entity="user", entity_id=user.username,
@@ -273,14 +324,11 @@ def account_for_token(session: Session, secret: str) -> Account | None:
     """
     if not secret or not secret.startswith(TOKEN_PREFIX):
         return None
-    towns = (select(func.coalesce(func.array_agg(aggregate_order_by(UserTown.town_code, UserTown.town_code)),
-                                  literal_column("'{}'::text[]")))
-             .where(UserTown.user_id == User.id).scalar_subquery())
     row = session.execute(
-        select(User, towns.label("towns")).join(ApiToken, ApiToken.user_id == User.id).where(
+        select(User, towns_of_user().label("towns")).join(ApiToken, ApiToken.user_id == User.id).where(
             ApiToken.token_hash == _token_hash(secret), ApiToken.revoked_at.is_(None),
             ApiToken.expires_at > func.now(), User.active.is_(True))).one_or_none()
-    return None if row is None else _account(session, row.User, towns=tuple(row.towns))
+    return None if row is None else account_of(row.User, tuple(row.towns))
 
 
 def revoke_token(session: Session, *, secret: str, actor: str) -> bool:
@@ -294,14 +342,9 @@ def revoke_token(session: Session, *, secret: str, actor: str) -> bool:
     return bool(done.rowcount)
 
 
-def _revoke_all_tokens(session: Session, user_id: int) -> None:
+def _revoke_all_credentials(session: Session, user_id: int) -> None:
+    """End every API token and browser session of a user."""
     session.execute(update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
                     .values(revoked_at=func.now()))
-
-
-def record_refusal(session: Session, *, actor: str, what: str, entity: str = "request",
-                   entity_id: str | None = None, details: dict | None = None) -> None:
-    """Audit a refused request (403/404 for an object out of scope) and commit it."""
-    audit.record(session, actor=actor, action="refused", entity=entity, entity_id=entity_id,
-                 details={"what": what, **(details or {})})
-    session.commit()
+    session.execute(update(UserSession).where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+                    .values(revoked_at=func.now()))

@@ -31,6 +31,7 @@ SORTABLE = {
 }
 DEFAULT_SORT = "-updated_at"
 MAX_PER_PAGE = 200
+MAX_PAGE = 10_000_000  # the offset stays far below bigint
 DEFAULT_PER_PAGE = 50
 
 LIST_FIELDS = ("id", "code", "name", "domain_code", "category", "owner", "stage", "total_investment",
@@ -55,14 +56,14 @@ def parse_sort(value: str | None) -> tuple[str, bool]:
 def parse_paging(args) -> tuple[int, int]:
     """``page`` (from 1) and ``per_page`` (1–200) from a mapping of strings."""
     out = []
-    for name, default, upper in (("page", 1, None), ("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)):
+    for name, default, upper in (("page", 1, MAX_PAGE), ("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)):
         raw = args.get(name) or str(default)
         try:
             number = int(raw)
         except (TypeError, ValueError):
             number = 0
         if number < 1 or (upper and number > upper):
-            limit = f"1–{upper} 之间的整数" if upper else "不小于 1 的整数"
+            limit = f"1–{upper} 之间的整数"
             raise InvalidInput(f"参数 {name} 应为{limit}：{raw}", {"parameter": name, "value": raw})
         out.append(number)
     return out[0], out[1]

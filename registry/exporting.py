@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, aliased
 
 from geo.features import (feature_query, from_visible_projects, funding_labels, property_pairs,
                           property_query, visible_projects)
+from registry.cells import append_xlsx_row, csv_cell, csv_row  # noqa: F401 (csv_cell: public name)
 from registry.errors import InvalidInput
 from registry.filters import ProjectFilters
 from registry.models import Domain, Project, Town
@@ -129,7 +130,6 @@ _TEMPLATE_SOURCE = {"domain": "domain_label", "stage": "stage_label", "town": "d
 # Geometry goes in 几何WKT (full precision, EPSG:4326) so points, lines and polygons all fit.
 _TEMPLATE_CONSTANT = {"crs": "WGS84", "lng": None, "lat": None}
 _NUMERIC_PARSERS = ("money", "number")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def template_query(scope: Scope, filters: ProjectFilters) -> Select:
@@ -176,36 +176,8 @@ def template_rows(session: Session, *, scope: Scope, filters: ProjectFilters,
         progress(len(rows))
 
 
-def _text_positions() -> list[int]:
-    """Columns holding text (not numbers): the ones a spreadsheet might run as formulas (the
-    template's text columns and the funding codes after them)."""
-    return [i for i, column in enumerate(COLUMNS) if column.parser not in _NUMERIC_PARSERS] + [len(COLUMNS)]
-
-
 def template_headers() -> list[str]:
     return [column.header for column in COLUMNS] + [FUNDING_CODES_HEADER]
-
-
-def csv_cell(value) -> str:
-    """A CSV field; text that a spreadsheet would run as a formula gets a leading apostrophe."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return "'" + value if value.startswith(_FORMULA_START) else value
-    return str(value)
-
-
-def xlsx_text_cell(sheet, value: str):
-    """A text value for ``sheet.append`` (write-only or not): control characters removed (not
-    allowed in XML), and never stored as a formula — openpyxl would write "=…" as one."""
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-    value = ILLEGAL_CHARACTERS_RE.sub("", value)
-    if not value.startswith("="):
-        return value
-    cell = WriteOnlyCell(sheet, value=value)
-    cell.data_type = "s"
-    return cell
 
 
 def _write_csv(session: Session, out: IO[bytes], *, scope: Scope, filters: ProjectFilters,
@@ -214,13 +186,8 @@ def _write_csv(session: Session, out: IO[bytes], *, scope: Scope, filters: Proje
     text_out = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")
     writer = csv.writer(text_out)
     writer.writerow(template_headers())
-    texts = _text_positions()
     for chunk in template_rows(session, scope=scope, filters=filters, progress=progress):
-        for row in chunk:
-            cells = list(row)
-            for i in texts:
-                cells[i] = csv_cell(cells[i])
-            writer.writerow(cells)
+        writer.writerows(csv_row(row) for row in chunk)
     text_out.flush()
     text_out.detach()
 
@@ -233,29 +200,10 @@ def _write_xlsx(session: Session, out: IO[bytes], *, scope: Scope, filters: Proj
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("项目")
     sheet.append(template_headers())
-    texts = _text_positions()
     for chunk in template_rows(session, scope=scope, filters=filters, progress=progress):
         for row in chunk:
-            cells = list(row)
-            for i in texts:
-                if cells[i] is not None:
-                    cells[i] = xlsx_text_cell(sheet, cells[i])
-            sheet.append(cells)
+            append_xlsx_row(sheet, row)
     workbook.save(out)
-
-
-def xlsx_text_cell(sheet, value: str):
-    """A value for ``sheet.append`` (write-only or not) that openpyxl stores as text, never as a
-    formula; control characters, which XML does not allow, are removed."""
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-    value = ILLEGAL_CHARACTERS_RE.sub("", value)
-    if not value.startswith("="):
-        return value
-    cell = WriteOnlyCell(sheet, value=value)
-    cell.data_type = "s"  # openpyxl would otherwise write "=…" as a formula
-    return cell
 
 
 def _write_gpkg(session: Session, path: Path, layer: str, *, scope: Scope, filters: ProjectFilters,

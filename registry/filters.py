@@ -1,9 +1,11 @@
 """Project filters shared by the API, exports and maps: small functions returning clauses."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 from sqlalchemy import ColumnElement, Integer, cast, exists, func, or_, select
+from sqlalchemy.orm import aliased
 
 from registry.errors import InvalidInput
 from registry.models import Project, ProjectTown
@@ -42,12 +44,14 @@ class ProjectFilters:
                 values["year"] = int(values["year"])
             except (TypeError, ValueError):
                 _bad("year", values["year"])
+            if not 1 <= values["year"] <= 9999:
+                _bad("year", values["year"])
         if values["bbox"] and isinstance(values["bbox"], str):
             try:
                 west, south, east, north = (float(v) for v in values["bbox"].split(","))
             except ValueError:
                 _bad("bbox", values["bbox"])
-            if not (west <= east and south <= north):
+            if not (all(map(math.isfinite, (west, south, east, north))) and west <= east and south <= north):
                 _bad("bbox", values["bbox"])
             values["bbox"] = (west, south, east, north)
         return cls(**values)
@@ -56,8 +60,11 @@ class ProjectFilters:
         """WHERE clauses on ``Project`` (soft-deleted projects are always left out)."""
         out: list[ColumnElement[bool]] = [Project.deleted_at.is_(None)]
         if self.town:
-            out.append(exists(select(ProjectTown.project_id).where(
-                ProjectTown.project_id == Project.id, ProjectTown.town_code == self.town)))
+            # An alias, correlated to Project only: queries that join project_towns themselves
+            # (figures by town) must not correlate it away (no FROM left).
+            share = aliased(ProjectTown)
+            out.append(exists(select(share.project_id).where(
+                share.project_id == Project.id, share.town_code == self.town).correlate(Project)))
         if self.domain:
             out.append(Project.domain_code == self.domain)
         if self.stage:

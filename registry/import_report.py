@@ -85,6 +85,8 @@ class ImportReport:
         from openpyxl import Workbook
         from openpyxl.styles import Font
 
+        from registry.cells import append_xlsx_row
+
         workbook = Workbook()
         summary = workbook.active
         summary.title = "汇总"
@@ -97,7 +99,9 @@ class ImportReport:
         for cell in sheet[1]:
             cell.font = Font(bold=True)
         for p in self.problems:
-            sheet.append([p.row, p.column, p.kind, SEVERITY_LABELS.get(p.severity, p.severity), p.message])
+            # Columns and messages quote what the uploaded file said: never a formula (registry.cells).
+            append_xlsx_row(sheet, [p.row, p.column, p.kind, SEVERITY_LABELS.get(p.severity, p.severity),
+                                    p.message])
         for letter, width in zip("ABCDE", (8, 18, 22, 8, 70)):
             sheet.column_dimensions[letter].width = width
         sheet.freeze_panes = "A2"

@@ -11,8 +11,8 @@ from typing import Any
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (ARRAY, BigInteger, Boolean, CheckConstraint, Date, DateTime, Float,
-                        ForeignKey, Index, Integer, MetaData, Numeric, String, Text, UniqueConstraint,
-                        func, text)
+                        ForeignKey, Identity, Index, Integer, MetaData, Numeric, SmallInteger, String,
+                        Text, UniqueConstraint, func, text)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -212,7 +212,9 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str | None] = mapped_column(Text)
     role: Mapped[str] = mapped_column(String(16))
-    password_hash: Mapped[str | None] = mapped_column(Text)  # argon2id; NULL = cannot sign in
+    # argon2id; NULL = cannot sign in. The web role may write it but not read it (migration
+    # 0010): never loaded with the row; sign-in reads one through eqreg_password_hash().
+    password_hash: Mapped[str | None] = mapped_column(Text, deferred=True)
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
     last_login_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
@@ -237,11 +239,37 @@ class ApiToken(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
 
 
+class UserSession(Base):
+    """A browser session: the cookie holds a random id, the row its SHA-256 and the session data."""
+    __tablename__ = "user_sessions"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    data: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+    expires_at: Mapped[dt.datetime] = mapped_column(Timestamp, index=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    ip: Mapped[str | None] = mapped_column(Text)
+    user_agent: Mapped[str | None] = mapped_column(Text)
+
+
+class RefusalCount(Base):
+    """Refused requests of one actor on one route with one status, per 10-minute window."""
+    __tablename__ = "refusal_counts"
+    actor: Mapped[str] = mapped_column(Text, primary_key=True)
+    route: Mapped[str] = mapped_column(Text, primary_key=True)
+    status: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    window_start: Mapped[dt.datetime] = mapped_column(Timestamp, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    last_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
+    last_path: Mapped[str | None] = mapped_column(Text)
+
+
 class LoginAttempt(Base):
-    """One password check, for rate limiting per username + IP."""
+    """One password check, for the sign-in rate limits (per username, address, both)."""
     __tablename__ = "login_attempts"
     __table_args__ = (Index("ix_login_attempts_username_ip_at", "username", "ip", "at"),
-                      Index("ix_login_attempts_ip_at", "ip", "at"))
+                      Index("ix_login_attempts_ip_at", "ip", "at"), Index("ix_login_attempts_at", "at"))
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())
     username: Mapped[str] = mapped_column(Text)

@@ -278,12 +278,17 @@ def preview_towns(session: Session, *, geometry=None, wkt: str | None = None, cr
     """
     from geo.crs import to_wgs84
     from geo.matching import preview_shares
+    for field, value, kind in (("geometry", geometry, dict), ("wkt", wkt, str), ("crs", crs, str)):
+        if value is not None and not isinstance(value, kind):
+            raise InvalidInput(f"{field} 的类型不对（应为{'对象' if kind is dict else '文本'}）", {"field": field})
     if geometry is None and not (wkt or "").strip():
         raise InvalidInput("缺少几何（geometry）：请在地图上标出位置或输入坐标", {"field": "geometry"})
     try:
         geom = shapely.from_wkt(geojson_wkt(geometry) if geometry is not None else wkt)
     except shapely.errors.GEOSException as exc:
-        raise InvalidInput(f"几何WKT 无法解析：{wkt[:60]}", {"field": "wkt"}) from exc
+        raise InvalidInput(f"几何WKT 无法解析：{(wkt or '')[:60]}", {"field": "wkt"}) from exc
+    except NotImplementedError as exc:  # GEOS reads no curves (CIRCULARSTRING, COMPOUNDCURVE, …)
+        raise InvalidInput("几何WKT 不支持曲线（CIRCULARSTRING 等），请改为折线", {"field": "wkt"}) from exc
     west, south, east, north = geom.bounds
     if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
         raise InvalidInput("几何（geometry）：坐标超出经纬度范围，经纬度可能填反了", {"field": "geometry"})

@@ -20,7 +20,7 @@ from sqlalchemy import Float, and_, cast, extract, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from registry import audit, periods, target_report, unreported
-from registry.exporting import xlsx_text_cell
+from registry.cells import xlsx_text_cell
 from registry.figures import month_cumulative
 from registry.filters import ProjectFilters
 from registry.models import Project, Town

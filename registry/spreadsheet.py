@@ -10,6 +10,7 @@ import codecs
 import csv
 import datetime as dt
 import io
+import zipfile
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -18,6 +19,9 @@ from registry.import_report import Problem
 from registry.template import BY_KEY, map_headers, missing_columns
 
 Row = tuple[int, dict[str, str | None]]
+# One CSV field may hold a long WKT: 8 MiB is far beyond validation.MAX_VERTICES vertices
+# (about 40 characters each), which stops a geometry with a clear row error first.
+CSV_FIELD_LIMIT = 8 * 1024 * 1024
 
 
 @dataclass
@@ -66,6 +70,9 @@ def _decode(data: bytes) -> tuple[str, str]:
 
 def _read_csv(data: bytes) -> Table:
     text, encoding = _decode(data)
+    if "\x00" in text:  # PostgreSQL text cannot hold it; often a UTF-16 file saved without BOM
+        raise ImportRejected("文件含有空字符（NUL），不是可导入的文本 CSV（UTF-16 文件请带 BOM 保存，或另存为 UTF-8）")
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
     first_line = text[:text.find("\n")] if "\n" in text else text
     delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -78,11 +85,15 @@ def _read_csv(data: bytes) -> Table:
 
 def _csv_rows(reader, keys: list[str | None]) -> Iterator[Row]:
     wanted = [(position, key) for position, key in enumerate(keys) if key]
-    for number, cells in enumerate(reader, start=2):
-        if not any(cells):
-            continue
-        width = len(cells)
-        yield number, {key: cells[position] if position < width else None for position, key in wanted}
+    number = 1
+    try:
+        for number, cells in enumerate(reader, start=2):
+            if not any(cells):
+                continue
+            width = len(cells)
+            yield number, {key: cells[position] if position < width else None for position, key in wanted}
+    except csv.Error as exc:  # a field beyond CSV_FIELD_LIMIT, a broken quote
+        raise ImportRejected(f"第 {number + 1} 行附近无法读取：{exc}（单个单元格最多 {CSV_FIELD_LIMIT} 个字符）") from exc
 
 
 def _cell_text(value: object) -> str | None:
@@ -104,8 +115,15 @@ def _read_xlsx(data: bytes, sheet: str | None) -> Table:
     from openpyxl import load_workbook
 
     try:
+        # Read-only workbooks inflate sheets lazily: check every member's CRC now, so a damaged
+        # file is refused here and not half-way through the rows.
+        damaged = zipfile.ZipFile(io.BytesIO(data)).testzip()
+        if damaged is not None:
+            raise ImportRejected(f"XLSX 文件已损坏（{damaged} 校验失败），请重新保存后再导入")
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for damaged files
+    except ImportRejected:
+        raise
+    except Exception as exc:  # zipfile and openpyxl raise many kinds for damaged files
         raise ImportRejected(f"无法读取 XLSX 文件：{exc}") from exc
     if sheet is not None and sheet not in workbook.sheetnames:
         names = "、".join(workbook.sheetnames)

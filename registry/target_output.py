@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import IO
 
-from registry.exporting import xlsx_text_cell
+from registry.cells import xlsx_text_cell
 from registry.target_report import Report, TargetResult
 
 METRIC_LABELS = {"count": "项目个数", "sum_total_investment": "总投资合计", "sum_equipment_investment": "设备投资合计",

@@ -42,6 +42,9 @@ _EXCEL_EPOCH = dt.date(1899, 12, 30)
 _FLAGS = {"是": True, "否": False, "yes": True, "no": False, "y": True, "n": False, "1": True,
           "0": False, "true": True, "false": False, "√": True, "×": False, "重点": True, "非重点": False}
 _ALLOWED_TYPES = {"Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"}
+# A realistic pipeline has thousands of vertices; more than this is refused per row (documented in
+# docs/security.md) so one cell cannot make every map view huge.
+MAX_VERTICES = 100_000
 
 
 
@@ -71,7 +74,8 @@ def parse_decimal(text: str) -> Decimal | None:
             value = Decimal(cleaned)
         except InvalidOperation:
             return None
-    return value if value.is_finite() else None
+    # Finite and of a sane magnitude: 1e400000000 is a Decimal, but comparing it overflows.
+    return value if value.is_finite() and -100 < value.adjusted() < 100 else None
 
 
 @lru_cache(maxsize=8192)  # a file's dates repeat (months above all)
@@ -361,6 +365,13 @@ def _parse_wkt(r: _Row, text: str):
         geom = shapely.from_wkt(_EWKT_SRID.sub("", text))
     except shapely.errors.GEOSException:
         r.error("wkt", "bad_wkt", f"几何WKT 无法解析：{text[:60]}")
+        return None
+    except NotImplementedError:  # GEOS reads no curves (CIRCULARSTRING, COMPOUNDCURVE, …)
+        r.error("wkt", "bad_wkt", f"几何WKT 不支持曲线（CIRCULARSTRING 等），请改为折线：{text[:60]}")
+        return None
+    if shapely.get_num_coordinates(geom) > MAX_VERTICES:
+        r.error("wkt", "bad_wkt", f"几何WKT 顶点过多（{shapely.get_num_coordinates(geom)} 个，"
+                                  f"最多 {MAX_VERTICES} 个），请先简化")
         return None
     if geom.is_empty or geom.geom_type not in _ALLOWED_TYPES:
         r.error("wkt", "bad_wkt", f"几何WKT 须为点、线或面（含 MULTI*），不能是 {geom.geom_type} 或空几何")

@@ -68,7 +68,8 @@ def committed(engine, database_url, monkeypatch):
     yield database_url
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE project_towns, projects, import_batches, towns, districts, audit_log, "
-                          "users, user_towns, api_tokens, login_attempts, target_jurisdictions RESTART IDENTITY CASCADE"))
+                          "users, user_towns, api_tokens, login_attempts, user_sessions, refusal_counts, "
+                          "target_jurisdictions RESTART IDENTITY CASCADE"))
 
 
 def insert_grid_district(session: Session) -> None:
@@ -188,7 +189,7 @@ def sign_in(app, account) -> BrowserClient:
     client = app.test_client()
     raw = os.urandom(20).hex()
     with client.session_transaction() as session:
-        session["_user_id"] = f"{account.id}:{account.session_key}"
+        session["_user_id"] = str(account.id)
         session["_fresh"] = True
         session["csrf_token"] = raw
     secret = app.config.get("WTF_CSRF_SECRET_KEY") or app.secret_key

@@ -47,6 +47,8 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "POST /admin/users/<username>/active": ADMIN_ONLY,
     "POST /admin/users/<username>/password": ADMIN_ONLY,
     "POST /admin/users/<username>/towns": ADMIN_ONLY,
+    "GET /admin/users/<username>/sessions": (OK, DENY, DENY, DENY, DENY),
+    "POST /admin/users/<username>/sessions/revoke": ADMIN_ONLY,
     "GET /api/v1/auth/me": ALL_OK,
     "POST /api/v1/auth/token": (ANY,) * 5,
     "DELETE /api/v1/auth/token": (PASS,) * 5,

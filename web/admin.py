@@ -1,5 +1,5 @@
 """``/admin/users``: the administrator's page for accounts (list, add, disable/enable, towns,
-password). Admin only; every change goes through ``registry.accounts`` and is audited there."""
+password, browser sessions). Admin only; every change goes through ``registry.accounts`` and is audited there."""
 from __future__ import annotations
 
 import re
@@ -8,7 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from registry import accounts, permissions
+from registry import accounts, permissions, user_sessions
 from registry.errors import RegistryError
 from registry.models import Town
 from web import auth, database
@@ -64,6 +64,25 @@ def set_password(username: str):
     _run(accounts.set_password, username=username, password=request.form.get("password", ""),
          done=_l("Password of user %(username)s reset."))
     return redirect(url_for("admin.users"))
+
+
+@bp.get("/users/<username>/sessions")
+def sessions(username: str):
+    try:
+        live = user_sessions.live_sessions(database.session(), username=username)
+    except RegistryError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("admin.users"))
+    return render_template("admin_user_sessions.html", username=username, sessions=live)
+
+
+@bp.post("/users/<username>/sessions/revoke")
+def revoke_sessions(username: str):
+    """End one session (form field ``session_id``) or, without it, every session of the user."""
+    raw = request.form.get("session_id", "")
+    _run(user_sessions.revoke, username=username, session_id=int(raw) if raw.isdigit() and len(raw) < 19 else None,
+         done=_l("Sessions of user %(username)s ended."))
+    return redirect(url_for("admin.sessions", username=username))
 
 
 def _run(service, *, done, **kwargs) -> None:

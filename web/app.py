@@ -14,6 +14,9 @@ DEFAULTS = {
     "BASEMAPS": [],
     "TIANDITU_KEY": None,
     "MAP_MAX_FEATURES": None,  # EQREG_MAP_MAX_FEATURES: features per map view before grid clusters
+    # EQREG_PROXY_COUNT: how many reverse proxies in front of the app append to X-Forwarded-For
+    # (and -Proto). 0 = none: the headers are ignored, since anyone could send them.
+    "PROXY_COUNT": 0,
 }
 
 
@@ -28,13 +31,33 @@ def create_app(config: Mapping | None = None) -> Flask:
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _shared_secret_key(app)
 
-    from web import auth, database, errors, i18n
+    _trust_proxies(app)
+    from web import auth, database, errors, i18n, input_bounds, security_headers, uploads
+    input_bounds.register_converters(app)
     database.init_app(app)
     errors.init_app(app)
     auth.init_app(app)  # sign-in gate, CSRF, login and token routes
+    input_bounds.init_app(app)  # after the gate: anonymous requests get 401 first
     i18n.init_app(app)
+    security_headers.init_app(app)  # CSP with a per-response nonce, frame and sniffing headers
+    uploads.init_app(app)  # the upload directory is private to this OS user, or the app does not start
     _register_blueprints(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Take the client's address from the last ``PROXY_COUNT`` X-Forwarded-For entries.
+
+    Sign-in rate limits count per address: behind a proxy without this every user shares the
+    proxy's address; with a count larger than the real number of proxies a client could choose
+    its own address.
+    """
+    count = int(app.config.get("PROXY_COUNT") or 0)
+    if count < 0:
+        raise ValueError("EQREG_PROXY_COUNT must be 0 or more")
+    if count:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)
 
 
 def _shared_secret_key(app: Flask) -> str:

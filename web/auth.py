@@ -3,7 +3,8 @@
 * Every request needs a signed-in user except the few endpoints in ``PUBLIC_ENDPOINTS`` /
   ``PUBLIC_PATHS``: this is a global ``before_request``, so routes added later are protected
   without doing anything. Anonymous API calls get 401 JSON; pages redirect to the login page.
-* Browsers sign in with a session cookie (HttpOnly, SameSite=Lax, Secure in production); API
+* Browsers sign in with a session cookie (HttpOnly, SameSite=Lax, Secure in production) that
+  carries only the id of a server-side session (``web/sessions.py``); API
   clients with ``Authorization: Bearer <token>`` from ``POST /api/v1/auth/token``.
 * Every unsafe request (POST/PUT/PATCH/DELETE) needs a CSRF token (form field ``csrf_token`` or
   header ``X-CSRFToken``) unless it is authenticated by a bearer token.
@@ -18,12 +19,13 @@ from urllib.parse import urlsplit
 
 from flask import (Blueprint, Flask, current_app, g, has_request_context, jsonify, redirect,
                    render_template, request, url_for)
+from flask import session as flask_session
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
-from registry import accounts, errors, permissions
+from registry import accounts, errors, permissions, refusals
 from registry.scope import Scope, scope_for
-from web import database
+from web import database, sessions
 from web.errors import error_response, status_for
 
 login_manager = LoginManager()
@@ -45,7 +47,7 @@ class SignedInUser(UserMixin):
         self.account = account
 
     def get_id(self) -> str:
-        return f"{self.account.id}:{self.account.session_key}"
+        return str(self.account.id)
 
     def __getattr__(self, name):
         return getattr(self.account, name)
@@ -53,12 +55,10 @@ class SignedInUser(UserMixin):
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> SignedInUser | None:
-    id_part, _, key = user_id.partition(":")
-    if not id_part.isdigit():
-        return None
-    with database.account_session() as session:
-        account = accounts.get_account(session, int(id_part))
-    if account is None or not account.active or account.session_key != key:
+    # The account was read with the server-side session (web/sessions.py), in the same statement
+    # or from the same few-seconds cache: no database work here.
+    account = getattr(flask_session, "account", None)
+    if account is None or not account.active or user_id != str(account.id):
         return None
     return SignedInUser(account)
 
@@ -110,10 +110,11 @@ def forget_tokens() -> None:
         _token_cache.clear()
 
 
-def _forget_tokens_after_account_change(response):
-    # Account changes (disable, password, towns) are made through /admin/ in this app.
+def _forget_credentials_after_account_change(response):
+    # Account changes (disable, password, towns, revoked sessions) are made through /admin/.
     if request.method in UNSAFE_METHODS and request.path.startswith("/admin/"):
         forget_tokens()
+        sessions.forget()
     return response
 
 
@@ -135,16 +136,11 @@ def current_scope() -> Scope:
     return Scope.anonymous()
 
 
-def require(allowed: bool, *, hide: bool = False, what: str | None = None) -> None:
+def require(allowed: bool, *, hide: bool = False) -> None:
     """Refuse the request unless ``allowed``: 403, or 404 with ``hide=True`` (objects out of scope,
-    whose existence must not leak). Every refusal is audited."""
+    whose existence must not leak). Every refusal is audited (``_note_refusal``)."""
     if allowed:
         return
-    scope = current_scope()
-    # Written after the request's own session has let go of its connection (see _audit_refusals).
-    g.setdefault("eqreg_refusals", []).append(dict(
-        actor=scope.actor, what=what or f"{request.method} {request.path}",
-        details={"status": 404 if hide else 403, "role": scope.role}))
     if hide:
         raise errors.NotFound("不存在或无权查看。")
     raise errors.Forbidden("没有权限执行此操作。")
@@ -160,14 +156,28 @@ def require_project(project_id: int, allowed: Callable[[Scope], bool] | None = N
     return scope
 
 
-def _audit_refusals(exc: BaseException | None) -> None:
-    refusals = g.pop("eqreg_refusals", None)
-    if not refusals:
+AUDITED_STATUSES = {403, 404}
+
+
+def _note_refusal(response):
+    """Every 403/404 answer — from ``require``, a view's own NotFound, or an unknown id in a path —
+    is a refusal: noted now, written at teardown (after the request's session let go of its
+    connection), counted per (user, route, status) per 10 minutes (``registry.refusals``)."""
+    if response.status_code in AUDITED_STATUSES and request.endpoint != "static":
+        scope = current_scope()
+        rule = request.url_rule.rule if request.url_rule is not None else "(no route)"
+        g.eqreg_refusal = dict(actor=scope.actor, role=scope.role, route=f"{request.method} {rule}",
+                               status=response.status_code, path=request.full_path.rstrip("?"))
+    return response
+
+
+def _audit_refusal(exc: BaseException | None) -> None:
+    refusal = g.pop("eqreg_refusal", None)
+    if refusal is None:
         return
     database.close_sessions()
     with database.account_session() as session:
-        for refusal in refusals:
-            accounts.record_refusal(session, **refusal)
+        refusals.record(session, **refusal)
 
 
 def _guard():
@@ -213,6 +223,7 @@ def login():
     except (accounts.AuthenticationFailed, accounts.TooManyAttempts) as exc:
         return render_template("login.html", error=exc.message, username=username,
                                next=request.form.get("next", "")), status_for(exc)
+    sessions.start_new(flask_session)  # a new session id on sign-in: no session fixation
     login_user(SignedInUser(account))
     generate_csrf()  # a fresh token for the signed-in session
     return redirect(_safe_next(request.form.get("next")))
@@ -227,6 +238,7 @@ def logout():
                          entity_id=current_user.username)
             session.commit()
     logout_user()
+    sessions.end(flask_session)  # the session's row is revoked: a copied cookie is worth nothing now
     return redirect(url_for("auth.login"))
 
 
@@ -270,6 +282,7 @@ OPENAPI_PATHS = {
                      "type": "object", "required": ["username", "password"],
                      "properties": {"username": {"type": "string"}, "password": {"type": "string"}}}}}},
                  "responses": {"201": {"description": "令牌（只显示一次）与到期时间"},
+                               "400": {"description": "请求体不是 {username, password}"},
                                "401": {"description": "用户名或密码错误"},
                                "429": {"description": "登录失败次数过多"}}},
         "delete": {"summary": "吊销当前请求所用的令牌", "responses": {"204": {"description": "已吊销"}}}},
@@ -288,12 +301,14 @@ def init_app(app: Flask) -> None:
     app.config["SESSION_COOKIE_SAMESITE"] = app.config.get("SESSION_COOKIE_SAMESITE") or "Lax"
     # CSRF is checked by the gate (so bearer-token API calls can skip it), not by CSRFProtect itself.
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    sessions.init_app(app)
     login_manager.init_app(app)
     login_manager.session_protection = "basic"
     csrf.init_app(app)
     app.before_request(_guard)
-    app.teardown_request(_audit_refusals)
-    app.after_request(_forget_tokens_after_account_change)
+    app.after_request(_note_refusal)
+    app.teardown_request(_audit_refusal)
+    app.after_request(_forget_credentials_after_account_change)
     app.register_blueprint(bp)
     app.register_blueprint(api_bp)
 

@@ -14,11 +14,10 @@ import json
 import os
 import re
 import secrets
-import tempfile
 import time
 from pathlib import Path
 
-from flask import Blueprint, current_app, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, redirect, render_template, request, send_file, url_for
 from sqlalchemy import select
 
 from registry import permissions
@@ -28,7 +27,7 @@ from registry.importing import import_projects
 from registry.models import Domain
 from registry.template_workbook import write_template_xlsx
 from registry.vocab import CRS_NAMES, crs_code
-from web import auth, database
+from web import auth, database, uploads
 
 bp = Blueprint("imports", __name__)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -45,8 +44,7 @@ def change_value(value) -> str:
 
 
 def _upload_dir() -> Path:
-    path = Path(current_app.config.get("UPLOAD_DIR") or Path(tempfile.gettempdir()) / "eqreg-uploads")
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = uploads.check_private_dir(uploads.upload_dir())
     cutoff = time.time() - KEEP_SECONDS
     for old in path.iterdir():  # forgotten previews do not pile up
         if old.stat().st_mtime < cutoff:
@@ -91,7 +89,10 @@ def _dry_run(data: bytes, meta: dict, actor: str) -> ImportReport:
 
 def _save_preview(token: str, meta: dict, report: ImportReport):
     meta.update(report=report.to_dict(), versions=report.versions)
-    (_upload_dir() / f"{token}.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+    directory = _upload_dir()
+    draft = directory / f".{token}.{secrets.token_hex(4)}.json"  # a re-preview replaces the file
+    uploads.write_private(draft, json.dumps(meta, ensure_ascii=False).encode("utf-8"))
+    os.replace(draft, directory / f"{token}.json")
     return render_template("import_preview.html", report=report, token=token, meta=meta)
 
 
@@ -121,7 +122,7 @@ def preview():
     except (ImportRejected, InvalidInput) as exc:
         return _render_upload(exc.message, 422)
     token = secrets.token_urlsafe(24)
-    (_upload_dir() / f"{token}.bin").write_bytes(data)
+    uploads.write_private(_upload_dir() / f"{token}.bin", data)
     return _save_preview(token, meta, report)
 
 

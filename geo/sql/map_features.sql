@@ -7,6 +7,8 @@
 -- :west :south :east :north float8; :zoom int; :full_zoom int; :max_features int; :cell float8;
 -- :domains text[] (NULL = all); :stage text; :town text (9-digit code, NULL = all);
 -- :scope_towns text[] (NULL = the whole registry; else projects with a share in those towns).
+-- :tolerance float8: degrees of half a screen pixel at :zoom; lines and polygons are simplified
+-- to it, so one project with millions of vertices cannot make a view huge.
 WITH visible AS NOT MATERIALIZED (  -- each use below runs its own index scan
     SELECT p.id, p.code, p.name, p.domain_code, p.stage, p.total_investment, p.completed_investment,
            p.length_km, p.area_km2, p.geom
@@ -38,7 +40,7 @@ WITH visible AS NOT MATERIALIZED (  -- each use below runs its own index scan
             AS length_km,
         coalesce(v.area_km2, CASE WHEN ST_Dimension(v.geom) = 2 THEN ST_Area(v.geom::geography) / 1e6 END)
             AS area_km2,
-        ST_AsGeoJSON(v.geom, 6) AS geometry, 1::bigint AS n, NULL::jsonb AS by_stage,
+        ST_AsGeoJSON(ST_SimplifyPreserveTopology(v.geom, :tolerance), 6) AS geometry, 1::bigint AS n, NULL::jsonb AS by_stage,
         NULL::float8 AS lng, NULL::float8 AS lat,
         (SELECT jsonb_agg(jsonb_build_object('code', s.town_code, 'name', t.name, 'share', s.share)
                           ORDER BY s.share DESC, s.town_code)

@@ -1,4 +1,4 @@
-"""``eqreg users add|list|disable|enable|passwd|towns``: accounts from the command line.
+"""``eqreg users add|list|disable|enable|passwd|towns|sessions|revoke-sessions``: accounts from the command line.
 
 Runs as the operator (the database owner, full scope); every change is audited with the actor
 ``cli:<OS user>``.
@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from registry import accounts
+from registry import accounts, user_sessions
 from registry import db as registry_db
 
 group = click.Group("users", help="用户：添加、列出、停用、改密码")
@@ -93,3 +93,24 @@ def towns(username: str, towns: tuple[str, ...]) -> None:
     with registry_db.session_scope() as session:
         account = accounts.set_towns(session, actor=_actor(), username=username, towns=towns)
     click.echo(f"用户 {username} 的镇街：{', '.join(account.town_codes)}。")
+
+
+@group.command("sessions")
+@click.argument("username")
+def sessions(username: str) -> None:
+    """List a user's live browser sessions: id, signed in, expires, address, browser."""
+    with registry_db.session_scope() as session:
+        rows = user_sessions.live_sessions(session, username=username)
+    for s in rows:
+        click.echo("\t".join([str(s.id), s.created_at.strftime("%Y-%m-%d %H:%M"),
+                              s.expires_at.strftime("%Y-%m-%d %H:%M"), s.ip or "-", s.user_agent or "-"]))
+
+
+@group.command("revoke-sessions")
+@click.argument("username")
+@click.option("--id", "session_id", type=int, help="只结束这一个会话（见 eqreg users sessions）")
+def revoke_sessions(username: str, session_id: int | None) -> None:
+    """End a user's browser sessions (all, or one with --id); other workers within 5 seconds."""
+    with registry_db.session_scope() as session:
+        ended = user_sessions.revoke(session, actor=_actor(), username=username, session_id=session_id)
+    click.echo(f"已结束用户 {username} 的 {ended} 个会话。")

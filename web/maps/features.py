@@ -55,6 +55,7 @@ def view_features(session: Session, scope: Scope, *, bbox: str | None, zoom: str
     params = {**scope.sql_params(), "west": float(west), "south": float(south), "east": float(east),
               "north": float(north), "zoom": zoom_level, "full_zoom": FULL_ZOOM,
               "max_features": max_features, "cell": 360.0 / 2 ** zoom_level * CELL_PIXELS / 256,
+              "tolerance": 360.0 / 2 ** zoom_level / 256 / 2,  # half a pixel: invisible
               "domains": domain_codes, "stage": filters.stage, "town": filters.town}
     # An interactive query over up to every project in view: JIT compilation costs more than it
     # saves, and the grid grouping of 10^5 rows should hash/sort in memory.

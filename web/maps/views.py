@@ -12,6 +12,7 @@ from registry.vocab import DOMAINS, STAGES
 from web import database
 from web.auth import current_scope
 from web.maps.builder import BASEMAPS, available_basemaps, build_map, page_parts
+from web.security_headers import with_nonce
 from web.maps.towns import collection_bounds, default_district, find_town, town_collection
 
 bp = Blueprint("maps", __name__)
@@ -72,7 +73,8 @@ def _render(session, scope: Scope, *, district_code: str | None, town_code: str 
     town = next((f for f in figures if f["code"] == town_code), None) if town_code else None
     town_name = next((f["properties"]["name"] for f in towns["features"]
                       if f["properties"]["code"] == town_code), None)
-    return render_template("map.html", map_parts=page_parts(folium_map), town=town,
+    parts = {name: with_nonce(html) for name, html in page_parts(folium_map).items()}  # CSP
+    return render_template("map.html", map_parts=parts, town=town,
                            town_name=town_name, has_towns=bool(towns["features"]),
                            stages=STAGES, domains=DOMAINS)
 
