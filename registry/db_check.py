@@ -47,7 +47,10 @@ APP_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "town_parts": _ALL,
     "towns": _ALL,
     "user_towns": _ALL,
-    "users": ("SELECT", "INSERT", "UPDATE"),  # disable, never delete
+    # disable, never delete; reads go through column grants without password_hash (0010), checked below
+    "users": ("INSERT", "UPDATE"),
+    "user_sessions": _ALL,
+    "refusal_counts": _ALL,
 }
 
 # Tables under row-level security and the policies that scope eqreg_app on them.
@@ -160,6 +163,22 @@ class _Fixer:
                 self._fix(f"{APP_ROLE} 多出表 {table} 的权限 {'、'.join(extra)}",
                           sql.SQL("REVOKE {} ON {} FROM {}").format(
                               sql.SQL(", ").join(map(sql.SQL, extra)), target, sql.Identifier(APP_ROLE)))
+
+        # Sign-in reads one hash through eqreg_password_hash(); the web role reads every other
+        # column of users through column grants (a table-level SELECT was revoked just above).
+        if self._scalar("SELECT to_regclass('public.users') IS NOT NULL"):
+            if self._scalar("SELECT has_column_privilege(%s, 'public.users', 'password_hash', 'SELECT')", (APP_ROLE,)):
+                self._fix(f"{APP_ROLE} 可以读取 users.password_hash", sql.SQL(
+                    "REVOKE SELECT (password_hash) ON users FROM {}").format(sql.Identifier(APP_ROLE)))
+            unreadable = [row[0] for row in self.conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
+                "AND table_name = 'users' AND column_name <> 'password_hash' "
+                "AND NOT has_column_privilege(%s, 'public.users', column_name, 'SELECT') ORDER BY ordinal_position",
+                (APP_ROLE,)).fetchall()]
+            if unreadable:
+                self._fix(f"{APP_ROLE} 不能读取 users 的 {'、'.join(unreadable)}", sql.SQL(
+                    "GRANT SELECT ({}) ON users TO {}").format(
+                        sql.SQL(", ").join(map(sql.Identifier, unreadable)), sql.Identifier(APP_ROLE)))
 
     def sequences_and_functions(self) -> None:
         if not self.role_exists:

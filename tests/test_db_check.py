@@ -60,6 +60,22 @@ def test_check_repairs_lost_grants_and_row_level_security(server):
     assert db_check.check(url, repair=False) == []
 
 
+def test_check_takes_back_a_table_wide_read_of_users_and_keeps_the_columns_sign_in_needs(server):
+    url = server.url("eqreg_user_grants")
+    embedded.ensure_database(url)
+    assert CliRunner().invoke(main, ["db", "upgrade"], env={"DATABASE_URL": url}).exit_code == 0
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("GRANT SELECT ON users TO eqreg_app")
+    repaired = CliRunner().invoke(main, ["db", "check"], env={"DATABASE_URL": url})
+    assert "已修复：eqreg_app 多出表 users 的权限 SELECT" in repaired.output, repaired.output
+    with psycopg.connect(url) as conn:
+        readable = dict(conn.execute(
+            "SELECT column_name, has_column_privilege('eqreg_app', 'public.users', column_name, 'SELECT') "
+            "FROM information_schema.columns WHERE table_name = 'users'").fetchall())
+    assert readable.pop("password_hash") is False and readable and all(readable.values())
+    assert db_check.check(url, repair=False) == []
+
+
 def test_upgrade_after_a_plain_pg_restore_recreates_the_role_and_names_the_lost_policies(
         web_data, committed, tmp_path):
     """The issue's case: pg_restore by hand on a server without eqreg_app, then eqreg db upgrade."""
