@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from test_browser import PASSWORD, Watched, browser, live_server, sign_in  # noqa: F401 (fixtures)
+from sqlalchemy import text
+
+import served
+from conftest import SERVED_PASSWORD
 
 PAGES = ["/map", "/projects/{id}", "/projects/{id}/edit", "/"]
 
 
 @pytest.fixture
-def editor(browser, live_server, make_user):  # noqa: F811
-    make_user("bureau", username="csp_editor", password=PASSWORD)
+def editor(browser, served_app):
+    """The bureau's account on ``eqreg serve --workers 3`` (conftest's served_app)."""
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
-    sign_in(context, live_server, "csp_editor")
-    watched = Watched(context, live_server)
+    served.sign_in(context, served_app.base, "registrar", SERVED_PASSWORD)
+    watched = served.Watched(context, served_app.base)
     violations: list[str] = []
     watched.page.on("console", lambda m: "Content Security Policy" in m.text and violations.append(m.text))
     watched.violations = violations
@@ -43,8 +46,12 @@ def test_each_response_has_its_own_nonce_on_every_inline_script(client, web_data
     assert len(nonces[0]) == 1 and nonces[0] != nonces[1]
 
 
-def test_pages_run_under_the_policy_without_violations(editor, web_data):
-    project_id = web_data["2024-370499-01-01-100001"]
+def test_pages_run_under_the_policy_without_violations(editor, served_database):
+    from registry import db as registry_db
+    engine = registry_db.make_engine(served_database)
+    with engine.connect() as conn:
+        project_id = conn.execute(text("SELECT id FROM projects WHERE code = '2024-370499-01-01-100001'")).scalar_one()
+    engine.dispose()
     for template in PAGES:
         path = template.format(id=project_id)
         if path == "/map":
@@ -58,7 +65,7 @@ def test_pages_run_under_the_policy_without_violations(editor, web_data):
     editor.assert_stayed_local()
 
 
-def test_a_script_without_the_nonce_is_blocked(editor, web_data):
+def test_a_script_without_the_nonce_is_blocked(editor):
     editor.page.goto(editor.base + "/")
     editor.page.wait_for_load_state("networkidle")
     # What an injected <script> would do: the browser refuses to run it.
