@@ -50,9 +50,11 @@ _LIFECYCLE_FIELDS = ("stage", "stage_before_suspension", "actual_start", "actual
 
 @dataclass
 class ValidatedRows:
-    """What ``validate_rows`` found: rows to stage, rejected row numbers, and for the report the
-    version of every existing code and the first new rows."""
+    """What ``validate_rows`` found: rows to stage (unless they went to ``stage``), how many were
+    valid, rejected row numbers, and for the report the version of every existing code and the
+    first new rows."""
     valid: list[dict] = field(default_factory=list)
+    staged: int = 0
     rejected: set[int] = field(default_factory=set)
     versions: dict[str, int | None] = field(default_factory=dict)
     new_rows: list[dict] = field(default_factory=list)
@@ -73,12 +75,15 @@ def _blank(value: object) -> bool:
 
 def validate_rows(session: Session, rows: Iterator[Row], *, default_crs: str, clear_blanks: bool = False,
                   restore: bool = False, expected_versions: Mapping[str, int | None] | None = None,
-                  progress: Callable[[int], object] | None = None) -> ValidatedRows:
+                  progress: Callable[[int], object] | None = None,
+                  stage: Callable[[list[dict]], object] | None = None) -> ValidatedRows:
     """Validate every row; the first row with a code claims it, later ones are ``duplicate_code``.
 
     ``expected_versions`` (code → version, ``None`` = new) replaces the versions read now: the web
     import confirms what its preview showed, so an edit made since the preview is a conflict.
     Geometry stays in each row's source CRS (``geom_kept`` rows are WGS84 already).
+    ``stage`` takes each chunk's valid rows as soon as they are checked (then ``valid`` stays
+    empty): a file's rows are never all in memory at once.
     """
     domains, funding = registry_vocabularies(session)
     out = ValidatedRows()
@@ -91,6 +96,10 @@ def validate_rows(session: Session, rows: Iterator[Row], *, default_crs: str, cl
                           domains=domains, funding=funding, clear_blanks=clear_blanks,
                           restore=restore, expected_versions=expected_versions)
         pending += len(chunk)
+        del chunk, stored
+        if stage is not None:
+            stage(out.valid)
+            out.valid = []
         if progress is not None and pending >= _PROGRESS_EVERY:
             progress(pending)
             pending = 0
@@ -153,6 +162,7 @@ def _validate_row(out: ValidatedRows, row: int, record: dict, stored: dict, firs
     if project is None and len(out.new_rows) < NEW_ROWS_LISTED:
         out.new_rows.append({"row": row, "code": code, "name": values["name"]})
     out.valid.append(values)
+    out.staged += 1
 
 
 def _merge(record: dict, given: set[str], stored: dict, clear_blanks: bool) -> dict:
