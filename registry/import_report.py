@@ -6,6 +6,55 @@ from typing import BinaryIO
 
 SEVERITY_LABELS = {"error": "错误", "warning": "警告"}
 ACTION_LABELS = {"update": "更新", "restore": "恢复并更新"}
+# Problem kind → (Chinese, English) label for people: the web table (in the UI language), the XLSX
+# report and the CLI text; the JSON report keeps the stable ``kind`` (docs/import.md lists them).
+KIND_LABELS: dict[str, tuple[str, str]] = {
+    "missing_code": ("缺少项目代码", "Missing project code"),
+    "bad_code": ("项目代码格式不对", "Malformed project code"),
+    "duplicate_code": ("项目代码重复", "Duplicate project code"),
+    "missing_name": ("缺少项目名称", "Missing project name"),
+    "missing_value": ("缺少必填项", "Missing required value"),
+    "missing_geometry": ("缺少位置", "Missing location"),
+    "bad_wkt": ("几何WKT 无效", "Invalid WKT geometry"),
+    "bad_coordinates": ("坐标超出范围", "Coordinates out of range"),
+    "swapped_coords": ("经纬度填反", "Longitude and latitude swapped"),
+    "outside_jurisdiction": ("不在本行政区内", "Outside the district"),
+    "bad_number": ("数字无效", "Invalid number"),
+    "negative_investment": ("投资为负数", "Negative investment"),
+    "equip_gt_total": ("设备投资大于总投资", "Equipment investment above total"),
+    "completed_gt_total": ("已完成投资大于总投资", "Completed investment above total"),
+    "unknown_domain": ("未知领域", "Unknown domain"),
+    "unknown_stage": ("未知项目阶段", "Unknown stage"),
+    "unknown_crs": ("不支持的坐标系", "Unsupported coordinate system"),
+    "bad_date": ("日期无效", "Invalid date"),
+    "end_before_start": ("竣工早于开工", "End before start"),
+    "completed_without_end": ("已竣工但缺少实际竣工日期", "Completed without an end date"),
+    "deleted_project": ("项目已删除", "Deleted project"),
+    "edit_conflict": ("项目已被他人修改", "Edited by someone else meanwhile"),
+    "stage_backward": ("阶段退回缺少原因", "Stage moved back without a reason"),
+    "cancelled_is_final": ("已取消的项目不能恢复", "A cancelled project stays cancelled"),
+    "suspended_returns_to_previous": ("停缓建只能恢复到原阶段", "A suspended project returns to its previous stage"),
+    "missing_actual_start": ("缺少实际开工日期", "Missing actual start"),
+    "bad_credit_code": ("统一社会信用代码有误", "Invalid credit code"),
+    "town_mismatch": ("所属镇街与位置不符", "Declared town differs from the location"),
+    "unknown_town": ("未知镇街", "Unknown town"),
+    "no_town": ("不在任何镇街内", "In no town"),
+    "unknown_funding": ("未知资金来源", "Unknown funding source"),
+    "bad_flag": ("是/否填写有误", "Invalid yes/no value"),
+    "geometry_repaired": ("几何已自动修复", "Geometry repaired"),
+    "will_clear": ("将清空已有值", "Will clear a stored value"),
+    "partly_outside": ("部分在本行政区外", "Partly outside the district"),
+    "unknown_column": ("无法识别的列", "Unknown column"),
+    "duplicate_column": ("重复的列", "Duplicate column"),
+}
+
+
+def kind_label(kind: str, language: str = "zh") -> str:
+    """The label of a problem kind for people (the kind itself when it has none)."""
+    labels = KIND_LABELS.get(kind)
+    if labels is None:
+        return kind
+    return labels[1] if language == "en" else labels[0]
 
 
 def field_label(field: str) -> str:
@@ -97,7 +146,8 @@ class ImportReport:
         for cell in sheet[1]:
             cell.font = Font(bold=True)
         for p in self.problems:
-            sheet.append([p.row, p.column, p.kind, SEVERITY_LABELS.get(p.severity, p.severity), p.message])
+            sheet.append([p.row, p.column, kind_label(p.kind), SEVERITY_LABELS.get(p.severity, p.severity),
+                          p.message])
         for letter, width in zip("ABCDE", (8, 18, 22, 8, 70)):
             sheet.column_dimensions[letter].width = width
         sheet.freeze_panes = "A2"

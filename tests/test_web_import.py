@@ -41,7 +41,7 @@ def test_preview_reports_per_row_and_writes_nothing(bureau, engine):
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "将新增 2 个" in html and "拒绝 1 行" in html
-    assert re.search(r'<td class="num">3</td><td>[^<]*</td>\s*<td>错误</td><td class="code">swapped_coords</td>', html)
+    assert re.search(r'<td class="num">3</td><td>[^<]*</td>\s*<td>错误</td><td title="swapped_coords">经纬度填反</td>', html)
     assert counts(engine) == before
 
 
@@ -65,7 +65,7 @@ def test_the_preview_report_downloads_as_xlsx(bureau):
     sheet = load_workbook(io.BytesIO(response.data))["问题清单"]
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0] == ("行号", "列", "类型", "级别", "说明")
-    assert (rows[1][0], rows[1][2], rows[1][3]) == (3, "swapped_coords", "错误")
+    assert (rows[1][0], rows[1][2], rows[1][3]) == (3, "经纬度填反", "错误")
 
 
 def test_another_user_cannot_confirm_my_upload(bureau, client_for, engine):

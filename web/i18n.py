@@ -16,6 +16,7 @@ from babel.messages.pofile import read_po
 from flask import Flask, request, session
 from flask_babel import Babel, get_locale
 
+from registry.import_report import kind_label
 from registry.vocab import DOMAINS, STAGES
 
 LANGUAGES = ("zh", "en")
@@ -27,6 +28,7 @@ def init_app(app: Flask) -> None:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(compile_catalogues())
     Babel(app, locale_selector=select_locale)
     app.jinja_env.globals.update(domain_label=domain_label, stage_label=stage_label,
+                                 problem_kind_label=problem_kind_label,
                                  current_language=current_language)
 
 
@@ -49,6 +51,11 @@ def domain_label(code: str | None) -> str:
     """The domain's label in the UI language (the code itself when unknown)."""
     entry = DOMAINS.get(code or "")
     return (entry[1] if current_language() == "en" else entry[0]) if entry else (code or "")
+
+
+def problem_kind_label(kind: str) -> str:
+    """An import problem kind's label in the UI language (``registry.import_report.KIND_LABELS``)."""
+    return kind_label(kind, current_language())
 
 
 def stage_label(code: str | None) -> str:
