@@ -137,3 +137,13 @@ def test_the_clear_blanks_checkbox_previews_the_clears_and_confirm_writes_them(b
     with Session(engine) as session:
         project = session.scalars(select(Project).where(Project.code == code)).one()
         assert project.category is None and project.total_investment == 1200
+
+
+def test_the_import_pages_and_problem_kinds_follow_the_ui_language(bureau):
+    upload_page = bureau.get("/imports?lang=en").get_data(as_text=True)
+    assert "Import projects" in upload_page and "Upload and preview" in upload_page and "导入项目" not in upload_page
+    html = upload(bureau).get_data(as_text=True)
+    assert re.search(r'<td>Error</td><td title="swapped_coords">Longitude and latitude swapped</td>', html)
+    assert "Confirm import" in html and "Rows to be written" in html
+    chinese = bureau.get("/imports?lang=zh").get_data(as_text=True)
+    assert "上传并预览" in chinese and "Upload and preview" not in chinese
