@@ -90,13 +90,25 @@ def main() -> None:
         match = common.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", REFERENCE_MATCH])
         return common.Run(copy.seconds + match.seconds, max(copy.max_rss_mb, match.max_rss_mb))
 
-    ours_runs = common.repeat(args.repeat, ours, clear_ours, "eqreg projects import")
-    report = json.loads(report_path.read_text(encoding="utf-8"))
-    our_shares = int(common.scalar(url, "SELECT count(*) FROM project_towns"))
-    # the registry now holds the file: each further run is a re-import of unchanged rows
-    reimport_runs = common.repeat(args.repeat, ours, None, "eqreg projects import (re-import)")
-    reimport = json.loads(report_path.read_text(encoding="utf-8"))
-    reference_runs = common.repeat(args.repeat, reference, clear_reference, "psql \\copy + match")
+    # alternating (fresh import, re-import of the same file, reference), so that the load of the
+    # shared machine hits all three alike
+    ours_runs, reimport_runs, reference_runs = [], [], []
+    for attempt in range(1, args.repeat + 1):
+        for label, runs, measure, before in (
+                ("eqreg projects import", ours_runs, ours, clear_ours),
+                ("eqreg projects import (re-import)", reimport_runs, ours, None),
+                ("psql \\copy + match", reference_runs, reference, clear_reference)):
+            if before:
+                before()
+            result = measure()
+            common.log.info("%s run %d: %.2f s, peak RSS %.0f MB", label, attempt, result.seconds,
+                            result.max_rss_mb)
+            runs.append(result)
+            if runs is ours_runs:
+                report = json.loads(report_path.read_text(encoding="utf-8"))
+                our_shares = int(common.scalar(url, "SELECT count(*) FROM project_towns"))
+            elif runs is reimport_runs:
+                reimport = json.loads(report_path.read_text(encoding="utf-8"))
     reference_shares = int(common.scalar(url, "SELECT count(*) FROM ref_project_towns"))
     if report["imported"] != args.n or report["rejected"]:
         raise SystemExit(f"expected {args.n} imported rows, got {report['imported']} "
