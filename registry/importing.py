@@ -1,8 +1,8 @@
 """Import projects from the departments' spreadsheets (DESIGN §4): the one service behind the
 ``eqreg projects import`` command and the web import.
 
-Rows are read and validated in Python (``registry.validation``), then COPYed into a temporary
-staging table; everything that needs the database — jurisdiction, swapped coordinates, town
+Rows are read and validated in Python (``registry.validation``) and COPYed into a temporary
+staging table chunk by chunk (a file's rows are never all in memory); everything that needs the database — jurisdiction, swapped coordinates, town
 matching of the staged rows, upsert by project code (with the primary town), their town shares,
 one audit entry per inserted or changed project (before → after, like an edit), declared-town
 comparison — is one set-based statement each, all in the caller's session and
