@@ -120,8 +120,8 @@ def test_the_stored_record_a_reimport_merges_with_is_the_edit_forms(db, grid_dis
 def test_every_problem_kind_of_the_docs_has_a_label_in_both_languages():
     from registry.import_report import KIND_LABELS, kind_label
     docs = (Path(__file__).resolve().parents[1] / "docs" / "import.md").read_text(encoding="utf-8")
-    listed = docs[docs.index("## Problem kinds"):]
-    kinds = set(re.findall(r"`([a-z_]+)`", listed.split("## Performance")[0]))
+    listed = docs[docs.index("## Problem kinds"):].split("\n## ")[0]
+    kinds = set(re.findall(r"`([a-z_]+)`", listed))
     assert kinds and kinds <= set(KIND_LABELS)
     assert kind_label("will_clear") == "将清空已有值" and kind_label("will_clear", "en") == "Will clear a stored value"
     assert kind_label("no_such_kind") == "no_such_kind"

@@ -159,6 +159,6 @@ def test_cli_clear_blanks_and_restore_flags(committed, engine, tmp_path):
         session.commit()
     refused = CliRunner().invoke(main, ["projects", "import", str(first)])
     restored = CliRunner().invoke(main, ["projects", "import", str(first), "--restore"])
-    assert (refused.exit_code, restored.exit_code) == (1, 0) and "deleted_project" in refused.output
+    assert (refused.exit_code, restored.exit_code) == (1, 0) and "项目已删除" in refused.output
     with Session(engine) as session:
         assert project(session).deleted_at is None
