@@ -31,8 +31,8 @@ def _fill(url: str) -> None:
         project = conn.execute("INSERT INTO projects (district_code, code, name, domain_code, stage, owner, geom, total_investment) VALUES "
                                "('370499', '2024-370499-01-01-100001', '测试项目', 'industry', 'construction', '测试单位', ST_SetSRID(ST_Point(117.1, 35.05), 4326), 100) "
                                "RETURNING id").fetchone()[0]
-        conn.execute("INSERT INTO progress_reports (project_id, district_code, reported_on, created_by) "
-                     "VALUES (%s, '370499', '2025-06-30', 'zhangsan')", (project,))
+        conn.execute("INSERT INTO progress_reports (project_id, district_code, reported_on, period, created_by) "
+                     "VALUES (%s, '370499', '2025-06-30', '2025-06', 'zhangsan')", (project,))
 
 
 def _count(url: str, table: str) -> int:
