@@ -83,8 +83,9 @@ def match_staged(session: Session, *, district_code: str) -> None:
         The district the rows are imported into; only its towns are candidates.
 
     Leaves the shares in the temp table ``match_shares`` keyed by spreadsheet row, for the
-    upsert (primary town) and ``import_project_towns.sql`` (the shares). Runs in the caller's
-    transaction.
+    upsert (primary town) and ``import_project_towns.sql`` (the shares). Only new codes and rows
+    that move a stored project are matched (``import_before.geom_same``, so it runs after
+    ``import_audit_before.sql``). Runs in the caller's transaction.
     """
     _compute(session, sqlfiles.load("match_input_staged"), {"district_code": district_code})
 

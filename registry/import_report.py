@@ -4,8 +4,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from registry.vocab import PROBLEM_KINDS
+
 SEVERITY_LABELS = {"error": "错误", "warning": "警告"}
 ACTION_LABELS = {"update": "更新", "restore": "恢复并更新"}
+def kind_label(kind: str, language: str = "zh") -> str:
+    """The label of a problem kind for people (the kind itself when it has none)."""
+    labels = PROBLEM_KINDS.get(kind)
+    if labels is None:
+        return kind
+    return labels[1] if language == "en" else labels[0]
 
 
 def field_label(field: str) -> str:
@@ -100,7 +108,7 @@ class ImportReport:
             cell.font = Font(bold=True)
         for p in self.problems:
             # Columns and messages quote what the uploaded file said: never a formula (registry.cells).
-            append_xlsx_row(sheet, [p.row, p.column, p.kind, SEVERITY_LABELS.get(p.severity, p.severity),
+            append_xlsx_row(sheet, [p.row, p.column, kind_label(p.kind), SEVERITY_LABELS.get(p.severity, p.severity),
                                     p.message])
         for letter, width in zip("ABCDE", (8, 18, 22, 8, 70)):
             sheet.column_dimensions[letter].width = width

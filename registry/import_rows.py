@@ -22,37 +22,49 @@ from sqlalchemy.orm import Session
 
 from registry import lifecycle
 from registry.import_report import Problem
-from registry.project_input import current_record
+from registry.project_input import ATTRIBUTE, GEOMETRY_KEYS
 from registry.spreadsheet import Row
-from registry.template import REQUIRED_KEYS, header_label
+from registry.template import COLUMNS, REQUIRED_KEYS, header_label
 from registry.validation import registry_vocabularies, validate_record
 
 _CHUNK = 2000
 _PROGRESS_EVERY = 1000
 _LOCATION_KEYS = frozenset(("wkt", "lng", "lat", "crs"))
+_GEOMETRY_GIVEN = frozenset(("wkt", "lng", "lat"))
 _NEVER_CLEARED = frozenset(REQUIRED_KEYS) | _LOCATION_KEYS | {"stage_reason"}
 NEW_ROWS_LISTED = 200  # new rows named in the report (the preview); the rest are counted
 
-# The stored values a re-import merges with (template keys via registry.project_input), plus the
-# life-cycle state and what the write guards need.
-_STORED = text("""
-    SELECT p.id, p.code, p.version, p.deleted_at, p.name, p.domain_code, p.category, p.owner,
-           p.credit_code, p.declared_town, p.address, p.source_crs, p.total_investment,
-           p.equipment_investment, p.completed_investment, p.funding, p.stage,
-           p.stage_before_suspension, p.planned_start, p.planned_end, p.actual_start, p.actual_end,
-           p.lead_unit, p.responsible_units, p.is_key, p.quantity, p.unit, p.remarks,
-           ST_AsBinary(p.geom) AS wkb
+# The stored values a re-import merges with: each template column as the text an import record
+# holds (what registry.project_input.current_record makes of a project: numbers as written,
+# dates ISO, lists joined by "；", flags 是/否), built in SQL so that no Decimal or date object
+# is made only to be turned back into text. Plus the life-cycle state and what the write guards
+# need, typed.
+_TEXT_OF = {
+    "money": "CAST(p.{a} AS text)", "number": "CAST(p.{a} AS text)",
+    "date": "to_char(p.{a}, 'YYYY-MM-DD')", "list": "array_to_string(p.{a}, '；')",
+    "flag": "CASE WHEN p.{a} THEN '是' ELSE '否' END"}
+_RECORD_KEYS = tuple(column.key for column in COLUMNS if column.key not in GEOMETRY_KEYS)
+_STORED = text(
+    "SELECT " + ", ".join(
+        _TEXT_OF.get("list" if column.key == "funding" else column.parser, "p.{a}").format(
+            a=ATTRIBUTE.get(column.key, column.key))
+        for column in COLUMNS if column.key not in GEOMETRY_KEYS) + """,
+           p.id, p.version, p.deleted_at, p.source_crs, p.stage, p.stage_before_suspension,
+           p.actual_start, p.actual_end, p.completed_investment, ST_AsBinary(p.geom) AS wkb
     FROM projects p
     WHERE p.code = ANY(:codes)""")
+_CODE_AT = _RECORD_KEYS.index("code")
 _LIFECYCLE_FIELDS = ("stage", "stage_before_suspension", "actual_start", "actual_end",
                      "completed_investment")
 
 
 @dataclass
 class ValidatedRows:
-    """What ``validate_rows`` found: rows to stage, rejected row numbers, and for the report the
-    version of every existing code and the first new rows."""
+    """What ``validate_rows`` found: rows to stage (unless they went to ``stage``), how many were
+    valid, rejected row numbers, and for the report the version of every existing code and the
+    first new rows."""
     valid: list[dict] = field(default_factory=list)
+    staged: int = 0
     rejected: set[int] = field(default_factory=set)
     versions: dict[str, int | None] = field(default_factory=dict)
     new_rows: list[dict] = field(default_factory=list)
@@ -73,12 +85,15 @@ def _blank(value: object) -> bool:
 
 def validate_rows(session: Session, rows: Iterator[Row], *, default_crs: str, clear_blanks: bool = False,
                   restore: bool = False, expected_versions: Mapping[str, int | None] | None = None,
-                  progress: Callable[[int], object] | None = None) -> ValidatedRows:
+                  progress: Callable[[int], object] | None = None,
+                  stage: Callable[[list[dict]], object] | None = None) -> ValidatedRows:
     """Validate every row; the first row with a code claims it, later ones are ``duplicate_code``.
 
     ``expected_versions`` (code → version, ``None`` = new) replaces the versions read now: the web
     import confirms what its preview showed, so an edit made since the preview is a conflict.
     Geometry stays in each row's source CRS (``geom_kept`` rows are WGS84 already).
+    ``stage`` takes each chunk's valid rows as soon as they are checked (then ``valid`` stays
+    empty): a file's rows are never all in memory at once.
     """
     domains, funding = registry_vocabularies(session)
     out = ValidatedRows()
@@ -91,6 +106,10 @@ def validate_rows(session: Session, rows: Iterator[Row], *, default_crs: str, cl
                           domains=domains, funding=funding, clear_blanks=clear_blanks,
                           restore=restore, expected_versions=expected_versions)
         pending += len(chunk)
+        del chunk, stored
+        if stage is not None:
+            stage(out.valid)
+            out.valid = []
         if progress is not None and pending >= _PROGRESS_EVERY:
             progress(pending)
             pending = 0
@@ -103,7 +122,29 @@ def _stored(session: Session, codes: set[str]) -> dict:
     codes.discard("")
     if not codes:
         return {}
-    return {row.code: row for row in session.execute(_STORED, {"codes": sorted(codes)})}
+    width = len(_RECORD_KEYS)
+    return {row[_CODE_AT]: _Stored(dict(zip(_RECORD_KEYS, row[:width])), *row[width:])
+            for row in session.execute(_STORED, {"codes": sorted(codes)})}
+
+
+@dataclass
+class _Stored:
+    """A stored project as ``_STORED`` reads it: its import record (text) and the typed rest."""
+    record: dict
+    id: int
+    version: int
+    deleted_at: object
+    source_crs: str
+    stage: str
+    stage_before_suspension: str | None
+    actual_start: object
+    actual_end: object
+    completed_investment: object
+    wkb: bytes
+
+    @property
+    def name(self) -> str:
+        return self.record["name"]
 
 
 def _validate_row(out: ValidatedRows, row: int, record: dict, stored: dict, first_row_of: dict, *,
@@ -129,10 +170,12 @@ def _validate_row(out: ValidatedRows, row: int, record: dict, stored: dict, firs
                                            funding=funding, convert=False)
     else:
         given = {key for key, value in record.items() if not _blank(value)}
-        merged = _merge(record, given, current_record(project, geometry=False), clear_blanks)
+        merged = _merge(record, given, project.record, clear_blanks)
+        # the stored geometry is read only when the row gives no location
+        kept = None if given & _GEOMETRY_GIVEN else (shapely.from_wkb(project.wkb), project.source_crs)
         values, problems = validate_record(
             merged, row=row, default_crs=default_crs, domains=domains, funding=funding, convert=False,
-            kept_geometry=(shapely.from_wkb(project.wkb), project.source_crs))
+            kept_geometry=kept)
         problems = _own_problems(problems, record, given)
     if values is not None:
         before = None if project is None else {f: getattr(project, f) for f in _LIFECYCLE_FIELDS}
@@ -153,6 +196,7 @@ def _validate_row(out: ValidatedRows, row: int, record: dict, stored: dict, firs
     if project is None and len(out.new_rows) < NEW_ROWS_LISTED:
         out.new_rows.append({"row": row, "code": code, "name": values["name"]})
     out.valid.append(values)
+    out.staged += 1
 
 
 def _merge(record: dict, given: set[str], stored: dict, clear_blanks: bool) -> dict:

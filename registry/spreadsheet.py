@@ -56,31 +56,38 @@ def read_table(data: bytes, *, filename: str = "", sheet: str | None = None) -> 
     return table
 
 
-def _decode(data: bytes) -> tuple[str, str]:
+def _encoding(data: bytes) -> str:
+    """The file's encoding; the decoded text is dropped at once (rows are decoded as they stream)."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16"), "utf-16"
+        return "utf-16"
     # GB18030 is a superset of GBK and GB2312; try UTF-8 first since any bytes decode as GB18030
     for encoding in ("utf-8-sig", "gb18030"):
         try:
-            return data.decode(encoding), encoding
+            data.decode(encoding)
         except UnicodeDecodeError:
             continue
+        return encoding
     raise ImportRejected("无法识别 CSV 文件的编码（支持 UTF-8、GBK/GB18030）")
 
 
 def _read_csv(data: bytes) -> Table:
-    text, encoding = _decode(data)
-    if "\x00" in text:  # PostgreSQL text cannot hold it; often a UTF-16 file saved without BOM
+    encoding = _encoding(data)
+    # PostgreSQL text cannot hold NUL (bytes of UTF-16 are full of zeros: look at its text)
+    if "\x00" in data.decode(encoding) if encoding == "utf-16" else b"\x00" in data:
         raise ImportRejected("文件含有空字符（NUL），不是可导入的文本 CSV（UTF-16 文件请带 BOM 保存，或另存为 UTF-8）")
     csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
-    first_line = text[:text.find("\n")] if "\n" in text else text
+    # a text stream over the bytes, not one str of the whole file (plus io.StringIO's copy of it,
+    # 4 bytes a character): ~150 MB less at 100 000 rows
+    stream = io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline="")
+    first_line = stream.readline()
+    stream.seek(0)
     delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(stream, delimiter=delimiter)
     header = next(reader, None)
     if header is None:
         raise ImportRejected("文件是空的")
     keys, problems = map_headers(header)
-    return Table(keys, _csv_rows(reader, keys), problems, total=text.count("\n"), encoding=encoding)
+    return Table(keys, _csv_rows(reader, keys), problems, total=data.count(b"\n"), encoding=encoding)
 
 
 def _csv_rows(reader, keys: list[str | None]) -> Iterator[Row]:

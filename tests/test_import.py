@@ -318,7 +318,7 @@ def test_report_as_dict_and_as_workbook(db, grid_district, tmp_path):
     report.write_xlsx(tmp_path / "r.xlsx")
     sheet = load_workbook(tmp_path / "r.xlsx")["问题清单"]
     rows = list(sheet.iter_rows(min_row=2, values_only=True))
-    assert len(rows) == len(report.problems) and (11, "纬度", "swapped_coords", "错误") == rows[
+    assert len(rows) == len(report.problems) and (11, "纬度", "经纬度填反", "错误") == rows[
         [r[0] for r in rows].index(11)][:4]
 
 

@@ -148,7 +148,7 @@ def test_cli_clear_blanks_and_restore_flags(committed, engine, tmp_path):
     blank.write_bytes(csv_file("项目代码,牵头单位", f"{CODE},").getvalue())
     kept = CliRunner().invoke(main, ["projects", "import", str(blank)])
     strict = CliRunner().invoke(main, ["projects", "import", str(blank), "--clear-blanks", "--strict"])
-    assert (kept.exit_code, strict.exit_code) == (0, 1) and "will_clear" in strict.output
+    assert (kept.exit_code, strict.exit_code) == (0, 1) and "将清空已有值" in strict.output
     with Session(engine) as session:
         assert project(session).lead_unit == "发改局"
     cleared = CliRunner().invoke(main, ["projects", "import", str(blank), "--clear-blanks"])
@@ -159,6 +159,6 @@ def test_cli_clear_blanks_and_restore_flags(committed, engine, tmp_path):
         session.commit()
     refused = CliRunner().invoke(main, ["projects", "import", str(first)])
     restored = CliRunner().invoke(main, ["projects", "import", str(first), "--restore"])
-    assert (refused.exit_code, restored.exit_code) == (1, 0) and "deleted_project" in refused.output
+    assert (refused.exit_code, restored.exit_code) == (1, 0) and "项目已删除" in refused.output
     with Session(engine) as session:
         assert project(session).deleted_at is None

@@ -41,7 +41,7 @@ def test_preview_reports_per_row_and_writes_nothing(bureau, engine):
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "将新增 2 个" in html and "拒绝 1 行" in html
-    assert re.search(r'<td class="num">3</td><td>[^<]*</td>\s*<td>错误</td><td class="code">swapped_coords</td>', html)
+    assert re.search(r'<td class="num">3</td><td>[^<]*</td>\s*<td>错误</td><td title="swapped_coords">经纬度填反</td>', html)
     assert counts(engine) == before
 
 
@@ -65,7 +65,7 @@ def test_the_preview_report_downloads_as_xlsx(bureau):
     sheet = load_workbook(io.BytesIO(response.data))["问题清单"]
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0] == ("行号", "列", "类型", "级别", "说明")
-    assert (rows[1][0], rows[1][2], rows[1][3]) == (3, "swapped_coords", "错误")
+    assert (rows[1][0], rows[1][2], rows[1][3]) == (3, "经纬度填反", "错误")
 
 
 def test_another_user_cannot_confirm_my_upload(bureau, client_for, engine):
@@ -137,3 +137,13 @@ def test_the_clear_blanks_checkbox_previews_the_clears_and_confirm_writes_them(b
     with Session(engine) as session:
         project = session.scalars(select(Project).where(Project.code == code)).one()
         assert project.category is None and project.total_investment == 1200
+
+
+def test_the_import_pages_and_problem_kinds_follow_the_ui_language(bureau):
+    upload_page = bureau.get("/imports?lang=en").get_data(as_text=True)
+    assert "Import projects" in upload_page and "Upload and preview" in upload_page and "导入项目" not in upload_page
+    html = upload(bureau).get_data(as_text=True)
+    assert re.search(r'<td>Error</td><td title="swapped_coords">Longitude and latitude swapped</td>', html)
+    assert "Confirm import" in html and "Rows to be written" in html
+    chinese = bureau.get("/imports?lang=zh").get_data(as_text=True)
+    assert "上传并预览" in chinese and "Upload and preview" not in chinese

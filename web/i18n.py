@@ -24,7 +24,8 @@ from flask_babel import Babel, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from registry.vocab import DOMAINS, FUNDING_SOURCES, PROBLEM_KINDS, STAGES
+from registry.import_report import kind_label
+from registry.vocab import DOMAINS, FUNDING_SOURCES, STAGES
 
 LANGUAGES = ("zh", "en")
 log = logging.getLogger(__name__)
@@ -65,7 +66,8 @@ def init_app(app: Flask) -> None:
     Babel(app, locale_selector=select_locale)
     app.jinja_env.globals.update(domain_label=domain_label, stage_label=stage_label,
                                  funding_label=funding_label, funding_labels=funding_labels,
-                                 problem_label=problem_label, yes_no=yes_no, action_label=action_label, role_label=role_label, field_label=field_label,
+                                 problem_kind_label=problem_kind_label, yes_no=yes_no, action_label=action_label,
+                                 role_label=role_label, field_label=field_label,
                                  field_value=field_value, current_language=current_language,
                                  language_url=language_url)
 
@@ -102,6 +104,11 @@ def domain_label(code: str | None) -> str:
     return (entry[1] if _english() else entry[0]) if entry else (code or "")
 
 
+def problem_kind_label(kind: str) -> str:
+    """An import problem kind's label in the UI language (``registry.import_report.KIND_LABELS``)."""
+    return kind_label(kind, current_language())
+
+
 def stage_label(code: str | None) -> str:
     entry = STAGES.get(code or "")
     return (entry[1] if _english() else entry[0]) if entry else (code or "")
@@ -116,11 +123,6 @@ def funding_label(code: str | None) -> str:
 def funding_labels(codes) -> str:
     """A project's funding sources as people read them: labels joined by 、 (— when none)."""
     return ("; " if _english() else "、").join(funding_label(c) for c in codes or []) or "—"
-
-
-def problem_label(kind: str | None) -> str:
-    entry = PROBLEM_KINDS.get(kind or "")
-    return (entry[1] if _english() else entry[0]) if entry else (kind or "")
 
 
 def role_label(role: str) -> str:

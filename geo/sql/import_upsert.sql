@@ -1,5 +1,6 @@
 -- Write the staged rows into projects, keyed by project code (DESIGN §4 re-import).
--- A row whose data equals the stored project is left alone: no new version, no timestamp.
+-- Only new codes and the rows import_audit_before.sql found to change (or restore) a stored
+-- project are written: a row equal to its project is left alone (no new version, no timestamp).
 -- Rows for existing codes hold the merged record (blank cells already filled from the stored
 -- project), so every column is written; a staged row for a deleted project restores it.
 -- The projects were locked in code order before (import_lock.sql); rows go in code order too.
@@ -7,8 +8,10 @@
 -- import_written (import_written.sql): the later steps start from it, never from a scan of
 -- projects by import_batch_id, whose selectivity the planner cannot know (a fresh batch id; under
 -- row-level security it then multiplied staging × projects in nested loops).
--- The staged rows were matched to towns before (geo.matching.match_staged): the primary town is
--- written here, the shares next (import_project_towns.sql).
+-- The staged rows were matched to towns before (geo.matching.match_staged) unless their geometry
+-- stays (import_before.geom_same): the primary town is written here, the shares next
+-- (import_project_towns.sql). A new code created by someone else meanwhile is updated here too;
+-- the caller finds it (expected_version NULL) and undoes the write.
 -- :district_code, :batch_id, :actor
 WITH written AS (
     INSERT INTO projects AS p (
@@ -24,9 +27,11 @@ WITH written AS (
            s.quantity, s.unit, s.remarks, s.stage_before_suspension,
            CASE WHEN ST_Dimension(s.geom) = 1 THEN ST_Length(s.geom::geography) / 1000 END,
            CASE WHEN ST_Dimension(s.geom) = 2 THEN ST_Area(s.geom::geography) / 1e6 END,
-           m.town_code, :batch_id, :actor, :actor
+           CASE WHEN b.geom_same THEN b.primary_town_code ELSE m.town_code END, :batch_id, :actor, :actor
     FROM import_staging s
+    LEFT JOIN import_before b ON b.code = s.code
     LEFT JOIN match_shares m ON m.key = s.row AND m.is_primary
+    WHERE s.expected_version IS NULL OR b.id IS NOT NULL
     ORDER BY s.code
     ON CONFLICT (code) DO UPDATE SET
         district_code = EXCLUDED.district_code, name = EXCLUDED.name,
@@ -46,19 +51,6 @@ WITH written AS (
         primary_town_code = EXCLUDED.primary_town_code,
         import_batch_id = EXCLUDED.import_batch_id, updated_by = EXCLUDED.updated_by,
         updated_at = now(), version = p.version + 1
-    WHERE p.deleted_at IS NOT NULL OR (p.district_code, p.name, p.domain_code, p.category, p.owner, p.credit_code, p.declared_town,
-           p.address, p.geom, p.source_crs, p.total_investment, p.equipment_investment,
-           p.completed_investment, p.funding, p.stage, p.planned_start, p.planned_end, p.actual_start,
-           p.actual_end, p.lead_unit, p.responsible_units, p.is_key, p.quantity, p.unit, p.remarks,
-           p.stage_before_suspension)
-          IS DISTINCT FROM
-          (EXCLUDED.district_code, EXCLUDED.name, EXCLUDED.domain_code, EXCLUDED.category,
-           EXCLUDED.owner, EXCLUDED.credit_code, EXCLUDED.declared_town, EXCLUDED.address,
-           EXCLUDED.geom, EXCLUDED.source_crs, EXCLUDED.total_investment,
-           EXCLUDED.equipment_investment, EXCLUDED.completed_investment, EXCLUDED.funding,
-           EXCLUDED.stage, EXCLUDED.planned_start, EXCLUDED.planned_end, EXCLUDED.actual_start,
-           EXCLUDED.actual_end, EXCLUDED.lead_unit, EXCLUDED.responsible_units, EXCLUDED.is_key,
-           EXCLUDED.quantity, EXCLUDED.unit, EXCLUDED.remarks, EXCLUDED.stage_before_suspension)
     RETURNING p.id, p.code, (p.xmax = 0) AS inserted
 )
 INSERT INTO import_written (id, code, inserted)

@@ -11,6 +11,7 @@ import click
 from tqdm import tqdm
 
 from registry import db as registry_db
+from registry.import_report import kind_label
 from registry.vocab import crs_code
 from web.cli.projects import group
 
@@ -57,8 +58,8 @@ def import_command(path: str, crs: str, sheet: str | None, dry_run: bool, strict
                                          encoding="utf-8")
     for problem in report.problems[:20]:
         level = "错误" if problem.severity == "error" else "警告"
-        click.echo(f"第 {problem.row} 行 [{level}] {problem.column or ''} {problem.kind}：{problem.message}",
-                   err=True)
+        click.echo(f"第 {problem.row} 行 [{level}] {problem.column or ''} {kind_label(problem.kind)}："
+                   f"{problem.message}", err=True)
     if len(report.problems) > 20:
         click.echo(f"……共 {len(report.problems)} 条问题" + ("，见报告文件" if report_path else
                                                          "，用 --report FILE 保存完整报告"), err=True)
