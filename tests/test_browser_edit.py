@@ -31,7 +31,8 @@ def test_bureau_draws_a_pipeline_saves_it_and_finds_it_on_the_map(browser, serve
     for fraction in (0.42, 0.58):  # across the middle of the district: 乙镇 (and maybe a neighbour)
         page.mouse.click(box["x"] + box["width"] * fraction, y)
         page.wait_for_timeout(150)
-    page.locator(".leaflet-draw-actions a", has_text="Finish").first.click()
+    assert page.locator(".leaflet-draw-draw-polyline").get_attribute("title") == "画线"  # Leaflet.draw in Chinese
+    page.locator(".leaflet-draw-actions a", has_text="完成").first.click()
     page.wait_for_selector("#preview-towns tbody tr td.num", timeout=10000)
     assert "乙镇" in page.locator("#preview-towns").inner_text()
     assert '"LineString"' in page.locator("#f-geometry").input_value()

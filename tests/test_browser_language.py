@@ -93,3 +93,13 @@ def test_detail_and_history_show_labels_not_codes(page, served_app, edited_proje
     assert "Funding: (empty) → Self-raised; Ultra-long special treasury bonds" in history
     assert "Key project: No → Yes" in history
     assert _shown_codes(history) == []
+
+
+def test_deleting_asks_first_in_the_page_language(page, served_app, edited_project):
+    page.goto(served_app.base + f"/projects/{edited_project}?lang=zh")
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.locator("form[data-confirm] button.danger").click()
+    assert asked == ["确定删除此项目？删除后可在历史页恢复。"]
+    page.goto(served_app.base + f"/projects/{edited_project}")
+    assert "东西燃气管网更新" in page.locator("h1").inner_text()  # dismissed: nothing deleted

@@ -155,7 +155,7 @@ def test_online_basemaps_are_off_unless_configured(client, web_data):
 
 
 def test_tianditu_needs_a_key(app, client, web_data):
-    app.config["BASEMAPS"] = ["tianditu", "osm"]
+    app.config["BASEMAPS"] = "tianditu, osm"  # EQREG_BASEMAPS may be JSON or comma-separated
     assert client.get("/map?basemap=tianditu").status_code == 400
     app.config["TIANDITU_KEY"] = "k123"
     html = client.get("/map?basemap=tianditu").get_data(as_text=True)

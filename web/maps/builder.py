@@ -43,7 +43,10 @@ def available_basemaps(config, local: Basemap | None) -> list[str]:
     """The basemaps this deployment offers, the default first: the bureau's own MBTiles when
     loaded (``eqreg basemap load``), none, then the online ones listed in ``EQREG_BASEMAPS``
     (off unless configured; Tianditu only with a key)."""
-    online = [key for key in config.get("BASEMAPS") or [] if key in BASEMAPS and key not in ("none", "local")
+    listed = config.get("BASEMAPS") or []
+    if isinstance(listed, str):  # EQREG_BASEMAPS=tianditu,osm (not JSON) is meant the same way
+        listed = [key.strip() for key in listed.split(",")]
+    online = [key for key in listed if key in BASEMAPS and key not in ("none", "local")
               and (key != "tianditu" or config.get("TIANDITU_KEY"))]
     return (["local"] if local else []) + ["none"] + online
 

@@ -18,6 +18,13 @@
   var basemap = JSON.parse(container.dataset.basemap || "null");  // the offline MBTiles, when loaded
   if (basemap) { L.tileLayer(basemap.url, basemap).addTo(map); }
   var drawn = new L.FeatureGroup().addTo(map);
+  // Leaflet.draw's toolbar and hints in the UI language (#draw-text, from the page's catalogue)
+  var drawText = document.getElementById("draw-text");
+  (function merge(into, from) {
+    Object.keys(from).forEach(function (key) {
+      if (typeof from[key] === "object" && into[key]) { merge(into[key], from[key]); } else { into[key] = from[key]; }
+    });
+  })(L.drawLocal, drawText ? JSON.parse(drawText.textContent) : {});
   var style = { color: "#c0392b", weight: 4, fillOpacity: 0.3 };
   map.addControl(new L.Control.Draw({
     edit: { featureGroup: drawn },
