@@ -18,14 +18,18 @@ import hashlib
 import threading
 import time
 
+import psycopg
 from flask import Flask, Request, Response, g, request
+from flask import session as flask_session
 from flask.sessions import SessionInterface, SessionMixin
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import CallbackDict
 
 from registry import accounts, user_sessions
 from web import database
 
 CACHE_SECONDS = 5.0
+LIVENESS_PATH = "/api/v1/health"  # answers without the database, whatever the cookie
 _CACHE_SIZE = 4096
 _cache: dict[str, tuple[float, user_sessions.Loaded]] = {}
 _cache_lock = threading.Lock()
@@ -42,6 +46,8 @@ class ServerSession(CallbackDict, SessionMixin):
         self.stored = dict(data or {})  # as read: written back only when different
         self.replaced: str | None = None  # the session this one replaces (signing in)
         self.ended = False
+        self.unreadable: Exception | None = None  # the database could not be asked (outage)
+        self.reread = False  # read the session again (after a lost connection)
 
 
 def _key(secret: str) -> str:
@@ -106,7 +112,14 @@ def _user_id(data: dict) -> int | None:
 class ServerSessionInterface(SessionInterface):
     def open_session(self, app: Flask, request: Request) -> ServerSession:
         secret = request.cookies.get(self.get_cookie_name(app))
-        loaded = _load(secret) if secret else None
+        try:
+            loaded = _load(secret) if secret else None
+        except (SQLAlchemyError, psycopg.Error) as exc:
+            # Raised here, the error would escape Flask's error handlers (a bare 500): it is
+            # raised again by _load_unread, inside the request.
+            session = ServerSession(secret=secret)
+            session.unreadable = exc
+            return session
         if loaded is None:
             return ServerSession()
         return ServerSession(loaded.data, secret=secret, account=loaded.account)
@@ -150,6 +163,27 @@ def _write_pending(exc: BaseException | None = None) -> None:
             forget(pending["save"]["secret"])  # the account is read back with the next look-up
 
 
+def _load_unread() -> None:
+    """Raise, inside the request, what stopped ``open_session`` reading the session; the retry of a
+    read (``web.database.retry_reads_once``) then reads it again, anything else becomes a 503."""
+    session = flask_session
+    if request.path == LIVENESS_PATH:
+        return
+    if getattr(session, "unreadable", None) is not None:
+        failure, session.unreadable = session.unreadable, None
+        session.reread = True
+        raise failure
+    if getattr(session, "reread", False):
+        session.reread = False
+        loaded = _load(session.secret)
+        if loaded is None:
+            session.secret = None
+            return
+        session.update(loaded.data)
+        session.stored, session.account = dict(loaded.data), loaded.account
+
+
 def init_app(app: Flask) -> None:
     app.session_interface = ServerSessionInterface()
+    app.before_request_funcs.setdefault(None, []).insert(0, _load_unread)  # before the sign-in gate
     app.teardown_request(_write_pending)
