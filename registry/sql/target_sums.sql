@@ -1,0 +1,104 @@
+-- One target's figures summed in PostgreSQL (DESIGN §5a, §9): the same rules as
+-- registry.target_measures applied by registry.target_report per project, in one pass.
+-- Chosen projects as in target_projects.sql; then the filter, the counting date, the window,
+-- the problem kind and each project's total and per-town parts.
+-- Rows out:
+--   kind 'total'  w, amount                the window's value (the scope's part)
+--   kind 'town'   w = :current, town, amount the current window's per-town split
+--   kind 'undated' | 'unit_mismatch' | 'unmeasured'   id, code, name, unit: one row per project
+-- :code, :zone, :scope_towns  as in target_projects.sql
+-- :metric text            count | sum_*_investment | growth_vs_baseline | sum_quantity | sum_length_km
+-- :domains, :categories, :stages text[]   the filter (NULL domains/categories: any)
+-- :min_total float8       minimum total investment (NULL: none)
+-- :by_end boolean         count by actual_end (only 竣工投产 counts), else actual_start
+-- :lo, :hi date           the windows' span (contiguous, clipped at the as-of date)
+-- :per_year boolean       windows are calendar years (w = the year), else one window (w = 0)
+-- :current int            the last window's w
+-- :units_ok text[]        stored units that agree with the target's (NULL: any unit agrees)
+-- :km_units text[]        units that make 数量 a length in km
+WITH chosen AS (
+    SELECT p.id FROM projects p
+    WHERE NOT CAST(:zone AS boolean) AND p.district_code = CAST(:code AS text) AND p.deleted_at IS NULL
+    UNION ALL
+    SELECT p.id FROM projects p
+    JOIN target_jurisdictions j ON j.code = CAST(:code AS text) AND j.geom IS NOT NULL
+                               AND ST_Intersects(p.geom, j.geom)
+    WHERE CAST(:zone AS boolean) AND p.deleted_at IS NULL
+),
+matched AS (
+    SELECT p.id, p.code, p.name, p.unit, p.quantity::float8 AS quantity, p.primary_town_code,
+           CASE CAST(:metric AS text)
+               WHEN 'sum_total_investment' THEN p.total_investment
+               WHEN 'sum_completed_investment' THEN p.completed_investment
+               ELSE p.equipment_investment END::float8 AS money,
+           CASE WHEN CAST(:metric AS text) = 'sum_length_km' THEN ST_Dimension(p.geom) = 1 END AS is_line,
+           CASE WHEN CAST(:by_end AS boolean) THEN p.actual_end ELSE p.actual_start END AS day
+    FROM chosen c
+    JOIN projects p ON p.id = c.id
+    WHERE p.stage = ANY (CAST(:stages AS text[]))
+      AND (CAST(:domains AS text[]) IS NULL OR p.domain_code = ANY (CAST(:domains AS text[])))
+      AND (CAST(:categories AS text[]) IS NULL
+           OR btrim(coalesce(p.category, ''), E' \t\n\r\f\v\u3000') = ANY (CAST(:categories AS text[])))
+      AND (CAST(:min_total AS float8) IS NULL
+           OR coalesce(p.total_investment, 0)::float8 >= CAST(:min_total AS float8))
+      AND (CAST(:scope_towns AS text[]) IS NULL
+           OR EXISTS (SELECT 1 FROM project_towns s
+                      WHERE s.project_id = p.id AND s.town_code = ANY (CAST(:scope_towns AS text[]))))
+),
+classified AS (
+    SELECT m.*,
+           CASE WHEN m.day IS NULL THEN 'undated'
+                WHEN m.day < CAST(:lo AS date) OR m.day > CAST(:hi AS date) THEN 'outside'
+                WHEN CAST(:metric AS text) = 'sum_quantity' THEN
+                    CASE WHEN CAST(:units_ok AS text[]) IS NOT NULL
+                              AND NOT coalesce(m.unit = ANY (CAST(:units_ok AS text[])), false) THEN 'unit_mismatch'
+                         WHEN m.quantity IS NULL THEN 'unmeasured'
+                         ELSE 'share' END
+                WHEN CAST(:metric AS text) = 'sum_length_km' THEN
+                    CASE WHEN m.is_line THEN 'line'
+                         WHEN m.quantity IS NOT NULL
+                              AND btrim(coalesce(m.unit, ''), E' \t\n\r\f\v\u3000') = ANY (CAST(:km_units AS text[]))
+                              THEN 'share'
+                         ELSE 'unmeasured' END
+                WHEN CAST(:metric AS text) = 'count' THEN 'count'
+                ELSE 'money' END AS kind,
+           CASE WHEN CAST(:per_year AS boolean) THEN extract(year FROM m.day)::int ELSE 0 END AS w
+    FROM matched m
+),
+counted AS (
+    SELECT c.id, c.w, c.kind, c.primary_town_code,
+           CASE c.kind WHEN 'count' THEN 1.0 WHEN 'money' THEN coalesce(c.money, 0)
+                       ELSE c.quantity END AS amount
+    FROM classified c
+    WHERE c.kind IN ('count', 'money', 'share', 'line')
+),
+parts AS (  -- each counted project's part in each town
+    SELECT c.w, c.primary_town_code AS town, 1.0::float8 AS amount
+    FROM counted c WHERE c.kind = 'count' AND c.primary_town_code IS NOT NULL
+    UNION ALL
+    SELECT c.w, pt.town_code,
+           CASE WHEN c.kind = 'line' THEN coalesce(pt.length_km, 0) ELSE c.amount * pt.share END
+    FROM counted c JOIN project_towns pt ON pt.project_id = c.id
+    WHERE c.kind <> 'count'
+      AND (CAST(:scope_towns AS text[]) IS NOT NULL OR c.w = CAST(:current AS int))
+)
+SELECT 'total' AS kind, w, NULL AS town, sum(amount) AS amount,
+       NULL::bigint AS id, NULL AS code, NULL AS name, NULL AS unit
+FROM (SELECT c.w, CASE WHEN c.kind = 'line'
+                       THEN (SELECT coalesce(sum(coalesce(pt.length_km, 0)), 0)
+                             FROM project_towns pt WHERE pt.project_id = c.id)
+                       ELSE c.amount END AS amount
+      FROM counted c WHERE CAST(:scope_towns AS text[]) IS NULL) unlimited
+GROUP BY w
+UNION ALL
+SELECT 'total', w, NULL, sum(amount), NULL, NULL, NULL, NULL
+FROM parts WHERE CAST(:scope_towns AS text[]) IS NOT NULL AND town = ANY (CAST(:scope_towns AS text[]))
+GROUP BY w
+UNION ALL
+SELECT 'town', w, town, sum(amount), NULL, NULL, NULL, NULL
+FROM parts WHERE w = CAST(:current AS int)
+  AND (CAST(:scope_towns AS text[]) IS NULL OR town = ANY (CAST(:scope_towns AS text[])))
+GROUP BY w, town
+UNION ALL
+SELECT kind, NULL, NULL, NULL, id, code, name, unit
+FROM classified WHERE kind IN ('undated', 'unit_mismatch', 'unmeasured')
