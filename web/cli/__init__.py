@@ -4,6 +4,7 @@ Exit codes: 0 success, 1 rows rejected or failure, 2 usage error (click's defaul
 """
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 
@@ -12,8 +13,23 @@ import click
 from registry.errors import RegistryError
 
 
+# command → module of web.cli holding its ``group``; imported only when the command runs, so
+# ``eqreg projects export`` does not load what ``eqreg boundaries`` or ``eqreg serve`` need.
+COMMANDS = {"boundaries": "boundaries", "db": "db", "demo": "demo", "progress": "progress",
+            "projects": "projects", "serve": "serve", "targets": "targets", "users": "users"}
+
+
 class RegistryGroup(click.Group):
-    """Turns registry errors into a one-line Chinese message and exit code 1, not a traceback."""
+    """Loads each command's module on first use; turns registry errors into a one-line Chinese
+    message and exit code 1, not a traceback."""
+
+    def list_commands(self, ctx):
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx, name):
+        if name not in self.commands and name in COMMANDS:
+            self.add_command(importlib.import_module(f"web.cli.{COMMANDS[name]}").group, name)
+        return self.commands.get(name)
 
     def invoke(self, ctx):
         try:
@@ -30,11 +46,3 @@ def main(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stdout,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-
-def _register() -> None:
-    from web.cli import boundaries, db, demo, progress, projects, serve, targets, users
-    for module in (db, projects, boundaries, users, targets, progress, demo, serve):
-        main.add_command(module.group)
-
-
-_register()
