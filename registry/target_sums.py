@@ -36,9 +36,16 @@ def window_key(window: tm.Window, per_year: bool) -> int:
     return window.year if per_year else 0
 
 
-@lru_cache(maxsize=1)
-def _sql():
-    return text(resources.files("registry").joinpath("sql", "target_sums.sql").read_text(encoding="utf-8"))
+# How the statement picks the jurisdiction's projects: a district's by code, a zone's by boundary.
+DISTRICT_AREA = "JOIN districts d ON d.code = CAST(:code AS text) AND p.district_code = d.code"
+ZONE_AREA = ("JOIN target_jurisdictions j ON j.code = CAST(:code AS text) AND j.geom IS NOT NULL "
+             "AND ST_Intersects(p.geom, j.geom)")
+
+
+@lru_cache(maxsize=2)
+def _sql(zone: bool):
+    statement = resources.files("registry").joinpath("sql", "target_sums.sql").read_text(encoding="utf-8")
+    return text(statement.replace("{area}", ZONE_AREA if zone else DISTRICT_AREA))
 
 
 def stored_units(session: Session) -> list[str]:
@@ -53,7 +60,7 @@ def sums(session: Session, *, code: str, zone: bool, metric: str, unit: str | No
     stages = tm.stages_of(metric, filter_)
     wanted = tm.unit_alternatives(unit)
     params = {
-        "code": code, "zone": zone, "metric": metric, "stages": list(stages),
+        "code": code, "metric": metric, "stages": list(stages),
         "domains": filter_.get("domain") or None, "categories": filter_.get("category") or None,
         "min_total": filter_.get("min_total_investment"),
         "by_end": set(stages) == set(tm.DELIVERED),
@@ -62,7 +69,7 @@ def sums(session: Session, *, code: str, zone: bool, metric: str, unit: str | No
         "units_ok": [u for u in units if tm.unit_agrees(unit, u)] if wanted else None,
         "km_units": sorted(tm.KM_UNITS), **scope.sql_params()}
     out = Sums()
-    for row in session.execute(_sql(), params):
+    for row in session.execute(_sql(zone), params):
         if row.kind == "total":
             out.totals[row.w] = row.amount or 0.0
         elif row.kind == "town":

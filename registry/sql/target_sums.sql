@@ -1,12 +1,13 @@
 -- One target's figures summed in PostgreSQL (DESIGN §5a, §9): the same rules as
 -- registry.target_measures applied by registry.target_report per project, in one pass.
--- Chosen projects as in target_projects.sql; then the filter, the counting date, the window,
+-- The jurisdiction's live projects as in target_projects.sql ({area} is DISTRICT_AREA or
+-- ZONE_AREA of registry.target_sums, so each plan scans by district or by boundary); then the filter, the counting date, the window,
 -- the problem kind and each project's total and per-town parts.
 -- Rows out:
 --   kind 'total'  w, amount                the window's value (the scope's part)
 --   kind 'town'   w = :current, town, amount the current window's per-town split
 --   kind 'undated' | 'unit_mismatch' | 'unmeasured'   id, code, name, unit: one row per project
--- :code, :zone, :scope_towns  as in target_projects.sql
+-- :code, :scope_towns     as in target_projects.sql (the zone or district, the scope)
 -- :metric text            count | sum_*_investment | growth_vs_baseline | sum_quantity | sum_length_km
 -- :domains, :categories, :stages text[]   the filter (NULL domains/categories: any)
 -- :min_total float8       minimum total investment (NULL: none)
@@ -16,16 +17,7 @@
 -- :current int            the last window's w
 -- :units_ok text[]        stored units that agree with the target's (NULL: any unit agrees)
 -- :km_units text[]        units that make 数量 a length in km
-WITH chosen AS (
-    SELECT p.id FROM projects p
-    WHERE NOT CAST(:zone AS boolean) AND p.district_code = CAST(:code AS text) AND p.deleted_at IS NULL
-    UNION ALL
-    SELECT p.id FROM projects p
-    JOIN target_jurisdictions j ON j.code = CAST(:code AS text) AND j.geom IS NOT NULL
-                               AND ST_Intersects(p.geom, j.geom)
-    WHERE CAST(:zone AS boolean) AND p.deleted_at IS NULL
-),
-matched AS (
+WITH matched AS (
     SELECT p.id, p.code, p.name, p.unit, p.quantity::float8 AS quantity, p.primary_town_code,
            CASE CAST(:metric AS text)
                WHEN 'sum_total_investment' THEN p.total_investment
@@ -33,9 +25,9 @@ matched AS (
                ELSE p.equipment_investment END::float8 AS money,
            CASE WHEN CAST(:metric AS text) = 'sum_length_km' THEN ST_Dimension(p.geom) = 1 END AS is_line,
            CASE WHEN CAST(:by_end AS boolean) THEN p.actual_end ELSE p.actual_start END AS day
-    FROM chosen c
-    JOIN projects p ON p.id = c.id
-    WHERE p.stage = ANY (CAST(:stages AS text[]))
+    FROM projects p
+    {area}
+    WHERE p.deleted_at IS NULL AND p.stage = ANY (CAST(:stages AS text[]))
       AND (CAST(:domains AS text[]) IS NULL OR p.domain_code = ANY (CAST(:domains AS text[])))
       AND (CAST(:categories AS text[]) IS NULL
            OR btrim(coalesce(p.category, ''), E' \t\n\r\f\v\u3000') = ANY (CAST(:categories AS text[])))
