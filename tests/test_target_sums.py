@@ -31,6 +31,8 @@ jurisdictions:
          threshold: 10, deadline: 2027-12-31}
       - {id: x-km-yearly, text: 每年管网, metric: sum_length_km, filter: {category: 燃气管网}, threshold: 1,
          unit: 公里, deadline: 2026-12-31, window: per_year}
+      - {id: x-tv, text: 电视, metric: count, filter: {category: 直播v, stages: [竣工投产]}, threshold: 1,
+         deadline: 2027-12-31}
       - {id: x-count-yearly, text: 每年项目数, metric: count, threshold: 3, deadline: 2027-12-31, window: per_year}
   - code: tzone
     name: 测试度假区
@@ -54,6 +56,8 @@ EXTRA = {
                   None, None, "2025-03-01", None, False),
     "gas-km2": ("municipal", "燃气管网", "completed", "POINT(117.25 35.01)", 70, 5, 2.5, " km",
                 "2026-02-01", "2026-05-01", False),
+    "tv": ("culture_tourism", "直播v", "completed", "POINT(117.05 35.055)", 30, 0, 1, "台", "2024-02-01", "2024-03-01",
+           False),  # a category ending in "v": trimming must strip whitespace only
     "outside": ("industry", "技术改造", "completed", "POINT(118.5 36.5)", 650, 200, None, None,
                 "2024-04-01", "2024-09-01", False),
 }
@@ -102,4 +106,5 @@ def test_fixtures_exercise_every_kind_of_figure(db, world):
     assert result["t-farm"].years["2025"] == PROJECTS["harvesters"][6] + EXTRA["kits"][6]
     assert result["z-count"].value >= 1 and result["x-any-unit"].value > 0
     assert [p["id"] for p in result["t-count"].undated] == [world["ind-undated"]]
+    assert result["x-tv"].value == 1
     assert result["x-total"].years["2024"] > 0 and "2025" in result["x-total"].years
