@@ -31,7 +31,9 @@ TABLE_START, TABLE_END = "<!-- results:begin (bench/run_all.py) -->", "<!-- resu
 PLAN: list[tuple[str, list[str], list[str]]] = [
     ("import_csv.py", ["--n", "100000"], ["--n", "100000"]),  # the budget is stated at 100k
     ("export_geojson.py", ["--n", "100000", "--small", "10000"], ["--n", "1000000", "--small", "100000"]),
+    ("export_formats.py", ["--n", "20000"], ["--n", "100000"]),
     ("town_figures.py", ["--n", "100000"], ["--n", "1000000"]),
+    ("targets_figures.py", ["--n", "100000"], ["--n", "1000000"]),
     ("api_load.py", ["--n", "5000", "--seconds", "5"], ["--n", "100000", "--seconds", "10"]),
 ]
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from typing import Iterator
-
-from sqlalchemy import Engine, create_engine
-from sqlalchemy.orm import Session, sessionmaker
+from typing import TYPE_CHECKING, Iterator
 
 from registry import embedded
+
+if TYPE_CHECKING:  # SQLAlchemy is imported when an engine is made: lean CLI paths never load it
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
 
 
 def database_url(*, start_embedded: bool = True) -> str:
@@ -32,6 +33,7 @@ def sqlalchemy_url(libpq_url: str) -> str:
 
 
 def make_engine(libpq_url: str | None = None, **kwargs) -> Engine:
+    from sqlalchemy import create_engine
     return create_engine(sqlalchemy_url(libpq_url or database_url()), **kwargs)
 
 
@@ -42,6 +44,7 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
     Without ``engine`` it makes one for ``database_url()`` and disposes of it afterwards (CLI
     commands: one unit of work per process).
     """
+    from sqlalchemy.orm import sessionmaker
     own = engine is None
     engine = make_engine() if own else engine
     try:

@@ -8,7 +8,6 @@ CSV and XLSX use the import template's columns, so an export re-imports unchange
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import os
 import shutil
@@ -32,6 +31,7 @@ from registry.vocab import DOMAINS, STAGES
 FORMATS = ("geojson", "csv", "xlsx", "gpkg")
 CHUNK_ROWS = 2000
 GPKG_LAYER = "projects"
+GPKG_CHUNK_ROWS = 10000  # each GeoPackage append costs a dataset open: fewer, larger chunks
 
 Progress = Callable[[int], None]  # called with the number of projects just written
 _UNSAFE_IN_NAMES = str.maketrans({c: "-" for c in '\\/:*?"<>|\r\n\t'})
@@ -216,7 +216,7 @@ def _write_gpkg(session: Session, path: Path, layer: str, *, scope: Scope, filte
 
     path.unlink(missing_ok=True)
     first = True
-    for rows in stream(session, property_query(scope, filters)):
+    for rows in stream(session, property_query(scope, filters), GPKG_CHUNK_ROWS):
         frame = pandas.DataFrame([row._mapping for row in rows])
         geometry = shapely.from_wkb(frame.pop("wkb").map(bytes))
         frame = _gpkg_fields(frame)
@@ -239,6 +239,7 @@ def _write_layer(frame, path: Path, layer: str, *, append: bool) -> None:
 
 _REAL_FIELDS = ("total_investment", "equipment_investment", "completed_investment", "quantity",
                 "length_km", "area_km2")
+_DATE_FIELDS = ("planned_start", "planned_end", "actual_start", "actual_end", "updated_at")
 
 
 def _gpkg_fields(frame):
@@ -247,7 +248,7 @@ def _gpkg_fields(frame):
     for name in frame.columns:
         if name in _REAL_FIELDS:
             frame[name] = frame[name].map(lambda v: None if v is None else float(v)).astype("float64")
-        elif frame[name].map(lambda v: isinstance(v, (dt.date, dt.datetime))).any():
+        elif name in _DATE_FIELDS:
             frame[name] = frame[name].map(lambda v: v.isoformat() if v is not None else None)
     return frame
 

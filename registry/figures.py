@@ -5,7 +5,7 @@ town-limited scope sees only its towns and, in every grouping, only its towns' s
 """
 from __future__ import annotations
 
-from sqlalchemy import Float, String, and_, bindparam, cast, func, literal, or_, select
+from sqlalchemy import Float, String, and_, bindparam, cast, func, literal, or_, select, union_all
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 
@@ -239,31 +239,33 @@ def _monthly_figures(session: Session, scope: Scope, first: str, last: str,
     weight = _scope_weight(scope)
     rows = {p: {"key": p, "label": periods.label(p), "completed_investment": 0.0, "increase": 0.0,
                 "project_count": 0, "reported_count": 0, "by_domain": {}, "by_town": {}} for p in shown}
-    by_domain = (select(per_project.c.period, Project.domain_code, func.count().label("n"),
-                        func.sum(per_project.c.cum * weight).label("cum"),
-                        func.sum(increase * weight).label("increase"))
-                 .join(Project, Project.id == per_project.c.project_id)
-                 .where(per_project.c.period >= first, *visible)
-                 .group_by(per_project.c.period, Project.domain_code))
-    for r in session.execute(by_domain):
+    # the per-project month series once (a CTE PostgreSQL materialises), summed by domain and by town
+    series = (select(per_project.c.period, per_project.c.project_id, Project.domain_code,
+                     per_project.c.cum, increase.label("increase"), weight.label("weight"))
+              .join(Project, Project.id == per_project.c.project_id)
+              .where(per_project.c.period >= first, *visible)
+              .cte("monthly_series"))
+    share = aliased(ProjectTown)  # the scope's clauses query ProjectTown themselves
+    by_domain = (select(literal("domain").label("kind"), series.c.period, series.c.domain_code.label("key"),
+                        func.count().label("n"), func.sum(series.c.cum * series.c.weight).label("cum"),
+                        func.sum(series.c.increase * series.c.weight).label("increase"))
+                 .group_by(series.c.period, series.c.domain_code))
+    by_town = (select(literal("town").label("kind"), series.c.period, share.town_code.label("key"),
+                      literal(0).label("n"), func.sum(series.c.cum * share.share).label("cum"),
+                      func.sum(series.c.increase * share.share).label("increase"))
+               .join(share, share.project_id == series.c.project_id)
+               .where(*([share.town_code.in_(scope.town_codes)] if scope.limited else []))
+               .group_by(series.c.period, share.town_code))
+    for r in session.execute(union_all(by_domain, by_town)):
         row = rows[r.period]
+        figures = {"completed_investment": _round(r.cum, 2), "increase": _round(r.increase, 2)}
+        if r.kind == "town":
+            row["by_town"][r.key] = figures
+            continue
         row["project_count"] += r.n
         row["completed_investment"] += r.cum or 0
         row["increase"] += r.increase or 0
-        row["by_domain"][r.domain_code] = {"completed_investment": _round(r.cum, 2),
-                                           "increase": _round(r.increase, 2)}
-    share = aliased(ProjectTown)  # the scope's clauses query ProjectTown themselves
-    by_town = (select(per_project.c.period, share.town_code,
-                      func.sum(per_project.c.cum * share.share).label("cum"),
-                      func.sum(increase * share.share).label("increase"))
-               .join(Project, Project.id == per_project.c.project_id)
-               .join(share, share.project_id == Project.id)
-               .where(per_project.c.period >= first, *visible,
-                      *([share.town_code.in_(scope.town_codes)] if scope.limited else []))
-               .group_by(per_project.c.period, share.town_code))
-    for r in session.execute(by_town):
-        rows[r.period]["by_town"][r.town_code] = {"completed_investment": _round(r.cum, 2),
-                                                  "increase": _round(r.increase, 2)}
+        row["by_domain"][r.key] = figures
     report = ProgressReport
     reported = (select(report.period, func.count(func.distinct(report.project_id)).label("n"))
                 .join(Project, Project.id == report.project_id)

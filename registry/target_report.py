@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Callable
 from importlib import resources
 
 from sqlalchemy import or_, select, text
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from registry import cache
 from registry import target_measures as tm
+from registry import target_sums
 from registry.errors import InvalidInput, NotFound
 from registry.models import District, Town
 from registry.scope import Scope
@@ -98,15 +100,20 @@ def parse_as_of(value: str | None) -> dt.date:
 
 
 def report(session: Session, scope: Scope, *, as_of: dt.date | None = None,
-           district: str | None = None, target_id: str | None = None) -> Report:
+           district: str | None = None, target_id: str | None = None,
+           with_projects: bool | None = None) -> Report:
     """Every target the scope may see (of ``district`` and its zones when given), as of a date.
 
-    Cached per change stamp of the projects (``registry.cache``) and version of the targets.
+    The figures are summed in PostgreSQL (``registry.target_sums``); ``with_projects`` (default:
+    when one ``target_id`` is asked for, as the target's page does) also lists every counted
+    project in ``counted``, reading the projects one by one. Cached per change stamp of the
+    projects (``registry.cache``) and version of the targets.
     """
     as_of = as_of or dt.date.today()
+    with_projects = target_id is not None if with_projects is None else with_projects
     version = tuple(session.execute(_VERSION).one())
-    key = ("targets", cache.scope_key(scope), as_of, district, target_id, version)
-    return cache.cached(session, key, lambda: _report(session, scope, as_of, district, target_id))
+    key = ("targets", cache.scope_key(scope), as_of, district, target_id, with_projects, version)
+    return cache.cached(session, key, lambda: _report(session, scope, as_of, district, target_id, with_projects))
 
 
 # Anything that changes a target, a jurisdiction or an entry changes this row.
@@ -115,7 +122,7 @@ _VERSION = text("SELECT (SELECT max(updated_at) FROM targets), (SELECT count(*) 
 
 
 def _report(session: Session, scope: Scope, as_of: dt.date, district: str | None,
-            target_id: str | None) -> Report:
+            target_id: str | None, with_projects: bool) -> Report:
     jurisdictions = _jurisdictions(session, scope, district)
     query = (select(Target).where(Target.jurisdiction_code.in_(list(jurisdictions)))
              .order_by(Target.jurisdiction_code, Target.position, Target.id))
@@ -127,15 +134,27 @@ def _report(session: Session, scope: Scope, as_of: dt.date, district: str | None
     entries = latest_entries(session, [t.id for t in targets], as_of=as_of)
     baselines = latest_entries(session, [t.id for t in targets])
     towns = _towns(session, scope, jurisdictions.values())
-    projects: dict[str, list[tm.Candidate] | None] = {}
+    areas: dict[str, bool] = {}
+    projects: dict[str, list[tm.Candidate]] = {}
+    units: list[str] | None = None
     results = []
     for target in targets:
         jurisdiction = jurisdictions[target.jurisdiction_code]
-        if jurisdiction.code not in projects:
-            projects[jurisdiction.code] = _projects(session, scope, jurisdiction)
+        if jurisdiction.code not in areas:
+            areas[jurisdiction.code] = _has_area(session, jurisdiction)
+        if not areas[jurisdiction.code]:
+            summed = None
+        elif with_projects:
+            if jurisdiction.code not in projects:
+                projects[jurisdiction.code] = _projects(session, scope, jurisdiction)
+            summed = _from_candidates(projects[jurisdiction.code], scope)
+        else:
+            if units is None and target.metric == "sum_quantity":
+                units = target_sums.stored_units(session)
+            summed = _from_sql(session, jurisdiction, scope, units or [])
         # a district lists all its towns (zeros too); a zone only the towns that add to it
         listed = [c for c, d in towns.items() if d[1] == jurisdiction.code]
-        result = _evaluate(target, jurisdiction, projects[jurisdiction.code], scope, as_of, towns=listed,
+        result = _evaluate(target, jurisdiction, summed, scope, as_of, towns=listed,
                            value_entry=entries.get((target.id, "value")),
                            baseline_entry=baselines.get((target.id, "baseline")))
         results.append(result)
@@ -167,19 +186,71 @@ def _sql():
     return text(resources.files("registry").joinpath("sql", "target_projects.sql").read_text(encoding="utf-8"))
 
 
-def _projects(session: Session, scope: Scope, jurisdiction: TargetJurisdiction) -> list[tm.Candidate] | None:
-    """The jurisdiction's live projects, or None when the registry has no area for it (no_data)."""
+def _has_area(session: Session, jurisdiction: TargetJurisdiction) -> bool:
+    """Whether the registry has an area for the jurisdiction (else its targets are no_data)."""
     if jurisdiction.kind == "zone":
-        if jurisdiction.geom is None:
-            return None
-    elif session.get(District, jurisdiction.code) is None:
-        return None
+        return jurisdiction.geom is not None
+    return session.get(District, jurisdiction.code) is not None
+
+
+def _projects(session: Session, scope: Scope, jurisdiction: TargetJurisdiction) -> list[tm.Candidate]:
+    """The jurisdiction's live projects, one by one."""
     rows = session.execute(_sql(), {"code": jurisdiction.code, "zone": jurisdiction.kind == "zone",
                                     **scope.sql_params()}).mappings()
     return [tm.Candidate(**row) for row in rows]
 
 
-def _evaluate(target: Target, jurisdiction: TargetJurisdiction, projects: list[tm.Candidate] | None,
+Summer = Callable[[Target, list[tm.Window], bool], tuple[target_sums.Sums, list[CountedProject]]]
+
+
+def _from_sql(session: Session, jurisdiction: TargetJurisdiction, scope: Scope, units: list[str]) -> Summer:
+    def summed(target: Target, spans: list[tm.Window], per_year: bool):
+        return target_sums.sums(session, code=jurisdiction.code, zone=jurisdiction.kind == "zone",
+                                metric=target.metric, unit=target.unit, filter_=target.filter or {},
+                                spans=spans, per_year=per_year, scope=scope, units=units), []
+    return summed
+
+
+def _from_candidates(projects: list[tm.Candidate], scope: Scope) -> Summer:
+    """The per-project path: the rules of ``target_measures`` applied to each project in turn."""
+    def summed(target: Target, spans: list[tm.Window], per_year: bool):
+        metric, filter_ = target.metric, target.filter or {}
+        stages = tm.stages_of(metric, filter_)
+        out, counted = target_sums.Sums(), []
+        current = spans[-1] if spans else None
+        for project in projects:
+            if not tm.matches(project, filter_, stages):
+                continue
+            date = tm.counting_date(project, stages)
+            if date is None:
+                out.undated.append(_listed(project))
+                continue
+            span = next((w for w in spans if w.start <= date <= w.end), None)
+            if span is None:
+                continue
+            try:
+                part = tm.contribution(metric, target.unit, project)
+            except tm.UnitMismatch:
+                out.unit_mismatch.append(_listed(project, unit=project.unit))
+                continue
+            except tm.Unmeasured:
+                out.unmeasured.append(_listed(project, unit=project.unit))
+                continue
+            amount = _scoped(part, scope)
+            key = target_sums.window_key(span, per_year)
+            out.totals[key] = out.totals.get(key, 0.0) + amount
+            if span == current:
+                for town, value in part.by_town.items():
+                    if not scope.limited or town in scope.town_codes:
+                        out.by_town[town] = out.by_town.get(town, 0.0) + value
+            if amount or not scope.limited:  # a town sees the projects that add to its part
+                counted.append(CountedProject(project.id, project.code, project.name, date,
+                                              _round(metric, amount)))
+        return out, counted
+    return summed
+
+
+def _evaluate(target: Target, jurisdiction: TargetJurisdiction, summed: Summer | None,
               scope: Scope, as_of: dt.date, *, towns: list[str], value_entry, baseline_entry) -> TargetResult:
     metric = target.metric
     result = TargetResult(
@@ -189,52 +260,25 @@ def _evaluate(target: Target, jurisdiction: TargetJurisdiction, projects: list[t
     if metric == "reported":
         _reported(result, value_entry, as_of)
         return result
-    if projects is None:
+    if summed is None:
         return result  # no_data: no boundary for a zone, or a district the registry does not hold
     if metric == "growth_vs_baseline":
         baseline = baseline_entry.value if baseline_entry is not None else target.file_baseline
         result.baseline = None if baseline is None else float(baseline)
-    filter_ = target.filter or {}
-    stages = tm.stages_of(metric, filter_)
-    matching = [p for p in projects if tm.matches(p, filter_, stages)]
-    if metric == "growth_vs_baseline":
         year = tm.growth_year(target.deadline, as_of)
         spans = [tm.Window(year, dt.date(year, 1, 1), min(dt.date(year, 12, 31), as_of))]
     else:
         spans = tm.windows(target.window, target.deadline, as_of)
-    per_window = {w: {} for w in spans}  # window → town → amount
-    totals = {w: 0.0 for w in spans}
-    for project in matching:
-        date = tm.counting_date(project, stages)
-        if date is None:
-            result.undated.append(_listed(project))
-            continue
-        span = next((w for w in spans if w.start <= date <= w.end), None)
-        if span is None:
-            continue
-        try:
-            part = tm.contribution(metric, target.unit, project)
-        except tm.UnitMismatch:
-            result.unit_mismatch.append(_listed(project, unit=project.unit))
-            continue
-        except tm.Unmeasured:
-            result.unmeasured.append(_listed(project, unit=project.unit))
-            continue
-        amount = _scoped(part, scope)
-        totals[span] += amount
-        for town, value in part.by_town.items():
-            if not scope.limited or town in scope.town_codes:
-                per_window[span][town] = per_window[span].get(town, 0.0) + value
-        if amount or not scope.limited:  # a town sees the projects that add to its part
-            result.counted.append(CountedProject(project.id, project.code, project.name, date,
-                                                 _round(metric, amount)))
+    per_year = target.window == "per_year" and metric != "growth_vs_baseline"
+    sums, result.counted = summed(target, spans, per_year)
+    result.undated, result.unit_mismatch, result.unmeasured = sums.undated, sums.unit_mismatch, sums.unmeasured
     current = spans[-1] if spans else None
-    by_town = per_window[current] if current else {}
-    result.by_town = {code: _round(metric, by_town.get(code, 0.0)) for code in sorted(set(towns) | set(by_town))
+    result.by_town = {code: _round(metric, sums.by_town.get(code, 0.0))
+                      for code in sorted(set(towns) | set(sums.by_town))
                       if not scope.limited or code in scope.town_codes}
-    raw = totals[current] if current else 0.0
-    if target.window == "per_year" and metric != "growth_vs_baseline":
-        result.years = {str(w.year): _round(metric, totals[w]) for w in spans}
+    raw = sums.totals.get(target_sums.window_key(current, per_year), 0.0) if current else 0.0
+    if per_year:
+        result.years = {str(w.year): _round(metric, sums.totals.get(w.year, 0.0)) for w in spans}
     _finish(result, target, raw, current, as_of)
     return result
 

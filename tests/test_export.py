@@ -145,7 +145,7 @@ def test_gpkg_has_one_layer_with_every_project_in_epsg_4326(db, three_projects, 
 def test_gpkg_is_written_in_chunks_with_the_same_fields(db, three_projects, tmp_path, monkeypatch):
     import pyogrio
     from registry import exporting
-    monkeypatch.setattr(exporting, "CHUNK_ROWS", 1)
+    monkeypatch.setattr(exporting, "GPKG_CHUNK_ROWS", 1)
     steps = []
     path = tmp_path / "chunks.gpkg"
     export_projects(db, "gpkg", path, scope=SYSTEM, filters=ProjectFilters(), progress=steps.append)

@@ -60,6 +60,17 @@ def test_a_town_official_sees_only_their_towns_share(db, reported):
     assert list(june["by_town"]) == ["370499003"]
 
 
+def test_by_domain_and_by_town_add_up_to_the_month_in_every_month_and_scope(db, reported):
+    """By domain and by town come from one month series (one statement): each adds up to the month."""
+    for scope in (BUREAU, TOWN_C):
+        for row in figures.monthly_figures(db, scope, "2025-04", "2025-07"):
+            for key in ("completed_investment", "increase"):
+                assert sum(v[key] for v in row["by_domain"].values()) == pytest.approx(row[key])
+                assert sum(v[key] for v in row["by_town"].values()) == pytest.approx(row[key])
+    june = by_key(figures.monthly_figures(db, TOWN_C, "2025-06", "2025-06"))["2025-06"]
+    assert june["by_domain"] == {"municipal": {"completed_investment": 75, "increase": 75}}
+
+
 def test_filters_apply_to_monthly_figures(db, reported):
     from registry.filters import ProjectFilters
     rows = figures.monthly_figures(db, BUREAU, "2025-06", "2025-06",

@@ -42,7 +42,7 @@ GAS_LINE = "LINESTRING(117.05 35.05, 117.25 35.05)"
 # --- count, windows, status ---
 
 def test_count_takes_min_investment_default_stages_and_start_date(db, world):
-    target = figures(db)["t-count"]
+    target = figures(db, target_id="t-count")["t-count"]  # the target's page lists what counts
     # ind-600 (2024) and ind-800 (2025); ind-400 is below 500, reserve and deleted never count
     assert target.value == 2
     assert sorted(p.id for p in target.counted) == sorted([world["ind-600"], world["ind-800"]])

@@ -1,0 +1,84 @@
+"""What one target adds up to, summed by PostgreSQL (``registry/sql/target_sums.sql``): the rules
+of ``registry.target_measures`` without reading every project into Python (DESIGN §9
+"Performance": targets at a province's million projects). ``registry.target_report`` uses this for
+reports and keeps the per-project path (``from_candidates``) for the page that lists every
+counted project; the tests hold both to the same figures.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from registry import target_measures as tm
+from registry.scope import Scope
+
+PROBLEMS = ("undated", "unit_mismatch", "unmeasured")
+
+
+@dataclass
+class Sums:
+    """A target's raw figures: totals per window key, the current window's per-town split and
+    the projects that could not be counted (``{"id", "code", "name"[, "unit"]}``, by id)."""
+    totals: dict[int, float] = field(default_factory=dict)
+    by_town: dict[str, float] = field(default_factory=dict)
+    undated: list[dict] = field(default_factory=list)
+    unit_mismatch: list[dict] = field(default_factory=list)
+    unmeasured: list[dict] = field(default_factory=list)
+
+
+def window_key(window: tm.Window, per_year: bool) -> int:
+    """The key of a window in ``Sums.totals``: its year for per-year targets, else 0."""
+    return window.year if per_year else 0
+
+
+# How the statement picks the jurisdiction's projects: a district's by code, a zone's by boundary.
+DISTRICT_AREA = "JOIN districts d ON d.code = CAST(:code AS text) AND p.district_code = d.code"
+ZONE_AREA = ("JOIN target_jurisdictions j ON j.code = CAST(:code AS text) AND j.geom IS NOT NULL "
+             "AND ST_Intersects(p.geom, j.geom)")
+
+
+@lru_cache(maxsize=2)
+def _sql(zone: bool):
+    statement = resources.files("registry").joinpath("sql", "target_sums.sql").read_text(encoding="utf-8")
+    return text(statement.replace("{area}", ZONE_AREA if zone else DISTRICT_AREA))
+
+
+def stored_units(session: Session) -> list[str]:
+    """Every unit a live project uses (few), to decide unit agreement in Python once per report."""
+    return list(session.scalars(text("SELECT DISTINCT unit FROM projects "
+                                     "WHERE deleted_at IS NULL AND unit IS NOT NULL")))
+
+
+def sums(session: Session, *, code: str, zone: bool, metric: str, unit: str | None, filter_: dict,
+         spans: list[tm.Window], per_year: bool, scope: Scope, units: list[str]) -> Sums:
+    """One statement for one target over the jurisdiction's live projects (see the SQL file)."""
+    stages = tm.stages_of(metric, filter_)
+    wanted = tm.unit_alternatives(unit)
+    params = {
+        "code": code, "metric": metric, "stages": list(stages),
+        "domains": filter_.get("domain") or None, "categories": filter_.get("category") or None,
+        "min_total": filter_.get("min_total_investment"),
+        "by_end": set(stages) == set(tm.DELIVERED),
+        "lo": spans[0].start if spans else dt.date.max, "hi": spans[-1].end if spans else dt.date.min,
+        "per_year": per_year, "current": window_key(spans[-1], per_year) if spans else -1,
+        "units_ok": [u for u in units if tm.unit_agrees(unit, u)] if wanted else None,
+        "km_units": sorted(tm.KM_UNITS), **scope.sql_params()}
+    out = Sums()
+    for row in session.execute(_sql(zone), params):
+        if row.kind == "total":
+            out.totals[row.w] = row.amount or 0.0
+        elif row.kind == "town":
+            out.by_town[row.town] = row.amount or 0.0
+        else:
+            listed = {"id": row.id, "code": row.code, "name": row.name}
+            if row.kind != "undated":
+                listed["unit"] = row.unit
+            getattr(out, row.kind).append(listed)
+    for kind in PROBLEMS:
+        getattr(out, kind).sort(key=lambda p: p["id"])
+    return out
