@@ -291,8 +291,11 @@ def _finish(result: TargetResult, target: Target, raw: float, current: tm.Window
             return
         result.value = round(raw / result.baseline - 1, 4)
         direct = as_of.year < target.deadline.year  # DESIGN §9: the as-of year's growth, no pace
-        start, end = tm.PLAN_START, target.deadline
-        result.pace = None if direct else threshold * tm.elapsed_share(start, end, as_of)
+        # In the deadline year the value grows from −1 (nothing yet) to the year's growth: on pace
+        # is the year's target investment, baseline × (1 + threshold), spread over the year so far.
+        year_start = dt.date(target.deadline.year, 1, 1)
+        result.pace = None if direct else (
+            (1 + threshold) * tm.elapsed_share(year_start, target.deadline, as_of) - 1)
     else:
         result.value = _round(target.metric, raw)
         if target.window == "per_year":

@@ -173,6 +173,18 @@ def test_growth_in_the_deadline_year_uses_that_years_investment(db, world):
     assert figures(db, as_of=dt.date(2028, 1, 5))["t-growth"].status == "overdue"
 
 
+def test_growth_early_in_the_deadline_year_is_paced_over_that_year(db, world):
+    from target_data import insert_projects
+    insert_projects(db, {"boiler-2027": ("industry", "节能降碳", "construction", "POINT(117.15 35.04)", 300, 150,
+                                         None, None, "2027-02-01", None, False)})
+    targets.set_baseline(db, SYSTEM, "t-growth", 400)
+    target = figures(db, as_of=dt.date(2027, 3, 31))["t-growth"]
+    assert target.value == pytest.approx(150 / 400 - 1)
+    # 90 of the year's 365 days gone: 1.2 × 400 × 90/365 = 118 万元 due, 150 invested
+    assert target.pace == pytest.approx(1.2 * 90 / 365 - 1, abs=1e-3)
+    assert target.status == "on_track"
+
+
 def test_reported_target_has_no_data_until_a_value_is_entered(db, world):
     assert figures(db)["t-reported"].status == "no_data"
     targets.set_value(db, SYSTEM, "t-reported", 0.9, as_of=dt.date(2025, 6, 1))
