@@ -8,6 +8,7 @@ CSV and XLSX use the import template's columns, so an export re-imports unchange
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import os
 import shutil

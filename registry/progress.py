@@ -214,16 +214,28 @@ def previous_figure(current: Mapping[str, "ProgressReport"], period: str) -> "Pr
     return max(earlier, key=lambda r: r.period, default=None)
 
 
+def _check_cumulative(project: Project, completed: Decimal, period: str, current: dict, problems: _Problems) -> None:
+    """A cumulative figure only grows: lower than an earlier month's report, or higher than a later
+    month's, needs a reason. (A second report for the same month is a correction: it may lower.)"""
+    previous = previous_figure(current, period)
+    if previous is not None and completed < previous.completed_investment:
+        problems.add("reason", f"累计完成投资 {completed} 万元低于 {periods.label(previous.period)} 上报的 "
+                               f"{previous.completed_investment} 万元，须填写调减原因", "cumulative_decrease")
+    later = [r for p, r in current.items() if p > period and r.completed_investment is not None]
+    following = min(later, key=lambda r: r.period, default=None)
+    if following is not None and completed > following.completed_investment:
+        problems.add("reason", f"累计完成投资 {completed} 万元高于 {periods.label(following.period)} 上报的 "
+                               f"{following.completed_investment} 万元（累计数只增不减），须填写原因",
+                     "cumulative_decrease")
+
+
 def _check_against_project(project: Project, values: dict, current: dict, problems: _Problems) -> None:
     """The checks that need the stored project and its reports (added to ``problems``)."""
     completed = values["completed_investment"]
     if completed is not None and completed > project.total_investment:
         problems.add("completed_investment", f"{completed} 万元大于总投资 {project.total_investment} 万元")
-    previous = previous_figure(current, values["period"]) if values["period"] else None
-    if (completed is not None and previous is not None and completed < previous.completed_investment
-            and not values["reason"]):
-        problems.add("reason", f"累计完成投资 {completed} 万元低于 {periods.label(previous.period)} 上报的 "
-                               f"{previous.completed_investment} 万元，须填写调减原因", "cumulative_decrease")
+    if completed is not None and values["period"] and not values["reason"]:
+        _check_cumulative(project, completed, values["period"], current, problems)
     if problems.items or not values["period"] or any(p > values["period"] for p in current):
         return  # the stage rules apply only to a report that will update the project
     try:

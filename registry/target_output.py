@@ -2,8 +2,6 @@
 monthly 调度表) and a plain-text table for the terminal. JSON is ``Report.as_json``."""
 from __future__ import annotations
 
-import os
-from typing import IO
 
 from registry.cells import xlsx_text_cell
 from registry.target_report import Report, TargetResult

@@ -78,6 +78,15 @@ def test_a_cumulative_figure_below_last_months_needs_a_reason(db, project_id):
     assert float(db.get(Project, project_id).completed_investment) == 350
 
 
+def test_a_late_report_above_the_next_months_figure_needs_a_reason(db, project_id):
+    file_progress(db, project_id, scope=BUREAU, actor="r", report={"period": "2025-06", "completed_investment": 100})
+    with pytest.raises(InvalidInput) as caught:
+        file_progress(db, project_id, scope=BUREAU, actor="r", report={"period": "2025-05", "completed_investment": 200})
+    [problem] = caught.value.details["problems"]
+    assert problem["rule"] == "cumulative_decrease" and "2025年6月" in problem["message"]
+    file_progress(db, project_id, scope=BUREAU, actor="r", report={"period": "2025-05", "completed_investment": 80})
+
+
 def test_an_equal_or_higher_cumulative_figure_needs_no_reason(db, project_id):
     file_progress(db, project_id, scope=BUREAU, actor="r", report={"period": "2025-05", "completed_investment": 400})
     file_progress(db, project_id, scope=BUREAU, actor="r", report={"period": "2025-06", "completed_investment": 400})
