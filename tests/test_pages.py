@@ -137,6 +137,18 @@ def test_templates_have_no_untranslated_text(template):
     assert [t for t in CJK.findall(text) if t != "中文"] == []
 
 
+def test_the_language_choice_travels_in_a_cookie_every_worker_reads(client_for, web_data):
+    chooser = client_for("planner")
+    response = chooser.get("/projects?lang=en")
+    cookie = response.headers.get("Set-Cookie", "")
+    assert cookie.startswith("eqreg_lang=en") and "HttpOnly" in cookie
+    other = client_for("planner")  # another client: no server-side session shared with the first
+    other.set_cookie("eqreg_lang", "en")
+    assert "Project name" in other.get("/projects").get_data(as_text=True)
+    other.set_cookie("eqreg_lang", "fr")  # anything else: Chinese
+    assert "项目名称" in other.get("/projects").get_data(as_text=True)
+
+
 def test_chinese_by_default_whatever_the_browser_asks(client_for, web_data):
     client = client_for("planner")
     page = html(client.get("/projects", headers={"Accept-Language": "en-US,en;q=0.9"}))

@@ -1,8 +1,9 @@
 """Languages of the UI: Chinese by default, English on request — one language at a time.
 
-The language is Chinese unless the user chose English with ``?lang=en`` (kept in the session
-until ``?lang=zh``); the browser's Accept-Language is deliberately ignored, so the menu and the
-page body never disagree. Message ids in templates are English; the Chinese catalogue is
+The language is Chinese unless the user chose English with ``?lang=en`` (kept in a cookie until
+``?lang=zh``: every worker reads a cookie at once, unlike the server session, which other workers
+cache for a few seconds); the browser's Accept-Language is deliberately ignored, so the menu and
+the page body never disagree. Message ids in templates are English; the Chinese catalogue is
 ``web/translations/zh``. The ``.po`` files are compiled to ``.mo`` at app start (into a cache
 directory), so a fresh clone needs no manual ``pybabel compile`` step.
 
@@ -19,7 +20,7 @@ from urllib.parse import urlencode
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Flask, request, session
+from flask import Flask, current_app, request
 from flask_babel import Babel, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -28,6 +29,8 @@ from registry.import_report import kind_label
 from registry.vocab import DOMAINS, FUNDING_SOURCES, STAGES
 
 LANGUAGES = ("zh", "en")
+LANGUAGE_COOKIE = "eqreg_lang"
+LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600
 log = logging.getLogger(__name__)
 
 # English names of the funding sources (the Chinese ones are the reference data in registry.vocab).
@@ -64,6 +67,7 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", "zh")
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(compile_catalogues())
     Babel(app, locale_selector=select_locale)
+    app.after_request(_remember_language)
     app.jinja_env.globals.update(domain_label=domain_label, stage_label=stage_label,
                                  funding_label=funding_label, funding_labels=funding_labels,
                                  problem_kind_label=problem_kind_label, yes_no=yes_no, action_label=action_label,
@@ -73,14 +77,19 @@ def init_app(app: Flask) -> None:
 
 
 def select_locale() -> str:
-    """``?lang=`` (remembered in the session), else the session's choice, else Chinese."""
-    wanted = request.args.get("lang")
-    if wanted in LANGUAGES:
-        session["lang"] = wanted
-        return wanted
-    if session.get("lang") in LANGUAGES:
-        return session["lang"]
+    """``?lang=``, else the choice remembered in the language cookie, else Chinese."""
+    for wanted in (request.args.get("lang"), request.cookies.get(LANGUAGE_COOKIE)):
+        if wanted in LANGUAGES:
+            return wanted
     return LANGUAGES[0]
+
+
+def _remember_language(response):
+    wanted = request.args.get("lang")
+    if wanted in LANGUAGES and request.cookies.get(LANGUAGE_COOKIE) != wanted:
+        response.set_cookie(LANGUAGE_COOKIE, wanted, max_age=LANGUAGE_COOKIE_SECONDS, httponly=True,
+                            samesite="Lax", secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")))
+    return response
 
 
 def current_language() -> str:
