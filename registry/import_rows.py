@@ -177,6 +177,8 @@ def _validate_row(out: ValidatedRows, row: int, record: dict, stored: dict, firs
             merged, row=row, default_crs=default_crs, domains=domains, funding=funding, convert=False,
             kept_geometry=kept)
         problems = _own_problems(problems, record, given)
+    if values is not None and project is not None and not values.get("geom_kept"):
+        _keep_unmoved_location(values, project)
     if values is not None:
         before = None if project is None else {f: getattr(project, f) for f in _LIFECYCLE_FIELDS}
         stage_problems = lifecycle.import_row_problems(before, values, row=row,
@@ -197,6 +199,20 @@ def _validate_row(out: ValidatedRows, row: int, record: dict, stored: dict, firs
         out.new_rows.append({"row": row, "code": code, "name": values["name"]})
     out.valid.append(values)
     out.staged += 1
+
+
+# Coordinates written out by an export (WGS84, 7 decimals) come back within ~1 cm: the same place.
+SAME_PLACE_DEGREES = 1e-6
+
+
+def _keep_unmoved_location(values: dict, project) -> None:
+    """A WGS84 location equal to the stored one (an exported sheet coming back) is no change: the
+    stored geometry and the CRS it was first given in (``source_crs``, e.g. GCJ02) are kept."""
+    if values["source_crs"] not in ("WGS84", "CGCS2000"):
+        return
+    stored = shapely.from_wkb(project.wkb)
+    if shapely.equals_exact(values["geom"], stored, tolerance=SAME_PLACE_DEGREES):
+        values.update(geom=stored, source_crs=project.source_crs, geom_kept=True)
 
 
 def _merge(record: dict, given: set[str], stored: dict, clear_blanks: bool) -> dict:
