@@ -53,6 +53,11 @@ APP_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "refusal_counts": _ALL,
 }
 
+# Column privileges beyond the table ones: a report is only ever marked superseded (0008).
+APP_COLUMN_PRIVILEGES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("progress_reports", "UPDATE"): ("superseded_at", "superseded_by"),
+}
+
 # Tables under row-level security and the policies that scope eqreg_app on them.
 APP_POLICIES: dict[str, tuple[str, ...]] = {
     "audit_log": ("audit_log_app_append", "audit_log_app_read"),
@@ -179,6 +184,15 @@ class _Fixer:
                 self._fix(f"{APP_ROLE} 不能读取 users 的 {'、'.join(unreadable)}", sql.SQL(
                     "GRANT SELECT ({}) ON users TO {}").format(
                         sql.SQL(", ").join(map(sql.Identifier, unreadable)), sql.Identifier(APP_ROLE)))
+
+        for (table, privilege), columns in APP_COLUMN_PRIVILEGES.items():
+            missing = [c for c in columns if not self._scalar(
+                "SELECT has_column_privilege(%s, %s, %s, %s)", (APP_ROLE, f"public.{table}", c, privilege))]
+            if missing:
+                self._fix(f"{APP_ROLE} 缺少表 {table} 的列权限 {privilege}（{'、'.join(missing)}）", sql.SQL(
+                    "GRANT {} ({}) ON {} TO {}").format(
+                        sql.SQL(privilege), sql.SQL(", ").join(map(sql.Identifier, missing)),
+                        sql.Identifier(table), sql.Identifier(APP_ROLE)))
 
     def sequences_and_functions(self) -> None:
         if not self.role_exists:

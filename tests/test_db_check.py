@@ -60,14 +60,16 @@ def test_check_repairs_lost_grants_and_row_level_security(server):
     assert db_check.check(url, repair=False) == []
 
 
-def test_check_takes_back_a_table_wide_read_of_users_and_keeps_the_columns_sign_in_needs(server):
+def test_check_repairs_column_grants_users_and_progress_reports(server):
     url = server.url("eqreg_user_grants")
     embedded.ensure_database(url)
     assert CliRunner().invoke(main, ["db", "upgrade"], env={"DATABASE_URL": url}).exit_code == 0
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("GRANT SELECT ON users TO eqreg_app")
+        conn.execute("GRANT SELECT ON users TO eqreg_app; "
+                     "REVOKE UPDATE (superseded_at, superseded_by) ON progress_reports FROM eqreg_app")
     repaired = CliRunner().invoke(main, ["db", "check"], env={"DATABASE_URL": url})
     assert "已修复：eqreg_app 多出表 users 的权限 SELECT" in repaired.output, repaired.output
+    assert "已修复：eqreg_app 缺少表 progress_reports 的列权限 UPDATE（superseded_at、superseded_by）" in repaired.output
     with psycopg.connect(url) as conn:
         readable = dict(conn.execute(
             "SELECT column_name, has_column_privilege('eqreg_app', 'public.users', column_name, 'SELECT') "
