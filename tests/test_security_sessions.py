@@ -100,6 +100,9 @@ def test_an_admin_lists_and_revokes_a_users_sessions(app, make_user, engine):
     page = admin.get("/admin/users/tao/sessions")
     assert page.status_code == 200
     session_id = re.search(r'name="session_id" value="(\d+)"', page.get_data(as_text=True)).group(1)
+    # a malformed id is refused, not read as "every session"
+    assert admin.post("/admin/users/tao/sessions/revoke", data={"session_id": "1e9"}).status_code == 400
+    assert browser.get("/api/v1/auth/me").status_code == 200
     assert admin.post("/admin/users/tao/sessions/revoke", data={"session_id": session_id}).status_code == 302
     assert browser.get("/api/v1/auth/me").status_code == 401  # same worker: at once
     assert "没有有效的登录会话" in admin.get("/admin/users/tao/sessions").get_data(as_text=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
@@ -80,7 +80,9 @@ def sessions(username: str):
 def revoke_sessions(username: str):
     """End one session (form field ``session_id``) or, without it, every session of the user."""
     raw = request.form.get("session_id", "")
-    _run(user_sessions.revoke, username=username, session_id=int(raw) if raw.isdigit() and len(raw) < 19 else None,
+    if raw and not (raw.isdigit() and len(raw) < 19):  # a bad id must not end every session
+        abort(400, description=_l("Invalid session number."))
+    _run(user_sessions.revoke, username=username, session_id=int(raw) if raw else None,
          done=_l("Sessions of user %(username)s ended."))
     return redirect(url_for("admin.sessions", username=username))
 

@@ -9,7 +9,7 @@
 * The app role may set only the two supersede columns; reports stay otherwise unchangeable.
 
 Revision ID: 0008_progress_periods
-Revises: 0005_api_indexes_change_stamp
+Revises: 0007_targets
 """
 from alembic import op
 import sqlalchemy as sa

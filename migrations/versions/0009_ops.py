@@ -5,7 +5,7 @@ version. The app reads them under row-level security (a town official sees their
 only the CLI's boundary load (the owner) writes them.
 
 Revision ID: 0009_ops
-Revises: 0005_api_indexes_change_stamp
+Revises: 0008_progress_periods
 """
 from alembic import op
 import sqlalchemy as sa

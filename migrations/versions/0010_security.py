@@ -9,11 +9,12 @@
 * ``login_attempts(at)``: the clean-up of old attempts runs on every sign-in.
 * The web role no longer reads ``users.password_hash`` (it may still write it): column grants
   instead of ``SELECT`` on the table, and sign-in reads one user's hash through the definer
-  function ``eqreg_password_hash(username)``. A SQL injection can then not dump every hash.
+  function ``eqreg_password_hash(username)``: no query returns the column itself (an injection
+  could still call the function per username; see docs/security.md).
   Columns added to ``users`` later need their own ``GRANT SELECT (col)``.
 
 Revision ID: 0010_security
-Revises: 0005_api_indexes_change_stamp
+Revises: 0009_ops
 """
 from alembic import op
 import sqlalchemy as sa
