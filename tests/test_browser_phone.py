@@ -53,3 +53,28 @@ def test_phone_project_list_and_dashboard_are_cards_without_sideways_scrolling(p
     assert page.evaluate(OVERFLOW) <= 0
     phone.screenshot("dashboard-phone.png")
     assert phone.errors == []
+
+
+def test_phone_targets_and_monthly_pages_fit_the_screen(phone, served_database):
+    from pathlib import Path
+
+    from sqlalchemy.orm import Session
+
+    from registry import db as registry_db
+    from registry import targets
+    from registry.scope import Scope
+    engine = registry_db.make_engine(served_database)
+    with Session(engine) as session:
+        plan = Path(__file__).parent / "fixtures" / "targets" / "plan.yaml"
+        targets.load_file(session, Scope.system("test"), plan.read_bytes())
+        session.commit()
+    engine.dispose()
+    page = phone.page
+    for path in ("/targets?as_of=2025-06-30", "/targets/t-count?as_of=2025-06-30", "/progress/missing?period=2025-06"):
+        page.goto(phone.base + path)
+        assert page.evaluate(OVERFLOW) <= 0, path
+    page.goto(phone.base + "/targets?as_of=2025-06-30")
+    assert page.locator("table.targets tbody tr").count() > 1
+    assert page.locator("table.targets thead").is_visible() is False
+    phone.screenshot("targets-phone.png")
+    assert phone.errors == []
