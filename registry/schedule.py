@@ -57,7 +57,8 @@ class ScheduleReport:
 
 
 def write_schedule(session: Session, out: str | IO[bytes], *, scope: Scope, period: str,
-                   filters: ProjectFilters | None = None, as_of: dt.date | None = None) -> dict:
+                   filters: ProjectFilters | None = None, as_of: dt.date | None = None,
+                   district: str | None = None) -> dict:
     """Write the month's 调度表 to ``out`` (a path or a binary stream).
 
     Returns ``{"period", "projects", "not_reported", "increase", "completed_investment",
@@ -68,7 +69,8 @@ def write_schedule(session: Session, out: str | IO[bytes], *, scope: Scope, peri
     report = ScheduleReport(session, scope, period, filters or ProjectFilters())
     workbook = Workbook()
     workbook.remove(workbook.active)
-    targets_sheet(workbook, target_report.report(session, scope, as_of=as_of or report.as_of))
+    targets_sheet(workbook, target_report.report(session, scope, as_of=as_of or report.as_of,
+                                                 district=district))
     summary = _projects_sheet(workbook.create_sheet("项目调度"), report)
     groups = unreported.not_reported(session, scope, period, report.filters)
     _missing_sheet(workbook.create_sheet("本月未上报"), groups)
@@ -77,9 +79,11 @@ def write_schedule(session: Session, out: str | IO[bytes], *, scope: Scope, peri
 
 
 def export_schedule(session: Session, out: str | IO[bytes], *, scope: Scope, period: str, actor: str,
-                    filters: ProjectFilters | None = None, as_of: dt.date | None = None) -> dict:
+                    filters: ProjectFilters | None = None, as_of: dt.date | None = None,
+                    district: str | None = None) -> dict:
     """``write_schedule`` and an audit entry (like every export); commits the audit entry."""
-    summary = write_schedule(session, out, scope=scope, period=period, filters=filters, as_of=as_of)
+    summary = write_schedule(session, out, scope=scope, period=period, filters=filters, as_of=as_of,
+                             district=district)
     audit.record(session, actor=actor, action="export", entity="schedule",
                  details={"format": "xlsx", **summary,
                           "filters": {k: v for k, v in vars(filters or ProjectFilters()).items() if v}})

@@ -67,6 +67,14 @@ def test_report_xlsx_is_the_months_schedule_with_the_targets_first(world_committ
     assert rows["t-count"][6:11] == (4, 2, 0.5, pytest.approx(4 * 547 / 731, abs=1e-4), "滞后")
 
 
+def test_report_xlsx_keeps_the_district_filter(world_committed, tmp_path):
+    run("load", str(PLAN))
+    out = tmp_path / "other.xlsx"
+    assert run("report", "--as-of", "2025-06-30", "--district", "370498", "--format", "xlsx", "-o", str(out)).exit_code == 0
+    rows = list(load_workbook(out).worksheets[0].iter_rows(min_row=2, values_only=True))
+    assert rows == []  # 370498 has no targets of its own: none of 测试区's
+
+
 def test_xlsx_text_never_becomes_a_formula(world_committed, tmp_path, engine):
     run("load", str(PLAN))
     with engine.begin() as conn:

@@ -21,7 +21,7 @@ def schedule(period: str | None, town: str | None, domain: str | None, is_key: b
     click.echo(write(period, output, town=town, domain=domain, is_key=is_key))
 
 
-def write(period: str | None, output: str, as_of=None, **filter_values) -> str:
+def write(period: str | None, output: str, as_of=None, district: str | None = None, **filter_values) -> str:
     """Write the workbook (operator's scope, audited); return the one-line summary to show.
     Shared with ``eqreg targets report --format xlsx`` (the month containing ``as_of``; the
     targets sheet is as of that date)."""
@@ -35,6 +35,6 @@ def write(period: str | None, output: str, as_of=None, **filter_values) -> str:
                                     "is_key": None if is_key is None else str(is_key).lower()})
     with registry_db.session_scope() as session:
         summary = export_schedule(session, output, scope=Scope.system("cli"), period=month, actor="cli",
-                                  filters=filters, as_of=as_of)
+                                  filters=filters, as_of=as_of, district=district)
     return (f"已导出 {periods.label(month)} 调度表到 {output}：{summary['projects']} 个项目，"
             f"本月完成投资 {summary['increase']:,.2f} 万元，{summary['not_reported']} 个项目未上报")

@@ -50,7 +50,7 @@ def report(as_of: str | None, district: str | None, fmt: str, output: str | None
     if fmt == "xlsx":  # DESIGN §9: the monthly 调度表 of the month containing --as-of
         from registry import periods
         from web.cli import progress
-        click.echo(progress.write(periods.of_date(date), output, as_of=date))
+        click.echo(progress.write(periods.of_date(date), output, as_of=date, district=district))
         return
     with registry_db.session_scope() as session:
         result = target_report.report(session, _scope(), as_of=date, district=district)
