@@ -86,7 +86,7 @@ def stats(session: Session, scope: Scope, group_by: str,
 def _stats(session: Session, scope: Scope, group_by: str, filters: ProjectFilters | None) -> list[dict]:
     year_of = (filters or ProjectFilters()).year_of
     key = {"domain": Project.domain_code, "stage": Project.stage, "year": project_year(year_of)}[group_by]
-    weight = _scope_weight(scope)
+    weight = scope_weight(scope)
     query = (select(key.label("key"), func.count().label("n"),
                     func.sum(cast(Project.total_investment, Float) * weight).label("total"),
                     func.sum(cast(func.coalesce(Project.completed_investment, 0), Float) * weight)
@@ -109,7 +109,7 @@ def totals(session: Session, scope: Scope, filters: ProjectFilters | None = None
 
 
 def _totals(session: Session, scope: Scope, filters: ProjectFilters | None) -> dict:
-    weight = _scope_weight(scope)
+    weight = scope_weight(scope)
     row = session.execute(
         select(func.count().label("n"),
                func.sum(cast(Project.total_investment, Float) * weight).label("total"),
@@ -151,7 +151,7 @@ def _stats_by_town_filtered(session: Session, scope: Scope, filters: ProjectFilt
     return [_stat_row(r.code, r.name, r.n, r.total or 0, r.completed or 0) for r in session.execute(query)]
 
 
-def _scope_weight(scope: Scope):
+def scope_weight(scope: Scope):
     """The fraction of each project's money the scope may count: 1, or its towns' total share."""
     if not scope.limited:
         return literal(1.0, Float)
@@ -236,7 +236,7 @@ def _monthly_figures(session: Session, scope: Scope, first: str, last: str,
     per_project = month_cumulative([periods.shift(first, -1), *shown])
     visible = [project_clause(scope), *filters.clauses()]
     increase = per_project.c.cum - func.coalesce(per_project.c.before, 0)
-    weight = _scope_weight(scope)
+    weight = scope_weight(scope)
     rows = {p: {"key": p, "label": periods.label(p), "completed_investment": 0.0, "increase": 0.0,
                 "project_count": 0, "reported_count": 0, "by_domain": {}, "by_town": {}} for p in shown}
     # the per-project month series once (a CTE PostgreSQL materialises), summed by domain and by town

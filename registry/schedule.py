@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, aliased
 
 from registry import audit, periods, target_report, unreported
 from registry.cells import xlsx_text_cell
-from registry.figures import month_cumulative
+from registry.figures import scope_weight, month_cumulative
 from registry.filters import ProjectFilters
 from registry.models import Project, Town
 from registry.progress import ProgressReport
@@ -92,7 +92,9 @@ def export_schedule(session: Session, out: str | IO[bytes], *, scope: Scope, per
 
 
 def schedule_rows(report: ScheduleReport) -> list[dict]:
-    """Sheet 2's projects, by town then code, with the month's figures (万元, full project values)."""
+    """Sheet 2's projects, by town then code, with the month's figures (万元). A town official's
+    workbook counts each project's money by its share in their towns, like every per-town figure
+    (DESIGN §3), so its totals equal ``GET /stats?group_by=month`` for them too."""
     period = report.period
     month = month_cumulative([periods.shift(period, -1), period])
     current = month.c.period == period
@@ -102,7 +104,8 @@ def schedule_rows(report: ScheduleReport) -> list[dict]:
                                             latest.period <= period, latest.percent.is_not(None))
                .order_by(latest.period.desc()).limit(1).correlate(Project).scalar_subquery())
     this_month = aliased(ProgressReport)
-    query = (select(Project.code, Project.name, Project.domain_code, town.name.label("town_name"),
+    weight = scope_weight(report.scope).label("weight")
+    query = (select(Project.code, Project.name, Project.domain_code, town.name.label("town_name"), weight,
                     Project.owner, cast(Project.total_investment, Float).label("total"),
                     month.c.cum, month.c.before, this_month.id.label("report_id"), this_month.note,
                     percent.label("percent"), Project.stage)
@@ -116,11 +119,12 @@ def schedule_rows(report: ScheduleReport) -> list[dict]:
              .order_by(Project.primary_town_code.nulls_last(), Project.code))
     rows = []
     for r in report.session.execute(query):
-        reported = r.report_id is not None
+        reported, w = r.report_id is not None, float(r.weight or 0)
+        cum = None if r.cum is None else r.cum * w
         rows.append({"code": r.code, "name": r.name, "domain": DOMAINS.get(r.domain_code, (r.domain_code,))[0],
-                     "town": r.town_name, "owner": r.owner, "total_investment": r.total,
-                     "increase": (r.cum - (r.before or 0)) if reported and r.cum is not None else None,
-                     "completed_investment": r.cum,
+                     "town": r.town_name, "owner": r.owner, "total_investment": r.total * w,
+                     "increase": (cum - (r.before or 0) * w) if reported and cum is not None else None,
+                     "completed_investment": cum,
                      "percent": None if r.percent is None else float(r.percent),
                      "stage": STAGES.get(r.stage, (r.stage,))[0], "note": r.note if reported else None})
     return rows

@@ -97,6 +97,11 @@ def test_a_town_officials_workbook_holds_only_their_towns_projects(reported, cli
     town = client_for("town", towns=["370499003"])
     workbook = download(town)
     assert [r[1] for r in sheet_rows(workbook["项目调度"])[1:-1]] == [PIPELINE]
+    # money by the pipeline's share in their town, as every per-town figure: totals equal their API
+    [june] = town.get("/api/v1/stats?group_by=month&period_from=2025-06&period_to=2025-06").get_json()["items"]
+    total = sheet_rows(workbook["项目调度"])[-1]
+    assert (total[7], total[8]) == (june["increase"], june["completed_investment"])
+    assert 0 < total[6] < 800
     assert sheet_rows(workbook["本月未上报"])[1:] == [(None, "本月应报项目均已上报") + (None,) * 6]
 
 
