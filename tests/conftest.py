@@ -68,7 +68,7 @@ def committed(engine, database_url, monkeypatch):
     yield database_url
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE project_towns, projects, import_batches, towns, districts, audit_log, "
-                          "users, user_towns, api_tokens, login_attempts, user_sessions, refusal_counts, "
+                          "users, user_towns, api_tokens, login_attempts, user_sessions, refusal_counts, town_notices, "
                           "target_jurisdictions RESTART IDENTITY CASCADE"))
 
 
