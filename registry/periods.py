@@ -23,6 +23,10 @@ def is_period(text: str | None) -> bool:
     return bool(text) and _PERIOD.match(text) is not None
 
 
+# Reporting months a plan can mean (year 0 is no date; 9999 would make month series absurd).
+FIRST_YEAR, LAST_YEAR = 2000, 2099
+
+
 def parse(text: str | None, *, default: str | None = None, field: str = "period") -> str:
     """A ``YYYY-MM`` period (``YYYY-M`` and ``YYYY-MM-DD`` are accepted); blank → ``default``
     (the current month when not given). Bad text raises ``InvalidInput`` naming ``field``."""
@@ -30,9 +34,9 @@ def parse(text: str | None, *, default: str | None = None, field: str = "period"
     if not text:
         return default or current()
     match = re.fullmatch(r"(\d{4})[-/.年](\d{1,2})月?(?:[-/.](\d{1,2})日?)?", text)
-    if match and 1 <= int(match[2]) <= 12:
+    if match and 1 <= int(match[2]) <= 12 and FIRST_YEAR <= int(match[1]) <= LAST_YEAR:
         return f"{match[1]}-{int(match[2]):02d}"
-    raise InvalidInput(f"上报月份“{text}”格式不对（应为 YYYY-MM，如 {current()}）",
+    raise InvalidInput(f"上报月份“{text}”格式不对（应为 {FIRST_YEAR}–{LAST_YEAR} 年的 YYYY-MM，如 {current()}）",
                        {"field": field, "parameter": field, "value": text})
 
 

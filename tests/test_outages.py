@@ -64,6 +64,10 @@ def test_database_down_is_503_with_retry_after_for_the_api_and_the_pages(outage_
     body = page.get_data(as_text=True)
     assert "数据库暂时无法访问，请稍后重试。" in body and "Internal Server Error" not in body
 
+    # an anonymous sign-in page is made without the database; keeping its session fails quietly
+    login = outage_app.test_client().get("/login", headers={"Accept": "text/html"})
+    assert login.status_code in (200, 503) and "Internal Server Error" not in login.get_data(as_text=True)
+
     assert outage_app.test_client().get("/api/v1/health").status_code == 200  # liveness: the process
     ready = outage_app.test_client().get("/api/v1/health/ready")
     assert ready.status_code == 503 and ready.headers["Retry-After"] == "5"

@@ -2,6 +2,8 @@
 clear 4xx in the JSON error shape (or a row / file problem in the import report)."""
 from __future__ import annotations
 
+import re
+
 import io
 
 import pytest
@@ -93,6 +95,30 @@ def test_405_says_which_methods_are_allowed(client, web_data):
     response = client.put("/api/v1/projects")
     assert _error(response, 405)["code"] == "method_not_allowed"
     assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST"}
+
+
+@pytest.mark.parametrize("method,path", [("get", "/logout"), ("put", "/projects"), ("post", "/map"),
+                                         ("patch", "/targets")])
+def test_a_page_asked_with_the_wrong_method_is_a_chinese_405(client_for, web_data, method, path):
+    browser = client_for("town", towns=["370499002"])
+    response = getattr(browser, method)(path, headers={"Accept": "text/html"})
+    assert response.status_code == 405 and response.headers["Allow"]
+    assert "此地址不支持该请求方法" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("value", ["x", "0", "1e400", "[]"])
+def test_the_export_page_ignores_an_odd_format_in_its_query(client_for, web_data, value):
+    page = client_for("planner").get(f"/export?format={value}")
+    links = re.findall(r'href="/export/download\?([^"]*)"', page.get_data(as_text=True))
+    assert page.status_code == 200 and len(links) == 4
+    assert all(link.count("format=") == 1 for link in links)
+
+
+@pytest.mark.parametrize("period", ["0000-01-01", "9999-12", "1999-12"])
+def test_a_month_outside_the_plans_years_is_a_400(client_for, web_data, period):
+    client = client_for("bureau")
+    assert client.get(f"/progress/missing?period={period}").status_code == 400
+    assert _error(client.get(f"/api/v1/stats?group_by=month&period_to={period}"))["code"] == "invalid_input"
 
 
 # --- imports (CLI and web share registry.importing) ---

@@ -33,7 +33,7 @@ def export_form():
     filters = ProjectFilters.parse(request.args)
     session = database.session()
     count = exporting.count_projects(session, scope=scope, filters=filters)
-    kept = {k: v for k, v in request.args.items() if v and k != "lang"}
+    kept = {k: v for k, v in request.args.items() if v and k not in ("lang", "format")}
     return render_template("export.html", count=count, args=kept, formats=exporting.FORMATS,
                            towns=browse.visible_towns(session, scope), domains=DOMAINS, stages=STAGES)
 

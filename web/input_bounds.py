@@ -58,8 +58,12 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(MethodNotAllowed)
     def method_not_allowed(exc: MethodNotAllowed):
+        from flask import make_response
+
         from web.errors import error_response
-        response, status = error_response(405, "method_not_allowed", "此地址不支持该请求方法。",
-                                          {"allowed": sorted(exc.valid_methods or [])})
-        response.headers["Allow"] = ", ".join(sorted(exc.valid_methods or []))
-        return response, status
+        allowed = sorted(exc.valid_methods or [])
+        # pages render a template (a str), the API a JSON response: make both a response first
+        response = make_response(*error_response(405, "method_not_allowed", "此地址不支持该请求方法。",
+                                                 {"allowed": allowed}))
+        response.headers["Allow"] = ", ".join(allowed)
+        return response

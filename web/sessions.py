@@ -15,6 +15,7 @@ few seconds late (the user id and CSRF token, set once per session, are not affe
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 
@@ -28,6 +29,7 @@ from werkzeug.datastructures import CallbackDict
 from registry import accounts, user_sessions
 from web import database
 
+log = logging.getLogger(__name__)
 CACHE_SECONDS = 5.0
 LIVENESS_PATH = "/api/v1/health"  # answers without the database, whatever the cookie
 _CACHE_SIZE = 4096
@@ -154,13 +156,18 @@ def _write_pending(exc: BaseException | None = None) -> None:
     if pending is None:
         return
     database.close_sessions()
-    with database.account_session() as db_session:
-        if pending["replaced"]:
-            user_sessions.end(db_session, secret=pending["replaced"])
-            forget(pending["replaced"])
-        if "save" in pending:
-            user_sessions.save(db_session, **pending["save"])
-            forget(pending["save"]["secret"])  # the account is read back with the next look-up
+    try:
+        with database.account_session() as db_session:
+            if pending["replaced"]:
+                user_sessions.end(db_session, secret=pending["replaced"])
+                forget(pending["replaced"])
+            if "save" in pending:
+                user_sessions.save(db_session, **pending["save"])
+                forget(pending["save"]["secret"])  # the account is read back with the next look-up
+    except (SQLAlchemyError, psycopg.Error) as exc:
+        # The page is already made; failing here would replace it with the server's bare 500.
+        # The session is simply not kept (the next request meets the outage as a 503).
+        log.warning("session not saved (database unavailable): %s", exc)
 
 
 def _load_unread() -> None:
