@@ -91,6 +91,15 @@ def test_login_page_signs_in_and_out(app, make_user):
     assert client.get("/api/v1/auth/me").status_code == 401
 
 
+def test_a_failed_sign_in_is_explained_in_the_pages_language(app, make_user):
+    make_user("planner", username="pat")
+    client = app.test_client()
+    assert "用户名或密码错误" in _login(client, "pat", "wrong-password").get_data(as_text=True)
+    client.get("/login?lang=en")
+    english = _login(client, "pat", "wrong-password").get_data(as_text=True)
+    assert "Wrong username or password" in english and "用户名或密码错误" not in english
+
+
 def test_login_is_rate_limited_per_username_and_ip(app, make_user):
     make_user("bureau", username="bo")
     client = app.test_client()

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from flask import (Blueprint, Flask, current_app, g, has_request_context, jsonify, redirect,
                    render_template, request, url_for)
 from flask import session as flask_session
+from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
@@ -209,6 +210,12 @@ def _client_ip() -> str:
     return request.remote_addr or "unknown"
 
 
+LOGIN_ERRORS = {
+    accounts.AuthenticationFailed: _l("Wrong username or password, or the account is disabled."),
+    accounts.TooManyAttempts: _l("Too many failed sign-ins: please try again in 15 minutes."),
+}
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if request.method == "GET":
@@ -221,7 +228,8 @@ def login():
             account = accounts.authenticate(session, username=username,
                                             password=request.form.get("password", ""), ip=_client_ip())
     except (accounts.AuthenticationFailed, accounts.TooManyAttempts) as exc:
-        return render_template("login.html", error=exc.message, username=username,
+        message = LOGIN_ERRORS[type(exc)]  # the page's language (the registry's message is Chinese)
+        return render_template("login.html", error=message, username=username,
                                next=request.form.get("next", "")), status_for(exc)
     sessions.start_new(flask_session)  # a new session id on sign-in: no session fixation
     login_user(SignedInUser(account))
