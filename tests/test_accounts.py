@@ -106,7 +106,7 @@ def test_login_is_rate_limited_per_username_and_ip(app, make_user):
     for _ in range(accounts.MAX_FAILURES_PER_USER_IP):
         assert _login(client, "bo", "wrong-password").status_code == 401
     blocked = _login(client, "bo", TEST_PASSWORD)
-    assert blocked.status_code == 429
+    assert blocked.status_code == 429 and blocked.headers["Retry-After"] == "900"
     assert "登录失败次数过多" in blocked.get_data(as_text=True)
     # Another address is not blocked by someone else's failures.
     assert _login(app.test_client(), "bo", TEST_PASSWORD, ip="10.0.0.8").status_code == 302
@@ -118,7 +118,7 @@ def test_token_api_is_rate_limited_too(app, make_user):
     for _ in range(accounts.MAX_FAILURES_PER_USER_IP):
         assert client.post("/api/v1/auth/token", json={"username": "bo", "password": "nope-nope"}).status_code == 401
     response = client.post("/api/v1/auth/token", json={"username": "bo", "password": TEST_PASSWORD})
-    assert response.status_code == 429
+    assert response.status_code == 429 and response.headers["Retry-After"] == "900"
     assert response.get_json()["error"]["code"] == "too_many_attempts"
 
 

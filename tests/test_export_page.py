@@ -38,7 +38,7 @@ def test_a_town_official_downloads_only_projects_touching_their_town(web_data, c
 def test_csv_download_opens_in_excel_and_filters_apply(web_data, client_for):
     response = client_for("planner").get("/export/download?format=csv&domain=municipal")
     body = response.get_data()
-    assert body.startswith("\ufeff".encode())
+    assert body.startswith("\ufeff".encode()) and response.headers["Content-Type"] == "text/csv; charset=utf-8"
     municipal = {code for code, _, domain, *rest in SAMPLE_PROJECTS if domain == "municipal" and not rest[-1]}
     assert {line.split(",")[0] for line in body.decode("utf-8-sig").splitlines()[1:]} == municipal
 

@@ -27,7 +27,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from registry import accounts, errors, permissions, refusals
 from registry.scope import Scope, scope_for
 from web import database, sessions
-from web.errors import error_response, status_for
+from web.errors import RETRY_SIGN_IN_SECONDS, error_response, status_for
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -229,8 +229,9 @@ def login():
                                             password=request.form.get("password", ""), ip=_client_ip())
     except (accounts.AuthenticationFailed, accounts.TooManyAttempts) as exc:
         message = LOGIN_ERRORS[type(exc)]  # the page's language (the registry's message is Chinese)
+        headers = {"Retry-After": str(RETRY_SIGN_IN_SECONDS)} if isinstance(exc, accounts.TooManyAttempts) else {}
         return render_template("login.html", error=message, username=username,
-                               next=request.form.get("next", "")), status_for(exc)
+                               next=request.form.get("next", "")), status_for(exc), headers
     sessions.start_new(flask_session)  # a new session id on sign-in: no session fixation
     login_user(SignedInUser(account))
     generate_csrf()  # a fresh token for the signed-in session

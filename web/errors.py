@@ -52,14 +52,18 @@ def status_for(exc: errors.RegistryError) -> int:
     return next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
 
 
+RETRY_SIGN_IN_SECONDS = int(accounts.FAILURE_WINDOW.total_seconds())
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(errors.RegistryError)
     def registry_error(exc: errors.RegistryError):
-        status = status_for(exc)
-        response, status = error_response(status, exc.code, exc.message, exc.details)
-        if status == 401 and request.path.startswith("/api/"):
+        response = make_response(*error_response(status_for(exc), exc.code, exc.message, exc.details))
+        if response.status_code == 401 and request.path.startswith("/api/"):
             response.headers["WWW-Authenticate"] = 'Bearer realm="eqreg"'
-        return response, status
+        if isinstance(exc, accounts.TooManyAttempts):
+            response.headers["Retry-After"] = str(RETRY_SIGN_IN_SECONDS)
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -20,7 +20,7 @@ bp = Blueprint("export", __name__)
 
 MIMETYPES = {
     "geojson": "application/geo+json",
-    "csv": "text/csv; charset=utf-8",
+    "csv": "text/csv",  # Flask adds "; charset=utf-8" to text types
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "gpkg": "application/geopackage+sqlite3",
 }
