@@ -185,6 +185,27 @@ def repeat(times: int, measure: Callable[[], Run], before: Callable[[], None] | 
     return runs
 
 
+def alternate(times: int, ours: Callable[[], Run], reference: Callable[[], Run], labels: tuple[str, str]
+              ) -> tuple[list[Run], list[Run]]:
+    """One warm-up run of each (not counted), then ``times`` runs alternating ours and the
+    reference, so both see the same conditions on a shared machine."""
+    ours(), reference()
+    ours_runs, reference_runs = [], []
+    for _ in range(times):
+        ours_runs += repeat(1, ours, label=labels[0])
+        reference_runs += repeat(1, reference, label=labels[1])
+    return ours_runs, reference_runs
+
+
+def generated_database(url: str, n: int) -> None:
+    """A fresh scratch database with the demo towns and ``n`` projects made by COPY."""
+    from bench.generate_projects import generate_projects
+    WORKDIR.mkdir(parents=True, exist_ok=True)
+    fresh_database(url)
+    generate_projects(url, district_code=DEMO_DISTRICT, n=n)
+    psql(url, "-c", "VACUUM ANALYZE projects, project_towns")
+
+
 def median_seconds(runs: list[Run]) -> float:
     return statistics.median(r.seconds for r in runs)
 

@@ -17,7 +17,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import common  # noqa: E402
 from bench.export_geojson import REFERENCE_SQL, ogr_connection  # noqa: E402
-from bench.generate_projects import generate_projects  # noqa: E402
 
 BUDGET = 1.5
 OGR = {"csv": ("CSV", ["-lco", "GEOMETRY=AS_WKT"]), "xlsx": ("XLSX", []), "gpkg": ("GPKG", [])}
@@ -37,11 +36,8 @@ def measure(url: str, fmt: str, size: int, times: int) -> list:
         return common.run(["ogr2ogr", "-f", driver, str(reference_out), ogr_connection(url),
                            "-sql", REFERENCE_SQL, "-nln", "projects", *options])
 
-    ours(), reference()  # warm-up
-    ours_runs, reference_runs = [], []
-    for _ in range(times):
-        ours_runs += common.repeat(1, ours, label=f"eqreg {fmt} {size}")
-        reference_runs += common.repeat(1, reference, label=f"ogr2ogr {fmt} {size}")
+    ours_runs, reference_runs = common.alternate(times, ours, reference,
+                                                 (f"eqreg {fmt} {size}", f"ogr2ogr {fmt} {size}"))
     ours_s, reference_s = common.median_seconds(ours_runs), common.median_seconds(reference_runs)
     ratio = ours_s / reference_s
     common.record_figure(f"{fmt.upper()} export, {size} projects vs ogr2ogr", ours=ours_s, reference=reference_s,
@@ -57,10 +53,7 @@ def main() -> None:
     args = parser.parse_args()
     common.setup_logging()
     url = args.database_url
-    common.WORKDIR.mkdir(parents=True, exist_ok=True)
-    common.fresh_database(url)
-    generate_projects(url, district_code=common.DEMO_DISTRICT, n=args.n)
-    common.psql(url, "-c", "VACUUM ANALYZE projects, project_towns")
+    common.generated_database(url, args.n)
     rows = [measure(url, fmt, args.n, args.repeat) for fmt in args.formats.split(",")]
     print(f"Export by format; medians of {args.repeat} (after one warm-up run each)")
     common.print_table(["format", "projects", "eqreg s", "ogr2ogr s", "ratio", f"budget <= {BUDGET}x",

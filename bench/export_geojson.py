@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import common  # noqa: E402
-from bench.generate_projects import generate_projects  # noqa: E402
 
 REFERENCE_SQL = """
 SELECT p.id, p.code, p.name, p.domain_code AS domain, p.category, p.stage, p.total_investment,
@@ -74,12 +73,7 @@ def measure(url: str, size: int, times: int) -> list:
         return common.run(["ogr2ogr", "-f", "GeoJSON", str(reference_out), ogr_connection(url),
                            "-sql", REFERENCE_SQL, "-nln", "projects", "-lco", "COORDINATE_PRECISION=7"])
 
-    # warm the cache once (not counted), then alternate so both see the same conditions
-    ours(), reference()
-    ours_runs, reference_runs = [], []
-    for _ in range(times):
-        ours_runs += common.repeat(1, ours, label=f"eqreg export {size}")
-        reference_runs += common.repeat(1, reference, label=f"ogr2ogr {size}")
+    ours_runs, reference_runs = common.alternate(times, ours, reference, (f"eqreg export {size}", f"ogr2ogr {size}"))
     ours_n, reference_n = feature_count(ours_out), feature_count(reference_out)
     if not ours_n == reference_n == size:
         raise SystemExit(f"feature counts differ: ours {ours_n}, ogr2ogr {reference_n}, expected {size}")
@@ -100,10 +94,7 @@ def main() -> None:
     args = parser.parse_args()
     common.setup_logging()
     url = args.database_url
-    common.WORKDIR.mkdir(parents=True, exist_ok=True)
-    common.fresh_database(url)
-    generate_projects(url, district_code=common.DEMO_DISTRICT, n=args.n)
-    common.psql(url, "-c", "VACUUM ANALYZE projects, project_towns")
+    common.generated_database(url, args.n)
     rows = [measure(url, args.n, args.repeat)]
     if args.small < args.n:
         keep_first(url, args.small)
