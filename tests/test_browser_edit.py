@@ -50,3 +50,24 @@ def test_bureau_draws_a_pipeline_saves_it_and_finds_it_on_the_map(browser, serve
     assert failed == []
     watched.assert_stayed_local()
     context.close()
+
+
+def test_a_line_typed_past_the_district_edge_is_shown_with_the_length_outside(browser, served_app):
+    """The preview warns before saving (DESIGN §4 ``partly_outside``): 0.05° of the line lies
+    east of 测试区, about 4.6 km."""
+    base = served_app.base
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    served.sign_in(context, base, "registrar", SERVED_PASSWORD)
+    watched = served.Watched(context, base)
+    page = watched.page
+    page.goto(base + "/projects/new")
+    page.wait_for_load_state("networkidle")
+    page.fill("#f-wkt", "LINESTRING(117.25 35.05, 117.35 35.05)")
+    page.locator("#show-typed").click()
+    page.wait_for_selector("#preview-towns tbody tr td.num", timeout=10000)
+    message = page.locator("#preview-message").inner_text()
+    assert "区外长度约 4.5" in message or "区外长度约 4.6" in message, message
+    assert "丙镇" in page.locator("#preview-towns").inner_text()
+    watched.screenshot("project-form-partly-outside.png")
+    watched.assert_stayed_local()
+    context.close()
