@@ -96,11 +96,17 @@ def test_restore_on_fresh_server_keeps_every_export_and_lets_users_sign_in(
         app.extensions["eqreg.engine"].dispose()
 
 
-def test_restore_refuses_a_registry_that_has_data_unless_forced(web_data, committed, fresh_server, tmp_path):
+def _restored_copy(source_url: str, server, name: str, tmp_path):
+    """Back up ``source_url`` and restore it into a new database ``name`` on ``server``."""
     archive = tmp_path / "registry.dump"
-    backup.backup(committed, archive)
-    target = fresh_server.url("eqreg_occupied")
+    backup.backup(source_url, archive)
+    target = server.url(name)
     backup.restore(target, archive)
+    return archive, target
+
+
+def test_restore_refuses_a_registry_that_has_data_unless_forced(web_data, committed, fresh_server, tmp_path):
+    archive, target = _restored_copy(committed, fresh_server, "eqreg_occupied", tmp_path)
     with psycopg.connect(target, autocommit=True) as conn:
         conn.execute("DELETE FROM projects WHERE code LIKE '%100001'")
 
@@ -128,10 +134,7 @@ def test_restore_rejects_a_file_that_is_not_a_backup(fresh_server, tmp_path):
 
 def test_a_forced_restore_that_fails_half_way_leaves_the_database_as_it_was(
         web_data, committed, fresh_server, tmp_path):
-    archive = tmp_path / "registry.dump"
-    backup.backup(committed, archive)
-    target = fresh_server.url("eqreg_half")
-    backup.restore(target, archive)
+    archive, target = _restored_copy(committed, fresh_server, "eqreg_half", tmp_path)
     with psycopg.connect(target, autocommit=True) as conn:
         conn.execute("UPDATE projects SET name = '恢复前的名字'")
     # An uncompressed archive whose projects data holds bytes that are not UTF-8: the restore

@@ -40,10 +40,16 @@ def test_check_of_a_migrated_database_finds_nothing(database_url):
     assert db_check.check(database_url, repair=False) == []
 
 
-def test_check_repairs_lost_grants_and_row_level_security(server):
-    url = server.url("eqreg_grants")
+def _upgraded(server, name: str) -> str:
+    """A new database on ``server`` made by ``eqreg db upgrade``; its URL."""
+    url = server.url(name)
     embedded.ensure_database(url)
     assert CliRunner().invoke(main, ["db", "upgrade"], env={"DATABASE_URL": url}).exit_code == 0
+    return url
+
+
+def test_check_repairs_lost_grants_and_row_level_security(server):
+    url = _upgraded(server, "eqreg_grants")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("REVOKE ALL ON projects FROM eqreg_app; GRANT DELETE ON users TO eqreg_app;"
                      "ALTER TABLE projects NO FORCE ROW LEVEL SECURITY; DROP POLICY projects_owner_all ON projects")
@@ -61,9 +67,7 @@ def test_check_repairs_lost_grants_and_row_level_security(server):
 
 
 def test_check_repairs_column_grants_users_and_progress_reports(server):
-    url = server.url("eqreg_user_grants")
-    embedded.ensure_database(url)
-    assert CliRunner().invoke(main, ["db", "upgrade"], env={"DATABASE_URL": url}).exit_code == 0
+    url = _upgraded(server, "eqreg_user_grants")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("GRANT SELECT ON users TO eqreg_app; "
                      "REVOKE UPDATE (superseded_at, superseded_by) ON progress_reports FROM eqreg_app")
