@@ -48,23 +48,4 @@ def xlsx_text_cell(sheet, value: str):
 def append_xlsx_row(sheet, values: Iterable[Any]) -> None:
     """``sheet.append(values)`` with every text cell stored as text (never a formula) and the
     control characters XML cannot hold removed. Works for normal and write-only sheets."""
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
-
-    write_only = isinstance(sheet, WriteOnlyWorksheet)
-    row, formula_columns = [], []
-    for i, value in enumerate(values):
-        if isinstance(value, str):
-            value = ILLEGAL_CHARACTERS_RE.sub("", value)
-            if value.startswith("="):  # openpyxl would write it as a formula
-                formula_columns.append(i)
-                if write_only:
-                    cell = WriteOnlyCell(sheet, value=value)
-                    cell.data_type = "s"
-                    value = cell
-        row.append(value)
-    sheet.append(row)
-    if not write_only:
-        for i in formula_columns:
-            sheet.cell(row=sheet.max_row, column=i + 1).data_type = "s"
+    sheet.append([xlsx_text_cell(sheet, v) if isinstance(v, str) else v for v in values])

@@ -20,7 +20,7 @@ from sqlalchemy import Float, and_, cast, extract, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from registry import audit, periods, target_report, unreported
-from registry.cells import xlsx_text_cell
+from registry.cells import append_xlsx_row
 from registry.figures import scope_weight, month_cumulative
 from registry.filters import ProjectFilters
 from registry.models import Project, Town
@@ -136,9 +136,9 @@ def _projects_sheet(sheet, report: ScheduleReport) -> dict:
     _header(sheet, PROJECT_HEADERS)
     rows = schedule_rows(report)
     for number, row in enumerate(rows, 1):
-        sheet.append([number, *(_text(sheet, row[k]) for k in ("code", "name", "domain", "town", "owner")),
-                      row["total_investment"], _money(row["increase"]), _money(row["completed_investment"]),
-                      row["percent"], _text(sheet, row["stage"]), _text(sheet, row["note"])])
+        append_xlsx_row(sheet, [number, *(row[k] for k in ("code", "name", "domain", "town", "owner")),
+                                row["total_investment"], _money(row["increase"]), _money(row["completed_investment"]),
+                                row["percent"], row["stage"], row["note"]])
     totals = {key: round(sum(r[key] or 0 for r in rows), 2)
               for key in ("total_investment", "increase", "completed_investment")}
     sheet.append(["合计", None, f"{len(rows)} 个项目", None, None, None, totals["total_investment"],
@@ -158,9 +158,8 @@ def _missing_sheet(sheet, groups: list[dict]) -> None:
     for group in groups:
         for p in group["projects"]:
             number += 1
-            sheet.append([number, *(_text(sheet, v) for v in (
-                group["town_name"], p["code"], p["name"], p["domain_label"], p["stage_label"], p["owner"],
-                p["last_period"] or "从未上报"))])
+            append_xlsx_row(sheet, [number, group["town_name"], p["code"], p["name"], p["domain_label"],
+                                    p["stage_label"], p["owner"], p["last_period"] or "从未上报"])
     if not number:
         sheet.append([None, "本月应报项目均已上报"])
     _widths(sheet, (6, 14, 26, 30, 12, 10, 24, 14))
@@ -184,10 +183,6 @@ def _widths(sheet, widths) -> None:
     from openpyxl.utils import get_column_letter
     for index, width in enumerate(widths, 1):
         sheet.column_dimensions[get_column_letter(index)].width = width
-
-
-def _text(sheet, value):
-    return xlsx_text_cell(sheet, value) if isinstance(value, str) else value
 
 
 def _money(value):

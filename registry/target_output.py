@@ -3,7 +3,7 @@ monthly 调度表) and a plain-text table for the terminal. JSON is ``Report.as_
 from __future__ import annotations
 
 
-from registry.cells import xlsx_text_cell
+from registry.cells import append_xlsx_row
 from registry.target_report import Report, TargetResult
 
 METRIC_LABELS = {"count": "项目个数", "sum_total_investment": "总投资合计", "sum_equipment_investment": "设备投资合计",
@@ -28,7 +28,7 @@ def targets_sheet(workbook, report: Report, *, index: int = 0):
             sheet.column_dimensions[get_column_letter(i)].width = width
     sheet.append(list(HEADERS))
     for n, target in enumerate(report.targets, start=1):
-        sheet.append([_cell(sheet, v) for v in _row(n, target)])
+        append_xlsx_row(sheet, _row(n, target))
     if not write_only:
         from openpyxl.styles import Font
         for cell in sheet[1]:
@@ -43,10 +43,6 @@ def _row(n: int, t: TargetResult) -> list:
     return [n, t.jurisdiction_name, t.id, t.text, METRIC_LABELS.get(t.metric, t.metric), t.unit or "",
             t.threshold, t.value, t.progress, t.pace, t.status_label, t.deadline.isoformat(),
             WINDOW_LABELS.get(t.window, t.window), years, len(t.undated), len(t.unit_mismatch), len(t.unmeasured)]
-
-
-def _cell(sheet, value):
-    return xlsx_text_cell(sheet, value) if isinstance(value, str) else value
 
 
 def as_text(report: Report) -> str:
