@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Callable
-from importlib import resources
 
 from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
 from registry import cache
 from registry import target_measures as tm
-from registry import target_sums
+from registry import sqlfiles, target_sums
 from registry.errors import InvalidInput, NotFound
 from registry.models import District, Town
 from registry.scope import Scope
@@ -181,9 +179,8 @@ def _towns(session: Session, scope: Scope, jurisdictions) -> dict[str, tuple[str
     return {row.code: (row.name, row.district_code) for row in session.execute(query.order_by(Town.code))}
 
 
-@lru_cache(maxsize=1)
 def _sql():
-    return text(resources.files("registry").joinpath("sql", "target_projects.sql").read_text(encoding="utf-8"))
+    return sqlfiles.load("target_projects")
 
 
 def _has_area(session: Session, jurisdiction: TargetJurisdiction) -> bool:

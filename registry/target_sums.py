@@ -9,11 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from registry import sqlfiles
 from registry import target_measures as tm
 from registry.scope import Scope
 
@@ -44,7 +44,7 @@ ZONE_AREA = ("JOIN target_jurisdictions j ON j.code = CAST(:code AS text) AND j.
 
 @lru_cache(maxsize=2)
 def _sql(zone: bool):
-    statement = resources.files("registry").joinpath("sql", "target_sums.sql").read_text(encoding="utf-8")
+    statement = sqlfiles.source("target_sums")
     return text(statement.replace("{area}", ZONE_AREA if zone else DISTRICT_AREA))
 
 
