@@ -1,3 +1,4 @@
+-- Import step 01 (registry.importing). Temp tables read: none; written: import_staging (creates it).
 -- The staging table of one import: the parsed, Python-validated rows, filled by COPY.
 -- Column types match projects so that "unchanged" comparisons are exact. A row for an existing
 -- code holds the merged record (registry.import_rows): the stored values it does not change.

@@ -1,16 +1,17 @@
+-- Import step 09 (registry.importing). Temp tables read: import_staging, import_before, match_shares; written: import_written (and projects).
 -- Write the staged rows into projects, keyed by project code (DESIGN §4 re-import).
--- Only new codes and the rows import_audit_before.sql found to change (or restore) a stored
+-- Only new codes and the rows 06_audit_before.sql found to change (or restore) a stored
 -- project are written: a row equal to its project is left alone (no new version, no timestamp).
 -- Rows for existing codes hold the merged record (blank cells already filled from the stored
 -- project), so every column is written; a staged row for a deleted project restores it.
--- The projects were locked in code order before (import_lock.sql); rows go in code order too.
+-- The projects were locked in code order before (04_lock.sql); rows go in code order too.
 -- Length (lines) and area (polygons) are geodesic. The written projects go to the temp table
--- import_written (import_written.sql): the later steps start from it, never from a scan of
+-- import_written (08_written.sql): the later steps start from it, never from a scan of
 -- projects by import_batch_id, whose selectivity the planner cannot know (a fresh batch id; under
 -- row-level security it then multiplied staging × projects in nested loops).
 -- The staged rows were matched to towns before (geo.matching.match_staged) unless their geometry
 -- stays (import_before.geom_same): the primary town is written here, the shares next
--- (import_project_towns.sql). A new code created by someone else meanwhile is updated here too;
+-- (10_project_towns.sql). A new code created by someone else meanwhile is updated here too;
 -- the caller finds it (expected_version NULL) and undoes the write.
 -- :district_code, :batch_id, :actor
 WITH written AS (
