@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from geo.crs import many_to_wgs84
 from geo.matching import match_staged
-from registry import audit, sqlfiles
+from registry import audit, fields, sqlfiles
 from registry.errors import Conflict, InvalidInput
 from registry.import_report import ImportReport, Problem, field_label, shown
 from registry.import_rows import validate_rows
@@ -33,26 +33,18 @@ from registry.spreadsheet import read_table
 
 log = logging.getLogger(__name__)
 
-STAGING_COLUMNS = (
-    "row", "code", "name", "domain_code", "category", "owner", "credit_code", "declared_town",
-    "address", "geom", "geom_column", "source_crs", "total_investment", "equipment_investment",
-    "completed_investment", "funding", "stage", "planned_start", "planned_end", "actual_start",
-    "actual_end", "lead_unit", "responsible_units", "is_key", "quantity", "unit", "remarks",
-    "stage_before_suspension", "stage_reason", "expected_version", "restore")
-# COPY types per staging column (text format: geometry travels as hex EWKB text)
-_STAGING_TYPES = (
-    "int4", "text", "text", "text", "text", "text", "text", "text", "text", "text", "text", "text",
-    "numeric", "numeric", "numeric", "text", "text", "date", "date", "date", "date", "text",
-    "text", "bool", "numeric", "text", "text", "text", "text", "int4", "bool")
+# The staging table's columns (registry/sql/import/01_staging.sql) and the type COPY sends each
+# as (text format: geometry travels as hex EWKB text): the declared imported fields between the
+# import's own columns.
+_STAGED = {"row": "int4", **{name: fields.BY_NAME[name].copy_type for name in fields.IMPORTED},
+           "geom_column": "text", "stage_reason": "text", "expected_version": "int4", "restore": "bool"}
+STAGING_COLUMNS = tuple(_STAGED)
+_STAGING_TYPES = tuple(_STAGED.values())
 # text[] columns travel as array literals built by _array_literal (psycopg's list dumper costs
 # ~4 µs per list, most of the COPY)
-_ARRAY_COLUMNS = ("funding", "responsible_units")
+_ARRAY_COLUMNS = tuple(name for name in fields.IMPORTED if fields.BY_NAME[name].is_array)
 # the change list's field order: the audit snapshot's
-_FIELD_ORDER = {name: i for i, name in enumerate((
-    "name", "domain_code", "category", "owner", "credit_code", "declared_town", "address", "geometry",
-    "source_crs", "total_investment", "equipment_investment", "completed_investment", "funding",
-    "stage", "stage_before_suspension", "planned_start", "planned_end", "actual_start", "actual_end",
-    "lead_unit", "responsible_units", "is_key", "quantity", "unit", "remarks", "deleted_at"))}
+_FIELD_ORDER = {name: i for i, name in enumerate(fields.SNAPSHOT_KEYS)}
 
 
 def import_projects(session: Session, source: str | Path | BinaryIO, *, filename: str | None = None,
@@ -399,7 +391,8 @@ def _stage(session: Session, valid: list[dict]) -> None:
             for values, geom in zip(valid, ewkb):
                 values["geom"] = geom
                 row = [values[column] for column in STAGING_COLUMNS]
-                row[_FUNDING], row[_UNITS] = _array_literal(row[_FUNDING]), _array_literal(row[_UNITS])
+                for position in _ARRAYS:
+                    row[position] = _array_literal(row[position])
                 copy.write_row(row)
 
 
@@ -409,7 +402,7 @@ def _analyze_staging(session: Session) -> None:
     session.execute(text("ANALYZE import_staging (row, code, expected_version)"))
 
 
-_FUNDING, _UNITS = (STAGING_COLUMNS.index(column) for column in _ARRAY_COLUMNS)
+_ARRAYS = tuple(STAGING_COLUMNS.index(column) for column in _ARRAY_COLUMNS)
 
 
 def _array_literal(items: list[str]) -> str:

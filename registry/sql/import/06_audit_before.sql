@@ -16,14 +16,5 @@ FROM import_staging s
 JOIN projects p ON p.code = s.code
 JOIN import_snapshot v ON v.id = p.id
 WHERE p.deleted_at IS NOT NULL
-   OR (p.district_code, p.name, p.domain_code, p.category, p.owner, p.credit_code, p.declared_town,
-       p.address, p.geom, p.source_crs, p.total_investment, p.equipment_investment,
-       p.completed_investment, p.funding, p.stage, p.planned_start, p.planned_end, p.actual_start,
-       p.actual_end, p.lead_unit, p.responsible_units, p.is_key, p.quantity, p.unit, p.remarks,
-       p.stage_before_suspension)
-      IS DISTINCT FROM
-      (CAST(:district_code AS varchar), s.name, s.domain_code, s.category, s.owner, s.credit_code,
-       s.declared_town, s.address, ST_SetSRID(s.geom, 4326), s.source_crs, s.total_investment,
-       s.equipment_investment, s.completed_investment, s.funding, s.stage, s.planned_start,
-       s.planned_end, s.actual_start, s.actual_end, s.lead_unit, s.responsible_units, s.is_key,
-       s.quantity, s.unit, s.remarks, s.stage_before_suspension)
+   OR (p.district_code, {{changeable|p.@}})
+      IS DISTINCT FROM (CAST(:district_code AS varchar), {{changeable|s.@}})

@@ -7,10 +7,6 @@
 SELECT s.row, s.code, s.name, e.key AS field, b.snap -> e.key AS before, e.value AS after
 FROM import_staging s
 JOIN import_before b ON b.code = s.code
-CROSS JOIN LATERAL jsonb_each(to_jsonb((SELECT r FROM (SELECT
-    s.name, s.domain_code, s.category, s.owner, s.credit_code, s.declared_town, s.address,
-    s.source_crs, s.total_investment, s.equipment_investment, s.completed_investment, s.funding,
-    s.stage, s.stage_before_suspension, s.planned_start, s.planned_end, s.actual_start,
-    s.actual_end, s.lead_unit, s.responsible_units, s.is_key, s.quantity, s.unit, s.remarks,
+CROSS JOIN LATERAL jsonb_each(to_jsonb((SELECT r FROM (SELECT {{changeable_snapshot|s.@}},
     CAST(NULL AS timestamptz) AS deleted_at, ST_AsText(ST_SetSRID(s.geom, 4326), 7) AS geometry) r))) e
 WHERE e.value IS DISTINCT FROM b.snap -> e.key

@@ -16,16 +16,9 @@
 -- :district_code, :batch_id, :actor
 WITH written AS (
     INSERT INTO projects AS p (
-        district_code, code, name, domain_code, category, owner, credit_code, declared_town, address,
-        geom, source_crs, total_investment, equipment_investment, completed_investment, funding, stage,
-        planned_start, planned_end, actual_start, actual_end, lead_unit, responsible_units, is_key,
-        quantity, unit, remarks, stage_before_suspension, length_km, area_km2, primary_town_code,
-        import_batch_id, created_by, updated_by)
-    SELECT :district_code, s.code, s.name, s.domain_code, s.category, s.owner, s.credit_code,
-           s.declared_town, s.address, ST_SetSRID(s.geom, 4326), s.source_crs, s.total_investment,
-           s.equipment_investment, s.completed_investment, s.funding, s.stage, s.planned_start,
-           s.planned_end, s.actual_start, s.actual_end, s.lead_unit, s.responsible_units, s.is_key,
-           s.quantity, s.unit, s.remarks, s.stage_before_suspension,
+        district_code, {{imported}},
+        length_km, area_km2, primary_town_code, import_batch_id, created_by, updated_by)
+    SELECT :district_code, {{imported|s.@}},
            CASE WHEN ST_Dimension(s.geom) = 1 THEN ST_Length(s.geom::geography) / 1000 END,
            CASE WHEN ST_Dimension(s.geom) = 2 THEN ST_Area(s.geom::geography) / 1e6 END,
            CASE WHEN b.geom_same THEN b.primary_town_code ELSE m.town_code END, :batch_id, :actor, :actor
@@ -35,19 +28,7 @@ WITH written AS (
     WHERE s.expected_version IS NULL OR b.id IS NOT NULL
     ORDER BY s.code
     ON CONFLICT (code) DO UPDATE SET
-        district_code = EXCLUDED.district_code, name = EXCLUDED.name,
-        domain_code = EXCLUDED.domain_code, category = EXCLUDED.category, owner = EXCLUDED.owner,
-        credit_code = EXCLUDED.credit_code, declared_town = EXCLUDED.declared_town,
-        address = EXCLUDED.address, geom = EXCLUDED.geom, source_crs = EXCLUDED.source_crs,
-        total_investment = EXCLUDED.total_investment,
-        equipment_investment = EXCLUDED.equipment_investment,
-        completed_investment = EXCLUDED.completed_investment, funding = EXCLUDED.funding,
-        stage = EXCLUDED.stage, planned_start = EXCLUDED.planned_start,
-        planned_end = EXCLUDED.planned_end, actual_start = EXCLUDED.actual_start,
-        actual_end = EXCLUDED.actual_end, lead_unit = EXCLUDED.lead_unit,
-        responsible_units = EXCLUDED.responsible_units, is_key = EXCLUDED.is_key,
-        quantity = EXCLUDED.quantity, unit = EXCLUDED.unit, remarks = EXCLUDED.remarks,
-        stage_before_suspension = EXCLUDED.stage_before_suspension, deleted_at = NULL,
+        district_code = EXCLUDED.district_code, {{changeable|@ = EXCLUDED.@}}, deleted_at = NULL,
         length_km = EXCLUDED.length_km, area_km2 = EXCLUDED.area_km2,
         primary_town_code = EXCLUDED.primary_town_code,
         import_batch_id = EXCLUDED.import_batch_id, updated_by = EXCLUDED.updated_by,

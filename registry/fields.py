@@ -1,0 +1,165 @@
+"""The project's stored fields, declared once (STYLE 16): adding a field is a line here, a migration
+and its label.
+
+Each ``Field`` is a column of ``projects`` with its PostgreSQL type, its Chinese label and what it
+takes part in (``uses``):
+
+``import``
+    staged by the import (the staging table, its COPY types) and written by its upsert;
+``key``
+    the import's key (the project code): staged but never changed by a re-import;
+``audit``
+    in the audit snapshot (before → after of edits and imports, the import's change list);
+``export``
+    a property of the GeoJSON Features and GeoPackage rows (``exported_as`` names it when it differs);
+``list`` / ``detail``
+    in the API's project list (and detail) or only in the detail; also the OpenAPI schemas.
+
+The import's SQL (``registry/sql/import/``) names the lists as ``{{list|pattern}}``, filled by
+``fill`` when the file is loaded (``registry.sqlfiles``): ``@`` in the pattern is the field name.
+Lists, each in declaration order: ``imported``, ``changeable`` (imported, not the key),
+``snapshot`` (audited, without the geometry, which snapshots hold as WKT under ``geometry``),
+``changeable_snapshot``; ``{{staging_columns}}`` is the staging table's column definitions.
+Other lists (``registry.browse``, ``registry.projects``, the OpenAPI document) are derived here, and
+``tests/test_fields.py`` holds the model, the table and the lists that are still written out by
+hand (the template, the Feature properties) to this declaration.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+USES = frozenset({"import", "key", "audit", "export", "list", "detail"})
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str  # the column of ``projects``
+    sql_type: str  # as PostgreSQL spells it (``format_type``); the staging column has the same
+    label: str  # Chinese, as the history, the change list and messages show it
+    not_null: bool
+    uses: frozenset[str]
+    exported_as: str | None = None  # the Feature property when it is not ``name``
+
+    def __post_init__(self) -> None:
+        unknown = self.uses - USES
+        if unknown:
+            raise ValueError(f"{self.name}: unknown uses {sorted(unknown)}")
+
+    @property
+    def copy_type(self) -> str:
+        """The type psycopg's COPY sends the staged value as (text for text, arrays as their
+        literal and geometry as hex EWKB)."""
+        base = self.sql_type.split("(")[0]
+        if self.sql_type.endswith("[]"):
+            return "text"
+        return {"integer": "int4", "bigint": "int8", "numeric": "numeric", "date": "date",
+                "boolean": "bool"}.get(base, "text")
+
+    @property
+    def is_array(self) -> bool:
+        return self.sql_type.endswith("[]")
+
+    @property
+    def is_geometry(self) -> bool:
+        return self.sql_type.startswith("geometry")
+
+
+def _f(name: str, sql_type: str, label: str, uses: str, *, not_null: bool = False,
+       exported_as: str | None = None) -> Field:
+    return Field(name, sql_type, label, not_null, frozenset(uses.split()), exported_as)
+
+
+_VARCHAR = "character varying"
+_MONEY = "numeric(14,2)"
+_TIME = "timestamp with time zone"
+_ALL = "import audit export list"  # what a person records and everyone sees
+
+# In the order of the table (migrations); the order of every derived list.
+FIELDS: tuple[Field, ...] = (
+    _f("id", "bigint", "项目编号", "export list", not_null=True),
+    _f("district_code", f"{_VARCHAR}(6)", "行政区", "export detail", not_null=True),
+    _f("code", f"{_VARCHAR}(24)", "项目代码", "key " + _ALL, not_null=True),
+    _f("name", "text", "项目名称", _ALL, not_null=True),
+    _f("domain_code", f"{_VARCHAR}(32)", "领域", _ALL, not_null=True, exported_as="domain"),
+    _f("category", "text", "子类", _ALL),
+    _f("owner", "text", "建设单位", _ALL, not_null=True),
+    _f("credit_code", f"{_VARCHAR}(18)", "统一社会信用代码", "import audit export detail"),
+    _f("declared_town", "text", "所属镇街", "import audit export detail"),
+    _f("address", "text", "详细地址", "import audit export detail"),
+    # the Feature's geometry and the detail's ``geometry`` (GeoJSON), not a property
+    _f("geom", "geometry(Geometry,4326)", "位置（几何）", "import audit", not_null=True),
+    _f("source_crs", f"{_VARCHAR}(10)", "坐标系", "import audit export detail", not_null=True),
+    _f("total_investment", _MONEY, "总投资（万元）", _ALL, not_null=True),
+    _f("equipment_investment", _MONEY, "设备投资（万元）", _ALL),
+    _f("completed_investment", _MONEY, "已完成投资（万元）", _ALL),
+    _f("funding", "text[]", "资金来源", "import audit export detail", not_null=True),
+    _f("stage", f"{_VARCHAR}(16)", "项目阶段", _ALL, not_null=True),
+    _f("stage_before_suspension", f"{_VARCHAR}(16)", "暂缓前阶段", "import audit detail"),
+    _f("planned_start", "date", "计划开工", _ALL),
+    _f("planned_end", "date", "计划竣工", _ALL),
+    _f("actual_start", "date", "实际开工", _ALL),
+    _f("actual_end", "date", "实际竣工", _ALL),
+    _f("lead_unit", "text", "牵头单位", "import audit export detail"),
+    _f("responsible_units", "text[]", "责任单位", "import audit export detail", not_null=True),
+    _f("is_key", "boolean", "重点项目", _ALL, not_null=True),
+    _f("quantity", "numeric(16,3)", "数量", "import audit export detail"),
+    _f("unit", "text", "计量单位", "import audit export detail"),
+    _f("remarks", "text", "备注", "import audit export detail"),
+    _f("length_km", "double precision", "长度（公里）", "export detail"),  # geodesic, lines
+    _f("area_km2", "double precision", "面积（平方公里）", "export detail"),  # geodesic, polygons
+    _f("primary_town_code", f"{_VARCHAR}(9)", "主要镇街", "audit export list", exported_as="town_code"),
+    _f("version", "integer", "版本", "export list", not_null=True),
+    _f("created_at", _TIME, "登记时间", "detail", not_null=True),
+    _f("updated_at", _TIME, "更新时间", "export list", not_null=True),
+    _f("created_by", "text", "登记人", "detail"),
+    _f("updated_by", "text", "修改人", "detail"),
+    _f("deleted_at", _TIME, "删除时间", "audit"),
+)
+# Columns of ``projects`` that are bookkeeping, not fields of a project.
+NOT_FIELDS = frozenset({"import_batch_id"})
+
+BY_NAME: dict[str, Field] = {field.name: field for field in FIELDS}
+LABELS: dict[str, str] = {field.name: field.label for field in FIELDS}
+
+
+def names(use: str, *, without: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The names of the fields with ``use``, in declaration order, less the uses in ``without``."""
+    return tuple(f.name for f in FIELDS if use in f.uses and not f.uses & set(without))
+
+
+IMPORTED = names("import")
+CHANGEABLE = names("import", without=("key",))
+# What an audit entry shows of a project; the geometry is added beside them as WKT (``geometry``).
+SNAPSHOT_FIELDS = tuple(name for name in names("audit") if not BY_NAME[name].is_geometry)
+# The snapshot's keys in order (the order of the import's change list).
+SNAPSHOT_KEYS = tuple("geometry" if BY_NAME[name].is_geometry else name for name in names("audit"))
+LIST_FIELDS = names("list")
+DETAIL_FIELDS = LIST_FIELDS + names("detail", without=("list",))
+# Feature properties that come straight from a field: property → field.
+PROPERTIES: dict[str, str] = {f.exported_as or f.name: f.name for f in FIELDS if "export" in f.uses}
+
+
+def staging_columns() -> str:
+    """The staging table's columns for the imported fields (``registry/sql/import/01_staging.sql``)."""
+    return ",\n    ".join(f"{f.name} {f.sql_type}" + (" NOT NULL" if f.not_null else "")
+                          for f in FIELDS if f.name in IMPORTED)
+
+
+_LISTS: dict[str, tuple[str, ...]] = {
+    "imported": IMPORTED,
+    "changeable": CHANGEABLE,
+    "snapshot": SNAPSHOT_FIELDS,
+    "changeable_snapshot": tuple(name for name in CHANGEABLE if name in SNAPSHOT_FIELDS),
+}
+_PLACEHOLDER = re.compile(r"\{\{(\w+)(?:\|([^}]*))?\}\}")
+
+
+def fill(sql: str) -> str:
+    """``sql`` with its ``{{list|pattern}}`` placeholders replaced by the declared field lists."""
+    def one(match: re.Match) -> str:
+        name, pattern = match.group(1), match.group(2) or "@"
+        if name == "staging_columns":
+            return staging_columns()
+        return ", ".join(pattern.replace("@", field) for field in _LISTS[name])
+    return _PLACEHOLDER.sub(one, sql)
