@@ -1,7 +1,8 @@
 """The project's stored fields, declared once (STYLE 16): adding a field is a line here, a migration
-and its label.
+(with the model's column) and its English label (``web.i18n.RECORD_FIELDS``).
 
-Each ``Field`` is a column of ``projects`` with its PostgreSQL type, its Chinese label and what it
+Each ``Field`` is a column of ``projects`` with its PostgreSQL type, its Chinese label, its import
+template column (``template``: parser, required, aliases; the header is the label) and what it
 takes part in (``uses``):
 
 ``import``
@@ -20,9 +21,10 @@ The import's SQL (``registry/sql/import/``) names the lists as ``{{list|pattern}
 Lists, each in declaration order: ``imported``, ``changeable`` (imported, not the key),
 ``snapshot`` (audited, without the geometry, which snapshots hold as WKT under ``geometry``),
 ``changeable_snapshot``; ``{{staging_columns}}`` is the staging table's column definitions.
-Other lists (``registry.browse``, ``registry.projects``, the OpenAPI document) are derived here, and
-``tests/test_fields.py`` holds the model, the table and the lists that are still written out by
-hand (the template, the Feature properties) to this declaration.
+The template (``registry.template.COLUMNS``), the API's records (``registry.browse``), the audit
+snapshot (``registry.projects``) and the OpenAPI schemas derive from here too;
+``tests/test_fields.py`` holds the model, the table, the Feature properties
+(``geo.features.property_pairs``, written out for the export's order) and the labels to it.
 """
 from __future__ import annotations
 
@@ -33,13 +35,23 @@ USES = frozenset({"import", "key", "audit", "export", "list", "detail"})
 
 
 @dataclass(frozen=True)
+class Cell:
+    """How the import template carries a field: its column, headed by the field's label."""
+    parser: str = "text"  # how registry.validation reads it: text, money, number, date, list, flag, special
+    required: bool = False  # for new codes (DESIGN §9)
+    aliases: tuple[str, ...] = ()  # other headers people write
+    key: str | None = None  # the template's English key when it is not the field name
+
+
+@dataclass(frozen=True)
 class Field:
     name: str  # the column of ``projects``
     sql_type: str  # as PostgreSQL spells it (``format_type``); the staging column has the same
-    label: str  # Chinese, as the history, the change list and messages show it
+    label: str  # Chinese: the template's header, the history's and the change list's label
     not_null: bool
     uses: frozenset[str]
     exported_as: str | None = None  # the Feature property when it is not ``name``
+    template: Cell | None = None  # the import template's column (``registry.template``)
 
     def __post_init__(self) -> None:
         unknown = self.uses - USES
@@ -66,8 +78,12 @@ class Field:
 
 
 def _f(name: str, sql_type: str, label: str, uses: str, *, not_null: bool = False,
-       exported_as: str | None = None) -> Field:
-    return Field(name, sql_type, label, not_null, frozenset(uses.split()), exported_as)
+       exported_as: str | None = None, template: Cell | None = None) -> Field:
+    return Field(name, sql_type, label, not_null, frozenset(uses.split()), exported_as, template)
+
+
+def _column(parser: str = "text", *aliases: str, required: bool = False, key: str | None = None) -> Cell:
+    return Cell(parser, required, aliases, key)
 
 
 _VARCHAR = "character varying"
@@ -79,33 +95,49 @@ _ALL = "import audit export list"  # what a person records and everyone sees
 FIELDS: tuple[Field, ...] = (
     _f("id", "bigint", "项目编号", "export list", not_null=True),
     _f("district_code", f"{_VARCHAR}(6)", "行政区", "export detail", not_null=True),
-    _f("code", f"{_VARCHAR}(24)", "项目代码", "key " + _ALL, not_null=True),
-    _f("name", "text", "项目名称", _ALL, not_null=True),
-    _f("domain_code", f"{_VARCHAR}(32)", "领域", _ALL, not_null=True, exported_as="domain"),
-    _f("category", "text", "子类", _ALL),
-    _f("owner", "text", "建设单位", _ALL, not_null=True),
-    _f("credit_code", f"{_VARCHAR}(18)", "统一社会信用代码", "import audit export detail"),
-    _f("declared_town", "text", "所属镇街", "import audit export detail"),
-    _f("address", "text", "详细地址", "import audit export detail"),
-    # the Feature's geometry and the detail's ``geometry`` (GeoJSON), not a property
+    _f("code", f"{_VARCHAR}(24)", "项目代码", "key " + _ALL, not_null=True,
+       template=_column("special", "投资项目统一代码", "项目统一代码", "project_code", required=True)),
+    _f("name", "text", "项目名称", _ALL, not_null=True,
+       template=_column("text", "project_name", required=True)),
+    _f("domain_code", f"{_VARCHAR}(32)", "领域", _ALL, not_null=True, exported_as="domain",
+       template=_column("special", "所属领域", "domain_code", required=True, key="domain")),
+    _f("category", "text", "子类", _ALL, template=_column("text", "类别", "项目类别")),
+    _f("owner", "text", "建设单位", _ALL, not_null=True,
+       template=_column("text", "项目单位", "业主单位", required=True)),
+    _f("credit_code", f"{_VARCHAR}(18)", "统一社会信用代码", "import audit export detail",
+       template=_column("special", "信用代码")),
+    _f("declared_town", "text", "所属镇街", "import audit export detail",  # as written in the source
+       template=_column("text", "镇街", "所属镇（街道）", "所在镇街", "town_code", key="town")),
+    _f("address", "text", "详细地址", "import audit export detail", template=_column("text", "地址", "建设地点")),
+    # the Feature's geometry and the detail's ``geometry`` (GeoJSON), not a property; in the
+    # template 经度/纬度 or 几何WKT (registry.template.LOCATION_COLUMNS)
     _f("geom", "geometry(Geometry,4326)", "位置（几何）", "import audit", not_null=True),
-    _f("source_crs", f"{_VARCHAR}(10)", "坐标系", "import audit export detail", not_null=True),
-    _f("total_investment", _MONEY, "总投资（万元）", _ALL, not_null=True),
-    _f("equipment_investment", _MONEY, "设备投资（万元）", _ALL),
-    _f("completed_investment", _MONEY, "已完成投资（万元）", _ALL),
-    _f("funding", "text[]", "资金来源", "import audit export detail", not_null=True),
-    _f("stage", f"{_VARCHAR}(16)", "项目阶段", _ALL, not_null=True),
+    _f("source_crs", f"{_VARCHAR}(10)", "坐标系", "import audit export detail", not_null=True,
+       template=_column("special", "坐标系统", key="crs")),
+    _f("total_investment", _MONEY, "总投资（万元）", _ALL, not_null=True,
+       template=_column("money", "总投资", "计划总投资", "total", required=True)),
+    _f("equipment_investment", _MONEY, "设备投资（万元）", _ALL,
+       template=_column("money", "设备投资", "设备购置投资")),
+    _f("completed_investment", _MONEY, "已完成投资（万元）", _ALL,
+       template=_column("money", "已完成投资", "累计完成投资", "完成投资")),
+    _f("funding", "text[]", "资金来源", "import audit export detail", not_null=True,
+       template=_column("special", "funding_sources")),
+    _f("stage", f"{_VARCHAR}(16)", "项目阶段", _ALL, not_null=True,
+       template=_column("special", "阶段", "建设阶段", "项目状态", required=True)),
+    # kept by the life-cycle rules (registry.lifecycle), not typed in
     _f("stage_before_suspension", f"{_VARCHAR}(16)", "暂缓前阶段", "import audit detail"),
-    _f("planned_start", "date", "计划开工", _ALL),
-    _f("planned_end", "date", "计划竣工", _ALL),
-    _f("actual_start", "date", "实际开工", _ALL),
-    _f("actual_end", "date", "实际竣工", _ALL),
-    _f("lead_unit", "text", "牵头单位", "import audit export detail"),
-    _f("responsible_units", "text[]", "责任单位", "import audit export detail", not_null=True),
-    _f("is_key", "boolean", "重点项目", _ALL, not_null=True),
-    _f("quantity", "numeric(16,3)", "数量", "import audit export detail"),
-    _f("unit", "text", "计量单位", "import audit export detail"),
-    _f("remarks", "text", "备注", "import audit export detail"),
+    _f("planned_start", "date", "计划开工", _ALL, template=_column("date", "计划开工时间", "计划开工日期")),
+    _f("planned_end", "date", "计划竣工", _ALL, template=_column("date", "计划竣工时间", "计划竣工日期")),
+    _f("actual_start", "date", "实际开工", _ALL, template=_column("date", "实际开工时间", "实际开工日期")),
+    _f("actual_end", "date", "实际竣工", _ALL, template=_column("date", "实际竣工时间", "实际竣工日期")),
+    _f("lead_unit", "text", "牵头单位", "import audit export detail", template=_column()),
+    _f("responsible_units", "text[]", "责任单位", "import audit export detail", not_null=True,
+       template=_column("list")),
+    _f("is_key", "boolean", "重点项目", _ALL, not_null=True,
+       template=_column("flag", "是否重点项目", "key_project")),
+    _f("quantity", "numeric(16,3)", "数量", "import audit export detail", template=_column("number")),
+    _f("unit", "text", "计量单位", "import audit export detail", template=_column("text", "单位")),
+    _f("remarks", "text", "备注", "import audit export detail", template=_column("text", "说明")),
     _f("length_km", "double precision", "长度（公里）", "export detail"),  # geodesic, lines
     _f("area_km2", "double precision", "面积（平方公里）", "export detail"),  # geodesic, polygons
     _f("primary_town_code", f"{_VARCHAR}(9)", "主要镇街", "audit export list", exported_as="town_code"),
@@ -121,6 +153,8 @@ NOT_FIELDS = frozenset({"import_batch_id"})
 
 BY_NAME: dict[str, Field] = {field.name: field for field in FIELDS}
 LABELS: dict[str, str] = {field.name: field.label for field in FIELDS}
+# The import template's key of a field → the field (``domain`` → ``domain_code``).
+FIELD_OF_TEMPLATE_KEY: dict[str, str] = {f.template.key or f.name: f.name for f in FIELDS if f.template}
 
 
 def names(use: str, *, without: tuple[str, ...] = ()) -> tuple[str, ...]:

@@ -1,9 +1,10 @@
 """Adding a project field = its declaration (``registry.fields``) + a migration + its label.
 
-Everything else that lists the fields either derives from the declaration (the import's staging
-table, COPY types and SQL column lists, the audit snapshot, the API's records and its OpenAPI
-schemas) or is held to it here (the model, the table, the import template, the Feature properties,
-the labels), so a field added in one place and forgotten in another fails a test.
+Everything else that lists the fields either derives from the declaration (the import template and
+its plain text cells' validation, the import's staging table, COPY types and SQL column lists, the
+audit snapshot, the API's records and their OpenAPI schemas) or is held to it here (the model, the
+table, the Feature properties, the English labels), so a field added in one place and forgotten in
+another fails a test.
 """
 from __future__ import annotations
 
@@ -17,15 +18,16 @@ from registry import browse, fields, importing, projects, sqlfiles
 from registry.models import Domain, Project, Town
 from registry.progress import field_label
 from registry.project_input import ATTRIBUTE
-from registry.template import BY_KEY
+from registry.template import BY_KEY, COLUMNS
+from registry.validation import validate_record
 from web import i18n
 from web.api import openapi
 
 # Feature properties computed from other fields or tables, not stored fields
 COMPUTED_PROPERTIES = {"town_name", "towns", "domain_label", "stage_label", "funding_label"}
-# Imported fields that have no template column of their own: the location comes from 经度/纬度 or
-# 几何WKT in 坐标系, and the stage before a suspension is kept by the life-cycle rules
-NOT_TEMPLATE_COLUMNS = {"geom", "source_crs", "stage_before_suspension"}
+# Imported fields without a template column of their own: the location comes from 经度/纬度 or
+# 几何WKT, and the stage before a suspension is kept by the life-cycle rules
+NOT_TEMPLATE_COLUMNS = {"geom", "stage_before_suspension"}
 IMPORT_SQL = ("01_staging", "02_reject_outside", "03_partly_outside", "04_lock", "05_audit_snapshot",
               "06_audit_before", "07_changes", "08_written", "09_upsert", "10_project_towns", "11_audit",
               "12_town_check")
@@ -87,12 +89,25 @@ def test_the_audit_snapshot_of_edits_is_the_declared_one():
     assert "geom" not in projects.SNAPSHOT_FIELDS and "deleted_at" in projects.SNAPSHOT_FIELDS
 
 
-def test_every_template_column_of_a_project_is_an_imported_field_with_the_same_label():
+def test_the_template_has_a_column_for_every_imported_field_people_type_in():
+    """The template's columns are the declared cells (headed by the label) and the location's."""
     template_fields = {ATTRIBUTE.get(key, key): column for key, column in BY_KEY.items()
-                      if key not in ("lng", "lat", "wkt", "crs")}
+                      if key not in ("lng", "lat", "wkt")}
     assert set(template_fields) == set(fields.IMPORTED) - NOT_TEMPLATE_COLUMNS
     assert {name: column.header for name, column in template_fields.items()} == {
         name: fields.LABELS[name] for name in template_fields}
+    assert [column.key for column in COLUMNS][7:12] == ["address", "lng", "lat", "wkt", "crs"]
+
+
+def test_a_plain_text_field_is_validated_without_code_of_its_own():
+    typed, problems = validate_record({"code": "2024-370403-42-01-00234X", "name": "项目", "domain": "工业",
+                                       "owner": "公司", "lng": "117.3", "lat": "34.8", "total_investment": "10",
+                                       "stage": "在建", "town": "陶庄镇", "remarks": "备注"}, row=2)
+    assert problems == []
+    text_fields = [fields.FIELD_OF_TEMPLATE_KEY[c.key] for c in COLUMNS if c.parser == "text"]
+    assert {name: typed[name] for name in text_fields} == {
+        "name": "项目", "category": None, "owner": "公司", "declared_town": "陶庄镇", "address": None,
+        "lead_unit": None, "unit": None, "remarks": "备注"}
 
 
 def test_the_feature_properties_are_the_exported_fields_and_the_computed_ones():
