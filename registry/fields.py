@@ -150,50 +150,59 @@ FIELDS: tuple[Field, ...] = (
 )
 # Columns of ``projects`` that are bookkeeping, not fields of a project.
 NOT_FIELDS = frozenset({"import_batch_id"})
-
-BY_NAME: dict[str, Field] = {field.name: field for field in FIELDS}
-LABELS: dict[str, str] = {field.name: field.label for field in FIELDS}
-# The import template's key of a field → the field (``domain`` → ``domain_code``).
-FIELD_OF_TEMPLATE_KEY: dict[str, str] = {f.template.key or f.name: f.name for f in FIELDS if f.template}
-
-
-def names(use: str, *, without: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """The names of the fields with ``use``, in declaration order, less the uses in ``without``."""
-    return tuple(f.name for f in FIELDS if use in f.uses and not f.uses & set(without))
-
-
-IMPORTED = names("import")
-CHANGEABLE = names("import", without=("key",))
-# What an audit entry shows of a project; the geometry is added beside them as WKT (``geometry``).
-SNAPSHOT_FIELDS = tuple(name for name in names("audit") if not BY_NAME[name].is_geometry)
-# The snapshot's keys in order (the order of the import's change list).
-SNAPSHOT_KEYS = tuple("geometry" if BY_NAME[name].is_geometry else name for name in names("audit"))
-LIST_FIELDS = names("list")
-DETAIL_FIELDS = LIST_FIELDS + names("detail", without=("list",))
-# Feature properties that come straight from a field: property → field.
-PROPERTIES: dict[str, str] = {f.exported_as or f.name: f.name for f in FIELDS if "export" in f.uses}
-
-
-def staging_columns() -> str:
-    """The staging table's columns for the imported fields (``registry/sql/import/01_staging.sql``)."""
-    return ",\n    ".join(f"{f.name} {f.sql_type}" + (" NOT NULL" if f.not_null else "")
-                          for f in FIELDS if f.name in IMPORTED)
-
-
-_LISTS: dict[str, tuple[str, ...]] = {
-    "imported": IMPORTED,
-    "changeable": CHANGEABLE,
-    "snapshot": SNAPSHOT_FIELDS,
-    "changeable_snapshot": tuple(name for name in CHANGEABLE if name in SNAPSHOT_FIELDS),
-}
 _PLACEHOLDER = re.compile(r"\{\{(\w+)(?:\|([^}]*))?\}\}")
 
 
-def fill(sql: str) -> str:
-    """``sql`` with its ``{{list|pattern}}`` placeholders replaced by the declared field lists."""
-    def one(match: re.Match) -> str:
-        name, pattern = match.group(1), match.group(2) or "@"
-        if name == "staging_columns":
-            return staging_columns()
-        return ", ".join(pattern.replace("@", field) for field in _LISTS[name])
-    return _PLACEHOLDER.sub(one, sql)
+class Declaration:
+    """The lists derived from a tuple of fields, each in declaration order.
+
+    The registry uses ``PROJECT`` (``FIELDS``) through the module's names below; a test may derive
+    the same lists from a declaration with a throw-away field.
+    """
+
+    def __init__(self, declared: tuple[Field, ...]):
+        self.fields = declared
+        self.by_name = {field.name: field for field in declared}
+        self.labels = {field.name: field.label for field in declared}
+        # the import template's key of a field → the field (``domain`` → ``domain_code``)
+        self.field_of_template_key = {f.template.key or f.name: f.name for f in declared if f.template}
+        self.imported = self.names("import")
+        self.changeable = self.names("import", without=("key",))
+        # what an audit entry shows of a project; the geometry is added beside them as WKT
+        self.snapshot_fields = tuple(n for n in self.names("audit") if not self.by_name[n].is_geometry)
+        # the snapshot's keys in order (the order of the import's change list)
+        self.snapshot_keys = tuple("geometry" if self.by_name[n].is_geometry else n
+                                   for n in self.names("audit"))
+        self.list_fields = self.names("list")
+        self.detail_fields = self.list_fields + self.names("detail", without=("list",))
+        # Feature properties that come straight from a field: property → field
+        self.properties = {f.exported_as or f.name: f.name for f in declared if "export" in f.uses}
+        self._lists = {"imported": self.imported, "changeable": self.changeable,
+                       "snapshot": self.snapshot_fields,
+                       "changeable_snapshot": tuple(n for n in self.changeable if n in self.snapshot_fields)}
+
+    def names(self, use: str, *, without: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """The names of the fields with ``use``, less those with a use in ``without``."""
+        return tuple(f.name for f in self.fields if use in f.uses and not f.uses & set(without))
+
+    def staging_columns(self) -> str:
+        """The staging table's columns of the imported fields (``import/01_staging.sql``)."""
+        return ",\n    ".join(f"{f.name} {f.sql_type}" + (" NOT NULL" if f.not_null else "")
+                              for f in self.fields if "import" in f.uses)
+
+    def fill(self, sql: str) -> str:
+        """``sql`` with its ``{{list|pattern}}`` placeholders replaced by the field lists."""
+        def one(match: re.Match) -> str:
+            name, pattern = match.group(1), match.group(2) or "@"
+            if name == "staging_columns":
+                return self.staging_columns()
+            return ", ".join(pattern.replace("@", field) for field in self._lists[name])
+        return _PLACEHOLDER.sub(one, sql)
+
+
+PROJECT = Declaration(FIELDS)
+BY_NAME, LABELS, FIELD_OF_TEMPLATE_KEY = PROJECT.by_name, PROJECT.labels, PROJECT.field_of_template_key
+IMPORTED, CHANGEABLE = PROJECT.imported, PROJECT.changeable
+SNAPSHOT_FIELDS, SNAPSHOT_KEYS = PROJECT.snapshot_fields, PROJECT.snapshot_keys
+LIST_FIELDS, DETAIL_FIELDS, PROPERTIES = PROJECT.list_fields, PROJECT.detail_fields, PROJECT.properties
+names, fill = PROJECT.names, PROJECT.fill

@@ -34,17 +34,19 @@ LOCATION_COLUMNS: tuple[Column, ...] = (
 )
 
 
-def _columns():
+def columns_of(declaration: fields.Declaration) -> tuple[Column, ...]:
     """The template's columns in the declaration's order (``registry.fields``)."""
-    for field in fields.FIELDS:
+    out: list[Column] = []
+    for field in declaration.fields:
         if field.is_geometry:
-            yield from LOCATION_COLUMNS
+            out.extend(LOCATION_COLUMNS)
         elif field.template is not None:
             cell = field.template
-            yield Column(cell.key or field.name, field.label, cell.required, cell.parser, cell.aliases)
+            out.append(Column(cell.key or field.name, field.label, cell.required, cell.parser, cell.aliases))
+    return tuple(out)
 
 
-COLUMNS: tuple[Column, ...] = tuple(_columns())
+COLUMNS: tuple[Column, ...] = columns_of(fields.PROJECT)
 
 # Columns an import reads but a project does not store: why a row moves the stage backward
 # (registry.lifecycle; audited with the import's entry). Not part of exports or forms.

@@ -14,7 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import aliased
 
 from geo.features import property_pairs
-from registry import browse, fields, importing, projects, sqlfiles
+from geo.sqlfiles import read
+from registry import browse, fields, importing, projects, sqlfiles, template
 from registry.models import Domain, Project, Town
 from registry.progress import field_label
 from registry.project_input import ATTRIBUTE
@@ -28,6 +29,9 @@ COMPUTED_PROPERTIES = {"town_name", "towns", "domain_label", "stage_label", "fun
 # Imported fields without a template column of their own: the location comes from 经度/纬度 or
 # 几何WKT, and the stage before a suspension is kept by the life-cycle rules
 NOT_TEMPLATE_COLUMNS = {"geom", "stage_before_suspension"}
+# Fields people see that need no label of their own in the UI
+UNLABELLED = {"id", "version", "district_code", "created_at", "updated_at", "created_by", "updated_by"}
+_HAN = re.compile(r"[\u4e00-\u9fff]")
 IMPORT_SQL = ("01_staging", "02_reject_outside", "03_partly_outside", "04_lock", "05_audit_snapshot",
               "06_audit_before", "07_changes", "08_written", "09_upsert", "10_project_towns", "11_audit",
               "12_town_check")
@@ -40,15 +44,53 @@ def _table_columns(session, table: str) -> dict[str, tuple[str, bool]]:
         {"table": table})}
 
 
+# --- the places still written by hand, each checked against a declaration ---
+
+def model_drift(declared: fields.Declaration) -> set[str]:
+    """Fields without a model column, and model columns neither declared nor excluded."""
+    columns = {column.name for column in Project.__table__.columns} - fields.NOT_FIELDS
+    return set(declared.by_name) ^ columns
+
+
+def table_drift(session, declared: fields.Declaration) -> dict:
+    """Declared fields whose column the migrations made otherwise (or not at all): name → column."""
+    table = _table_columns(session, "projects")
+    return {f.name: table.get(f.name) for f in declared.fields if table.get(f.name) != (f.sql_type, f.not_null)}
+
+
+def property_drift(declared: fields.Declaration) -> set[str]:
+    """Exported fields missing from the Feature properties (``geo.features.property_pairs``, written
+    out for the export's order), properties that are neither declared nor computed, and properties
+    that do not read their field."""
+    pairs = dict(property_pairs(aliased(Town), Domain))
+    drift = set(declared.properties) ^ (set(pairs) - COMPUTED_PROPERTIES)
+    return drift | {prop for prop, name in declared.properties.items()
+                    if prop in pairs and not re.search(rf"\bprojects\.{name}\b", str(pairs[prop].expression))}
+
+
+def label_drift(declared: fields.Declaration) -> set[str]:
+    """Fields people see (history, change list, detail) without a Chinese label or an English one
+    (``web.i18n.RECORD_FIELDS``, translated like the UI's other text)."""
+    shown = set(declared.snapshot_fields) | (set(declared.detail_fields) - UNLABELLED)
+    return {name for name in shown if not _HAN.search(declared.labels[name]) or name not in i18n.RECORD_FIELDS}
+
+
 def test_every_column_of_the_model_is_a_declared_field_or_explicitly_not_one():
-    columns = {column.name for column in Project.__table__.columns}
-    assert columns == {field.name for field in fields.FIELDS} | fields.NOT_FIELDS
+    assert model_drift(fields.PROJECT) == set()
 
 
 def test_the_table_the_migrations_make_has_the_declared_types(db):
-    table = _table_columns(db, "projects")
-    assert {name: table[name] for name in fields.BY_NAME} == {
-        field.name: (field.sql_type, field.not_null) for field in fields.FIELDS}
+    assert table_drift(db, fields.PROJECT) == {}
+
+
+def test_the_feature_properties_are_the_exported_fields_and_the_computed_ones():
+    assert property_drift(fields.PROJECT) == set()
+
+
+def test_every_field_people_see_has_a_label_in_both_languages():
+    assert label_drift(fields.PROJECT) == set()
+    for name in fields.SNAPSHOT_FIELDS:
+        assert field_label(name) == fields.LABELS[name], name
 
 
 def test_the_staging_table_holds_the_imported_fields_with_the_tables_types(db):
@@ -56,6 +98,62 @@ def test_the_staging_table_holds_the_imported_fields_with_the_tables_types(db):
     staging, table = _table_columns(db, "import_staging"), _table_columns(db, "projects")
     assert {name: staging[name] for name in fields.IMPORTED} == {name: table[name] for name in fields.IMPORTED}
     assert set(staging) == set(importing.STAGING_COLUMNS)
+
+
+# --- a throw-away field ---
+
+THROW_AWAY = fields.Field("contact_person", "text", "联系人", False, frozenset({"import", "audit", "export", "detail"}),
+                          template=fields.Cell(aliases=("项目联系人",)))
+CODE = "2024-370499-42-01-000001"
+
+
+def _run_import_sql(session, declared: fields.Declaration, district: str) -> None:
+    """The import's statements as ``declared`` fills them, on one staged row (no town matching)."""
+    def run(name: str, params: dict | None = None):
+        return session.execute(text(declared.fill(read("registry", f"import/{name}"))), params or {})
+    # the town matching's result, empty: the project gets no primary town
+    session.execute(text("CREATE TEMP TABLE IF NOT EXISTS match_shares (key bigint, town_code text, "
+                         "is_primary boolean) ON COMMIT DELETE ROWS"))
+    run("01_staging")
+    session.execute(text(
+        "INSERT INTO import_staging (row, code, name, domain_code, owner, geom, source_crs, total_investment, "
+        "funding, stage, responsible_units, is_key, contact_person, restore) VALUES (2, :code, '项目', 'industry', "
+        "'公司', ST_GeomFromText('POINT(117.05 35.05)', 4326), 'WGS84', 10, '{}', 'reserve', '{}', false, "
+        "'张三', false)"), {"code": CODE})
+    run("05_audit_snapshot")
+    run("06_audit_before", {"district_code": district})
+    run("08_written")
+    run("09_upsert", {"district_code": district, "batch_id": None, "actor": "test"})
+    run("11_audit", {"batch_id": None, "actor": "test", "filename": "f.csv"})
+
+
+def test_a_throw_away_field_reaches_the_import_the_audit_and_the_api_and_the_drift_tests_name_the_rest(
+        db, grid_district):
+    declared = fields.Declaration(fields.FIELDS + (THROW_AWAY,))
+    # the import: its template column, its staging column and COPY type, the SQL's column lists
+    assert template.columns_of(declared)[-1] == template.Column("contact_person", "联系人", False, "text",
+                                                               ("项目联系人",))
+    assert declared.by_name["contact_person"].copy_type == "text"
+    upsert = declared.fill(read("registry", "import/09_upsert"))
+    assert "s.contact_person" in upsert and "contact_person = EXCLUDED.contact_person" in upsert
+    assert "s.contact_person" in declared.fill(read("registry", "import/07_changes"))
+    # the audit of edits, and the API's record and schema
+    assert "contact_person" in declared.snapshot_fields and "contact_person" in declared.detail_fields
+    assert openapi.project_schemas(declared)[1]["contact_person"] == {
+        "type": "string", "description": "联系人", "nullable": True}
+    # what is written by hand: the migration (and the model), the Feature property, the English label
+    assert model_drift(declared) == {"contact_person"}
+    assert table_drift(db, declared) == {"contact_person": None}
+    assert property_drift(declared) == {"contact_person"}
+    assert label_drift(declared) == {"contact_person"}
+    # once the column exists, the import's SQL writes the field and audits it
+    db.execute(text("ALTER TABLE projects ADD COLUMN contact_person text"))
+    assert table_drift(db, declared) == {}
+    _run_import_sql(db, declared, grid_district)
+    assert db.execute(text("SELECT contact_person FROM projects WHERE code = :code"), {"code": CODE}).scalar() == "张三"
+    after = db.execute(text("SELECT after FROM audit_log WHERE entity = 'project' AND action = 'import' "
+                            "ORDER BY id DESC LIMIT 1")).scalar()
+    assert after["contact_person"] == "张三" and after["code"] == CODE
 
 
 def test_copy_sends_each_staged_field_as_its_type():
@@ -110,15 +208,6 @@ def test_a_plain_text_field_is_validated_without_code_of_its_own():
         "lead_unit": None, "unit": None, "remarks": "备注"}
 
 
-def test_the_feature_properties_are_the_exported_fields_and_the_computed_ones():
-    """geo.features.property_pairs is written out (its order is the export's): it must name every
-    exported field, under its property name, and nothing else but the computed properties."""
-    pairs = dict(property_pairs(aliased(Town), Domain))
-    assert set(pairs) - COMPUTED_PROPERTIES == set(fields.PROPERTIES)
-    for prop, name in fields.PROPERTIES.items():
-        assert re.search(rf"\bprojects\.{name}\b", str(pairs[prop].expression)), prop
-
-
 def test_the_api_records_and_their_schema_are_the_declared_fields():
     assert browse.LIST_FIELDS == fields.LIST_FIELDS and browse.DETAIL_FIELDS == fields.DETAIL_FIELDS
     listed = openapi.SCHEMAS["Project"]["properties"]
@@ -131,13 +220,3 @@ def test_the_api_records_and_their_schema_are_the_declared_fields():
     assert detail["funding"]["type"] == "array" and "nullable" not in detail["funding"]
 
 
-def test_every_field_people_see_has_a_label_in_both_languages():
-    """The Chinese label is the declaration's; the English one (and its translation) lives with
-    the UI's other labels (web.i18n.RECORD_FIELDS)."""
-    shown = set(fields.SNAPSHOT_FIELDS) | set(fields.DETAIL_FIELDS) - {"id", "version", "district_code",
-                                                                       "created_at", "updated_at",
-                                                                       "created_by", "updated_by"}
-    for name in shown:
-        assert field_label(name) == fields.LABELS[name], name
-        assert re.search(r"[\u4e00-\u9fff]", fields.LABELS[name]), name
-        assert name in i18n.RECORD_FIELDS, name

@@ -124,14 +124,20 @@ def field_schema(field: fields.Field) -> dict:
     return schema
 
 
-def _field_schemas(names: tuple[str, ...]) -> dict:
-    return {name: field_schema(fields.BY_NAME[name]) for name in names}
+def project_schemas(declaration: fields.Declaration) -> tuple[dict, dict]:
+    """The properties of ``Project`` (a list item) and those only ``ProjectDetail`` adds."""
+    def schemas(names: tuple[str, ...]) -> dict:
+        return {name: field_schema(declaration.by_name[name]) for name in names}
+    # registry.browse.project_dict adds the labels and the primary town's name to the fields
+    listed = {**schemas(declaration.list_fields), "domain_label": {"type": "string"},
+              "stage_label": {"type": "string"}, "town_name": {"type": "string", "nullable": True}}
+    detail = {**schemas(declaration.names("detail", without=("list",))),
+              "geometry": {"type": "object", "description": "GeoJSON 几何（EPSG:4326）"},
+              "towns": {"type": "array", "items": _ref("TownShare")}}
+    return listed, detail
 
 
-# registry.browse.project_dict adds the labels and the primary town's name to the fields
-_PROJECT = {**_field_schemas(fields.LIST_FIELDS), "domain_label": {"type": "string"},
-            "stage_label": {"type": "string"}, "town_name": {"type": "string", "nullable": True}}
-_DETAIL_ONLY = _field_schemas(fields.names("detail", without=("list",)))
+_PROJECT, _DETAIL_ONLY = project_schemas(fields.PROJECT)
 _COUNTS = {"type": "object", "additionalProperties": {"type": "integer"}}
 
 SCHEMAS = {
@@ -149,9 +155,7 @@ SCHEMAS = {
         "share": {"type": "number", "description": "0–1，各镇街之和为 1"},
         "length_km": {"type": "number", "nullable": True}, "area_km2": {"type": "number", "nullable": True},
         "total_investment": _MONEY, "completed_investment": _MONEY}},
-    "ProjectDetail": {"allOf": [_ref("Project"), {"type": "object", "properties": {
-        **_DETAIL_ONLY, "geometry": {"type": "object", "description": "GeoJSON 几何（EPSG:4326）"},
-        "towns": {"type": "array", "items": _ref("TownShare")}}}]},
+    "ProjectDetail": {"allOf": [_ref("Project"), {"type": "object", "properties": _DETAIL_ONLY}]},
     "TownFigures": {"type": "object", "properties": {
         "code": {"type": "string"}, "name": {"type": "string"}, "district_code": {"type": "string"},
         "area_km2": {"type": "number", "description": "椭球面积"},
