@@ -13,7 +13,7 @@ from sqlalchemy import Numeric, cast, func, literal_column, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, aliased
 
-from registry import cache
+from registry import cache, fields
 from registry.errors import InvalidInput, NotFound
 from registry.filters import ProjectFilters
 from registry.models import Project, ProjectTown, Town
@@ -34,13 +34,9 @@ MAX_PER_PAGE = 200
 MAX_PAGE = 10_000_000  # the offset stays far below bigint
 DEFAULT_PER_PAGE = 50
 
-LIST_FIELDS = ("id", "code", "name", "domain_code", "category", "owner", "stage", "total_investment",
-               "equipment_investment", "completed_investment", "primary_town_code", "planned_start",
-               "planned_end", "actual_start", "actual_end", "is_key", "version", "updated_at")
-DETAIL_FIELDS = LIST_FIELDS + ("district_code", "credit_code", "declared_town", "address",
-                               "source_crs", "funding", "stage_before_suspension", "lead_unit",
-                               "responsible_units", "quantity", "unit", "remarks", "length_km",
-                               "area_km2", "created_at", "created_by", "updated_by")
+# The API's project record: the list's fields, and the detail's (registry.fields).
+LIST_FIELDS = fields.LIST_FIELDS
+DETAIL_FIELDS = fields.DETAIL_FIELDS
 
 
 def parse_sort(value: str | None) -> tuple[str, bool]:

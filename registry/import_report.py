@@ -18,9 +18,8 @@ def kind_label(kind: str, language: str = "zh") -> str:
 
 def field_label(field: str) -> str:
     """The Chinese label of a project field (a database column name, as in the history)."""
-    from registry.progress import FIELD_LABELS  # registry.progress imports the import machinery
-    from registry.template import header_label
-    return FIELD_LABELS.get(field) or header_label(field)
+    from registry.progress import field_label as history_label  # it imports the import machinery
+    return history_label(field)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,10 +22,9 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo import sqlfiles
 from geo.crs import many_to_wgs84
 from geo.matching import match_staged
-from registry import audit
+from registry import audit, fields, sqlfiles
 from registry.errors import Conflict, InvalidInput
 from registry.import_report import ImportReport, Problem, field_label, shown
 from registry.import_rows import validate_rows
@@ -34,26 +33,18 @@ from registry.spreadsheet import read_table
 
 log = logging.getLogger(__name__)
 
-STAGING_COLUMNS = (
-    "row", "code", "name", "domain_code", "category", "owner", "credit_code", "declared_town",
-    "address", "geom", "geom_column", "source_crs", "total_investment", "equipment_investment",
-    "completed_investment", "funding", "stage", "planned_start", "planned_end", "actual_start",
-    "actual_end", "lead_unit", "responsible_units", "is_key", "quantity", "unit", "remarks",
-    "stage_before_suspension", "stage_reason", "expected_version", "restore")
-# COPY types per staging column (text format: geometry travels as hex EWKB text)
-_STAGING_TYPES = (
-    "int4", "text", "text", "text", "text", "text", "text", "text", "text", "text", "text", "text",
-    "numeric", "numeric", "numeric", "text", "text", "date", "date", "date", "date", "text",
-    "text", "bool", "numeric", "text", "text", "text", "text", "int4", "bool")
+# The staging table's columns (registry/sql/import/01_staging.sql) and the type COPY sends each
+# as (text format: geometry travels as hex EWKB text): the declared imported fields between the
+# import's own columns.
+_STAGED = {"row": "int4", **{name: fields.BY_NAME[name].copy_type for name in fields.IMPORTED},
+           "geom_column": "text", "stage_reason": "text", "expected_version": "int4", "restore": "bool"}
+STAGING_COLUMNS = tuple(_STAGED)
+_STAGING_TYPES = tuple(_STAGED.values())
 # text[] columns travel as array literals built by _array_literal (psycopg's list dumper costs
 # ~4 µs per list, most of the COPY)
-_ARRAY_COLUMNS = ("funding", "responsible_units")
+_ARRAY_COLUMNS = tuple(name for name in fields.IMPORTED if fields.BY_NAME[name].is_array)
 # the change list's field order: the audit snapshot's
-_FIELD_ORDER = {name: i for i, name in enumerate((
-    "name", "domain_code", "category", "owner", "credit_code", "declared_town", "address", "geometry",
-    "source_crs", "total_investment", "equipment_investment", "completed_investment", "funding",
-    "stage", "stage_before_suspension", "planned_start", "planned_end", "actual_start", "actual_end",
-    "lead_unit", "responsible_units", "is_key", "quantity", "unit", "remarks", "deleted_at"))}
+_FIELD_ORDER = {name: i for i, name in enumerate(fields.SNAPSHOT_KEYS)}
 
 
 def import_projects(session: Session, source: str | Path | BinaryIO, *, filename: str | None = None,
@@ -183,7 +174,7 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
     report.versions, report.new_rows = rows.versions, rows.new_rows
     rejected_rows = set(rows.rejected)
     with _phase("jurisdiction check"):
-        outside = session.execute(sqlfiles.load("import_reject_outside"), {"district_code": district}).all()
+        outside = session.execute(sqlfiles.load("import/02_reject_outside"), {"district_code": district}).all()
     for row, geom_column, kind in outside:
         rejected_rows.add(row)
         message = ("位置在本行政区之外，经纬度可能填反了" if kind == "swapped_coords"
@@ -191,7 +182,7 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
         report.problems.append(Problem(row, geom_column, kind, "error", message))
     with _phase("partly outside"):
         for row, geom_column, outside_km, outside_km2 in session.execute(
-                sqlfiles.load("import_partly_outside"), {"district_code": district}):
+                sqlfiles.load("import/03_partly_outside"), {"district_code": district}):
             message = partly_outside_message(outside_km, outside_km2)
             if message is not None:
                 report.problems.append(Problem(row, geom_column, "partly_outside", "warning", message))
@@ -202,8 +193,8 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
     staged = rows.staged - len(rejected_rows - rows.rejected)
     with _phase("change list"):
         session.execute(text("DROP TABLE IF EXISTS pg_temp.import_before"))
-        session.execute(sqlfiles.load("import_audit_snapshot"))
-        session.execute(sqlfiles.load("import_audit_before"), {"district_code": district})
+        session.execute(sqlfiles.load("import/05_audit_snapshot"))
+        session.execute(sqlfiles.load("import/06_audit_before"), {"district_code": district})
         session.execute(text("ANALYZE import_before"))
         _list_changes(session, report)
 
@@ -230,10 +221,10 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
             session.execute(text("DELETE FROM project_towns WHERE project_id = ANY(:ids)"),
                             {"ids": relocated_ids})
         if report.imported or report.updated:
-            session.execute(sqlfiles.load("import_project_towns"))
+            session.execute(sqlfiles.load("import/10_project_towns"))
     with _phase("project audit"):
         if report.imported or report.updated:
-            session.execute(sqlfiles.load("import_audit"),
+            session.execute(sqlfiles.load("import/11_audit"),
                             {"batch_id": batch.id, "actor": actor, "filename": filename})
     with _phase("declared towns"):
         _check_towns(session, district, report)
@@ -296,7 +287,7 @@ def _reject_edited(session: Session, rejected_rows: set[int], report: ImportRepo
     """Lock the stored projects in code order and drop the rows whose project changed since the
     row was validated (``edit_conflict``): an edit is never overwritten by an import."""
     conflicts = []
-    for row, code, version, was in session.execute(sqlfiles.load("import_lock")):
+    for row, code, version, was in session.execute(sqlfiles.load("import/04_lock")):
         conflicts.append(row)
         message = (f"项目 {code} 在本次导入校验之后已被修改（现为第 {version} 版，校验时为"
                    f"{'新项目' if was is None else f'第 {was} 版'}），本行未导入，以免覆盖他人的修改；"
@@ -308,7 +299,7 @@ def _reject_edited(session: Session, rejected_rows: set[int], report: ImportRepo
 
 
 def _upsert(session: Session, report: ImportReport, params: dict) -> set[int]:
-    """Write the staged rows (import_upsert.sql); returns the rows it had to leave out.
+    """Write the staged rows (import/09_upsert.sql); returns the rows it had to leave out.
 
     Stored projects were locked and checked before (``_reject_edited``); a new code can still be
     created by an edit in between. Such a row would update that project, so the write is undone
@@ -317,8 +308,8 @@ def _upsert(session: Session, report: ImportReport, params: dict) -> set[int]:
     dropped: set[int] = set()
     while True:
         savepoint = session.begin_nested()
-        session.execute(sqlfiles.load("import_written"))
-        session.execute(sqlfiles.load("import_upsert"), params)
+        session.execute(sqlfiles.load("import/08_written"))
+        session.execute(sqlfiles.load("import/09_upsert"), params)
         overtaken = session.execute(_OVERTAKEN).all()
         if not overtaken:
             savepoint.commit()
@@ -341,7 +332,7 @@ _OVERTAKEN = text("SELECT s.row, s.code FROM import_written w JOIN import_stagin
 def _list_changes(session: Session, report: ImportReport) -> None:
     """Fill the report's change list; a stored value becoming empty is a ``will_clear`` warning."""
     by_row: dict[int, dict] = {}
-    found = sorted(session.execute(sqlfiles.load("import_changes")).all(),
+    found = sorted(session.execute(sqlfiles.load("import/07_changes")).all(),
                    key=lambda change: (change.row, _FIELD_ORDER.get(change.field, len(_FIELD_ORDER))))
     for row, code, name, field, before, after in found:
         entry = by_row.setdefault(row, {"row": row, "code": code, "name": name, "action": "update",
@@ -382,7 +373,7 @@ def _create_staging(session: Session) -> None:
     # the default 4 MB each spilled to disk (~1 s apiece at 100 000 rows)
     session.execute(text("SET LOCAL work_mem = '128MB'"))
     session.execute(text("DROP TABLE IF EXISTS pg_temp.import_staging"))
-    session.execute(sqlfiles.load("import_staging"))
+    session.execute(sqlfiles.load("import/01_staging"))
 
 
 def _stage(session: Session, valid: list[dict]) -> None:
@@ -400,7 +391,8 @@ def _stage(session: Session, valid: list[dict]) -> None:
             for values, geom in zip(valid, ewkb):
                 values["geom"] = geom
                 row = [values[column] for column in STAGING_COLUMNS]
-                row[_FUNDING], row[_UNITS] = _array_literal(row[_FUNDING]), _array_literal(row[_UNITS])
+                for position in _ARRAYS:
+                    row[position] = _array_literal(row[position])
                 copy.write_row(row)
 
 
@@ -410,7 +402,7 @@ def _analyze_staging(session: Session) -> None:
     session.execute(text("ANALYZE import_staging (row, code, expected_version)"))
 
 
-_FUNDING, _UNITS = (STAGING_COLUMNS.index(column) for column in _ARRAY_COLUMNS)
+_ARRAYS = tuple(STAGING_COLUMNS.index(column) for column in _ARRAY_COLUMNS)
 
 
 def _array_literal(items: list[str]) -> str:
@@ -421,7 +413,7 @@ def _array_literal(items: list[str]) -> str:
 
 def _check_towns(session: Session, district: str, report: ImportReport) -> None:
     for row, geom_column, declared, declared_code, primary_code, primary_name in session.execute(
-            sqlfiles.load("import_town_check"), {"district_code": district}):
+            sqlfiles.load("import/12_town_check"), {"district_code": district}):
         if primary_code is None:
             report.problems.append(Problem(row, geom_column, "no_town", "warning",
                                            "位置在本行政区内但不在任何镇街范围内，未归属镇街"))

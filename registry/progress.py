@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from sqlalchemy import BigInteger, Date, ForeignKey, Index, Numeric, String, Text, func, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from registry import audit, lifecycle, periods, permissions
+from registry import audit, fields, lifecycle, periods, permissions
 from registry.errors import Forbidden, InvalidInput, NotFound
 from registry.models import AuditEntry, Base, Money, Project, Timestamp
 from registry.projects import apply_values, locked_project
@@ -60,9 +60,8 @@ REPORT_LABELS = {"period": "上报月份", "reported_on": "上报日期", "compl
                  "actual_start": "实际开工", "actual_end": "实际竣工"}
 ACTION_LABELS = {"create": "登记", "update": "修改", "delete": "删除", "restore": "恢复",
                  "progress": "进度上报", "import": "导入", "rematch": "镇街边界调整"}
-FIELD_LABELS = {"domain_code": "领域", "declared_town": "所属镇街", "source_crs": "坐标系",
-                "stage_before_suspension": "暂缓前阶段", "primary_town_code": "主要镇街",
-                "deleted_at": "删除时间", "geometry": "位置（几何）", "towns": "所属镇街（份额）"}
+# What the history shows besides the declared fields (registry.fields.LABELS).
+FIELD_LABELS = {"geometry": "位置（几何）", "towns": "所属镇街（份额）"}
 
 
 class _Problems:
@@ -303,4 +302,4 @@ def _entry(at, actor, action, before, after, details, order: int) -> dict:
 
 def field_label(field: str) -> str:
     """The Chinese label of a project field in the history."""
-    return FIELD_LABELS.get(field) or header_label(field)
+    return fields.LABELS.get(field) or FIELD_LABELS.get(field) or header_label(field)

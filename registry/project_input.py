@@ -15,6 +15,7 @@ from geoalchemy2.shape import to_shape
 from shapely.geometry import shape
 from sqlalchemy.orm import Session
 
+from registry import fields
 from registry.errors import InvalidInput
 from registry.models import Project
 from registry.template import BY_KEY, COLUMNS, header_label
@@ -22,8 +23,8 @@ from registry.validation import registry_vocabularies, validate_record
 
 GEOMETRY_KEYS = ("geometry", "wkt", "lng", "lat", "crs")
 INPUT_KEYS = frozenset(BY_KEY) | {"geometry"}
-# Template key → Project attribute where they differ.
-ATTRIBUTE = {"domain": "domain_code", "town": "declared_town"}
+# Template key → Project attribute where they differ (registry.fields).
+ATTRIBUTE = {key: name for key, name in fields.FIELD_OF_TEMPLATE_KEY.items() if key != name}
 # Field → the label people see in messages (template headers, plus the few non-template ones).
 _LABELS = {"geometry": "几何（geometry）", "reason": "原因", "district_code": "行政区"}
 

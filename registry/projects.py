@@ -26,7 +26,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from geo import sqlfiles
 from geo.matching import match_projects
-from registry import audit, lifecycle, permissions
+from registry import audit, fields, lifecycle, permissions
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleVersion
 from registry.importing import partly_outside_message, resolve_district
 from registry.models import Project
@@ -34,14 +34,12 @@ from registry.scope import Scope, project_clause
 from registry.project_input import (GEOMETRY_KEYS, INPUT_KEYS, current_record, geojson_wkt,
                                     input_record, validated)
 
-# What an audit entry shows of a project (geometry as WKT, EPSG:4326).
-SNAPSHOT_FIELDS = (
-    "code", "name", "domain_code", "category", "owner", "credit_code", "declared_town", "address",
-    "source_crs", "total_investment", "equipment_investment", "completed_investment", "funding",
-    "stage", "stage_before_suspension", "planned_start", "planned_end", "actual_start",
-    "actual_end", "lead_unit", "responsible_units", "is_key", "quantity", "unit", "remarks",
-    "primary_town_code", "deleted_at")
-_DATA_FIELDS = tuple(f for f in SNAPSHOT_FIELDS if f not in ("primary_town_code", "deleted_at"))
+# What an audit entry shows of a project, beside the geometry (WKT, EPSG:4326): registry.fields.
+SNAPSHOT_FIELDS = fields.SNAPSHOT_FIELDS
+# What a person records (the geometry apart): the fields an import writes.
+_DATA_FIELDS = tuple(name for name in fields.IMPORTED if not fields.BY_NAME[name].is_geometry)
+
+
 def create_project(session: Session, *, scope: Scope, values: Mapping, actor: str) -> dict:
     """Register one project; ``values`` are template keys (+ ``geometry``, ``crs``,
     optional ``district_code``). Returns ``{"id", "version", "warnings"}``."""

@@ -1,4 +1,7 @@
-"""Load the registry's own ``.sql`` files (``registry/sql/``), the queries about projects."""
+"""Load the registry's own ``.sql`` files (``registry/sql/``), the queries about projects.
+
+A file may name the declared field lists as ``{{list|pattern}}`` (``registry.fields.fill``).
+"""
 from __future__ import annotations
 
 from functools import cache
@@ -6,11 +9,12 @@ from functools import cache
 from sqlalchemy import TextClause, text
 
 from geo.sqlfiles import read
+from registry import fields
 
 
 def source(name: str) -> str:
     """The text of ``registry/sql/<name>.sql``, for statements completed before use."""
-    return read("registry", name)
+    return fields.fill(read("registry", name))
 
 
 @cache

@@ -1,5 +1,8 @@
 """The import template (DESIGN §4): column headers, English keys, what is required, how to parse.
 
+The columns are the declared fields' (``registry.fields``: a field's ``template`` cell, headed by
+its label), the location's columns where the geometry is declared.
+
 Spreadsheets arrive with Chinese headers (with or without the （万元） unit, full- or half-width
 brackets, stray spaces) or with the English keys; ``map_headers`` turns any of them into keys.
 """
@@ -8,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from registry import fields
 from registry.import_report import Problem
 
 
@@ -21,36 +25,28 @@ class Column:
     aliases: tuple[str, ...] = ()
 
 
-COLUMNS: tuple[Column, ...] = (
-    Column("code", "项目代码", True, "special", ("投资项目统一代码", "项目统一代码", "project_code")),
-    Column("name", "项目名称", True, "text", ("project_name",)),
-    Column("domain", "领域", True, "special", ("所属领域", "domain_code")),
-    Column("category", "子类", False, "text", ("类别", "项目类别")),
-    Column("owner", "建设单位", True, "text", ("项目单位", "业主单位")),
-    Column("credit_code", "统一社会信用代码", False, "special", ("信用代码",)),
-    Column("town", "所属镇街", False, "text", ("镇街", "所属镇（街道）", "所在镇街", "town_code")),
-    Column("address", "详细地址", False, "text", ("地址", "建设地点")),
+# Where the declaration has the geometry, the template has these: a point as 经度/纬度, any
+# geometry as 几何WKT (in 坐标系, the next column: ``source_crs``).
+LOCATION_COLUMNS: tuple[Column, ...] = (
     Column("lng", "经度", False, "special", ("longitude", "lon", "x")),
     Column("lat", "纬度", False, "special", ("latitude", "y")),
     Column("wkt", "几何WKT", False, "special", ("WKT", "几何", "geometry")),
-    Column("crs", "坐标系", False, "special", ("坐标系统",)),
-    Column("total_investment", "总投资（万元）", True, "money", ("总投资", "计划总投资", "total")),
-    Column("equipment_investment", "设备投资（万元）", False, "money", ("设备投资", "设备购置投资")),
-    Column("completed_investment", "已完成投资（万元）", False, "money",
-           ("已完成投资", "累计完成投资", "完成投资")),
-    Column("funding", "资金来源", False, "special", ("funding_sources",)),
-    Column("stage", "项目阶段", True, "special", ("阶段", "建设阶段", "项目状态")),
-    Column("planned_start", "计划开工", False, "date", ("计划开工时间", "计划开工日期")),
-    Column("planned_end", "计划竣工", False, "date", ("计划竣工时间", "计划竣工日期")),
-    Column("actual_start", "实际开工", False, "date", ("实际开工时间", "实际开工日期")),
-    Column("actual_end", "实际竣工", False, "date", ("实际竣工时间", "实际竣工日期")),
-    Column("lead_unit", "牵头单位", False, "text", ()),
-    Column("responsible_units", "责任单位", False, "list", ()),
-    Column("is_key", "重点项目", False, "flag", ("是否重点项目", "key_project")),
-    Column("quantity", "数量", False, "number", ()),
-    Column("unit", "计量单位", False, "text", ("单位",)),
-    Column("remarks", "备注", False, "text", ("说明",)),
 )
+
+
+def columns_of(declaration: fields.Declaration) -> tuple[Column, ...]:
+    """The template's columns in the declaration's order (``registry.fields``)."""
+    out: list[Column] = []
+    for field in declaration.fields:
+        if field.is_geometry:
+            out.extend(LOCATION_COLUMNS)
+        elif field.template is not None:
+            cell = field.template
+            out.append(Column(cell.key or field.name, field.label, cell.required, cell.parser, cell.aliases))
+    return tuple(out)
+
+
+COLUMNS: tuple[Column, ...] = columns_of(fields.PROJECT)
 
 # Columns an import reads but a project does not store: why a row moves the stage backward
 # (registry.lifecycle; audited with the import's entry). Not part of exports or forms.

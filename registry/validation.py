@@ -21,9 +21,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo.crs import to_wgs84
+from registry import fields
 from registry.import_report import Problem
 from registry.models import Domain, FundingSource
-from registry.template import header_label
+from registry.template import COLUMNS, header_label
 from registry.vocab import DOMAIN_INDEX, FUNDING_INDEX, STAGE_INDEX, code_of, crs_code, label_index
 
 PROJECT_CODE = re.compile(r"^\d{4}-\d{6}-\d{2}-\d{2}-\d{5}[0-9A-Z]$")
@@ -42,6 +43,9 @@ _EXCEL_EPOCH = dt.date(1899, 12, 30)
 _FLAGS = {"是": True, "否": False, "yes": True, "no": False, "y": True, "n": False, "1": True,
           "0": False, "true": True, "false": False, "√": True, "×": False, "重点": True, "非重点": False}
 _ALLOWED_TYPES = {"Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"}
+# Template key → field of the cells stored as written (parser "text", registry.fields).
+_TEXT_FIELDS = tuple((column.key, fields.FIELD_OF_TEMPLATE_KEY[column.key])
+                     for column in COLUMNS if column.parser == "text")
 # A realistic pipeline has thousands of vertices; more than this is refused per row (documented in
 # docs/security.md) so one cell cannot make every map view huge.
 MAX_VERTICES = 100_000
@@ -167,9 +171,7 @@ def validate_record(record: Mapping[str, str | None], *, row: int, default_crs: 
     """
     r = _Row(row)
     v = _clean(record)
-    values: dict = {key: v.get(key) for key in ("name", "category", "owner", "address", "lead_unit",
-                                                 "unit", "remarks")}
-    values["declared_town"] = v.get("town")
+    values: dict = {field: v.get(key) for key, field in _TEXT_FIELDS}
 
     code = v.get("code")
     if code is None:

@@ -20,8 +20,8 @@ STORED, STAGED = 3000, 400
 # the import's statements that join the staged rows with stored projects
 TEMP_AND_PROJECT_TABLES = ("import_staging", "import_before", "import_written", "match_shares", "projects",
                            "project_towns")
-WATCHED = ("import_lock", "import_audit_before", "import_changes", "import_upsert",
-           "import_project_towns", "import_audit", "import_town_check")
+WATCHED = ("import/04_lock", "import/06_audit_before", "import/07_changes", "import/09_upsert",
+           "import/10_project_towns", "import/11_audit", "import/12_town_check")
 
 
 def rows(count: int, *, first: int = 0, name: str = "项目") -> io.BytesIO:
@@ -81,7 +81,7 @@ def test_the_web_roles_import_statements_do_not_multiply_staging_by_projects(web
     session = web_role_session
     plans: dict[str, dict] = {}
     real_execute = session.execute
-    from geo import sqlfiles
+    from registry import sqlfiles
     names = {str(sqlfiles.load(name)): name for name in WATCHED}
 
     def explaining(statement, params=None, *args, **kwargs):

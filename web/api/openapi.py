@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask import jsonify
 
+from registry import fields
 from registry.browse import DEFAULT_PER_PAGE, MAX_PER_PAGE, SORTABLE
 from registry.figures import GROUPINGS
 from registry.vocab import DOMAINS, STAGES
@@ -104,22 +105,39 @@ PATHS: dict[str, dict] = {
 
 _MONEY = {"type": "number", "description": "万元"}
 _NULLABLE_MONEY = {"type": "number", "nullable": True, "description": "万元"}
-_PROJECT = {
-    "id": {"type": "integer"}, "code": {"type": "string", "description": "投资项目统一代码"},
-    "name": {"type": "string"}, "domain_code": {"type": "string"}, "domain_label": {"type": "string"},
-    "category": {"type": "string", "nullable": True}, "owner": {"type": "string"},
-    "stage": {"type": "string", "enum": list(STAGES)}, "stage_label": {"type": "string"},
-    "total_investment": _MONEY, "equipment_investment": _NULLABLE_MONEY,
-    "completed_investment": _NULLABLE_MONEY,
-    "primary_town_code": {"type": "string", "nullable": True},
-    "town_name": {"type": "string", "nullable": True},
-    "planned_start": {"type": "string", "format": "date", "nullable": True},
-    "planned_end": {"type": "string", "format": "date", "nullable": True},
-    "actual_start": {"type": "string", "format": "date", "nullable": True},
-    "actual_end": {"type": "string", "format": "date", "nullable": True},
-    "is_key": {"type": "boolean"}, "version": {"type": "integer"},
-    "updated_at": {"type": "string", "format": "date-time"},
-}
+_SCHEMA_OF_TYPE = {"bigint": {"type": "integer"}, "integer": {"type": "integer"},
+                   "numeric": {"type": "number"}, "double precision": {"type": "number"},
+                   "boolean": {"type": "boolean"}, "date": {"type": "string", "format": "date"},
+                   "timestamp with time zone": {"type": "string", "format": "date-time"},
+                   "text[]": {"type": "array", "items": {"type": "string"}}}
+_ENUMS = {"stage": list(STAGES)}
+
+
+def field_schema(field: fields.Field) -> dict:
+    """The JSON schema of a declared field's value in the API (its label as the description)."""
+    schema = dict(_SCHEMA_OF_TYPE.get(field.sql_type) or _SCHEMA_OF_TYPE.get(field.sql_type.split("(")[0])
+                  or {"type": "string"}, description=field.label)
+    if field.name in _ENUMS:
+        schema["enum"] = _ENUMS[field.name]
+    if not field.not_null:
+        schema["nullable"] = True
+    return schema
+
+
+def project_schemas(declaration: fields.Declaration) -> tuple[dict, dict]:
+    """The properties of ``Project`` (a list item) and those only ``ProjectDetail`` adds."""
+    def schemas(names: tuple[str, ...]) -> dict:
+        return {name: field_schema(declaration.by_name[name]) for name in names}
+    # registry.browse.project_dict adds the labels and the primary town's name to the fields
+    listed = {**schemas(declaration.list_fields), "domain_label": {"type": "string"},
+              "stage_label": {"type": "string"}, "town_name": {"type": "string", "nullable": True}}
+    detail = {**schemas(declaration.names("detail", without=("list",))),
+              "geometry": {"type": "object", "description": "GeoJSON 几何（EPSG:4326）"},
+              "towns": {"type": "array", "items": _ref("TownShare")}}
+    return listed, detail
+
+
+_PROJECT, _DETAIL_ONLY = project_schemas(fields.PROJECT)
 _COUNTS = {"type": "object", "additionalProperties": {"type": "integer"}}
 
 SCHEMAS = {
@@ -137,12 +155,7 @@ SCHEMAS = {
         "share": {"type": "number", "description": "0–1，各镇街之和为 1"},
         "length_km": {"type": "number", "nullable": True}, "area_km2": {"type": "number", "nullable": True},
         "total_investment": _MONEY, "completed_investment": _MONEY}},
-    "ProjectDetail": {"allOf": [_ref("Project"), {"type": "object", "properties": {
-        "geometry": {"type": "object", "description": "GeoJSON 几何（EPSG:4326）"},
-        "towns": {"type": "array", "items": _ref("TownShare")},
-        "funding": {"type": "array", "items": {"type": "string"}},
-        "responsible_units": {"type": "array", "items": {"type": "string"}},
-        "length_km": {"type": "number", "nullable": True}, "area_km2": {"type": "number", "nullable": True}}}]},
+    "ProjectDetail": {"allOf": [_ref("Project"), {"type": "object", "properties": _DETAIL_ONLY}]},
     "TownFigures": {"type": "object", "properties": {
         "code": {"type": "string"}, "name": {"type": "string"}, "district_code": {"type": "string"},
         "area_km2": {"type": "number", "description": "椭球面积"},

@@ -1,7 +1,8 @@
+-- Import step 11 (registry.importing). Temp tables read: import_written, import_snapshot, import_before, import_staging; written: none (audit_log).
 -- One audit entry per project this import inserted or changed (import_written; unchanged rows
 -- are not written, so they get none), shaped like registry.projects' entries:
 -- an inserted project's snapshot as "after" (before NULL), a changed one's changed fields only,
--- before (import_audit_before.sql) → after (both import_audit_snapshot.sql). Two branches, so the
+-- before (06_audit_before.sql) → after (both 05_audit_snapshot.sql). Two branches, so the
 -- per-field comparison runs for changed projects only.
 -- :batch_id, :actor, :filename
 INSERT INTO audit_log (actor, action, entity, entity_id, district_code, before, after, details)

@@ -1,5 +1,6 @@
+-- Import step 03 (registry.importing). Temp tables read: import_staging; written: none.
 -- Staged lines and polygons that lie partly outside the district (DESIGN §4, partly_outside):
--- the geodesic length (km) or area (km²) of the part outside. Run after import_reject_outside.sql,
+-- the geodesic length (km) or area (km²) of the part outside. Run after 02_reject_outside.sql,
 -- so every row left touches the district; points that touch it lie in it. Rows that keep their
 -- stored geometry are not checked again. Returns (row, geom_column, outside_km, outside_km2).
 -- :district_code

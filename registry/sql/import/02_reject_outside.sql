@@ -1,3 +1,4 @@
+-- Import step 02 (registry.importing). Temp tables read: import_staging; written: import_staging (deletes the rows outside the district).
 -- Remove staged rows whose geometry does not touch the district and say why (DESIGN §3):
 -- when the flipped geometry would touch it, lng/lat were swapped. The district outline is the
 -- loaded one, else the union of its current towns. Returns (row, geom_column, kind).

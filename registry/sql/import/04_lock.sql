@@ -1,3 +1,4 @@
+-- Import step 04 (registry.importing). Temp tables read: import_staging; written: none (locks the stored projects).
 -- Lock the stored projects an import will write, in code order (two imports, or an import and
 -- an edit, then never wait on each other in a circle), and return those whose version is not the
 -- staged expected_version: the project was edited after the row was validated (edit_conflict).

@@ -1,3 +1,4 @@
+-- Import step 12 (registry.importing). Temp tables read: import_staging; written: none.
 -- Compare each staged row's declared 所属镇街 (name, short name, 9- or 12-digit code) with the
 -- towns its geometry was matched to; the geometry wins, so these are warnings (DESIGN §4).
 -- A line or polygon across towns agrees with any town it has a share in; rows in no town at all

@@ -1,3 +1,4 @@
+-- Import step 10 (registry.importing). Temp tables read: import_written, import_staging, match_shares; written: none (project_towns).
 -- The town shares of the projects this import inserted or changed (import_written), from the
 -- shares computed for their staged rows (match_shares, key = spreadsheet row). Unchanged rows keep
 -- theirs; shares of changed rows were removed before. No scan of projects: under row-level
