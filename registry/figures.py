@@ -9,7 +9,7 @@ from sqlalchemy import Float, String, and_, bindparam, cast, func, literal, or_,
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 
-from geo import sqlfiles
+from registry import sqlfiles
 from registry import cache, periods
 from registry.errors import InvalidInput
 from registry.filters import ProjectFilters, project_year

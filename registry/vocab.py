@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from geo.crs_names import CRS_NAMES, crs_code  # noqa: F401  (the CRS names live in geo)
+
 DOMAINS: dict[str, tuple[str, str, list[str]]] = {
     # code: (中文, English, example categories)
     "industry": ("工业", "Industry", ["技术改造", "智能化改造", "节能降碳", "节水改造", "检验检测"]),
@@ -42,11 +44,6 @@ FUNDING_SOURCES: dict[str, str] = {
     "self_raised": "企业自筹",
     "other": "其他",
 }
-
-# Coordinate systems accepted on ingest; CGCS2000 is treated as WGS84 at this precision.
-CRS_NAMES: dict[str, str] = {"WGS84": "WGS84", "CGCS2000": "CGCS2000", "GCJ02": "GCJ-02（高德/腾讯）",
-                             "BD09": "BD-09（百度）"}
-
 
 def label_index(entries: Mapping[str, tuple[str, ...] | str]) -> dict[str, str]:
     """Map every code and label (and their lower-case forms) to the code."""
@@ -85,17 +82,6 @@ def domain_code(value: str | None) -> str | None:
 def stage_code(value: str | None) -> str | None:
     """The stage code for a code, label or common alias (``在建``, ``已开工`` …), or None."""
     return code_of(STAGE_INDEX, value)
-
-
-def crs_code(value: str | None) -> str | None:
-    """Normalise a coordinate-system name: ``gcj-02``, ``GCJ02``, ``高德`` … → ``GCJ02``."""
-    if value is None or not value.strip():
-        return None
-    key = value.strip().upper().replace("-", "").replace("_", "").replace(" ", "").replace(":", "")
-    aliases = {"WGS84": "WGS84", "EPSG4326": "WGS84", "GPS": "WGS84", "CGCS2000": "CGCS2000",
-               "EPSG4490": "CGCS2000", "GCJ02": "GCJ02", "高德": "GCJ02", "腾讯": "GCJ02",
-               "火星坐标": "GCJ02", "BD09": "BD09", "百度": "BD09", "BD09LL": "BD09"}
-    return aliases.get(key)
 
 
 # Import/validation problem kinds (DESIGN §4): the stable English ``kind`` → (中文, English) label

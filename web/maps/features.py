@@ -12,7 +12,7 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo import sqlfiles
+from registry import sqlfiles
 from geo.crs import gcj02_to_wgs84, wgs84_to_gcj02
 from registry.errors import InvalidInput
 from registry.filters import ProjectFilters
