@@ -100,6 +100,13 @@ def to_wgs84(geometry: BaseGeometry, crs: str) -> BaseGeometry:
     return many_to_wgs84(geometry, crs)
 
 
+def to_gcj02(geometry):
+    """Shift a WGS84 geometry (or an array of them) to GCJ-02, to be drawn over AMap tiles."""
+    def shift(coords: np.ndarray) -> np.ndarray:
+        return np.column_stack(wgs84_to_gcj02(coords[:, 0], coords[:, 1]))
+    return shapely.transform(geometry, shift)
+
+
 def many_to_wgs84(geometries, crs: str):
     """Bring one geometry or an array of geometries, all in ``crs``, to WGS84 in one call.
 

@@ -12,9 +12,9 @@ from flask_babel import lazy_gettext as _l
 
 from registry import target_measures, target_report, targets
 from registry.errors import InvalidInput
+from registry.map_view import collection_bounds, town_collection
 from web import auth, database
 from web.api.targets import district_param
-from web.maps.towns import collection_bounds, town_collection
 
 bp = Blueprint("targets_pages", __name__)
 PANEL_SIZE = 6
