@@ -19,6 +19,7 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 from shapely.geometry import MultiPolygon, Polygon
 
+from geo.admin_codes import normalise_code, parent_prefix
 from geo.crs import crs_code, to_wgs84
 from geo.errors import GeometryError
 
@@ -125,24 +126,6 @@ def read_boundaries(path: str | Path, *, level: str = "town", code_field: str | 
         raise GeometryError(f"边界文件有 {len(errors)} 处错误，未导入：{shown}", details={"errors": errors})
     return BoundaryLayer(features=features, source_crs=source_crs, encoding=used_encoding,
                          code_field=code_column, name_field=name_column, notes=notes)
-
-
-def normalise_code(value, length: int) -> str:
-    """An administrative code as text: ``370403104000`` → ``370403104`` (land-survey codes pad with zeros)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, float) and value.is_integer():  # DBF numeric fields arrive as floats
-        value = int(value)
-    text = str(value).strip()
-    if len(text) > length and text.isdigit() and set(text[length:]) == {"0"}:
-        text = text[:length]
-    return text
-
-
-def parent_prefix(parent: str) -> str:
-    """The digits a child code starts with: ``370403`` → ``370403``, ``370400`` → ``3704``."""
-    significant = parent.strip().rstrip("0")
-    return parent.strip()[:len(significant) + len(significant) % 2]  # codes go in pairs of digits
 
 
 def infer_level(name: str, level: str) -> str | None:

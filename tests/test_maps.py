@@ -229,3 +229,8 @@ def test_search_finds_by_code_or_name_within_the_scope(client, client_for, web_d
         == ["东西燃气管网更新"]
     response = client.get("/api/v1/map/search?q=%20", headers={"Accept": "application/json"})
     assert response.status_code == 400 and "项目代码或名称" in response.get_json()["error"]["message"]
+
+
+def test_a_twelve_digit_town_code_filters_like_its_nine_digits(client, web_data):
+    nine = {f["id"] for f in features(client, town="370499002")["features"]}
+    assert nine and {f["id"] for f in features(client, town="370499002000")["features"]} == nine
