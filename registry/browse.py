@@ -149,6 +149,16 @@ def _plain(value):
     return value
 
 
+def project_heading(session: Session, scope: Scope, project_id: int) -> dict:
+    """``{"id", "name", "deleted_at"}`` of a visible project, deleted ones included (its history
+    page); NotFound otherwise."""
+    row = session.execute(select(Project.id, Project.name, Project.deleted_at)
+                          .where(Project.id == project_id, project_clause(scope))).mappings().first()
+    if row is None:
+        raise NotFound(f"项目 {project_id} 不存在或无权查看", {"id": project_id})
+    return dict(row)
+
+
 def visible_towns(session: Session, scope: Scope) -> list[tuple[str, str]]:
     """``(code, name)`` of the current towns the scope may see, by code (for filter menus)."""
     return [tuple(r) for r in session.execute(select(Town.code, Town.name)
