@@ -18,7 +18,7 @@ from registry.errors import InvalidInput, NotFound
 from registry.filters import ProjectFilters
 from registry.models import Project, ProjectTown, Town
 from registry.scope import Scope, project_clause, town_clause
-from registry.vocab import DOMAINS, STAGES
+from registry.vocab import DOMAINS, STAGES, label
 
 SORTABLE = {
     "id": Project.id, "code": Project.code, "name": Project.name, "domain": Project.domain_code,
@@ -129,8 +129,8 @@ def project_dict(project, town_name: str | None, fields: tuple[str, ...]) -> dic
     """JSON-ready fields of a project (a ``Project`` or a row mapping), with Chinese labels."""
     get = project.__getitem__ if hasattr(project, "keys") else partial(getattr, project)
     out = {name: _plain(get(name)) for name in fields}
-    out["domain_label"] = DOMAINS.get(out["domain_code"], (out["domain_code"],))[0]
-    out["stage_label"] = STAGES.get(out["stage"], (out["stage"],))[0]
+    out["domain_label"] = label(DOMAINS, out["domain_code"])
+    out["stage_label"] = label(STAGES, out["stage"])
     out["town_name"] = town_name
     return out
 

@@ -67,7 +67,7 @@ def view_features(session: Session, scope: Scope, filters: ProjectFilters, *, zo
               "max_features": max_features, "cell": 360.0 / 2 ** zoom_level * CELL_PIXELS / 256,
               "tolerance": 360.0 / 2 ** zoom_level / 256 / 2,  # half a pixel: invisible
               "domains": domain_codes}
-    # The view box is matched by bounding box (&&, in SQL above), not by the exact intersection
+    # The view box is matched by bounding box (&& in map_features.sql), not by the exact intersection
     # the list's bbox filter uses: a map draws what overlaps the screen.
     statement = sqlfiles.with_condition("map_features", dataclasses.replace(filters, bbox=None).clauses())
     # An interactive query over up to every project in view: JIT compilation costs more than it
