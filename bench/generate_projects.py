@@ -2,7 +2,7 @@
 
 Points (80 %), pipelines (12 %) and sites (8 %), most of them gathered around a few dozen
 "hot spots" like real projects around town seats, the rest spread evenly; every geometry lies
-inside the district. Rows go in with one COPY, then ``geo.matching.match_projects`` apportions
+inside the district. Rows go in with one COPY, then ``registry.matching.match_projects`` apportions
 them to towns, exactly as an import would. Project codes use project type ``99`` so repeated runs
 add projects instead of colliding.
 
@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from geo.matching import match_projects  # noqa: E402
+from registry.matching import match_projects  # noqa: E402
 from registry import db as registry_db  # noqa: E402
 from registry.vocab import DOMAINS  # noqa: E402
 

@@ -3,7 +3,7 @@
 Pure: no database. Handles GeoJSON, Shapefile (any CRS from its .prj, GBK attributes with or
 without a .cpg) and GeoPackage; maps field names (``code``/``name`` or the land-survey
 ``XZQDM``/``XZQMC``); normalises 12-digit land-survey codes; repairs invalid geometry and says
-what it repaired. Every problem with a feature is an ``InvalidInput`` naming that feature.
+what it repaired. Every problem with a feature is a ``GeometryError`` naming that feature.
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 from shapely.geometry import MultiPolygon, Polygon
 
-from geo.crs import to_wgs84
-from registry.errors import InvalidInput
-from registry.vocab import crs_code
+from geo.admin_codes import normalise_code, parent_prefix
+from geo.crs import crs_code, to_wgs84
+from geo.errors import GeometryError
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +81,11 @@ def read_boundaries(path: str | Path, *, level: str = "town", code_field: str | 
         Attribute encoding; by default the .cpg, else UTF-8 with a GB18030 (GBK) fallback.
     """
     if level not in CODE_LENGTH:
-        raise InvalidInput(f"未知的边界级别：{level}（可用 district、town）")
+        raise GeometryError(f"未知的边界级别：{level}（可用 district、town）")
     path = Path(path)
     frame, used_encoding = _read_frame(path, encoding)
     if frame.empty:
-        raise InvalidInput(f"边界文件没有要素：{path.name}")
+        raise GeometryError(f"边界文件没有要素：{path.name}")
     geometries, source_crs = _geometries_in_wgs84(frame, crs)
     _check_extent(geometries)
     columns = [c for c in frame.columns if c != frame.geometry.name]
@@ -113,7 +113,7 @@ def read_boundaries(path: str | Path, *, level: str = "town", code_field: str | 
             continue
         try:
             geometry, repairs = repair_polygonal(geometry)
-        except InvalidInput as exc:
+        except GeometryError as exc:
             errors.append(f"{label}：{exc.message}")
             continue
         extra = {key: _text(values[column]) if column else None for key, column in optional.items()}
@@ -123,27 +123,9 @@ def read_boundaries(path: str | Path, *, level: str = "town", code_field: str | 
     features, notes = _merge_duplicates(features, errors)
     if errors:
         shown = "；".join(errors[:5]) + ("……" if len(errors) > 5 else "")
-        raise InvalidInput(f"边界文件有 {len(errors)} 处错误，未导入：{shown}", details={"errors": errors})
+        raise GeometryError(f"边界文件有 {len(errors)} 处错误，未导入：{shown}", details={"errors": errors})
     return BoundaryLayer(features=features, source_crs=source_crs, encoding=used_encoding,
                          code_field=code_column, name_field=name_column, notes=notes)
-
-
-def normalise_code(value, length: int) -> str:
-    """An administrative code as text: ``370403104000`` → ``370403104`` (land-survey codes pad with zeros)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, float) and value.is_integer():  # DBF numeric fields arrive as floats
-        value = int(value)
-    text = str(value).strip()
-    if len(text) > length and text.isdigit() and set(text[length:]) == {"0"}:
-        text = text[:length]
-    return text
-
-
-def parent_prefix(parent: str) -> str:
-    """The digits a child code starts with: ``370403`` → ``370403``, ``370400`` → ``3704``."""
-    significant = parent.strip().rstrip("0")
-    return parent.strip()[:len(significant) + len(significant) % 2]  # codes go in pairs of digits
 
 
 def infer_level(name: str, level: str) -> str | None:
@@ -163,9 +145,9 @@ def repair_polygonal(geometry) -> tuple[MultiPolygon, tuple[str, ...]]:
     (``structure`` method: keeps the area the rings enclose); non-areal leftovers are dropped.
     """
     if geometry is None or geometry.is_empty:
-        raise InvalidInput("没有几何")
+        raise GeometryError("没有几何")
     if shapely.get_dimensions(geometry) != 2:
-        raise InvalidInput(f"几何类型是 {geometry.geom_type}，边界必须是面")
+        raise GeometryError(f"几何类型是 {geometry.geom_type}，边界必须是面")
     geometry = shapely.force_2d(geometry)
     repairs: tuple[str, ...] = ()
     if not geometry.is_valid:
@@ -173,7 +155,7 @@ def repair_polygonal(geometry) -> tuple[MultiPolygon, tuple[str, ...]]:
         geometry = shapely.make_valid(geometry, method="structure", keep_collapsed=False)
     polygons = [part for part in shapely.get_parts(geometry) if isinstance(part, Polygon) and not part.is_empty]
     if not polygons:
-        raise InvalidInput("修复后几何为空")
+        raise GeometryError("修复后几何为空")
     return MultiPolygon(polygons), repairs
 
 
@@ -184,7 +166,7 @@ def read_outline(path: str | Path, *, crs: str | None = None, encoding: str | No
     frame, _encoding = _read_frame(Path(path), encoding)
     geometries = [g for g in _geometries_in_wgs84(frame, crs)[0] if g is not None and not g.is_empty]
     if not geometries:
-        raise InvalidInput(f"边界文件没有要素：{Path(path).name}")
+        raise GeometryError(f"边界文件没有要素：{Path(path).name}")
     _check_extent(geometries)
     outline, _repairs = repair_polygonal(shapely.union_all([repair_polygonal(g)[0] for g in geometries]))
     return outline
@@ -192,7 +174,7 @@ def read_outline(path: str | Path, *, crs: str | None = None, encoding: str | No
 
 def _read_frame(path: Path, encoding: str | None) -> tuple[gpd.GeoDataFrame, str | None]:
     if not path.exists():
-        raise InvalidInput(f"找不到边界文件：{path}")
+        raise GeometryError(f"找不到边界文件：{path}")
     try:
         info = pyogrio.read_info(path)
         if encoding:
@@ -210,9 +192,9 @@ def _read_frame(path: Path, encoding: str | None) -> tuple[gpd.GeoDataFrame, str
             return pyogrio.read_dataframe(path, encoding="GB18030"), "GB18030"
     except UnicodeDecodeError as exc:
         tried = encoding or "UTF-8/GBK"
-        raise InvalidInput(f"属性表不是 {tried} 编码：{path.name}（可用 --encoding 指定）") from exc
+        raise GeometryError(f"属性表不是 {tried} 编码：{path.name}（可用 --encoding 指定）") from exc
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, LookupError) as exc:
-        raise InvalidInput(f"无法读取边界文件 {path.name}：{exc}") from exc
+        raise GeometryError(f"无法读取边界文件 {path.name}：{exc}") from exc
 
 
 def _codepage(path: Path) -> str | None:
@@ -232,10 +214,10 @@ def _geometries_in_wgs84(frame: gpd.GeoDataFrame, crs: str | None) -> tuple[list
         try:
             source = CRS.from_user_input(crs)
         except CRSError as exc:
-            raise InvalidInput(f"无法识别的坐标系：{crs}（可用 WGS84、CGCS2000、GCJ02、BD09 或 EPSG 代码）") from exc
+            raise GeometryError(f"无法识别的坐标系：{crs}（可用 WGS84、CGCS2000、GCJ02、BD09 或 EPSG 代码）") from exc
         frame = frame.set_crs(source, allow_override=True)
     elif frame.crs is None:
-        raise InvalidInput("边界文件没有坐标系信息（缺少 .prj？），请用 --crs 指定，例如 --crs EPSG:4549")
+        raise GeometryError("边界文件没有坐标系信息（缺少 .prj？），请用 --crs 指定，例如 --crs EPSG:4549")
     source_crs = frame.crs.to_string()
     return list(frame.to_crs(4326).geometry), source_crs
 
@@ -246,12 +228,12 @@ def _check_extent(geometries: list) -> None:
         return
     west, south, east, north = shapely.total_bounds(present)
     if not all(math.isfinite(v) for v in (west, south, east, north)):
-        raise InvalidInput("坐标无法换算为经纬度：请检查 .prj 或用 --crs 指定坐标系")
+        raise GeometryError("坐标无法换算为经纬度：请检查 .prj 或用 --crs 指定坐标系")
     min_lng, min_lat, max_lng, max_lat = CHINA_BOUNDS
     if west < min_lng or east > max_lng or south < min_lat or north > max_lat:
         swapped = min_lat <= west and east <= max_lat and min_lng <= south and north <= max_lng
         hint = "经纬度可能颠倒" if swapped else "坐标系可能有误，请检查 .prj 或用 --crs 指定"
-        raise InvalidInput(f"边界不在中国范围内（经度 {west:.4f}～{east:.4f}，纬度 {south:.4f}～{north:.4f}）：{hint}")
+        raise GeometryError(f"边界不在中国范围内（经度 {west:.4f}～{east:.4f}，纬度 {south:.4f}～{north:.4f}）：{hint}")
 
 
 def _pick_field(columns: list[str], requested: str | None, candidates: tuple[str, ...], what: str,
@@ -259,13 +241,13 @@ def _pick_field(columns: list[str], requested: str | None, candidates: tuple[str
     by_lower = {c.lower(): c for c in columns}
     if requested:
         if requested.lower() not in by_lower:
-            raise InvalidInput(f"边界文件没有字段 {requested}（现有字段：{'、'.join(columns)}）")
+            raise GeometryError(f"边界文件没有字段 {requested}（现有字段：{'、'.join(columns)}）")
         return by_lower[requested.lower()]
     for candidate in candidates:
         if candidate in by_lower:
             return by_lower[candidate]
     if required:
-        raise InvalidInput(f"找不到{what}字段（试过 {'、'.join(candidates)}；现有字段：{'、'.join(columns)}），"
+        raise GeometryError(f"找不到{what}字段（试过 {'、'.join(candidates)}；现有字段：{'、'.join(columns)}），"
                            f"请用 --{'code' if what == '代码' else 'name'}-field 指定")
     return None
 

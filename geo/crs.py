@@ -10,8 +10,8 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from registry.errors import InvalidInput
-from registry.vocab import crs_code
+from geo.crs_names import CRS_NAMES, crs_code  # noqa: F401  (public here too)
+from geo.errors import GeometryError
 
 _A = 6378245.0  # Krasovsky 1940 semi-major axis, as the GCJ-02 formula uses
 _EE = 0.00669342162296594323
@@ -95,9 +95,16 @@ def to_wgs84(geometry: BaseGeometry, crs: str) -> BaseGeometry:
 
     The one ingest function for project coordinates: every geometry entering the registry
     passes through it (or ``many_to_wgs84``) with an explicit CRS. Unknown names raise
-    ``InvalidInput``.
+    ``GeometryError``.
     """
     return many_to_wgs84(geometry, crs)
+
+
+def to_gcj02(geometry):
+    """Shift a WGS84 geometry (or an array of them) to GCJ-02, to be drawn over AMap tiles."""
+    def shift(coords: np.ndarray) -> np.ndarray:
+        return np.column_stack(wgs84_to_gcj02(coords[:, 0], coords[:, 1]))
+    return shapely.transform(geometry, shift)
 
 
 def many_to_wgs84(geometries, crs: str):
@@ -108,14 +115,14 @@ def many_to_wgs84(geometries, crs: str):
     geometries
         A shapely geometry or an array-like of them (``None`` entries stay ``None``).
     crs
-        WGS84, CGCS2000, GCJ02 or BD09, any spelling accepted by ``registry.vocab.crs_code``.
+        WGS84, CGCS2000, GCJ02 or BD09, any spelling accepted by ``crs_code``.
 
     Returns the same shape as given. The conversion runs once over all coordinates of all
     geometries (numpy), which is what makes converting a whole import file cheap.
     """
     code = crs_code(crs)
     if code is None:
-        raise InvalidInput(f"不支持的坐标系：{crs}（可用 WGS84、CGCS2000、GCJ02、BD09）")
+        raise GeometryError(f"不支持的坐标系：{crs}（可用 WGS84、CGCS2000、GCJ02、BD09）")
     convert = _TO_WGS84[code]
     if convert is None:
         return geometries

@@ -1,14 +1,14 @@
-"""Match projects to towns and apportion them, set-based in PostGIS (DESIGN §3).
+"""Match geometries to towns and apportion them, set-based in PostGIS (DESIGN §3).
 
 One rule, one statement (``geo/sql/compute_shares.sql``): every caller puts the geometries to
-match into the temp table ``match_input`` and reads the shares from ``match_shares``. Both are
-per connection, emptied before each use and at every commit (``ON COMMIT DELETE ROWS``).
+match into the temp table ``match_input`` (``key``, ``district_code``, ``geom``) and reads the
+shares from ``match_shares``. Both are per connection, emptied before each use and at every
+commit (``ON COMMIT DELETE ROWS``). What the keys mean (project ids, spreadsheet rows) is the
+caller's business: ``registry.matching`` stores the shares of projects.
 """
 from __future__ import annotations
 
-from typing import Sequence
-
-from sqlalchemy import text
+from sqlalchemy import Executable, text
 from sqlalchemy.orm import Session
 
 from geo import sqlfiles
@@ -29,10 +29,24 @@ _TEMP_TABLES = (
 _ANALYZE_FROM = 1000
 
 
-def _compute(session: Session, fill, params: dict) -> int:
-    """Empty the temp tables, run ``fill`` (an INSERT INTO match_input) and compute the shares.
+def compute_shares(session: Session, fill: Executable, params: dict) -> int:
+    """Empty the temp tables, run ``fill`` and compute the town shares into ``match_shares``.
 
-    Returns the number of input geometries.
+    Parameters
+    ----------
+    fill
+        An ``INSERT INTO match_input (key, district_code, geom)``; geometry in EPSG:4326. A NULL
+        ``district_code`` makes every current town a candidate.
+    params
+        The bound parameters of ``fill``.
+
+    Returns
+    -------
+    int
+        The number of input geometries.
+
+    Shares are measured geodesically (``::geography``) and sum to 1 per key. Runs in the
+    caller's transaction.
     """
     # one round trip (no parameters, so several statements may go together)
     session.connection().exec_driver_sql(_TEMP_TABLES)
@@ -41,53 +55,6 @@ def _compute(session: Session, fill, params: dict) -> int:
         session.execute(text("ANALYZE match_input"))
     session.execute(sqlfiles.load("compute_shares"))
     return count
-
-
-def match_projects(session: Session, *, project_ids: Sequence[int] | None = None,
-                   district_code: str | None = None) -> int:
-    """Recompute ``project_towns`` and ``projects.primary_town_code``.
-
-    Parameters
-    ----------
-    project_ids
-        The projects to match; ``None`` re-matches every project of ``district_code`` (after a
-        boundary change).
-    district_code
-        Required when ``project_ids`` is ``None``.
-
-    Returns
-    -------
-    int
-        The number of projects matched.
-
-    Shares come from EPSG:4326 geometry measured geodesically (``::geography``). Runs in the
-    caller's transaction; the caller commits.
-    """
-    if project_ids is None and district_code is None:
-        raise ValueError("match_projects needs project_ids or district_code")
-    params = {"project_ids": None if project_ids is None else list(project_ids),
-              "district_code": district_code}
-    count = _compute(session, sqlfiles.load("match_input_projects"), params)
-    # Two statements: a DELETE and an INSERT of the same keys cannot share one snapshot.
-    session.execute(sqlfiles.load("clear_project_towns"))
-    session.execute(sqlfiles.load("store_project_towns"))
-    return count
-
-
-def match_staged(session: Session, *, district_code: str) -> None:
-    """Compute the town shares of the import's staged rows (``import_staging``), before writing.
-
-    Parameters
-    ----------
-    district_code
-        The district the rows are imported into; only its towns are candidates.
-
-    Leaves the shares in the temp table ``match_shares`` keyed by spreadsheet row, for the
-    upsert (primary town) and ``import_project_towns.sql`` (the shares). Only new codes and rows
-    that move a stored project are matched (``import_before.geom_same``, so it runs after
-    ``import_audit_before.sql``). Runs in the caller's transaction.
-    """
-    _compute(session, sqlfiles.load("match_input_staged"), {"district_code": district_code})
 
 
 def preview_shares(session: Session, geometry, *, district_code: str | None = None) -> list[dict]:
@@ -101,12 +68,12 @@ def preview_shares(session: Session, geometry, *, district_code: str | None = No
         Limit the candidate towns to one district (``None``: every current town).
 
     Returns ``[{"code", "name", "district_code", "share", "length_km", "area_km2"}]``, largest
-    share first; the same rules as ``match_projects`` (shares sum to 1).
+    share first; the same rule as every stored share (shares sum to 1).
     """
     import shapely
 
     ewkb = shapely.to_wkb(shapely.set_srid(geometry, 4326), hex=True, include_srid=True)
-    _compute(session, text(
+    compute_shares(session, text(
         "INSERT INTO match_input (key, district_code, geom) "
         "VALUES (0, :district_code, ST_SetSRID(ST_GeomFromEWKB(decode(:geom, 'hex')), 4326))"),
         {"geom": ewkb, "district_code": district_code})

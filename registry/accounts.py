@@ -19,6 +19,7 @@ from sqlalchemy import and_, delete, func, insert, literal_column, or_, select, 
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
+from geo.admin_codes import town_code
 from registry import audit
 from registry.errors import Conflict, InvalidInput, NotFound, RegistryError
 from registry.models import ApiToken, LoginAttempt, User, UserSession, UserTown
@@ -79,10 +80,9 @@ def hash_password(password: str) -> str:
 
 
 def normalise_town_code(code: str) -> str:
-    """A 9-digit town code; 12-digit land-survey codes (``370403104000``) are cut to 9."""
-    code = (code or "").strip()
-    if re.fullmatch(r"\d{12}", code) and code.endswith("000"):
-        code = code[:9]
+    """A 9-digit town code; 12-digit land-survey codes (``370403104000``) are cut to 9
+    (``geo.admin_codes.town_code``); anything else raises ``InvalidInput``."""
+    code = town_code(code)
     if not re.fullmatch(r"\d{9}", code):
         raise InvalidInput(f"镇街代码应为 9 位数字：{code!r}")
     return code

@@ -13,10 +13,12 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo import sqlfiles
+from registry import sqlfiles
+from geo import boundaries as geo_boundaries
 from geo.boundaries import BoundaryFeature, BoundaryLayer, read_boundaries
-from geo.matching import match_projects
+from registry.matching import match_projects
 from registry import audit, town_changes
+from registry.errors import geometry_input
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,13 @@ class BoundaryReport:
         return asdict(self)
 
 
+def read_outline(path: str | Path, *, crs: str | None = None, encoding: str | None = None):
+    """Every polygon of a boundary file as one MultiPolygon in EPSG:4326 (a zone's outline); see
+    ``geo.boundaries.read_outline``. Bad files raise ``InvalidInput``."""
+    with geometry_input():
+        return geo_boundaries.read_outline(path, crs=crs, encoding=encoding)
+
+
 def load_boundaries(session: Session, path: str | Path, *, level: str = "town", code_field: str | None = None,
                     name_field: str | None = None, parent: str | None = None, crs: str | None = None,
                     encoding: str | None = None, actor: str = "cli") -> BoundaryReport:
@@ -70,8 +79,9 @@ def load_boundaries(session: Session, path: str | Path, *, level: str = "town", 
     Districts: upserts the outlines (``geom_source = 'outline'``). Either way the report lists
     repairs, overlaps and gaps; any error leaves the database untouched.
     """
-    layer = read_boundaries(path, level=level, code_field=code_field, name_field=name_field,
-                            parent=parent, crs=crs, encoding=encoding)
+    with geometry_input():
+        layer = read_boundaries(path, level=level, code_field=code_field, name_field=name_field,
+                                parent=parent, crs=crs, encoding=encoding)
     report = BoundaryReport(level=level, source=Path(path).name, source_crs=layer.source_crs,
                             encoding=layer.encoding, code_field=layer.code_field,
                             name_field=layer.name_field, notes=list(layer.notes))

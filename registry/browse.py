@@ -18,7 +18,7 @@ from registry.errors import InvalidInput, NotFound
 from registry.filters import ProjectFilters
 from registry.models import Project, ProjectTown, Town
 from registry.scope import Scope, project_clause, town_clause
-from registry.vocab import DOMAINS, STAGES
+from registry.vocab import DOMAINS, STAGES, label
 
 SORTABLE = {
     "id": Project.id, "code": Project.code, "name": Project.name, "domain": Project.domain_code,
@@ -125,8 +125,8 @@ def project_dict(project, town_name: str | None, fields: tuple[str, ...]) -> dic
     """JSON-ready fields of a project (a ``Project`` or a row mapping), with Chinese labels."""
     get = project.__getitem__ if hasattr(project, "keys") else partial(getattr, project)
     out = {name: _plain(get(name)) for name in fields}
-    out["domain_label"] = DOMAINS.get(out["domain_code"], (out["domain_code"],))[0]
-    out["stage_label"] = STAGES.get(out["stage"], (out["stage"],))[0]
+    out["domain_label"] = label(DOMAINS, out["domain_code"])
+    out["stage_label"] = label(STAGES, out["stage"])
     out["town_name"] = town_name
     return out
 
@@ -143,6 +143,16 @@ def _plain(value):
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
     return value
+
+
+def project_heading(session: Session, scope: Scope, project_id: int) -> dict:
+    """``{"id", "name", "deleted_at"}`` of a visible project, deleted ones included (its history
+    page); NotFound otherwise."""
+    row = session.execute(select(Project.id, Project.name, Project.deleted_at)
+                          .where(Project.id == project_id, project_clause(scope))).mappings().first()
+    if row is None:
+        raise NotFound(f"项目 {project_id} 不存在或无权查看", {"id": project_id})
+    return dict(row)
 
 
 def visible_towns(session: Session, scope: Scope) -> list[tuple[str, str]]:

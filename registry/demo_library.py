@@ -121,7 +121,7 @@ class LibraryMaker:
             "town": town.name if isinstance(geometry, Point) else None,
             "address": f"{town.name}{rng.choice(_ROADS)}{rng.randrange(1, 300)}号",
             "total_investment": total, "equipment_investment": round(total * rng.uniform(0.4, 0.9)),
-            "funding": "；".join(rng.sample(list(FUNDING_SOURCES.values()), rng.choice((1, 1, 2, 3)))),
+            "funding": "；".join(rng.sample([zh for zh, _ in FUNDING_SOURCES.values()], rng.choice((1, 1, 2, 3)))),
             "stage": STAGES[stage][0], "lead_unit": LEAD_UNITS[domain],
             "responsible_units": f"{town.name}；区发展和改革局", "is_key": "是" if rng.random() < 0.15 else "否",
             "quantity": quantity, "unit": unit, "remarks": "演示数据" if rng.random() < 0.1 else None,

@@ -1,6 +1,11 @@
 """The registry's exception tree; ``web`` maps each class to one HTTP status."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
+from geo.errors import GeometryError
+
 
 class RegistryError(Exception):
     """Base class. ``message`` is plain Chinese for people; ``details`` is machine-readable."""
@@ -41,3 +46,13 @@ class StaleVersion(Conflict):
 class ImportRejected(RegistryError):
     """A strict import with errors, or a file that cannot be read at all."""
     code = "import_rejected"
+
+
+@contextmanager
+def geometry_input() -> Iterator[None]:
+    """Run ``geo`` code on user input: its ``GeometryError`` becomes ``InvalidInput`` (same message
+    and details), so callers above the registry see one exception tree."""
+    try:
+        yield
+    except GeometryError as exc:
+        raise InvalidInput(exc.message, exc.details) from exc

@@ -19,12 +19,12 @@ from typing import IO, Callable, Iterator
 from sqlalchemy import Select, case, func, literal_column, null, select
 from sqlalchemy.orm import Session, aliased
 
-from geo.features import (feature_query, from_visible_projects, funding_labels, property_pairs,
-                          property_query, visible_projects)
 from registry.cells import append_xlsx_row, csv_cell, csv_row  # noqa: F401 (csv_cell: public name)
 from registry.errors import InvalidInput
 from registry.filters import ProjectFilters
 from registry.models import Domain, Project, Town
+from registry.project_features import (feature_query, from_visible_projects, funding_labels,
+                                       property_pairs, property_query, visible_projects)
 from registry.scope import Scope
 from registry.template import COLUMNS, FUNDING_CODES_HEADER
 from registry.vocab import DOMAINS, STAGES
@@ -76,7 +76,7 @@ def iter_geojson(session: Session, *, scope: Scope, filters: ProjectFilters,
                  progress: Progress | None = None) -> Iterator[str]:
     """Text chunks of a GeoJSON FeatureCollection (EPSG:4326) of the visible, filtered projects.
 
-    Features are assembled by PostGIS (``geo.features.feature_query``); each chunk joins up to
+    Features are assembled by PostGIS (``registry.project_features.feature_query``); each chunk joins up to
     ``CHUNK_ROWS`` of them. The same generator backs ``GET /api/v1/projects.geojson``.
     """
     yield '{"type":"FeatureCollection","features":[\n'
@@ -126,7 +126,7 @@ def export_projects(session: Session, fmt: str, out: str | os.PathLike | IO[byte
     return counted.total
 
 
-# Template key → property of ``geo.features.property_pairs`` where the names differ.
+# Template key → property of ``registry.project_features.property_pairs`` where the names differ.
 _TEMPLATE_SOURCE = {"domain": "domain_label", "stage": "stage_label", "town": "declared_town"}
 # Geometry goes in 几何WKT (full precision, EPSG:4326) so points, lines and polygons all fit.
 _TEMPLATE_CONSTANT = {"crs": "WGS84", "lng": None, "lat": None}

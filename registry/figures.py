@@ -9,14 +9,14 @@ from sqlalchemy import Float, String, and_, bindparam, cast, func, literal, or_,
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 
-from geo import sqlfiles
+from registry import sqlfiles
 from registry import cache, periods
 from registry.errors import InvalidInput
 from registry.filters import ProjectFilters, project_year
 from registry.models import Project, ProjectTown, Town
 from registry.progress import ProgressReport
 from registry.scope import Scope, project_clause, share_clause, town_clause
-from registry.vocab import DOMAINS, STAGES
+from registry.vocab import DOMAINS, STAGES, label
 
 GROUPINGS = ("town", "domain", "stage", "year", "month")
 MAX_MONTHS = 120
@@ -169,9 +169,9 @@ def _stat_row(key, label, n, total, completed) -> dict:
 
 def _label(group_by: str, key) -> str:
     if group_by == "domain":
-        return DOMAINS.get(key, (key,))[0]
+        return label(DOMAINS, key)
     if group_by == "stage":
-        return STAGES.get(key, (key,))[0]
+        return label(STAGES, key)
     return "（无日期）" if key is None else str(key)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 from sqlalchemy import ColumnElement, Integer, cast, exists, func, or_, select
 from sqlalchemy.orm import aliased
 
+from geo.admin_codes import town_code
 from registry.errors import InvalidInput
 from registry.models import Project, ProjectTown
 from registry.vocab import domain_code, stage_code
@@ -14,7 +15,7 @@ from registry.vocab import domain_code, stage_code
 
 @dataclass(frozen=True)
 class ProjectFilters:
-    town: str | None = None  # 9-digit code: projects with any share in that town
+    town: str | None = None  # 9-digit code (or its 12-digit land-survey form): any share in that town
     domain: str | None = None  # code or Chinese label
     stage: str | None = None  # code or Chinese label
     year: int | None = None  # the year of ``year_of``
@@ -35,6 +36,8 @@ class ProjectFilters:
             if flag not in _TRUE + _FALSE:
                 _bad("is_key", values["is_key"])
             values["is_key"] = flag in _TRUE
+        if values["town"]:
+            values["town"] = town_code(values["town"])
         if values["domain"]:
             values["domain"] = domain_code(values["domain"]) or _bad("domain", values["domain"])
         if values["stage"]:

@@ -3,8 +3,8 @@
 
 ``eqreg projects export --format geojson`` without filters runs here: no SQLAlchemy, no ORM, so the
 command starts in a fraction of the time, and COPY streams rows with less protocol work than a
-cursor. The statement is ``geo.features.feature_query`` for the system scope, kept as text in
-``geo/sql/features_all.sql`` (a test holds it equal to the query); the bytes written are those of
+cursor. The statement is ``registry.project_features.feature_query`` for the system scope, kept as text in
+``registry/sql/features_all.sql`` (a test holds it equal to the query); the bytes written are those of
 ``registry.exporting.iter_geojson``. Memory stays flat: rows are written in batches of ``BATCH``.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ FOOTER = b"\n]}\n"
 
 
 def _statement() -> str:
-    return resources.files("geo").joinpath("sql", "features_all.sql").read_text(encoding="utf-8").strip()
+    return resources.files("registry").joinpath("sql", "features_all.sql").read_text(encoding="utf-8").strip()
 
 
 def write_all(url: str, out: IO[bytes], progress: Callable[[int], None] | None = None) -> int:

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.crs import many_to_wgs84
-from geo.matching import match_staged
+from registry.matching import match_staged
 from registry import audit, fields, sqlfiles
 from registry.errors import Conflict, InvalidInput
 from registry.import_report import ImportReport, Problem, field_label, shown

@@ -24,10 +24,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from geo import sqlfiles
-from geo.matching import match_projects
+from registry import sqlfiles
+from registry.matching import match_projects
 from registry import audit, fields, lifecycle, permissions
-from registry.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleVersion
+from registry.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleVersion, geometry_input
 from registry.importing import partly_outside_message, resolve_district
 from registry.models import Project
 from registry.scope import Scope, project_clause
@@ -290,7 +290,8 @@ def preview_towns(session: Session, *, geometry=None, wkt: str | None = None, cr
     west, south, east, north = geom.bounds
     if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
         raise InvalidInput("几何（geometry）：坐标超出经纬度范围，经纬度可能填反了", {"field": "geometry"})
-    geom = to_wgs84(geom, crs or "WGS84")
+    with geometry_input():
+        geom = to_wgs84(geom, crs or "WGS84")
     district = resolve_district(session, district_code)
     checked = _measures(session, geom, district)
     outside = partly_outside_message(checked.outside_km, checked.outside_km2) if checked.inside else None

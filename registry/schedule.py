@@ -27,7 +27,7 @@ from registry.models import Project, Town
 from registry.progress import ProgressReport
 from registry.target_output import targets_sheet
 from registry.scope import Scope, project_clause
-from registry.vocab import DOMAINS, STAGES
+from registry.vocab import DOMAINS, STAGES, label
 
 PROJECT_HEADERS = ("序号", "项目代码", "项目名称", "领域", "所属镇街", "建设单位", "总投资（万元）",
                    "本月完成投资（万元）", "累计完成投资（万元）", "形象进度（%）", "项目阶段",
@@ -121,12 +121,12 @@ def schedule_rows(report: ScheduleReport) -> list[dict]:
     for r in report.session.execute(query):
         reported, w = r.report_id is not None, float(r.weight or 0)
         cum = None if r.cum is None else r.cum * w
-        rows.append({"code": r.code, "name": r.name, "domain": DOMAINS.get(r.domain_code, (r.domain_code,))[0],
+        rows.append({"code": r.code, "name": r.name, "domain": label(DOMAINS, r.domain_code),
                      "town": r.town_name, "owner": r.owner, "total_investment": r.total * w,
                      "increase": (cum - (r.before or 0) * w) if reported and cum is not None else None,
                      "completed_investment": cum,
                      "percent": None if r.percent is None else float(r.percent),
-                     "stage": STAGES.get(r.stage, (r.stage,))[0], "note": r.note if reported else None})
+                     "stage": label(STAGES, r.stage), "note": r.note if reported else None})
     return rows
 
 

@@ -19,8 +19,6 @@ STARTED = ("construction", "completed")  # 在建, 竣工投产: count, money su
 KM_UNITS = frozenset({"公里", "千米", "km", "KM", "Km"})
 DEFAULT_UNITS = {"count": "个", "sum_total_investment": "万元", "sum_equipment_investment": "万元",
                  "sum_completed_investment": "万元", "sum_length_km": "公里"}
-STATUS_LABELS = {"done": "已完成", "on_track": "进度正常", "behind": "滞后", "overdue": "已逾期",
-                 "needs_baseline": "待录入基数", "no_data": "暂无数据"}
 # Worst first: the order of the dashboard panel.
 STATUS_ORDER = ("overdue", "behind", "needs_baseline", "no_data", "on_track", "done")
 

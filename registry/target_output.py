@@ -5,11 +5,8 @@ from __future__ import annotations
 
 from registry.cells import append_xlsx_row
 from registry.target_report import Report, TargetResult
+from registry.vocab import TARGET_METRICS, TARGET_WINDOWS, label
 
-METRIC_LABELS = {"count": "项目个数", "sum_total_investment": "总投资合计", "sum_equipment_investment": "设备投资合计",
-                 "sum_completed_investment": "已完成投资合计", "sum_quantity": "数量合计",
-                 "sum_length_km": "长度合计", "growth_vs_baseline": "设备投资增长率", "reported": "手工填报"}
-WINDOW_LABELS = {"cumulative": "累计", "per_year": "每年"}
 SHEET_TITLE = "目标进度"
 HEADERS = ("序号", "辖区", "目标编号", "目标", "指标", "单位", "目标值", "当前值", "完成进度", "时序进度要求",
            "状态", "截止日期", "统计口径", "分年度", "无日期项目", "单位不符项目", "无法计量项目")
@@ -40,9 +37,9 @@ def targets_sheet(workbook, report: Report, *, index: int = 0):
 
 def _row(n: int, t: TargetResult) -> list:
     years = "；".join(f"{y}年 {v}" for y, v in (t.years or {}).items())
-    return [n, t.jurisdiction_name, t.id, t.text, METRIC_LABELS.get(t.metric, t.metric), t.unit or "",
+    return [n, t.jurisdiction_name, t.id, t.text, label(TARGET_METRICS, t.metric), t.unit or "",
             t.threshold, t.value, t.progress, t.pace, t.status_label, t.deadline.isoformat(),
-            WINDOW_LABELS.get(t.window, t.window), years, len(t.undated), len(t.unit_mismatch), len(t.unmeasured)]
+            label(TARGET_WINDOWS, t.window), years, len(t.undated), len(t.unit_mismatch), len(t.unmeasured)]
 
 
 def as_text(report: Report) -> str:

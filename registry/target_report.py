@@ -21,6 +21,7 @@ from registry.errors import InvalidInput, NotFound
 from registry.models import District, Town
 from registry.scope import Scope
 from registry.targets import Target, TargetJurisdiction, latest_entries
+from registry.vocab import TARGET_STATUSES, label
 
 # JSON keys of one target, in the order of DESIGN §5a.
 JSON_KEYS = ("id", "jurisdiction", "text", "metric", "unit", "threshold", "deadline", "window", "value",
@@ -63,7 +64,7 @@ class TargetResult:
 
     @property
     def status_label(self) -> str:
-        return tm.STATUS_LABELS[self.status]
+        return label(TARGET_STATUSES, self.status)
 
     def as_json(self) -> dict:
         out = {

@@ -335,3 +335,9 @@ def can_enter_values(scope: Scope) -> bool:
 def _require_editor(scope: Scope) -> None:
     if not can_enter_values(scope):
         raise Forbidden("只有发改局或管理员可以维护规划目标。")
+
+
+def parent_code(session: Session, code: str) -> str | None:
+    """The parent of jurisdiction ``code`` (a zone's district), or ``None``."""
+    jurisdiction = session.get(TargetJurisdiction, code)
+    return jurisdiction.parent_code if jurisdiction else None

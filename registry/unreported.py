@@ -15,7 +15,7 @@ from registry.filters import ProjectFilters
 from registry.models import Project, ProjectTown, Town
 from registry.progress import ProgressReport
 from registry.scope import Scope, project_clause, share_clause
-from registry.vocab import DOMAINS, STAGES
+from registry.vocab import DOMAINS, STAGES, label
 
 DUE_STAGES = ("approval", "construction")
 NO_TOWN = "未匹配镇街"
@@ -69,8 +69,8 @@ def not_reported(session: Session, scope: Scope, period: str,
             "town_code": row["town_code"], "town_name": row["town_name"] or NO_TOWN, "projects": []})
         group["projects"].append({
             "id": row["id"], "code": row["code"], "name": row["name"],
-            "domain": row["domain_code"], "domain_label": DOMAINS.get(row["domain_code"], (row["domain_code"],))[0],
-            "stage": row["stage"], "stage_label": STAGES.get(row["stage"], (row["stage"],))[0],
+            "domain": row["domain_code"], "domain_label": label(DOMAINS, row["domain_code"]),
+            "stage": row["stage"], "stage_label": label(STAGES, row["stage"]),
             "owner": row["owner"], "total_investment": float(row["total_investment"]),
             "last_period": row["last_period"]})
     return list(groups.values())

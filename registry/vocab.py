@@ -1,11 +1,15 @@
-"""Controlled vocabulary (DESIGN §2): codes are stored, Chinese labels are shown.
+"""Controlled vocabulary (DESIGN §2): codes are stored, labels are shown — from here only.
 
-Domains and funding sources are also reference tables (seeded by the first migration, extensible
-by admin); the values here are the seed and the fixed life-cycle stages.
+The one source of codes and their (中文, English) labels for lists, figures, exports, forms and the
+import template: domains, stages, funding sources, problem kinds and the plan targets' statuses,
+metrics and windows. The ``domains`` and ``funding_sources`` tables mirror the domains and funding
+sources for SQL (seeded by the first migration; ``tests/test_vocabulary.py`` holds them equal).
 """
 from __future__ import annotations
 
 from typing import Mapping
+
+from geo.crs_names import CRS_NAMES, crs_code  # noqa: F401  (the CRS names live in geo)
 
 DOMAINS: dict[str, tuple[str, str, list[str]]] = {
     # code: (中文, English, example categories)
@@ -32,20 +36,50 @@ STAGES: dict[str, tuple[str, str]] = {
 }
 STAGE_ORDER = ["reserve", "approval", "construction", "completed"]
 
-FUNDING_SOURCES: dict[str, str] = {
-    "ultra_long_bonds": "超长期特别国债",
-    "central_budget": "中央预算内投资",
-    "special_bonds": "地方政府专项债券",
-    "fiscal_subsidy": "财政补贴",
-    "relending_interest": "再贷款贴息",
-    "bank_loan": "银行贷款",
-    "self_raised": "企业自筹",
-    "other": "其他",
+FUNDING_SOURCES: dict[str, tuple[str, str]] = {
+    # code: (中文, English)
+    "ultra_long_bonds": ("超长期特别国债", "Ultra-long special treasury bonds"),
+    "central_budget": ("中央预算内投资", "Central budget investment"),
+    "special_bonds": ("地方政府专项债券", "Local government special bonds"),
+    "fiscal_subsidy": ("财政补贴", "Fiscal subsidy"),
+    "relending_interest": ("再贷款贴息", "Relending interest subsidy"),
+    "bank_loan": ("银行贷款", "Bank loan"),
+    "self_raised": ("企业自筹", "Self-raised"),
+    "other": ("其他", "Other"),
 }
 
-# Coordinate systems accepted on ingest; CGCS2000 is treated as WGS84 at this precision.
-CRS_NAMES: dict[str, str] = {"WGS84": "WGS84", "CGCS2000": "CGCS2000", "GCJ02": "GCJ-02（高德/腾讯）",
-                             "BD09": "BD-09（百度）"}
+# Plan targets (DESIGN §5a): how far a target is, what it measures, over which window.
+TARGET_STATUSES: dict[str, tuple[str, str]] = {
+    "done": ("已完成", "Done"), "on_track": ("进度正常", "On track"), "behind": ("滞后", "Behind"),
+    "overdue": ("已逾期", "Overdue"), "needs_baseline": ("待录入基数", "Needs baseline"),
+    "no_data": ("暂无数据", "No data"),
+}
+TARGET_METRICS: dict[str, tuple[str, str]] = {
+    "count": ("项目个数", "Number of projects"),
+    "sum_total_investment": ("总投资合计", "Total investment"),
+    "sum_equipment_investment": ("设备投资合计", "Equipment investment"),
+    "sum_completed_investment": ("已完成投资合计", "Completed investment"),
+    "sum_quantity": ("数量合计", "Quantity"), "sum_length_km": ("长度合计", "Length"),
+    "growth_vs_baseline": ("设备投资增长率", "Growth of equipment investment"),
+    "reported": ("手工填报", "Entered by hand"),
+}
+TARGET_WINDOWS: dict[str, tuple[str, str]] = {"cumulative": ("累计", "Cumulative"), "per_year": ("每年", "Each year")}
+
+
+def label(entries: Mapping[str, tuple[str, ...] | str], code: str | None, language: str = "zh") -> str:
+    """The label of ``code`` in a vocabulary of (中文, English, …) entries — or of plain Chinese
+    labels — in ``language`` (``zh`` or ``en``); the code itself when it has none."""
+    entry = entries.get(code or "")
+    if entry is None:
+        return code or ""
+    if isinstance(entry, str):
+        return entry
+    return entry[1] if language == "en" else entry[0]
+
+
+def choices(entries: Mapping[str, tuple[str, ...]], language: str = "zh") -> list[tuple[str, str]]:
+    """``(code, label)`` of every entry in order, for the menus of forms and filters."""
+    return [(code, label(entries, code, language)) for code in entries]
 
 
 def label_index(entries: Mapping[str, tuple[str, ...] | str]) -> dict[str, str]:
@@ -85,17 +119,6 @@ def domain_code(value: str | None) -> str | None:
 def stage_code(value: str | None) -> str | None:
     """The stage code for a code, label or common alias (``在建``, ``已开工`` …), or None."""
     return code_of(STAGE_INDEX, value)
-
-
-def crs_code(value: str | None) -> str | None:
-    """Normalise a coordinate-system name: ``gcj-02``, ``GCJ02``, ``高德`` … → ``GCJ02``."""
-    if value is None or not value.strip():
-        return None
-    key = value.strip().upper().replace("-", "").replace("_", "").replace(" ", "").replace(":", "")
-    aliases = {"WGS84": "WGS84", "EPSG4326": "WGS84", "GPS": "WGS84", "CGCS2000": "CGCS2000",
-               "EPSG4490": "CGCS2000", "GCJ02": "GCJ02", "高德": "GCJ02", "腾讯": "GCJ02",
-               "火星坐标": "GCJ02", "BD09": "BD09", "百度": "BD09", "BD09LL": "BD09"}
-    return aliases.get(key)
 
 
 # Import/validation problem kinds (DESIGN §4): the stable English ``kind`` → (中文, English) label

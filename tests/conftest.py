@@ -113,7 +113,7 @@ SAMPLE_PROJECTS = [
 
 def insert_sample_projects(session: Session) -> dict[str, int]:
     """Insert SAMPLE_PROJECTS into 测试区 and match them to towns; returns code → id."""
-    from geo.matching import match_projects
+    from registry.matching import match_projects
     ids = {}
     for code, name, domain, category, stage, wkt, total, completed, planned, deleted in SAMPLE_PROJECTS:
         ids[code] = session.execute(text("""

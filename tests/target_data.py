@@ -56,7 +56,7 @@ PROJECTS = {
 def insert_projects(session: Session, projects: dict | None = None, *, district: str = GRID_DISTRICT
                     ) -> dict[str, int]:
     """Insert projects (key → tuple as in PROJECTS) into a district and match them to towns."""
-    from geo.matching import match_projects
+    from registry.matching import match_projects
     ids = {}
     for key, row in (projects or PROJECTS).items():
         domain, category, stage, wkt, total, equipment, quantity, unit, start, end, deleted = row

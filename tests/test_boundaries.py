@@ -18,7 +18,7 @@ from shapely.geometry import Polygon, box
 from sqlalchemy import text
 
 from geo.crs import wgs84_to_gcj02
-from geo.matching import match_projects
+from registry.matching import match_projects
 from registry.boundaries import load_boundaries
 from registry.errors import InvalidInput
 from web.cli import main

@@ -7,7 +7,7 @@ from shapely.geometry import box
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.matching import match_projects
+from registry.matching import match_projects
 from registry.boundaries import load_boundaries
 from test_boundaries import add_project, three_towns, write_layer
 from web.cli import main

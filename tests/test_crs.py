@@ -11,7 +11,7 @@ from pyproj import Geod
 from shapely.geometry import LineString, Point
 
 from geo import crs
-from registry.errors import InvalidInput
+from geo.errors import GeometryError
 
 GEOD = Geod(ellps="WGS84")
 TOLERANCE_M = 0.5
@@ -112,7 +112,7 @@ def test_to_wgs84_leaves_wgs84_and_cgcs2000_unchanged(name):
 
 
 def test_to_wgs84_rejects_an_unknown_crs_in_chinese():
-    with pytest.raises(InvalidInput, match="不支持的坐标系"):
+    with pytest.raises(GeometryError, match="不支持的坐标系"):
         crs.to_wgs84(Point(117.5, 34.8), "北京54")
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from sqlalchemy import text
 
-from geo.matching import match_projects
+from registry.matching import match_projects
 from registry.exporting import export_projects, iter_geojson
 from registry.filters import ProjectFilters
 from registry.scope import Scope

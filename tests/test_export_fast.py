@@ -34,9 +34,9 @@ def _committed_world(engine) -> None:
 
 
 def test_the_stored_statement_is_the_feature_query_of_the_whole_registry():
-    from geo.features import whole_registry_sql
-    stored = resources.files("geo").joinpath("sql", "features_all.sql").read_text(encoding="utf-8")
-    assert stored.strip() == whole_registry_sql().strip(), "regenerate geo/sql/features_all.sql (see geo.features)"
+    from registry.project_features import whole_registry_sql
+    stored = resources.files("registry").joinpath("sql", "features_all.sql").read_text(encoding="utf-8")
+    assert stored.strip() == whole_registry_sql().strip(), "regenerate registry/sql/features_all.sql (see registry.project_features)"
 
 
 def test_copy_export_writes_the_same_bytes_as_the_query_export(committed, engine):

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from geo.crs import wgs84_to_gcj02
-from web.maps import features as map_features
+from registry import map_view as map_features
 from web.maps.assets import localise
 
 VIEW = "116.9,34.9,117.4,35.2"  # the whole of 测试区
@@ -103,6 +103,28 @@ def test_features_follow_domain_stage_and_town_filters(client, web_data):
     assert codes(features(client, stage="在建")) == {"100001", "100002"}
     assert codes(features(client, town="370499002")) == {"100001", "100002", "100003"}
     assert codes(features(client, bbox="117.2,35.0,117.3,35.1")) == {"100002", "100004"}
+
+
+@pytest.mark.parametrize("query", [{"domain": "市政基础设施"}, {"year": "2024"}, {"is_key": "false"},
+                                   {"q": "工厂"}, {"town": "370499002", "stage": "construction"},
+                                   {"year": "2023", "domain": "medical"}])
+def test_features_take_the_project_lists_filters(client, web_data, query):
+    listed = client.get("/api/v1/projects", query_string={**query, "per_page": 100}).get_json()["items"]
+    drawn = features(client, **query)["features"]
+    assert listed and {f["properties"]["code"] for f in drawn} == {p["code"] for p in listed}
+
+
+def test_a_bad_filter_on_the_map_is_the_lists_400(client, web_data):
+    response = client.get("/api/v1/map/features", query_string={"bbox": VIEW, "zoom": 11, "year": "soon"})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["details"] == {"parameter": "year", "value": "soon"}
+
+
+def test_the_map_page_passes_the_lists_filters_to_its_project_layer(client, web_data):
+    html = client.get("/map", query_string={"stage": "在建", "year": "2024"}).get_data(as_text=True)
+    assert '"stage": "\\u5728\\u5efa"' in html or '"stage": "在建"' in html
+    assert '"year": "2024"' in html
+    assert client.get("/map", query_string={"year": "soon"}).status_code == 400
 
 
 def test_town_user_sees_only_projects_and_towns_in_scope(client_for, web_data):
@@ -207,3 +229,8 @@ def test_search_finds_by_code_or_name_within_the_scope(client, client_for, web_d
         == ["东西燃气管网更新"]
     response = client.get("/api/v1/map/search?q=%20", headers={"Accept": "application/json"})
     assert response.status_code == 400 and "项目代码或名称" in response.get_json()["error"]["message"]
+
+
+def test_a_twelve_digit_town_code_filters_like_its_nine_digits(client, web_data):
+    nine = {f["id"] for f in features(client, town="370499002")["features"]}
+    assert nine and {f["id"] for f in features(client, town="370499002000")["features"]} == nine

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from geo.matching import match_projects
+from registry.matching import match_projects
 
 
 def add_project(db, district, code, wkt):

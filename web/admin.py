@@ -6,11 +6,10 @@ import re
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
 
-from registry import accounts, permissions, user_sessions
+from registry import accounts, browse, permissions, user_sessions
 from registry.errors import RegistryError
-from registry.models import Town
+from registry.scope import Scope
 from web import auth, database
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -29,8 +28,7 @@ def _towns_field(values: list[str]) -> list[str]:
 @bp.get("/users")
 def users():
     session = database.session()
-    towns = session.execute(select(Town.code, Town.name).where(Town.valid_to.is_(None))
-                            .order_by(Town.code)).all()
+    towns = browse.visible_towns(session, Scope.system())  # any town may be assigned
     return render_template("admin_users.html", users=accounts.list_accounts(session),
                            roles=accounts.ROLES, towns=towns, town_names=dict(towns))
 

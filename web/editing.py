@@ -5,14 +5,13 @@ stale save, delete/restore, progress reports and the history page. Thin views ov
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, url_for
-from sqlalchemy import select
 
 from registry import browse, periods, permissions, progress, projects
 from registry.errors import Conflict, InvalidInput, StaleVersion
-from registry.models import Domain, FundingSource
 from registry.template import COLUMNS
-from registry.vocab import CRS_NAMES, DOMAINS, STAGES
+from registry.vocab import CRS_NAMES, DOMAINS, FUNDING_SOURCES, STAGES, choices
 from web import auth, database
+from web.i18n import current_language
 
 bp = Blueprint("editing", __name__)
 # The form's fields in the template's order; lng/lat/wkt/crs live in the location section.
@@ -21,16 +20,14 @@ FORM_COLUMNS = [c for c in COLUMNS if c.key not in LOCATION_KEYS]
 
 
 def _form_choices() -> dict:
-    session = database.session()
+    language = current_language()
     return {
-        "domains": [(c, zh) for c, zh in session.execute(select(Domain.code, Domain.label_zh)
-                                                         .where(Domain.active).order_by(Domain.sort_order))],
+        "domains": choices(DOMAINS, language),
         "categories": sorted({c for _, (_, _, cats) in DOMAINS.items() for c in cats}),
-        "stages": [(code, zh) for code, (zh, _) in STAGES.items()],
-        "funding": [(c, zh) for c, zh in session.execute(select(FundingSource.code, FundingSource.label_zh)
-                                                         .order_by(FundingSource.sort_order))],
+        "stages": choices(STAGES, language),
+        "funding": choices(FUNDING_SOURCES, language),
         "crs_names": CRS_NAMES,
-        "towns": browse.visible_towns(session, auth.current_scope()),
+        "towns": browse.visible_towns(database.session(), auth.current_scope()),
     }
 
 
@@ -177,10 +174,9 @@ def history_page(project_id: int):
     scope = auth.current_scope()
     session = database.session()
     entries = progress.history(session, project_id, scope=scope)
-    from registry.models import Project
-    project = session.get(Project, project_id)
+    project = browse.project_heading(session, scope, project_id)
     return render_template("project_history.html", entries=entries, project=project,
-                           can_restore=permissions.can_edit_project(scope) and project.deleted_at is not None)
+                           can_restore=permissions.can_edit_project(scope) and project["deleted_at"] is not None)
 
 
 @bp.route("/projects/<int:project_id>/progress", methods=["GET", "POST"])

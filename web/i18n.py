@@ -26,18 +26,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from registry.import_report import kind_label
-from registry.vocab import DOMAINS, FUNDING_SOURCES, STAGES
+from registry.vocab import DOMAINS, FUNDING_SOURCES, STAGES, label
 
 LANGUAGES = ("zh", "en")
 LANGUAGE_COOKIE = "eqreg_lang"
 LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600
 log = logging.getLogger(__name__)
 
-# English names of the funding sources (the Chinese ones are the reference data in registry.vocab).
-FUNDING_EN = {"ultra_long_bonds": "Ultra-long special treasury bonds", "central_budget": "Central budget investment",
-              "special_bonds": "Local government special bonds", "fiscal_subsidy": "Fiscal subsidy",
-              "relending_interest": "Relending interest subsidy", "bank_loan": "Bank loan",
-              "self_raised": "Self-raised", "other": "Other"}
 # A project record's fields as people read them (history, conflict page); message ids are English.
 RECORD_FIELDS = {
     "code": _l("Project code"), "name": _l("Project name"), "domain_code": _l("Domain"), "domain": _l("Domain"),
@@ -107,10 +102,15 @@ def _english() -> bool:
     return current_language() == "en"
 
 
+def vocabulary_labels(entries) -> dict[str, str]:
+    """Code → label in the UI language for a ``registry.vocab`` vocabulary of (中文, English) pairs."""
+    language = current_language()
+    return {code: label(entries, code, language) for code in entries}
+
+
 def domain_label(code: str | None) -> str:
     """The domain's label in the UI language (the code itself when unknown)."""
-    entry = DOMAINS.get(code or "")
-    return (entry[1] if _english() else entry[0]) if entry else (code or "")
+    return label(DOMAINS, code, current_language())
 
 
 def problem_kind_label(kind: str) -> str:
@@ -119,14 +119,11 @@ def problem_kind_label(kind: str) -> str:
 
 
 def stage_label(code: str | None) -> str:
-    entry = STAGES.get(code or "")
-    return (entry[1] if _english() else entry[0]) if entry else (code or "")
+    return label(STAGES, code, current_language())
 
 
 def funding_label(code: str | None) -> str:
-    if code not in FUNDING_SOURCES:
-        return code or ""
-    return FUNDING_EN.get(code, FUNDING_SOURCES[code]) if _english() else FUNDING_SOURCES[code]
+    return label(FUNDING_SOURCES, code, current_language())
 
 
 def funding_labels(codes) -> str:

@@ -8,30 +8,21 @@ here too (CSRF-protected forms, audited like the CLI).
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, url_for
-from flask_babel import lazy_gettext as _l
 
 from registry import target_measures, target_report, targets
 from registry.errors import InvalidInput
+from registry.map_view import collection_bounds, town_collection
+from registry.vocab import TARGET_METRICS, TARGET_STATUSES, TARGET_WINDOWS
 from web import auth, database
 from web.api.targets import district_param
-from web.maps.towns import collection_bounds, town_collection
+from web.i18n import vocabulary_labels
 
 bp = Blueprint("targets_pages", __name__)
 PANEL_SIZE = 6
 
-STATUS_LABELS = {"done": _l("Done"), "on_track": _l("On track"), "behind": _l("Behind"),
-                 "overdue": _l("Overdue"), "needs_baseline": _l("Needs baseline"), "no_data": _l("No data")}
-METRIC_LABELS = {"count": _l("Number of projects"), "sum_total_investment": _l("Total investment"),
-                 "sum_equipment_investment": _l("Equipment investment"),
-                 "sum_completed_investment": _l("Completed investment"), "sum_quantity": _l("Quantity"),
-                 "sum_length_km": _l("Length"), "growth_vs_baseline": _l("Growth of equipment investment"),
-                 "reported": _l("Entered by hand")}
-WINDOW_LABELS = {"cumulative": _l("Cumulative"), "per_year": _l("Each year")}
-
-
 @bp.app_context_processor
 def target_helpers() -> dict:
-    return {"targets_panel": _panel, "target_status_label": lambda s: STATUS_LABELS[s]}
+    return {"targets_panel": _panel, "target_status_label": lambda s: vocabulary_labels(TARGET_STATUSES)[s]}
 
 
 def _panel() -> list[target_report.TargetResult]:
@@ -88,7 +79,8 @@ def _render_target(target_id: str, *, form_error: str | None = None):
     as_of = target_report.parse_as_of(request.args.get("as_of"))
     result = target_report.report(session, scope, as_of=as_of, target_id=target_id)
     target = result.targets[0]
-    district = target.jurisdiction if target.jurisdiction.isdigit() else _parent(session, target.jurisdiction)
+    district = (target.jurisdiction if target.jurisdiction.isdigit()
+                else targets.parent_code(session, target.jurisdiction))
     towns = town_collection(session, scope, district_code=district, figures=[])
     for feature in towns["features"]:
         feature["properties"]["value"] = target.by_town.get(feature["properties"]["code"])
@@ -97,10 +89,6 @@ def _render_target(target_id: str, *, form_error: str | None = None):
                            can_enter=targets.can_enter_values(scope), **_labels())
 
 
-def _parent(session, code: str) -> str | None:
-    jurisdiction = session.get(targets.TargetJurisdiction, code)
-    return jurisdiction.parent_code if jurisdiction else None
-
-
 def _labels() -> dict:
-    return {"status_labels": STATUS_LABELS, "metric_labels": METRIC_LABELS, "window_labels": WINDOW_LABELS}
+    return {"status_labels": vocabulary_labels(TARGET_STATUSES), "metric_labels": vocabulary_labels(TARGET_METRICS),
+            "window_labels": vocabulary_labels(TARGET_WINDOWS)}

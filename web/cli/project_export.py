@@ -8,13 +8,12 @@ import click
 from tqdm import tqdm
 
 from registry import db as registry_db
-from web.cli.projects import group
 
 log = logging.getLogger(__name__)
 FORMAT_NAMES = {"geojson": "GeoJSON", "csv": "CSV", "xlsx": "Excel", "gpkg": "GeoPackage"}
 
 
-@group.command("export")
+@click.command("export")
 @click.option("--format", "fmt", type=click.Choice(tuple(FORMAT_NAMES), case_sensitive=False), required=True,
               help="导出格式")
 @click.option("--town", help="镇街代码（9 位）：只导出在该镇街有份额的项目")

@@ -13,7 +13,6 @@ from tqdm import tqdm
 from registry import db as registry_db
 from registry.import_report import kind_label
 from registry.vocab import crs_code
-from web.cli.projects import group
 
 
 def _crs_option(ctx, param, value: str) -> str:
@@ -23,7 +22,7 @@ def _crs_option(ctx, param, value: str) -> str:
     return code
 
 
-@group.command("import")
+@click.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--crs", default="WGS84", show_default=True, callback=_crs_option,
               help="未填“坐标系”的行所用坐标系：WGS84、CGCS2000、GCJ02、BD09")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-group = click.Group("projects", help="项目：导入表格、导出数据")
+from web.cli import project_export, project_import
 
-from web.cli import project_export  # noqa: E402,F401  (registers `export`)
-from web.cli import project_import  # noqa: E402,F401  (registers `import`)
+group = click.Group("projects", help="项目：导入表格、导出数据",
+                    commands=[project_import.import_command, project_export.export])

@@ -108,9 +108,8 @@ def _number(value: str) -> str:
 @click.option("--encoding", help="属性表编码（默认自动识别）")
 def zone(code: str, path: str, crs: str | None, encoding: str | None) -> None:
     """Store the boundary of a zone (度假区/开发区) whose targets were loaded: all polygons of the file."""
-    from geo.boundaries import read_outline
-    from registry import targets
-    outline = read_outline(path, crs=crs, encoding=encoding)
+    from registry import boundaries, targets
+    outline = boundaries.read_outline(path, crs=crs, encoding=encoding)
     with registry_db.session_scope() as session:
         targets.set_zone_boundary(session, _scope(), code, outline)
     click.echo(f"已保存功能区 {code} 的边界。")

@@ -1,23 +1,24 @@
-"""``GET /api/v1/map/features``: the projects of one map view (see web.maps.features)."""
+"""``GET /api/v1/map/features``: the projects of one map view (see registry.map_view)."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
+from registry.filters import ProjectFilters
+from registry.map_view import search_features, view_features
 from web import database
 from web.api import openapi
 from web.auth import current_scope
-from web.maps.features import search_features, view_features
 
 bp = Blueprint("maps_api", __name__, url_prefix="/api/v1")
 
 
 @bp.get("/map/features")
 def features():
-    """Query: ``bbox`` (required), ``zoom`` (required), ``domains``, ``stage``, ``town``, ``crs``."""
+    """Query: ``bbox`` (required), ``zoom`` (required), ``domains``, ``crs`` and the project
+    list's filters (``town``, ``domain``, ``stage``, ``year``, ``year_of``, ``is_key``, ``q``)."""
     args = request.args
-    collection = view_features(database.session(), current_scope(), bbox=args.get("bbox"),
-                               zoom=args.get("zoom"), domains=args.get("domains"),
-                               stage=args.get("stage"), town=args.get("town"), crs=args.get("crs"),
+    collection = view_features(database.session(), current_scope(), ProjectFilters.parse(args),
+                               zoom=args.get("zoom"), domains=args.get("domains"), crs=args.get("crs"),
                                max_features=current_app.config.get("MAP_MAX_FEATURES"))
     response = jsonify(collection)
     response.mimetype = "application/geo+json"
@@ -49,6 +50,11 @@ OPENAPI_PATHS = {
             _parameter("domains", "逗号分隔的领域代码；缺省为全部，空字符串为无"),
             _parameter("stage", "项目阶段（代码或中文）"),
             _parameter("town", "9 位镇街代码：只含与该镇街有份额的项目"),
+            _parameter("domain", "领域（代码或中文），与项目列表相同"),
+            _parameter("year", "年份，口径见 year_of"),
+            _parameter("year_of", "年份口径：planned_start（默认）、actual_start、actual_end"),
+            _parameter("is_key", "重点项目：true 或 false"),
+            _parameter("q", "名称、代码、建设单位或地址中的文字"),
             _parameter("crs", "wgs84（默认）或 gcj02：输入范围与输出几何的坐标系（高德底图）")],
         "responses": {
             "200": {"description": "GeoJSON FeatureCollection，附 mode（features | clusters）与 truncated。"

@@ -74,7 +74,7 @@ def build_map(*, towns: dict, bounds, basemap: str, tianditu_key: str | None, op
     """The Folium map: towns (choropleth styled by the JS metric switch), one marker cluster with
     a sub-group per domain, a grid-cluster layer, a heat layer and the chosen basemap.
 
-    ``towns`` is a FeatureCollection from ``web.maps.towns.town_collection``; ``bounds``
+    ``towns`` is a FeatureCollection from ``registry.map_view.town_collection``; ``bounds``
     ``[[south, west], [north, east]]`` to fit; ``options`` goes to ``EqregMap.init`` (endpoint,
     params, crs, projectUrl, townUrl, basemaps, highlight).
     """

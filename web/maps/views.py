@@ -1,21 +1,26 @@
 """Map pages: the district map ``/map`` and a town's map ``/towns/<code>`` with its figures."""
 from __future__ import annotations
 
+import dataclasses
+
 from flask import Blueprint, current_app, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from registry.basemap import current_basemap
 from registry.errors import InvalidInput
 from registry.figures import town_figures
+from registry.filters import ProjectFilters
+from registry.map_view import collection_bounds, default_district, find_town, town_collection
 from registry.scope import Scope
 from registry.vocab import DOMAINS, STAGES
 from web import database
 from web.auth import current_scope
 from web.maps.builder import BASEMAPS, available_basemaps, build_map, page_parts
 from web.security_headers import with_nonce
-from web.maps.towns import collection_bounds, default_district, find_town, town_collection
 
 bp = Blueprint("maps", __name__)
+# The filters of the project list the project layer honours (the view box is the map's own).
+LAYER_FILTERS = tuple(f.name for f in dataclasses.fields(ProjectFilters) if f.name != "bbox")
 
 # The text web/static/js/project_map.js shows, in the UI language ({n} is filled in by the script).
 MAP_TEXT = {
@@ -57,7 +62,7 @@ def _render(session, scope: Scope, *, district_code: str | None, town_code: str 
         "endpoint": url_for("maps_api.features"),
         "searchEndpoint": url_for("maps_api.search"),
         "text": {key: str(value) for key, value in MAP_TEXT.items()},
-        "params": {"town": town_code} if town_code else {},
+        "params": _layer_filters(town_code),
         "crs": "gcj02" if basemap == "amap" else "",
         "projectUrl": request.script_root + "/projects/",
         "townUrl": request.script_root + "/towns/",
@@ -77,6 +82,14 @@ def _render(session, scope: Scope, *, district_code: str | None, town_code: str 
     return render_template("map.html", map_parts=parts, town=town,
                            town_name=town_name, has_towns=bool(towns["features"]),
                            stages=STAGES, domains=DOMAINS)
+
+
+def _layer_filters(town_code: str | None) -> dict:
+    """The project list's filters in the page's query (``/map?stage=在建``), checked here and
+    passed on to the project layer's requests; a town's page keeps to its town."""
+    ProjectFilters.parse(request.args)  # a bad value is the list's 400, not a broken map
+    params = {name: request.args[name] for name in LAYER_FILTERS if request.args.get(name)}
+    return {**params, "town": town_code} if town_code else params
 
 
 def _basemap(local) -> str:

@@ -5,23 +5,23 @@
 --       length_km, area_km2, geometry, towns = [{code, name, share}] largest share first) or
 --       kind 'cluster' (n, by_stage, lng, lat = mean position of the cell's projects).
 -- :west :south :east :north float8; :zoom int; :full_zoom int; :max_features int; :cell float8;
--- :domains text[] (NULL = all); :stage text; :town text (9-digit code, NULL = all);
+-- :domains text[] (the domain layers switched on; NULL = all);
+-- the condition in braces below: the ProjectFilters of list, export and stats, filled in by
+-- registry.sqlfiles.with_condition on the table named projects (it leaves out deleted projects);
 -- :scope_towns text[] (NULL = the whole registry; else projects with a share in those towns).
 -- :tolerance float8: degrees of half a screen pixel at :zoom; lines and polygons are simplified
 -- to it, so one project with millions of vertices cannot make a view huge.
 WITH visible AS NOT MATERIALIZED (  -- each use below runs its own index scan
-    SELECT p.id, p.code, p.name, p.domain_code, p.stage, p.total_investment, p.completed_investment,
-           p.length_km, p.area_km2, p.geom
-    FROM projects p
-    WHERE p.deleted_at IS NULL
-      AND p.geom && ST_MakeEnvelope(:west, :south, :east, :north, 4326)
-      AND (CAST(:domains AS text[]) IS NULL OR p.domain_code = ANY(CAST(:domains AS text[])))
-      AND (CAST(:stage AS text) IS NULL OR p.stage = :stage)
-      AND (CAST(:town AS text) IS NULL OR EXISTS (
-            SELECT 1 FROM project_towns s WHERE s.project_id = p.id AND s.town_code = :town))
+    SELECT projects.id, projects.code, projects.name, projects.domain_code, projects.stage,
+           projects.total_investment, projects.completed_investment, projects.length_km,
+           projects.area_km2, projects.geom
+    FROM projects
+    WHERE projects.geom && ST_MakeEnvelope(:west, :south, :east, :north, 4326)
+      AND (CAST(:domains AS text[]) IS NULL OR projects.domain_code = ANY(CAST(:domains AS text[])))
+      AND ({condition})
       AND (CAST(:scope_towns AS text[]) IS NULL OR EXISTS (
             SELECT 1 FROM project_towns s
-            WHERE s.project_id = p.id AND s.town_code = ANY(CAST(:scope_towns AS text[]))))
+            WHERE s.project_id = projects.id AND s.town_code = ANY(CAST(:scope_towns AS text[]))))
 ), detailed AS (
     SELECT (SELECT count(*) FROM (SELECT 1 FROM visible LIMIT :max_features + 1) c) <= :max_features
            OR :zoom >= :full_zoom AS yes

@@ -155,19 +155,18 @@ def property_query(scope: Scope, filters: ProjectFilters) -> Select:
     return from_visible_projects(select(*columns), primary_town, scope, filters)
 
 
-WHOLE_REGISTRY_SQL = "features_all"  # geo/sql/features_all.sql
+WHOLE_REGISTRY_SQL = "features_all"  # registry/sql/features_all.sql
 
 
 def whole_registry_sql() -> str:
     """``feature_query`` for the whole registry (system scope, no filters) as plain SQL text.
 
-    ``geo/sql/features_all.sql`` holds this text so that ``eqreg projects export --format
+    ``registry/sql/features_all.sql`` holds this text so that ``eqreg projects export --format
     geojson`` without filters can run it with psycopg alone (``registry.geojson_copy``), without
     loading SQLAlchemy; ``tests/test_export_fast.py`` keeps the file equal to this. Regenerate with
-    ``python -c "from geo.features import whole_registry_sql as s; print(s())" > geo/sql/features_all.sql``.
+    ``python -c "from registry.project_features import whole_registry_sql as s; print(s())" > registry/sql/features_all.sql``.
     """
     from sqlalchemy.dialects import postgresql
 
-    from registry.scope import Scope
     statement = feature_query(Scope.system(), ProjectFilters())
     return str(statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
