@@ -24,7 +24,7 @@ Lists, each in declaration order: ``imported``, ``changeable`` (imported, not th
 The template (``registry.template.COLUMNS``), the API's records (``registry.browse``), the audit
 snapshot (``registry.projects``) and the OpenAPI schemas derive from here too;
 ``tests/test_fields.py`` holds the model, the table, the Feature properties
-(``geo.features.property_pairs``, written out for the export's order) and the labels to it.
+(``registry.project_features.property_pairs``, written out for the export's order) and the labels to it.
 """
 from __future__ import annotations
 

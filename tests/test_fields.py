@@ -13,7 +13,7 @@ import re
 from sqlalchemy import text
 from sqlalchemy.orm import aliased
 
-from geo.features import property_pairs
+from registry.project_features import property_pairs
 from geo.sqlfiles import read
 from registry import browse, fields, importing, projects, sqlfiles, template
 from registry.models import Domain, Project, Town
@@ -59,7 +59,7 @@ def table_drift(session, declared: fields.Declaration) -> dict:
 
 
 def property_drift(declared: fields.Declaration) -> set[str]:
-    """Exported fields missing from the Feature properties (``geo.features.property_pairs``, written
+    """Exported fields missing from the Feature properties (``registry.project_features.property_pairs``, written
     out for the export's order), properties that are neither declared nor computed, and properties
     that do not read their field."""
     pairs = dict(property_pairs(aliased(Town), Domain))
