@@ -169,8 +169,9 @@ class _Fixer:
                           sql.SQL("REVOKE {} ON {} FROM {}").format(
                               sql.SQL(", ").join(map(sql.SQL, extra)), target, sql.Identifier(APP_ROLE)))
 
-        # Sign-in reads one hash through eqreg_password_hash(); the web role reads every other
-        # column of users through column grants (a table-level SELECT was revoked just above).
+        # The web role reads every column of users but the hash through column grants (a
+        # table-level SELECT was revoked just above); sign-in has the database compare the hash
+        # (eqreg_password_settings / eqreg_verify_password, migration 0011).
         if self._scalar("SELECT to_regclass('public.users') IS NOT NULL"):
             if self._scalar("SELECT has_column_privilege(%s, 'public.users', 'password_hash', 'SELECT')", (APP_ROLE,)):
                 self._fix(f"{APP_ROLE} 可以读取 users.password_hash", sql.SQL(

@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from web import database
 from web.api import openapi
-from web.auth import current_scope
+from web.identity import current_scope
 from web.maps.features import search_features, view_features
 
 bp = Blueprint("maps_api", __name__, url_prefix="/api/v1")

@@ -10,7 +10,7 @@ from registry.figures import town_figures
 from registry.scope import Scope
 from registry.vocab import DOMAINS, STAGES
 from web import database
-from web.auth import current_scope
+from web.identity import current_scope
 from web.maps.builder import BASEMAPS, available_basemaps, build_map, page_parts
 from web.security_headers import with_nonce
 from web.maps.towns import collection_bounds, default_district, find_town, town_collection
