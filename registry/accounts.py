@@ -21,7 +21,8 @@ from registry.errors import Conflict, InvalidInput, NotFound, RegistryError
 from registry.models import ApiToken, LoginAttempt, User, UserSession, UserTown
 from registry.roles import Role
 
-ROLES = {Role.ADMIN: "管理员", Role.BUREAU: "发改局", Role.TOWN: "镇街", Role.PLANNER: "规划人员"}  # ACCOUNT_ROLES
+# The labels of ACCOUNT_ROLES, keyed by their plain values (forms, the CLI's choices).
+ROLES = {Role.ADMIN.value: "管理员", Role.BUREAU.value: "发改局", Role.TOWN.value: "镇街", Role.PLANNER.value: "规划人员"}
 MIN_PASSWORD_LENGTH = passwords.MIN_LENGTH
 FAILURE_WINDOW = dt.timedelta(minutes=15)
 MAX_FAILURES_PER_USER_IP = 5  # one username from one address; then 429 until the window has passed

@@ -212,14 +212,3 @@ def test_app_cannot_delete_accounts(db):
         db.execute(text("DELETE FROM users"))
     assert isinstance(raised.value.orig, psycopg.errors.InsufficientPrivilege)
 
-
-@pytest.mark.parametrize("role, may", [("admin", True), ("bureau", True), ("planner", False), ("town", False)])
-def test_only_editors_change_targets_in_the_database(db, role, may):
-    _as(db, role, *([GRID_TOWNS[0][0]] if role == "town" else []))
-    statement = text("INSERT INTO target_jurisdictions (code, name, kind) VALUES ('zz', 'x', 'zone')")
-    if may:
-        db.execute(statement)
-        return
-    with pytest.raises(exc.ProgrammingError) as raised, db.begin_nested():
-        db.execute(statement)
-    assert isinstance(raised.value.orig, psycopg.errors.InsufficientPrivilege)
