@@ -63,13 +63,14 @@ BEGIN
 END
 $fn$;
 
--- NULL: every row; otherwise the towns whose projects are visible (empty: nothing).
+-- NULL: every row; otherwise the towns whose projects are visible (empty: nothing). Both are
+-- inlined where they are called (a bare expression, no FROM).
 CREATE FUNCTION eqreg_visible_towns() RETURNS text[] LANGUAGE sql STABLE AS $fn$
-  SELECT towns FROM eqreg_request_scope()
+  SELECT (eqreg_request_scope()).towns
 $fn$;
 
 CREATE FUNCTION eqreg_request_role() RETURNS text LANGUAGE sql STABLE AS $fn$
-  SELECT role FROM eqreg_request_scope()
+  SELECT (eqreg_request_scope()).role
 $fn$;
 
 -- The projects with a share in the request's towns, read with the owner's rights (a policy on
