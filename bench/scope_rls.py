@@ -97,6 +97,41 @@ def prepare(url: str, n: int) -> tuple[str, str]:
     return url, before
 
 
+PAGE = ("SELECT p.id, p.code, p.name, p.stage FROM projects p WHERE p.deleted_at IS NULL "
+        "ORDER BY p.updated_at DESC NULLS LAST, p.id LIMIT 20")
+
+
+def statement_costs(urls: dict[str, str], tokens: dict[tuple[str, str], str], iterations: int = 1500):
+    """Median µs of one API-like transaction (scope, the list's page query) as the web role, for
+    each (side, account), the sides alternating every transaction: the database's share alone."""
+    import psycopg
+    connections, times = {}, {key: [] for key in tokens}
+    for side, url in urls.items():
+        connections[side] = psycopg.connect(url)
+        connections[side].execute("SET ROLE eqreg_app")
+        connections[side].execute("SET jit = off")
+        connections[side].commit()
+    towns = {role: common.scalar(urls["before"], "SELECT coalesce(string_agg(town_code, ','), '') FROM user_towns "
+                                 f"JOIN users ON users.id = user_id WHERE username = '{name}'")
+             for role, name in ACCOUNTS.items()}
+    for i in range(iterations):
+        for side, role in tokens:
+            conn = connections[side]
+            started = time.perf_counter()
+            if side == "after":
+                conn.execute("SELECT set_config('eqreg.session', %s, true)", (tokens[side, role],))
+            else:
+                conn.execute("SELECT set_config('eqreg.role', %s, true), set_config('eqreg.towns', %s, true)",
+                             (role, towns[role]))
+            conn.execute(PAGE).fetchall()
+            conn.rollback()
+            if i >= 50:  # the first transactions warm the plan and buffer caches
+                times[side, role].append(time.perf_counter() - started)
+    for conn in connections.values():
+        conn.close()
+    return {key: statistics.median(values) * 1e6 for key, values in times.items()}
+
+
 def main() -> None:
     parser = common.arguments("API req/s: scope from the request's secret vs set_config (0010)", n=5000)
     parser.add_argument("--seconds", type=float, default=10, help="load per run (default 10 s)")
@@ -128,6 +163,7 @@ def main() -> None:
     finally:
         for server in servers.values():
             stop_server(server)
+    costs = statement_costs({"after": after_url, "before": before_url}, tokens)
 
     rows = []
     for role in ACCOUNTS:
@@ -146,6 +182,10 @@ def main() -> None:
           f"{args.repeat} alternating; load average {os.getloadavg()[0]:.2f}")
     common.print_table(["account", "before (0010) req/s", "after (0011) req/s", "errors", "after ÷ before",
                         "median of pair ratios", f"budget >= {BUDGET}"], rows)
+    print("\nThe database's share: one transaction as the web role (scope, then the page query), median µs")
+    common.print_table(["account", "before (0010) µs", "after (0011) µs", "after − before µs"],
+                       [[role, f"{costs['before', role]:.0f}", f"{costs['after', role]:.0f}",
+                         f"{costs['after', role] - costs['before', role]:+.0f}"] for role in ACCOUNTS])
 
 
 if __name__ == "__main__":
