@@ -10,22 +10,21 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Iterable
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import and_, delete, func, insert, literal_column, or_, select, text, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from geo.admin_codes import town_code
-from registry import audit
+from registry import audit, passwords
 from registry.errors import Conflict, InvalidInput, NotFound, RegistryError
 from registry.models import ApiToken, LoginAttempt, User, UserSession, UserTown
+from registry.roles import Role
 
-ROLES = {"admin": "管理员", "bureau": "发改局", "town": "镇街", "planner": "规划人员"}
-MIN_PASSWORD_LENGTH = 8
+# The labels of ACCOUNT_ROLES, keyed by their plain values (forms, the CLI's choices).
+ROLES = {Role.ADMIN.value: "管理员", Role.BUREAU.value: "发改局", Role.TOWN.value: "镇街", Role.PLANNER.value: "规划人员"}
+MIN_PASSWORD_LENGTH = passwords.MIN_LENGTH
 FAILURE_WINDOW = dt.timedelta(minutes=15)
 MAX_FAILURES_PER_USER_IP = 5  # one username from one address; then 429 until the window has passed
 MAX_FAILURES_PER_USER = 20  # one username from any addresses (distributed guessing)
@@ -61,22 +60,7 @@ class Account:
         return ROLES.get(self.role, self.role)
 
 
-@lru_cache(maxsize=1)
-def _hasher() -> PasswordHasher:
-    return PasswordHasher()  # argon2id with the library's (RFC 9106 low-memory) defaults
-
-
-@lru_cache(maxsize=1)
-def _dummy_hash() -> str:
-    # Checked against when the username is unknown, so both cases take the same time.
-    return _hasher().hash(secrets.token_hex(16))
-
-
-def hash_password(password: str) -> str:
-    """An argon2id hash of ``password`` (refuses passwords that are too short)."""
-    if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"密码至少需要 {MIN_PASSWORD_LENGTH} 个字符。")
-    return _hasher().hash(password)
+hash_password = passwords.hash_password
 
 
 def normalise_town_code(code: str) -> str:
@@ -274,10 +258,9 @@ def authenticate(session: Session, *, username: str, password: str, ip: str) -> 
     ip = ip or "unknown"
     attempt_id = _record_attempt(session, username=username, ip=ip)
     user = session.scalar(select(User).where(User.username == username)) if username else None
-    # A definer function: the web role cannot SELECT users.password_hash (migration 0010).
-    password_hash = session.scalar(select(func.eqreg_password_hash(username))) if user else None
-    ok = _verify(password_hash, password or "")
-    ok = ok and user is not None and user.active
+    # The web role reads no hash (migration 0011): the database compares what the password derives.
+    derived = passwords.check(session, username=username, password=password or "")
+    ok = derived is not None and user is not None and user.active
     if not ok:
         reason = "unknown_user" if user is None else ("disabled" if not user.active else "bad_password")
         audit.record(session, actor="anonymous", action="login_failed", entity="user", entity_id=username,
@@ -285,20 +268,13 @@ def authenticate(session: Session, *, username: str, password: str, ip: str) -> 
         session.commit()
         raise AuthenticationFailed("用户名或密码错误，或账号已停用。")
     session.execute(update(LoginAttempt).where(LoginAttempt.id == attempt_id).values(succeeded=True))
-    if _hasher().check_needs_rehash(password_hash):
-        user.password_hash = _hasher().hash(password)
+    if passwords.needs_rehash(derived):
+        user.password_hash = passwords.hash_password(password)
     user.last_login_at = _now()
     audit.record(session, actor=user.username, action="login", entity="user", entity_id=user.username,
                  details={"ip": ip})
     session.commit()
     return _account(session, user)
-
-
-def _verify(password_hash: str | None, password: str) -> bool:
-    try:
-        return _hasher().verify(password_hash or _dummy_hash(), password) and password_hash is not None
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 def _token_hash(secret: str) -> str:

@@ -8,8 +8,9 @@ sequences and ``eqreg_*`` functions, RLS switched on and forced, the owner's per
 (re-created for the current owner) and the owner's default privileges. A lost app policy cannot be
 rebuilt here (its rule lives in the migration that made it): restore again with ``eqreg db restore``.
 
-``APP_PRIVILEGES`` and ``APP_POLICIES`` describe the state the migrations leave at head; the
-test ``test_db_check.py`` fails when a migration changes it without updating them.
+``APP_PRIVILEGES``, ``APP_POLICIES`` and ``APP_DEFINER_FUNCTIONS`` describe the state the migrations
+leave at head; the test ``test_db_check.py`` fails when a migration changes it without updating
+them.
 """
 from __future__ import annotations
 
@@ -72,6 +73,20 @@ APP_POLICIES: dict[str, tuple[str, ...]] = {
 }
 
 
+# Definer functions eqreg_app may call (migration 0011, and the change stamp's triggers of 0005):
+# run with the owner's rights, so each pins its search_path; the scope functions derive the
+# request's scope from its secret, the password functions compare a hash without returning it.
+# Only eqreg_app may call the scope and password ones (no EXECUTE for PUBLIC).
+APP_DEFINER_FUNCTIONS: dict[str, bool] = {  # signature → PUBLIC may execute it too
+    "eqreg_bump_change_stamp()": True,
+    "eqreg_note_change()": True,
+    "eqreg_password_settings(text)": False,
+    "eqreg_request_scope()": False,
+    "eqreg_verify_password(text,text)": False,
+    "eqreg_visible_projects()": False,
+}
+
+
 @dataclass
 class Finding:
     """One problem: what is wrong, and whether it was repaired."""
@@ -99,6 +114,7 @@ def check(database_url: str, *, repair: bool = True) -> list[Finding]:
         fixer.schema_usage()
         fixer.table_privileges()
         fixer.sequences_and_functions()
+        fixer.definer_functions()
         fixer.row_level_security()
         fixer.default_privileges()
         fixer.rls_probe()
@@ -169,8 +185,9 @@ class _Fixer:
                           sql.SQL("REVOKE {} ON {} FROM {}").format(
                               sql.SQL(", ").join(map(sql.SQL, extra)), target, sql.Identifier(APP_ROLE)))
 
-        # Sign-in reads one hash through eqreg_password_hash(); the web role reads every other
-        # column of users through column grants (a table-level SELECT was revoked just above).
+        # The web role reads every column of users but the hash through column grants (a
+        # table-level SELECT was revoked just above); sign-in has the database compare the hash
+        # (eqreg_password_settings / eqreg_verify_password, migration 0011).
         if self._scalar("SELECT to_regclass('public.users') IS NOT NULL"):
             if self._scalar("SELECT has_column_privilege(%s, 'public.users', 'password_hash', 'SELECT')", (APP_ROLE,)):
                 self._fix(f"{APP_ROLE} 可以读取 users.password_hash", sql.SQL(
@@ -211,6 +228,27 @@ class _Fixer:
             self._fix(f"{APP_ROLE} 不能执行函数 {signature}",
                       sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(signature),
                                                                           sql.Identifier(APP_ROLE)))
+
+    def definer_functions(self) -> None:
+        """The definer functions RLS and sign-in rely on: present, search_path pinned, not PUBLIC's."""
+        found = {signature.replace(" ", ""): (config, public) for signature, config, public in self.conn.execute(
+            "SELECT p.oid::regprocedure::text, p.proconfig::text, has_function_privilege('public', p.oid, 'EXECUTE') "
+            "FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace AND p.prosecdef "
+            "AND p.proname LIKE 'eqreg\\_%'").fetchall()}
+        for signature, public_allowed in APP_DEFINER_FUNCTIONS.items():
+            if signature not in found:
+                self.findings.append(Finding(f"缺少函数 {signature}", hint="运行 eqreg db upgrade，或从备份恢复"))
+                continue
+            config, public = found[signature]
+            if "search_path" not in (config or "") and signature.startswith(("eqreg_password", "eqreg_request",
+                                                                                "eqreg_visible")):
+                self.findings.append(Finding(f"函数 {signature} 未固定 search_path", hint="从备份恢复"))
+            if public and not public_allowed:
+                self._fix(f"所有人（PUBLIC）都能执行函数 {signature}",
+                          sql.SQL("REVOKE EXECUTE ON FUNCTION {} FROM PUBLIC").format(sql.SQL(signature)))
+        for signature in sorted(set(found) - set(APP_DEFINER_FUNCTIONS)):
+            self.findings.append(Finding(f"多出以所有者权限运行的函数 {signature}",
+                                         hint="检查它是否泄露数据（例如旧的 eqreg_password_hash），再删除"))
 
     def row_level_security(self) -> None:
         for table, app_policies in APP_POLICIES.items():

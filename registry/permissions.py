@@ -1,5 +1,5 @@
 """One predicate per action (DESIGN §6). Views call these and hand the answer to
-``web.auth.require``; they never test roles themselves.
+``web.guard.require``; they never test roles themselves.
 
 Reading is governed by the one scoping rule in ``registry.scope``: an object out of a user's scope
 is treated as missing (404), not forbidden, so its existence does not leak.
@@ -10,11 +10,10 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from registry.models import Project
+from registry.roles import EDITORS, SIGNED_IN, USER_ADMINS, Role
 from registry.scope import Scope, project_clause
 
-EDITORS = frozenset({"admin", "bureau", "system"})
-REPORTERS = EDITORS | {"town"}
-SIGNED_IN = frozenset({"admin", "bureau", "planner", "town", "system"})
+REPORTERS = EDITORS | {Role.TOWN}
 
 
 def can_view_project(session: Session, scope: Scope, project_id: int) -> bool:
@@ -63,4 +62,4 @@ def can_export(scope: Scope) -> bool:
 
 def can_admin_users(scope: Scope) -> bool:
     """Create, disable and edit accounts: admin."""
-    return scope.role in {"admin", "system"}
+    return scope.role in USER_ADMINS

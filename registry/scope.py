@@ -1,9 +1,11 @@
 """The one scoping rule (DESIGN §6): town users see the projects with any share in their towns,
-figures for those towns only, and money only for their share; everyone else sees everything.
+figures for those towns only, and money only for their share; admin, bureau and planner see
+everything; anyone else nothing (``scope_for`` fails closed).
 
 Every query behind projects, figures, maps, tiles, exports and history goes through a ``Scope``.
-The database enforces the same rule with row-level security (see the accounts migration); the
-clauses here are the application-level wall.
+The database enforces the same rule with row-level security, deriving the scope from the
+request's secret (migration 0011, ``present_secret``); the clauses here are the application-level
+wall.
 """
 from __future__ import annotations
 
@@ -14,18 +16,19 @@ from sqlalchemy import ColumnElement, Connection, exists, select, text, true
 from sqlalchemy.orm import Session
 
 from registry.models import Project, ProjectTown, Town
+from registry.roles import ACCOUNT_ROLES, SEES_EVERYTHING, Role
 
 
 @dataclass(frozen=True)
 class Scope:
     actor: str
-    role: str  # admin | bureau | town | planner | system
+    role: Role
     town_codes: frozenset[str] | None = None  # None: the whole registry
 
     @classmethod
     def system(cls, actor: str = "system") -> "Scope":
-        """Full access, for the CLI and maintenance jobs run by the operator."""
-        return cls(actor=actor, role="system")
+        """Full access, for the CLI and maintenance jobs run by the operator (as the tables' owner)."""
+        return cls(actor=actor, role=Role.SYSTEM)
 
     @property
     def limited(self) -> bool:
@@ -34,10 +37,14 @@ class Scope:
     @classmethod
     def anonymous(cls) -> "Scope":
         """Nobody signed in: no towns, so nothing is visible."""
-        return cls(actor="anonymous", role="anonymous", town_codes=frozenset())
+        return cls(actor="anonymous", role=Role.ANONYMOUS, town_codes=frozenset())
 
     def sql_params(self) -> dict:
-        """Bound parameters for ``.sql`` files: ``:scope_towns`` is NULL or a text[] of codes."""
+        """Bound parameters for ``.sql`` files: ``:scope_towns`` is NULL or a text[] of codes.
+
+        The files repeat ``project_clause`` in SQL; ``tests/test_scope_rule.py`` checks each of
+        them against the database's own rule (``eqreg_visible_towns()``, migration 0011).
+        """
         return {"scope_towns": None if self.town_codes is None else sorted(self.town_codes)}
 
 
@@ -62,38 +69,32 @@ def town_clause(scope: Scope) -> ColumnElement[bool]:
 def scope_for(user) -> Scope:
     """The scope of a signed-in account (anything with ``username``, ``role``, ``town_codes``).
 
-    ``town`` users are limited to their towns (none assigned: nothing visible); admin, bureau and
-    planner see the whole registry.
+    Admin, bureau and planner see the whole registry; a town user its towns (none assigned:
+    nothing visible); any other role nothing at all (fail closed).
     """
-    if user.role == "town":
-        return Scope(actor=user.username, role="town", town_codes=frozenset(user.town_codes))
-    return Scope(actor=user.username, role=user.role)
+    role = Role(user.role) if user.role in ACCOUNT_ROLES else Role.ANONYMOUS
+    if role in SEES_EVERYTHING:
+        return Scope(actor=user.username, role=role)
+    towns = frozenset(user.town_codes) if role == Role.TOWN else frozenset()
+    return Scope(actor=user.username, role=role, town_codes=towns)
 
 
-_SET_CONFIG = "set_config('eqreg.role', :role, true), set_config('eqreg.towns', :towns, true)"
-_SET_SCOPE = text("SELECT " + _SET_CONFIG)
+# The database derives the scope itself from the request's secret (migration 0011): the app only
+# says which secret the request came with. Transaction-local, so it never outlives the
+# transaction on a pooled connection.
+_SET_SECRET = "set_config('eqreg.session', coalesce(:secret, ''), true)"
 
 
-def _params(scope: Scope) -> dict:
-    return {"role": scope.role, "towns": ",".join(sorted(scope.town_codes or ()))}
+def present_secret(connection: Connection | Session, secret: str | None, *, also: str | None = None):
+    """Hand PostgreSQL the request's session id or API token for the current transaction.
 
-
-def apply_to_connection(connection: Connection, scope: Scope, *, also: str | None = None):
-    """Like ``apply`` on a Core connection (used from the session's ``after_begin`` event).
-
-    ``also`` (``"<columns> FROM <table>"``, a one-row query) is read in the same round trip; its
-    row is returned after the two settings.
+    Row-level security then shows what that session's account may see (nothing for no secret,
+    or for an unknown, expired or revoked one). ``also`` (``"<columns> FROM <table>"``, a one-row
+    query) is read in the same round trip; its row is returned after the setting.
     """
-    if also is None:
-        return connection.execute(_SET_SCOPE, _params(scope)).one()
-    return connection.execute(_combined(also), _params(scope)).one()
+    return connection.execute(_statement(also), {"secret": secret}).one()
 
 
 @lru_cache(maxsize=8)
-def _combined(also: str):
-    return text(f"SELECT {_SET_CONFIG}, {also}")
-
-
-def apply(session: Session, scope: Scope) -> None:
-    """Tell PostgreSQL the scope for the current transaction (read by the RLS policies)."""
-    session.execute(_SET_SCOPE, _params(scope))
+def _statement(also: str | None):
+    return text(f"SELECT {_SET_SECRET}" + (f", {also}" if also else ""))

@@ -23,13 +23,13 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from registry import audit
 from registry.errors import Forbidden, InvalidInput, NotFound
 from registry.models import Base, Timestamp
+from registry.roles import EDITORS
 from registry.scope import Scope
 from registry.vocab import domain_code, stage_code
 
 METRICS = ("count", "sum_total_investment", "sum_equipment_investment", "sum_completed_investment",
            "sum_quantity", "sum_length_km", "growth_vs_baseline", "reported")
 WINDOWS = ("cumulative", "per_year")
-EDITORS = frozenset({"admin", "bureau", "system"})
 _CODE = re.compile(r"^[0-9A-Za-z_-]{1,12}$")
 _ID = re.compile(r"^[0-9A-Za-z_.-]{1,64}$")
 

@@ -86,6 +86,16 @@ def insert_grid_district(session: Session) -> None:
                             WHERE district_code = :d) WHERE code = :d"""), {"d": GRID_DISTRICT})
 
 
+def token_for(session: Session, role: str, towns=(), username: str | None = None) -> str:
+    """A new account's live API token (made in ``session``): the kind of secret from which the
+    database derives a request's scope (``registry.scope.present_secret``, migration 0011)."""
+    import secrets as random
+    from registry import accounts
+    account = accounts.create_user(session, actor="test", role=role, towns=towns,
+                                   username=username or f"{role}_{random.token_hex(4)}")
+    return accounts.issue_token(session, account=account)[0]
+
+
 @pytest.fixture
 def grid_district(db) -> str:
     insert_grid_district(db)

@@ -120,10 +120,13 @@ def test_the_database_shows_a_town_notice_only_to_its_town(db, tmp_path):
     load_boundaries(db, write_layer(tmp_path / "v1.geojson", three_towns(), driver="GeoJSON"))
     _two_projects(db)
     load_boundaries(db, write_layer(tmp_path / "v2.geojson", annexed(), driver="GeoJSON"))
-    db.execute(text("SET LOCAL ROLE eqreg_app"))
+    from conftest import token_for
+    from registry.scope import present_secret
     seen = {}
     for towns in ("370498002", "370498001"):
-        db.execute(text("SELECT set_config('eqreg.role', 'town', true), set_config('eqreg.towns', :t, true)"),
-                   {"t": towns})
+        token = token_for(db, "town", towns=[towns])
+        db.execute(text("SET LOCAL ROLE eqreg_app"))
+        present_secret(db, token)
         seen[towns] = db.execute(text("SELECT count(*) FROM town_notices")).scalar_one()
+        db.execute(text("RESET ROLE"))
     assert seen == {"370498002": 1, "370498001": 0}

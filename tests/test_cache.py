@@ -94,7 +94,7 @@ def test_health_needs_no_sign_in_and_no_database(anonymous_client, app):
 
 
 def test_a_remembered_token_stops_at_once_when_revoked_or_disabled_here(app, make_user, client_for):
-    from web import auth
+    from web import identity
     user = make_user("bureau", username="api_user")
     api = app.test_client()
 
@@ -110,4 +110,4 @@ def test_a_remembered_token_stops_at_once_when_revoked_or_disabled_here(app, mak
     admin = client_for("admin")
     assert admin.post(f"/admin/users/{user.username}/active", data={"active": "0"}).status_code < 400
     assert api.get("/api/v1/auth/me", headers=second).status_code == 401
-    assert auth.TOKEN_CACHE_SECONDS <= 10  # the documented staleness bound elsewhere
+    assert identity.TOKEN_CACHE_SECONDS <= 10  # the documented staleness bound elsewhere

@@ -32,8 +32,13 @@ def test_the_expected_grants_and_policies_are_what_the_migrations_make(database_
         for table, name in conn.execute("SELECT tablename, policyname FROM pg_policies "
                                         "WHERE 'eqreg_app' = ANY (roles) ORDER BY 1, 2"):
             policies.setdefault(table, []).append(name)
+        definers = {signature.replace(" ", ""): public for signature, public in conn.execute(
+            "SELECT p.oid::regprocedure::text, has_function_privilege('public', p.oid, 'EXECUTE') FROM pg_proc p "
+            "WHERE p.pronamespace = 'public'::regnamespace AND p.prosecdef AND p.proname LIKE 'eqreg\\_%' "
+            "AND has_function_privilege('eqreg_app', p.oid, 'EXECUTE')")}
     assert granted == {t: set(p) for t, p in db_check.APP_PRIVILEGES.items()}
     assert policies == {t: sorted(p) for t, p in db_check.APP_POLICIES.items()}
+    assert definers == db_check.APP_DEFINER_FUNCTIONS
 
 
 def test_check_of_a_migrated_database_finds_nothing(database_url):
@@ -70,8 +75,10 @@ def test_check_repairs_column_grants_users_and_progress_reports(server):
     url = _upgraded(server, "eqreg_user_grants")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("GRANT SELECT ON users TO eqreg_app; "
-                     "REVOKE UPDATE (superseded_at, superseded_by) ON progress_reports FROM eqreg_app")
+                     "REVOKE UPDATE (superseded_at, superseded_by) ON progress_reports FROM eqreg_app; "
+                     "GRANT EXECUTE ON FUNCTION eqreg_verify_password(text, text) TO PUBLIC")
     repaired = CliRunner().invoke(main, ["db", "check"], env={"DATABASE_URL": url})
+    assert "已修复：所有人（PUBLIC）都能执行函数 eqreg_verify_password(text,text)" in repaired.output
     assert "已修复：eqreg_app 多出表 users 的权限 SELECT" in repaired.output, repaired.output
     assert "已修复：eqreg_app 缺少表 progress_reports 的列权限 UPDATE（superseded_at、superseded_by）" in repaired.output
     with psycopg.connect(url) as conn:
@@ -80,6 +87,11 @@ def test_check_repairs_column_grants_users_and_progress_reports(server):
             "FROM information_schema.columns WHERE table_name = 'users'").fetchall())
     assert readable.pop("password_hash") is False and readable and all(readable.values())
     assert db_check.check(url, repair=False) == []
+    with psycopg.connect(url, autocommit=True) as conn:  # a hash-reading function from an old dump
+        conn.execute("CREATE FUNCTION eqreg_password_hash(u text) RETURNS text LANGUAGE sql SECURITY DEFINER "
+                     "AS $$ SELECT password_hash FROM users WHERE username = u $$")
+    assert [f.problem for f in db_check.check(url, repair=False)] == [
+        "多出以所有者权限运行的函数 eqreg_password_hash(text)"]
 
 
 def test_upgrade_after_a_plain_pg_restore_recreates_the_role_and_names_the_lost_policies(

@@ -46,7 +46,8 @@ def quadratic_joins(plan: dict) -> list[str]:
     for node in _nodes(plan):
         if node["Node Type"] != "Nested Loop":
             continue
-        outer, inner = [child for child in node["Plans"] if child.get("Parent Relationship") != "SubPlan"][:2]
+        # Only the join's two sides: sub- and initplans (the row-level security's scope) run once.
+        outer, inner = [child for child in node["Plans"] if child.get("Parent Relationship") in ("Outer", "Inner")]
         rescanned = sorted(n.get("Relation Name") for n in _nodes(inner)
                            if n["Node Type"] == "Seq Scan" and n.get("Relation Name") in TEMP_AND_PROJECT_TABLES)
         if rescanned:
@@ -58,20 +59,21 @@ def quadratic_joins(plan: dict) -> list[str]:
 def web_role_session(committed, engine):
     """测试区 with STORED committed projects, then a fresh connection as the web role (RLS on,
     bureau scope), exactly as a request's session is."""
-    from conftest import insert_grid_district
+    from conftest import insert_grid_district, token_for
     with Session(engine) as owner:
         insert_grid_district(owner)
         owner.commit()
         import_projects(owner, rows(STORED))
         owner.execute(text("ANALYZE projects"))  # like a registry that has lived a while
         owner.commit()
+        token = token_for(owner, "bureau", username="registrar")
     web_engine = registry_db.make_engine(committed, poolclass=NullPool)  # a connection of its own
     with web_engine.connect() as connection:
         connection.execute(text("SET ROLE eqreg_app"))
         connection.commit()
         session = Session(bind=connection)
         session.begin()
-        registry_scope.apply(session, registry_scope.Scope(actor="registrar", role="bureau"))
+        registry_scope.present_secret(session, token)
         yield session
         session.close()
     web_engine.dispose()

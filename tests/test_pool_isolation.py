@@ -1,7 +1,9 @@
 """Two towns' users interleaved over a pool of two connections: no row of one town reaches the other.
 
-The scope is set per transaction (``set_config(..., true)``) on pooled connections that are reused
-between users; a scope left behind on a connection would show up here as a leaked project.
+The request's secret is handed to PostgreSQL per transaction (``set_config('eqreg.session', …,
+true)``) on pooled connections that are reused between users, and the database derives the scope
+from it (migration 0011); a scope left behind on a connection would show up here as a leaked
+project, and settings an injection could make (``eqreg.role``, even at session level) change nothing.
 """
 from __future__ import annotations
 
@@ -30,6 +32,15 @@ def pooled_app(committed, web_data):
         rows = database.session().execute(text("SELECT code FROM projects")).scalars().all()
         role = database.session().execute(text("SELECT current_user")).scalar_one()
         return jsonify({"codes": rows, "db_role": role})
+
+    # What a SQL injection could run: claim a wider role, for this and every later transaction.
+    @app.get("/api/v1/_probe/injected")
+    def injected():
+        session = database.session()
+        session.execute(text("SELECT set_config('eqreg.role', 'admin', false), "
+                             "set_config('eqreg.towns', :all, false), set_config('eqreg.role', 'system', true)"),
+                        {"all": ",".join(code for code, _, _ in GRID_TOWNS)})
+        return jsonify({"codes": session.execute(text("SELECT code FROM projects")).scalars().all()})
 
     yield app
     app.extensions["eqreg.engine"].dispose()
@@ -95,3 +106,13 @@ def test_concurrent_requests_never_see_the_other_towns_projects(town_accounts, e
     assert sum(1 for who, _ in results if who != "anonymous") > ROUNDS
     for who, result in results:
         assert result == (401 if who == "anonymous" else expected[who]), who
+
+
+def test_claiming_a_role_on_the_connection_widens_nothing_now_or_later(town_clients, engine):
+    expected = {town: _expected(engine, town) for town in town_clients}
+    for i in range(6):
+        town = (TOWN_A, TOWN_B)[i % 2]
+        response = town_clients[town].get("/api/v1/_probe/injected")
+        assert set(response.get_json()["codes"]) == expected[town]
+        other = (TOWN_B, TOWN_A)[i % 2]
+        assert _probe(town_clients[other]) == expected[other]  # on a connection the other left behind

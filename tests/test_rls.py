@@ -1,18 +1,24 @@
-"""Row-level security: PostgreSQL itself keeps a town user to their town's projects (DESIGN §6).
+"""Row-level security: PostgreSQL itself keeps a town user to their town's projects (DESIGN §6, §9).
 
-These tests switch the application's own filters off entirely: raw SQL as ``eqreg_app`` with the
-scope settings the web app sets per transaction, nothing else.
+These tests switch the application's own filters off entirely: raw SQL as ``eqreg_app``, given
+only what the web app gives it per transaction — the secret of the request's session or token
+(``registry.scope.present_secret``). The scope is derived from that secret inside the database
+(migration 0011); nothing the web role can set itself widens it.
 """
 from __future__ import annotations
+
+import datetime as dt
 
 import psycopg.errors
 import pytest
 from sqlalchemy import exc, text
 
-from conftest import GRID_TOWNS, insert_grid_district, insert_sample_projects
-from registry import audit
+from conftest import GRID_TOWNS, insert_grid_district, insert_sample_projects, token_for
+from registry import accounts, audit, user_sessions
+from registry.scope import present_secret
 
 FULL_ROLES = ["admin", "bureau", "planner"]
+ALL_TOWNS = ",".join(code for code, _, _ in GRID_TOWNS)
 
 
 @pytest.fixture
@@ -28,11 +34,14 @@ def _expected_codes(db, town: str) -> set[str]:
         WHERE t.code = :town AND NOT ST_Touches(p.geom, t.geom)"""), {"town": town}))
 
 
-def _become_app(db, role: str | None = None, towns: str | None = None) -> None:
+def _become_app(db, secret: str | None = None) -> None:
     db.execute(text("SET LOCAL ROLE eqreg_app"))
-    if role is not None:
-        db.execute(text("SELECT set_config('eqreg.role', :r, true), set_config('eqreg.towns', :t, true)"),
-                   {"r": role, "t": towns or ""})
+    present_secret(db, secret)
+
+
+def _as(db, role: str, *towns: str) -> None:
+    """As the web role with a live token of a new ``role`` account (made as the owner first)."""
+    _become_app(db, token_for(db, role, towns=towns))
 
 
 def _codes(db) -> set[str]:
@@ -54,7 +63,7 @@ def test_town_scope_sees_exactly_the_projects_with_a_share_in_its_town(db, sampl
     expected = _expected_codes(db, town)
     everything = set(db.scalars(text("SELECT code FROM projects")))
     assert expected and expected != everything  # the sample really splits across towns
-    _become_app(db, "town", town)
+    _as(db, "town", town)
     assert _codes(db) == expected
     visible_shares = set(db.execute(text(
         "SELECT p.code, pt.town_code FROM project_towns pt JOIN projects p ON p.id = pt.project_id")).all())
@@ -62,31 +71,109 @@ def test_town_scope_sees_exactly_the_projects_with_a_share_in_its_town(db, sampl
     assert town in {t for _, t in visible_shares}
 
 
+def test_setting_the_role_by_hand_does_not_widen_a_town_session(db, sample):
+    """What an injected ``set_config`` could try before migration 0011: it changes nothing now."""
+    town = GRID_TOWNS[0][0]
+    expected = _expected_codes(db, town)
+    _as(db, "town", town)
+    db.execute(text("SELECT set_config('eqreg.role', 'admin', true), set_config('eqreg.towns', :all, true)"),
+               {"all": ALL_TOWNS})
+    assert _codes(db) == expected
+    db.execute(text("SET LOCAL eqreg.role = 'system'"))
+    assert _codes(db) == expected
+    with pytest.raises(exc.ProgrammingError) as raised, db.begin_nested():
+        db.execute(text("INSERT INTO target_jurisdictions (code, name, kind) VALUES ('x', 'x', 'zone')"))
+    assert isinstance(raised.value.orig, psycopg.errors.InsufficientPrivilege)
+
+
+def test_a_forged_or_unknown_secret_sees_nothing(db, sample):
+    token = token_for(db, "admin")
+    stored_hash = db.scalar(text("SELECT token_hash FROM api_tokens ORDER BY id DESC LIMIT 1"))
+    for forged in ("eqr_" + "A" * 43, stored_hash, "", token + "x"):
+        db.execute(text("RESET ROLE"))
+        _become_app(db, forged)
+        db.execute(text("SELECT set_config('eqreg.role', 'admin', true)"))
+        assert _codes(db) == set(), forged
+        assert db.scalar(text("SELECT eqreg_request_role()")) == "anonymous"
+
+
+def test_a_revoked_expired_or_disabled_credential_sees_nothing(db, sample):
+    revoked, expired, disabled = (token_for(db, "bureau", username=name) for name in ("r", "e", "d"))
+    accounts.revoke_token(db, secret=revoked, actor="test")
+    db.execute(text("UPDATE api_tokens SET expires_at = now() - interval '1 second' "
+                    "WHERE user_id = (SELECT id FROM users WHERE username = 'e')"))
+    db.execute(text("UPDATE users SET active = false WHERE username = 'd'"))
+    for secret in (revoked, expired, disabled):
+        db.execute(text("RESET ROLE"))
+        _become_app(db, secret)
+        assert _codes(db) == set()
+
+
+def test_a_browser_session_secret_carries_its_accounts_scope(db, sample):
+    town = GRID_TOWNS[1][0]
+    account = accounts.create_user(db, actor="test", username="browser_town", role="town", towns=[town])
+    signed_in, anonymous = user_sessions.new_secret(), user_sessions.new_secret()
+    user_sessions.save(db, secret=signed_in, data={}, user_id=account.id, ip=None, user_agent=None)
+    user_sessions.save(db, secret=anonymous, data={}, user_id=None, ip=None, user_agent=None)
+    _become_app(db, signed_in)
+    assert _codes(db) == _expected_codes(db, town)
+    db.execute(text("RESET ROLE"))
+    user_sessions.end(db, secret=signed_in)  # logged out: the same secret is worth nothing at once
+    _become_app(db, signed_in)
+    assert _codes(db) == set()
+    db.execute(text("RESET ROLE"))
+    _become_app(db, anonymous)
+    assert _codes(db) == set()
+
+
+def test_the_scope_is_looked_up_once_per_statement_not_per_row(db, sample):
+    """The policies call the definer function as an initplan: its calls do not grow with rows."""
+    db.execute(text("SET LOCAL track_functions = 'all'"))
+    _as(db, "town", GRID_TOWNS[1][0])
+
+    def calls_for(statement: str) -> int:
+        before = db.scalar(text("SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions "
+                                "WHERE funcname = 'eqreg_request_scope'"))
+        rows = db.execute(text(statement)).all()
+        assert rows
+        return db.scalar(text("SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions "
+                              "WHERE funcname = 'eqreg_request_scope'")) - before
+
+    one_row = calls_for("SELECT code FROM projects ORDER BY code LIMIT 1")
+    every_row = calls_for("SELECT code FROM projects")
+    with_shares = calls_for("SELECT p.code FROM projects p JOIN project_towns pt ON pt.project_id = p.id "
+                            "AND pt.town_code = ANY (ARRAY(SELECT code FROM towns))")
+    assert 0 < one_row == every_row <= 3  # projects: a few per statement, whatever the rows
+    assert with_shares <= 2 * every_row  # the same again for project_towns
+
+
 def test_unset_scope_sees_nothing(db, sample):
     audit.record(db, actor="test", action="update", entity="project", entity_id=next(iter(sample.values())))
     db.execute(text("INSERT INTO import_batches (district_code, filename, sha256, created_by) "
                     "VALUES ('370499', 'a.csv', repeat('0', 64), 'test')"))
     _become_app(db)
-    for table in ("projects", "project_towns", "audit_log", "import_batches"):
+    for table in ("projects", "project_towns", "audit_log", "import_batches", "progress_reports", "town_notices"):
         assert db.scalar(text(f"SELECT count(*) FROM {table}")) == 0, table
 
 
-def test_town_role_without_towns_sees_nothing(db, sample):
-    _become_app(db, "town", "")
+def test_town_account_without_towns_sees_nothing(db, sample):
+    token = token_for(db, "town", towns=[GRID_TOWNS[0][0]], username="townless")
+    db.execute(text("DELETE FROM user_towns WHERE user_id = (SELECT id FROM users WHERE username = 'townless')"))
+    _become_app(db, token)
     assert _codes(db) == set()
 
 
 @pytest.mark.parametrize("role", FULL_ROLES)
 def test_district_roles_see_every_project(db, sample, role):
     everything = set(db.scalars(text("SELECT code FROM projects")))
-    _become_app(db, role)
+    _as(db, role)
     assert _codes(db) == everything
 
 
 def test_town_scope_cannot_change_other_towns_projects(db, sample):
     town = GRID_TOWNS[0][0]
     mine = _expected_codes(db, town)
-    _become_app(db, "town", town)
+    _as(db, "town", town)
     updated = db.execute(text("UPDATE projects SET remarks = 'x' RETURNING code")).scalars().all()
     assert set(updated) == mine
     assert db.execute(text("DELETE FROM project_towns WHERE town_code <> :t AND project_id NOT IN "
@@ -94,7 +181,7 @@ def test_town_scope_cannot_change_other_towns_projects(db, sample):
 
 
 def test_town_scope_cannot_insert_a_project(db, sample):
-    _become_app(db, "town", GRID_TOWNS[0][0])
+    _as(db, "town", GRID_TOWNS[0][0])
     with pytest.raises(exc.ProgrammingError) as raised, db.begin_nested():
         db.execute(text("""INSERT INTO projects (district_code, code, name, domain_code, owner, geom,
                            total_investment, stage) VALUES ('370499', '2024-370499-01-01-999999', 'x',
@@ -109,8 +196,8 @@ def test_audit_trail_is_append_only_and_scoped_for_the_app(db, sample):
         audit.record(db, actor="test", action="update", entity="project", entity_id=project_id,
                      details={"code": code})
     audit.record(db, actor="test", action="user_create", entity="user", entity_id="someone")
-    _become_app(db, "town", town)
-    seen = set(db.scalars(text("SELECT details->>'code' FROM audit_log")))
+    _as(db, "town", town)
+    seen = set(db.scalars(text("SELECT details->>'code' FROM audit_log WHERE action = 'update'")))
     assert seen == mine
     audit.record(db, actor="town1", action="refused", entity="project", entity_id=-1)  # append works
     for statement in ("UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log"):
@@ -120,8 +207,8 @@ def test_audit_trail_is_append_only_and_scoped_for_the_app(db, sample):
 
 
 def test_app_cannot_delete_accounts(db):
-    db.execute(text("INSERT INTO users (username, role) VALUES ('someone', 'planner')"))
-    _become_app(db, "admin")
+    _as(db, "admin")
     with pytest.raises(exc.ProgrammingError) as raised, db.begin_nested():
         db.execute(text("DELETE FROM users"))
     assert isinstance(raised.value.orig, psycopg.errors.InsufficientPrivilege)
+

@@ -60,15 +60,26 @@ def test_a_huge_project_geometry_is_simplified_for_the_map(client, web_data, eng
 
 
 def test_the_web_role_cannot_read_password_hashes_but_can_sign_in(db):
+    """Sign-in derives the hash from the typed password and lets the database compare (0011):
+    nothing the web role may call or read returns a stored hash — not even to an injection."""
     from sqlalchemy import exc
 
     from registry import accounts
     accounts.create_user(db, actor="test", username="alice", role="admin", password="s3cret-pass")
+    stored = db.scalar(text("SELECT password_hash FROM users WHERE username = 'alice'"))
+    digest = stored.rpartition("$")[2]
     db.execute(text("SET LOCAL ROLE eqreg_app"))
     assert db.scalar(text("SELECT username FROM users WHERE username = 'alice'")) == "alice"
-    # Signing in works through the definer function (one user's hash, to check a password) …
     assert accounts.authenticate(db, username="alice", password="s3cret-pass", ip="10.0.0.1").role == "admin"
-    # … but the column itself, the way a SQL injection would dump it, is closed.
+    with pytest.raises(accounts.AuthenticationFailed):
+        accounts.authenticate(db, username="alice", password="wrong-pass", ip="10.0.0.1")
+    # The column itself, the way a SQL injection would dump it, is closed …
     with pytest.raises(exc.ProgrammingError, match="permission denied"):
         with db.begin_nested():
             db.execute(text("SELECT password_hash FROM users"))
+    # … the old definer function is gone, and the settings function gives the salt, not the hash.
+    assert db.scalar(text("SELECT to_regprocedure('eqreg_password_hash(text)')")) is None
+    every_output = " ".join(map(str, db.execute(text(
+        "SELECT s.* FROM users u, eqreg_password_settings(u.username) s")).all()))
+    assert digest not in every_output and "$argon2id$" in every_output
+    assert db.scalar(text("SELECT eqreg_verify_password('alice', 'guess')")) is False

@@ -32,9 +32,9 @@ def create_app(config: Mapping | None = None) -> Flask:
         app.config["SECRET_KEY"] = _shared_secret_key(app)
 
     _trust_proxies(app)
-    from web import auth, database, errors, i18n, input_bounds, security_headers, uploads
+    from web import auth, database, errors, i18n, identity, input_bounds, security_headers, uploads
     input_bounds.register_converters(app)
-    database.init_app(app)
+    database.init_app(app, request_secret=identity.request_secret)
     errors.init_app(app)
     auth.init_app(app)  # sign-in gate, CSRF, login and token routes
     input_bounds.init_app(app)  # after the gate: anonymous requests get 401 first

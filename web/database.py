@@ -9,17 +9,19 @@ restarted, or an administrator ended the session — is run once more on a fresh
 (``retry_reads_once``); SQLAlchemy then discards the whole stale pool. Other failures to reach the
 database are answered 503 with ``Retry-After`` (``web.errors``).
 
-The database wall (DESIGN §6): every pooled connection runs as ``eqreg_app`` (``SET ROLE`` when the
-login role is another one), which is subject to row-level security, and every transaction of the
-request session starts by telling PostgreSQL the signed-in user's scope
-(``set_config(..., true)``, so it cannot outlive the transaction on a pooled connection).
+The database wall (DESIGN §6, §9): every pooled connection runs as ``eqreg_app`` (``SET ROLE`` when
+the login role is another one), which is subject to row-level security, and every transaction of
+the request session starts by handing PostgreSQL the secret the request is authenticated with
+(``registry.scope.present_secret``, transaction-local, so it cannot outlive the transaction on a
+pooled connection); the policies derive the scope from it. Which secret that is, is the
+``request_secret`` provider's business (``web.identity``): this module knows nothing of sign-in.
 """
 from __future__ import annotations
 
 import functools
 import logging
 from contextlib import contextmanager
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 from flask import Flask, current_app, g, request
 from sqlalchemy import Engine, event, text
@@ -28,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from registry import cache
 from registry import db as registry_db
-from registry.scope import apply_to_connection
+from registry.scope import present_secret
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,9 @@ def pool_limits(config: Mapping) -> tuple[int, int]:
     return pool_size, overflow
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, *, request_secret: Callable[[], str | None]) -> None:
+    """The engine and the request session; ``request_secret()`` gives the current request's
+    session id or API token (None: nothing visible)."""
     url = app.config.get("DATABASE_URL") or registry_db.database_url()
     pool_size, max_overflow = pool_limits(app.config)
     # Connections older than the recycle age are replaced when next taken; overflow ones close
@@ -61,7 +65,8 @@ def init_app(app: Flask) -> None:
         check_login_role(engine)
     app.extensions["eqreg.engine"] = engine
     sessions = sessionmaker(engine, expire_on_commit=False)
-    event.listen(sessions, "after_begin", _apply_scope)
+    event.listen(sessions, "after_begin",
+                 lambda session, _transaction, connection: _present(session, connection, request_secret()))
     app.extensions["eqreg.sessions"] = sessions
     # Sign-in needs the accounts before anyone's scope is known: a session without the scope hook.
     app.extensions["eqreg.account_sessions"] = sessionmaker(engine, expire_on_commit=False)
@@ -108,11 +113,10 @@ def _become(dbapi_connection, role: str) -> None:
     dbapi_connection.commit()
 
 
-def _apply_scope(session: Session, transaction, connection) -> None:
-    from web.auth import current_scope
-    # The change stamp (registry.cache) comes back in the same round trip as the scope.
-    row = apply_to_connection(connection, current_scope(), also=cache.STAMP_COLUMNS)
-    cache.remember_stamp(session, row[2:])
+def _present(session: Session, connection, secret: str | None) -> None:
+    # The change stamp (registry.cache) comes back in the same round trip as the secret.
+    row = present_secret(connection, secret, also=cache.STAMP_COLUMNS)
+    cache.remember_stamp(session, row[1:])
 
 
 def check_login_role(engine: Engine) -> None:
@@ -140,7 +144,7 @@ def session() -> Session:
 
 @contextmanager
 def account_session() -> Iterator[Session]:
-    """A short session for account look-ups and sign-in (no scope: projects are invisible to it).
+    """A short session for account look-ups and sign-in (no secret: projects are invisible to it).
 
     Closed on exit so its connection goes back to the pool at once: a request must never hold two
     pooled connections at a time, or concurrent requests can starve the pool.

@@ -1,6 +1,6 @@
 """Pages that change projects: the new/edit form (with a map to draw on), the conflict page of a
 stale save, delete/restore, progress reports and the history page. Thin views over
-``registry.projects`` and ``registry.progress``; CSRF is checked for every POST by ``web.auth``.
+``registry.projects`` and ``registry.progress``; CSRF is checked for every POST by ``web.guard``.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ Flask-WTF keep in ``flask.session`` (the user id, the CSRF token, flashed messag
 random id. Logging out ends the row, so a copied cookie is worth nothing afterwards.
 
 Look-ups are remembered per worker process for at most ``CACHE_SECONDS`` (the same bound as API
-tokens, ``web/auth.py``), so a page view is not a database query: ending a session through this
+tokens, ``web/identity.py``), so a page view is not a database query: ending a session through this
 process (logout, the admin page) drops it here at once; other workers and the CLI may keep
 honouring it for up to 5 seconds. The session is written only when its data changed. The same
 bound applies to the data: with several workers, a message flashed in one may show in another a
@@ -106,7 +106,7 @@ def end(session: ServerSession) -> None:
 
 
 def _user_id(data: dict) -> int | None:
-    # Flask-Login's user id (web/auth.py, SignedInUser.get_id).
+    # Flask-Login's user id (web/identity.py, SignedInUser.get_id).
     value = str(data.get("_user_id") or "")
     return int(value) if value.isdigit() and len(value) < 12 else None
 

@@ -12,7 +12,7 @@ from registry import target_report
 from registry.errors import InvalidInput
 from web import database
 from web.api import openapi
-from web.auth import current_scope
+from web.identity import current_scope
 
 bp = Blueprint("targets_api", __name__, url_prefix="/api/v1")
 _JURISDICTION = re.compile(r"^[0-9A-Za-z_-]{1,12}$")

@@ -7,7 +7,7 @@ from registry.filters import ProjectFilters
 from registry.map_view import search_features, view_features
 from web import database
 from web.api import openapi
-from web.auth import current_scope
+from web.identity import current_scope
 
 bp = Blueprint("maps_api", __name__, url_prefix="/api/v1")
 

@@ -14,7 +14,7 @@ from registry.map_view import collection_bounds, default_district, find_town, to
 from registry.scope import Scope
 from registry.vocab import DOMAINS, STAGES
 from web import database
-from web.auth import current_scope
+from web.identity import current_scope
 from web.maps.builder import BASEMAPS, available_basemaps, build_map, page_parts
 from web.security_headers import with_nonce
 
