@@ -17,7 +17,8 @@ from registry import cache, figures
 from registry.models import Project
 from registry.roles import Role
 from registry.scope import Scope, present_secret, project_clause
-from web.maps.features import search_features, view_features
+from registry.filters import ProjectFilters
+from registry.map_view import search_features, view_features
 
 WHOLE_GRID = "116.9,34.9,117.4,35.2"
 SCOPES = [Scope(actor="t", role=Role.TOWN, town_codes=frozenset({code})) for code, _, _ in GRID_TOWNS] + [
@@ -35,7 +36,7 @@ def _seen(db, scope: Scope) -> dict[str, object]:
     cache.clear()
     return {
         "projects": set(db.scalars(select(Project.id).where(project_clause(scope)))),
-        "map": {f["id"] for f in view_features(db, scope, bbox=WHOLE_GRID, zoom=18)["features"]},
+        "map": {f["id"] for f in view_features(db, scope, ProjectFilters.parse({"bbox": WHOLE_GRID}), zoom=18)["features"]},
         "search": {f["id"] for f in search_features(db, scope, q="370499")["features"]},
         "town_figures": {t["code"]: (t["project_count"], t["total_investment"])
                          for t in figures.town_figures(db, scope)
