@@ -102,7 +102,8 @@ def test_the_staging_table_holds_the_imported_fields_with_the_tables_types(db):
 
 # --- a throw-away field ---
 
-THROW_AWAY = fields.Field("contact_person", "text", "联系人", False, frozenset({"import", "audit", "export", "detail"}),
+THROW_AWAY = fields.Field("contact_person", "text", "联系人", False,
+                          frozenset({"import", "audit", "export", "detail"}),
                           template=fields.Cell(aliases=("项目联系人",)))
 CODE = "2024-370499-42-01-000001"
 
@@ -150,7 +151,8 @@ def test_a_throw_away_field_reaches_the_import_the_audit_and_the_api_and_the_dri
     db.execute(text("ALTER TABLE projects ADD COLUMN contact_person text"))
     assert table_drift(db, declared) == {}
     _run_import_sql(db, declared, grid_district)
-    assert db.execute(text("SELECT contact_person FROM projects WHERE code = :code"), {"code": CODE}).scalar() == "张三"
+    stored = db.execute(text("SELECT contact_person FROM projects WHERE code = :code"), {"code": CODE}).scalar()
+    assert stored == "张三"
     after = db.execute(text("SELECT after FROM audit_log WHERE entity = 'project' AND action = 'import' "
                             "ORDER BY id DESC LIMIT 1")).scalar()
     assert after["contact_person"] == "张三" and after["code"] == CODE
