@@ -1,0 +1,130 @@
+"""Whole JSON responses of the API's figure and list GETs, cached per change stamp and scope.
+
+``@cached_json`` on a view keeps the bytes it rendered, with a strong ETag (a hash of those
+bytes), under the key (path, query arguments sorted, the user's role and towns, today's date,
+database epoch, change stamp). A repeat of the same request by anyone with the same scope is
+answered from memory: no ORM session, no transaction, no scope set-up, no JSON encoding; a client
+that sends the ETag back in ``If-None-Match`` gets ``304 Not Modified`` without the body.
+
+**How a hit knows the stamp: one round trip.** A committed write must be seen by the very next
+read in any worker (``tests/test_cache.py``), so every request reads ``registry_changes`` (bumped in
+the writing transaction's own commit, migrations 0005 and 0011): one ``SELECT epoch, stamp`` on a
+pooled connection in autocommit (no BEGIN/ROLLBACK, no ORM, no ``set_config``). LISTEN/NOTIFY was
+not taken: a notification reaches other workers some time after the commit, so a client that
+writes through one worker and reads through another could be answered from before its own write.
+When the stamp cannot be read (the connection died, the database is down) the view simply runs
+uncached, and meets the outage the usual way (retry of reads, 503).
+
+**Why the stale-side is safe.** The stamp is read before the view's own transaction begins, so
+the stored bytes are at least as new as their key; a stamp only grows, so nobody who has seen a
+newer stamp is answered with an older entry.
+
+**Who may see what.** Sign-in still runs before the view (``web.auth``): a revoked token or
+session stops being served within its ≤ 5 s bound (DESIGN §9), cache or not. The key carries the
+role and, for town officials, their towns, so scopes never share an entry. Keys include today's
+date because ``/targets`` and ``/stats`` default to today. Only 200 responses are kept; bad
+input runs the view every time (and gets its 4xx).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import logging
+import threading
+from collections import OrderedDict
+
+import psycopg
+from flask import Response, current_app, request
+from sqlalchemy.exc import SQLAlchemyError
+
+from web import auth
+
+log = logging.getLogger(__name__)
+
+MAX_BYTES = 32 * 1024 * 1024  # per worker process; least recently used entries go first
+MAX_ENTRIES = 4096
+STAMP_SQL = "SELECT epoch, stamp FROM registry_changes"
+# Responses differ by user: no shared cache may keep them, and clients revalidate with the ETag.
+CACHE_CONTROL = "private, no-cache"
+VARY = "Authorization, Cookie"
+
+_entries: OrderedDict[tuple, tuple[str, bytes]] = OrderedDict()  # key → (etag, body)
+_size = 0
+_lock = threading.Lock()
+
+
+def cached_json(view):
+    """Serve ``view``'s JSON from the cache when the registry has not changed since it was made."""
+    @functools.wraps(view)
+    def serve(*args, **kwargs):
+        stamp = read_stamp()
+        if stamp is None:
+            return view(*args, **kwargs)
+        scope = auth.current_scope()
+        key = (request.path, tuple(sorted(request.args.items(multi=True))), scope.role,
+               None if scope.town_codes is None else tuple(sorted(scope.town_codes)),
+               dt.date.today(), stamp)
+        with _lock:
+            entry = _entries.get(key)
+            if entry is not None:
+                _entries.move_to_end(key)
+        if entry is None:
+            response = current_app.make_response(view(*args, **kwargs))
+            if response.status_code != 200 or response.is_streamed or response.mimetype != "application/json":
+                return response
+            entry = _store(key, response.get_data())
+        return _answer(*entry)
+    return serve
+
+
+def read_stamp() -> tuple[int, int] | None:
+    """``(epoch, stamp)`` as committed now, or None when the database could not be asked."""
+    engine = current_app.extensions["eqreg.engine"]
+    try:
+        pooled = engine.raw_connection()
+    except (SQLAlchemyError, psycopg.Error):
+        return None
+    try:
+        connection = pooled.driver_connection
+        connection.autocommit = True  # one statement, its own transaction: no BEGIN, no ROLLBACK
+        try:
+            return connection.execute(STAMP_SQL).fetchone()
+        finally:
+            connection.autocommit = False
+    except psycopg.Error as exc:
+        log.warning("change stamp not read, answering uncached: %s", exc)
+        pooled.invalidate()  # a broken connection must not go back to the pool
+        return None
+    finally:
+        pooled.close()
+
+
+def _store(key: tuple, body: bytes) -> tuple[str, bytes]:
+    global _size
+    entry = ('"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"', body)
+    with _lock:
+        old = _entries.pop(key, None)
+        if old is not None:
+            _size -= len(old[1])
+        _entries[key] = entry
+        _size += len(body)
+        while _entries and (_size > MAX_BYTES or len(_entries) > MAX_ENTRIES):
+            _size -= len(_entries.popitem(last=False)[1][1])
+    return entry
+
+
+def _answer(etag: str, body: bytes) -> Response:
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": VARY}
+    wanted = request.headers.get("If-None-Match")
+    if wanted and (etag in wanted or wanted.strip() == "*"):
+        return Response(status=304, headers=headers)
+    return Response(body, mimetype="application/json", headers=headers)
+
+
+def clear() -> None:
+    """Forget every response (tests; never needed for correctness)."""
+    global _size
+    with _lock:
+        _entries.clear()
+        _size = 0
