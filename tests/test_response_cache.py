@@ -3,6 +3,7 @@ scope, ETag/304 for repeat clients, no request session on a hit, never another s
 and sign-in still checked (a revoked credential is not served from the cache after its bound)."""
 from __future__ import annotations
 
+import threading
 import time
 import types
 
@@ -124,3 +125,35 @@ def test_bad_input_is_refused_every_time(client, web_data):
     for _ in range(2):
         assert client.get("/api/v1/projects?per_page=0").status_code == 400
         assert client.get("/api/v1/targets?as_of=2025-02-30").status_code == 400
+
+
+def test_requests_share_a_stamp_read_only_if_it_was_sent_after_they_came():
+    """A read in flight when requests come may predate a write they must see: they wait for it,
+    then share the next one (one read for all of them)."""
+    reads = response_cache._SharedReads()
+    first_sent, release = threading.Event(), threading.Event()
+    calls = []
+
+    def read_once():
+        calls.append(len(calls) + 1)
+        if len(calls) == 1:
+            first_sent.set()
+            release.wait(30)
+        return (7, len(calls))
+
+    results = {}
+
+    def request(name):
+        results[name] = reads.read(read_once)
+    early = threading.Thread(target=request, args=("early",))
+    early.start()
+    first_sent.wait(30)
+    late = [threading.Thread(target=request, args=(name,)) for name in ("late1", "late2")]
+    for thread in late:
+        thread.start()
+    while len(reads._changed._waiters) < 2:  # both late requests wait on the read in flight
+        time.sleep(0.001)
+    release.set()
+    for thread in (early, *late):
+        thread.join(30)
+    assert results == {"early": (7, 1), "late1": (7, 2), "late2": (7, 2)} and calls == [1, 2]

@@ -80,7 +80,53 @@ def cached_json(view):
     return serve
 
 
+class _SharedReads:
+    """Requests of one worker that want the stamp at the same time share one read of it.
+
+    A read sent after a request arrived sees every commit made before the request arrived, and
+    that is all the visibility rule asks. So a request that finds a read in flight (sent before
+    it came, maybe before the write it must see) waits for it to end and then shares the *next*
+    read, which one of the waiting requests sends for all of them. At most one read per worker is
+    in flight; under load one round trip answers many requests, at the price of waiting for at
+    most two round trips.
+    """
+
+    def __init__(self):
+        self._changed = threading.Condition()
+        self._sent = 0  # reads sent so far (numbered from 1)
+        self._done = 0  # reads finished so far
+        self._value: tuple[int, int] | None = None  # what the last finished read found
+
+    def read(self, read_once) -> tuple[int, int] | None:
+        with self._changed:
+            wanted = self._sent + 1  # the first read that will be sent after now
+            while self._done < wanted:
+                if self._sent == self._done:  # nothing in flight: send it ourselves
+                    self._sent += 1
+                    break
+                self._changed.wait()
+            else:
+                return self._value
+        value = None
+        try:
+            value = read_once()
+        finally:
+            with self._changed:
+                self._done, self._value = self._sent, value
+                self._changed.notify_all()
+        return value
+
+
+_reads = _SharedReads()
+
+
 def read_stamp() -> tuple[int, int] | None:
+    """``(epoch, stamp)`` as committed before this call, or None when the database could not be
+    asked (concurrent callers share reads: ``_SharedReads``)."""
+    return _reads.read(_read_stamp_once)
+
+
+def _read_stamp_once() -> tuple[int, int] | None:
     """``(epoch, stamp)`` as committed now, or None when the database could not be asked.
 
     One simple-protocol statement straight through libpq (``PQexec``, the GIL released while it
@@ -128,11 +174,11 @@ def _store(key: tuple, body: bytes) -> tuple[str, bytes]:
 
 
 def _answer(etag: str, body: bytes) -> Response:
-    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": VARY}
+    headers = [("ETag", etag), ("Cache-Control", CACHE_CONTROL), ("Vary", VARY)]
     wanted = request.headers.get("If-None-Match")
     if wanted and (etag in wanted or wanted.strip() == "*"):
         return Response(status=304, headers=headers)
-    return Response(body, mimetype="application/json", headers=headers)
+    return Response(body, headers=headers, content_type="application/json")
 
 
 def clear() -> None:
