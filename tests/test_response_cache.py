@@ -151,9 +151,36 @@ def test_requests_share_a_stamp_read_only_if_it_was_sent_after_they_came():
     late = [threading.Thread(target=request, args=(name,)) for name in ("late1", "late2")]
     for thread in late:
         thread.start()
+    give_up = time.monotonic() + 60  # (only so that a broken test fails instead of hanging)
     while len(reads._changed._waiters) < 2:  # both late requests wait on the read in flight
+        assert time.monotonic() < give_up, "the late requests never waited"
         time.sleep(0.001)
     release.set()
     for thread in (early, *late):
         thread.join(30)
     assert results == {"early": (7, 1), "late1": (7, 2), "late2": (7, 2)} and calls == [1, 2]
+
+
+def test_concurrent_requests_for_one_uncached_answer_render_it_once(client_for, web_data, monkeypatch):
+    from registry import figures
+    real, calls, release = figures.town_figures, [], threading.Event()
+
+    def slow_figures(*args, **kwargs):
+        calls.append(1)
+        release.wait(30)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(figures, "town_figures", slow_figures)
+    clients = [client_for("bureau") for _ in range(3)]  # three registrars: one scope, one answer
+    answers = []
+    threads = [threading.Thread(target=lambda c=c: answers.append(c.get("/api/v1/towns"))) for c in clients]
+    for thread in threads:
+        thread.start()
+    give_up = time.monotonic() + 60  # (only so that a broken cache fails instead of hanging)
+    while sum(len(e._cond._waiters) for e in list(response_cache._running.values())) < 2:
+        assert time.monotonic() < give_up, "the other requests never waited for the first"
+        time.sleep(0.001)  # two of them wait for the first
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    assert calls == [1] and [a.status_code for a in answers] == [200] * 3
+    assert len({a.get_data() for a in answers}) == 1

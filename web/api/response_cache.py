@@ -54,6 +54,8 @@ VARY = "Authorization, Cookie"
 _entries: OrderedDict[tuple, tuple[str, bytes]] = OrderedDict()  # key → (etag, body)
 _size = 0
 _lock = threading.Lock()
+_running: dict[tuple, threading.Event] = {}  # keys being rendered now → set when done
+LEADER_WAIT_SECONDS = 60  # then a waiter renders for itself
 
 
 def cached_json(view):
@@ -72,10 +74,9 @@ def cached_json(view):
             if entry is not None:
                 _entries.move_to_end(key)
         if entry is None:
-            response = current_app.make_response(view(*args, **kwargs))
-            if response.status_code != 200 or response.is_streamed or response.mimetype != "application/json":
-                return response
-            entry = _store(key, response.get_data())
+            entry = _render_once(key, functools.partial(view, *args, **kwargs))
+            if isinstance(entry, Response):  # not kept: an error, or not JSON
+                return entry
         return _answer(*entry)
     return serve
 
@@ -118,6 +119,38 @@ class _SharedReads:
 
 
 _reads = _SharedReads()
+
+
+def _render_once(key: tuple, view) -> tuple[str, bytes] | Response:
+    """Run ``view`` and keep its answer; concurrent requests for the same key wait for the first
+    (after a write, 48 threads computing the same 100 000-project figures at once would stall
+    both cores for seconds). A waiter whose leader did not leave an entry runs the view itself."""
+    with _lock:
+        entry = _entries.get(key)
+        running = _running.get(key)
+        leader = entry is None and running is None
+        if leader:
+            running = _running[key] = threading.Event()
+    if entry is not None:
+        return entry
+    if not leader:
+        running.wait(LEADER_WAIT_SECONDS)
+        with _lock:
+            entry = _entries.get(key)
+        return entry if entry is not None else _render(key, view)
+    try:
+        return _render(key, view)
+    finally:
+        with _lock:
+            del _running[key]
+        running.set()
+
+
+def _render(key: tuple, view) -> tuple[str, bytes] | Response:
+    response = current_app.make_response(view())
+    if response.status_code != 200 or response.is_streamed or response.mimetype != "application/json":
+        return response
+    return _store(key, response.get_data())
 
 
 def read_stamp() -> tuple[int, int] | None:
