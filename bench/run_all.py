@@ -34,7 +34,7 @@ PLAN: list[tuple[str, list[str] | None, list[str]]] = [
     ("export_formats.py", ["--n", "20000"], ["--n", "100000"]),
     ("town_figures.py", ["--n", "100000"], ["--n", "1000000"]),
     ("targets_figures.py", ["--n", "100000"], ["--n", "1000000"]),
-    # four endpoints × (bureau, town) + the reference, alternating, 3 rounds: 27 runs of --seconds
+    # four endpoints × (bureau, town), each after a health run of its own, 3 rounds: 48 runs of --seconds
     ("api_load.py", ["--n", "5000", "--seconds", "3"], ["--n", "5000", "--seconds", "10"]),
     ("api_load.py", None, ["--n", "100000", "--seconds", "10"]),
 ]
