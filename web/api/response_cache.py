@@ -10,15 +10,17 @@ that sends the ETag back in ``If-None-Match`` gets ``304 Not Modified`` without 
 read in any worker (``tests/test_cache.py``), so every request reads ``registry_changes`` (bumped in
 the writing transaction's own commit, migrations 0005 and 0011): one ``SELECT epoch, stamp`` on a
 pooled connection between transactions (no BEGIN/ROLLBACK, no ORM, no ``set_config``; see
-``read_stamp``), ≈ 40 µs of CPU here. LISTEN/NOTIFY was not taken: a notification reaches other
+``read_stamp``), ≈ 40 µs of CPU here, and concurrent requests of a worker share one read sent
+after they came (``_SharedReads``). LISTEN/NOTIFY was not taken: a notification reaches other
 workers some time after the commit, so a client that writes through one worker and at once reads
 through another could be answered from before its own write.
 When the stamp cannot be read (the connection died, the database is down) the view simply runs
 uncached, and meets the outage the usual way (retry of reads, 503).
 
-**Why the stale-side is safe.** The stamp is read before the view's own transaction begins, so
-the stored bytes are at least as new as their key; a stamp only grows, so nobody who has seen a
-newer stamp is answered with an older entry.
+**Why an entry is never older than its key.** The stamp is read before the view's own
+transaction begins, so the stored bytes are at least as new as their key; a stamp only grows, so
+nobody who has seen a newer stamp is answered with an older entry. Concurrent misses of one key
+render it once (``_render_once``).
 
 **Who may see what.** Sign-in still runs before the view (``web.auth``): a revoked token or
 session stops being served within its ≤ 5 s bound (DESIGN §9), cache or not. The key carries the
@@ -36,8 +38,8 @@ import threading
 from collections import OrderedDict
 
 import psycopg
-from psycopg import pq
 from flask import Response, current_app, request
+from psycopg import pq
 from sqlalchemy.exc import SQLAlchemyError
 
 from web import auth
