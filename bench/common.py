@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import http.client
 import json
 import logging
 import os
+import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -143,6 +146,53 @@ def template_csv(url: str, n: int, seed: int = 7) -> Path:
     partial.rename(path)
     log.info("generated %s (%d rows) in %.1f s", path, n, time.perf_counter() - started)
     return path
+
+
+# --- a served app ---------------------------------------------------------------------------
+
+HOST = "127.0.0.1"  # servers under test listen on loopback only
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (on ``HOST``)."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def start_server(url: str, port: int, *options: str, timeout: float = 60) -> subprocess.Popen:
+    """``eqreg serve`` on ``HOST:port`` against ``url`` (extra ``options`` such as ``--workers 2``),
+    in its own process group; returns once ``/api/v1/health`` answers 200."""
+    server = subprocess.Popen([EQREG, "serve", "--host", HOST, "--port", str(port), *options],
+                              env=env_for(url), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        connection = http.client.HTTPConnection(HOST, port, timeout=5)
+        try:
+            connection.request("GET", "/api/v1/health")
+            if connection.getresponse().status == 200:
+                return server
+        except OSError:
+            pass
+        finally:
+            connection.close()
+        if server.poll() is not None:
+            raise SystemExit(f"eqreg serve exited with {server.returncode}")
+        time.sleep(0.3)
+    stop_server(server)
+    raise SystemExit(f"eqreg serve did not answer within {timeout:g} s")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    """Stop a server from ``start_server``: gunicorn's master and its workers (its own group)."""
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
 
 
 # --- timing --------------------------------------------------------------------------------

@@ -29,7 +29,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -44,19 +43,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import common  # noqa: E402
 from registry import embedded  # noqa: E402
 
-HOST = "127.0.0.1"
+HOST = common.HOST
 BASE, TRIAL = "eqreg_fault_base", "eqreg_fault_trial"
 USER, PASSWORD = "fault", "fault-口令-2024-long"
 # (label, what the import's connection must be running when the CLI is killed)
 STATEMENT_POINTS = [("staging (COPY)", "COPY"), ("project upsert", "INSERT INTO projects"),
                     ("town shares", "project_towns"), ("audit trail", "audit_log")]
 TIME_POINTS = [0.25, 0.5, 0.75, 0.95]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 # --- the registry's fingerprint ----------------------------------------------------------------
@@ -206,28 +199,12 @@ def edit(port: int, token: str, project: int, n: int):
                 headers={"If-Match": etag})
 
 
-def start_server(url: str, port: int) -> subprocess.Popen:
-    server = subprocess.Popen([common.EQREG, "serve", "--host", HOST, "--port", str(port), "--workers", "2",
-                               "--threads", "4"], env=common.env_for(url), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection(HOST, port, timeout=5)
-            connection.request("GET", "/api/v1/health")
-            if connection.getresponse().status == 200:
-                return server
-        except OSError:
-            time.sleep(0.3)
-    raise SystemExit("eqreg serve did not start")
-
-
 def restart_under_load(cluster: embedded.Cluster, down_seconds: float, clients: int = 6) -> dict:
     url = cluster.url(BASE)
     subprocess.run([common.EQREG, "users", "add", USER, "--role", "bureau", "--password-stdin"],
                    input=PASSWORD + "\n", text=True, env=common.env_for(url), check=True, stdout=subprocess.DEVNULL)
-    port = free_port()
-    server = start_server(url, port)
+    port = common.free_port()
+    server = common.start_server(url, port, "--workers", "2", "--threads", "4")
     try:
         connection = http.client.HTTPConnection(HOST, port, timeout=30)
         connection.request("POST", "/api/v1/auth/token", body=json.dumps({"username": USER, "password": PASSWORD}),
@@ -280,8 +257,7 @@ def restart_under_load(cluster: embedded.Cluster, down_seconds: float, clients: 
         for thread in threads:
             thread.join()
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
+        common.stop_server(server)
     failures = [o for o in outcomes if o[2] != "200"]
     return {"requests": len(outcomes), "by_result": dict(Counter(o[2] for o in outcomes)),
             "writes": dict(Counter(writes)),
@@ -299,7 +275,7 @@ def main() -> None:
     parser.add_argument("--down-seconds", type=float, default=2.0, help="how long PostgreSQL stays stopped")
     args = parser.parse_args()
     common.setup_logging()
-    port = free_port()
+    port = common.free_port()
     cluster = embedded.Cluster(embedded.home() / f"fault-{port}", port)
     workdir = common.WORKDIR / "fault"
     workdir.mkdir(parents=True, exist_ok=True)

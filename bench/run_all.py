@@ -27,14 +27,16 @@ RESULTS = common.REPO / "bench" / "results.json"
 BENCHMARKS_MD = common.REPO / "BENCHMARKS.md"
 TABLE_START, TABLE_END = "<!-- results:begin (bench/run_all.py) -->", "<!-- results:end -->"
 
-# script → arguments, (quick, full)
-PLAN: list[tuple[str, list[str], list[str]]] = [
+# script → arguments, (quick, full); None: not in that run
+PLAN: list[tuple[str, list[str] | None, list[str]]] = [
     ("import_csv.py", ["--n", "100000"], ["--n", "100000"]),  # the budget is stated at 100k
     ("export_geojson.py", ["--n", "100000", "--small", "10000"], ["--n", "1000000", "--small", "100000"]),
     ("export_formats.py", ["--n", "20000"], ["--n", "100000"]),
     ("town_figures.py", ["--n", "100000"], ["--n", "1000000"]),
     ("targets_figures.py", ["--n", "100000"], ["--n", "1000000"]),
-    ("api_load.py", ["--n", "5000", "--seconds", "5"], ["--n", "100000", "--seconds", "10"]),
+    # four endpoints × (bureau, town), each after a health run of its own, 3 rounds: 48 runs of --seconds
+    ("api_load.py", ["--n", "5000", "--seconds", "3"], ["--n", "5000", "--seconds", "10"]),
+    ("api_load.py", None, ["--n", "100000", "--seconds", "10"]),
 ]
 
 
@@ -93,9 +95,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         sink = Path(scratch) / "figures.jsonl"
         for script, quick, full in PLAN:
-            if args.only and script not in args.only:
+            arguments = quick if args.quick else full
+            if arguments is None or (args.only and script not in args.only):
                 continue
-            command = [sys.executable, str(common.REPO / "bench" / script), *(quick if args.quick else full)]
+            command = [sys.executable, str(common.REPO / "bench" / script), *arguments]
             common.log.info("==> %s", " ".join(command[1:]))
             started = time.perf_counter()
             done = subprocess.run(command, env={**os.environ, "BENCH_RESULTS": str(sink)})

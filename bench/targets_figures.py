@@ -179,6 +179,7 @@ def generate(url: str, n: int) -> None:
     common.psql(url, "-c", "VACUUM ANALYZE projects", "-c", "VACUUM ANALYZE progress_reports")
     common.log.info("dates, units and %s progress reports in %.1f s",
                     common.scalar(url, "SELECT count(*) FROM progress_reports"), time.perf_counter() - started)
+    common.WORKDIR.mkdir(parents=True, exist_ok=True)
     plan = common.WORKDIR / "targets-bench.yaml"
     plan.write_text(PLAN, encoding="utf-8")
     common.eqreg(url, "targets", "load", str(plan))

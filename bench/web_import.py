@@ -20,8 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import common  # noqa: E402
-from bench.api_load import (BENCH_PASSWORD, BENCH_USER, HOST, free_port, request,  # noqa: E402
-                            start_server, stop_server)
+from bench.api_load import BENCH_PASSWORD, BENCH_USER, request  # noqa: E402
 
 
 def post_file(port: int, token: str, path: Path, *, dry_run: bool) -> tuple[int, dict]:
@@ -31,7 +30,7 @@ def post_file(port: int, token: str, path: Path, *, dry_run: bool) -> tuple[int,
                       for name, value in (("dry_run", "1" if dry_run else "0"),))
     body = (fields + f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{path.name}\"\r\n"
             "Content-Type: text/csv\r\n\r\n".encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode())
-    connection = http.client.HTTPConnection(HOST, port, timeout=600)
+    connection = http.client.HTTPConnection(common.HOST, port, timeout=600)
     connection.request("POST", "/api/v1/imports", body=body, headers={
         "Authorization": f"Bearer {token}", "Content-Type": f"multipart/form-data; boundary={boundary}"})
     response = connection.getresponse()
@@ -53,8 +52,8 @@ def main() -> None:
         common.psql(url, "-c", "TRUNCATE projects, project_towns, import_batches, audit_log CASCADE",
                     "-c", "VACUUM ANALYZE projects, project_towns")
 
-    port = free_port()
-    server = start_server(url, port)
+    port = common.free_port()
+    server = common.start_server(url, port)
     try:
         status, body = request(port, "POST", "/api/v1/auth/token",
                                {"username": BENCH_USER, "password": BENCH_PASSWORD})
@@ -83,7 +82,7 @@ def main() -> None:
                 clear()
                 results[name].extend(common.repeat(1, measure, label=name))
     finally:
-        stop_server(server)
+        common.stop_server(server)
     medians = {name: common.median_seconds(runs) for name, runs in results.items()}
     print(f"web import vs CLI, {args.n} rows; medians of {args.repeat}")
     common.print_table(["", "web s", "CLI s", "ratio", "goal"],

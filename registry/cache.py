@@ -1,7 +1,8 @@
 """A small process-local cache of aggregated figures, keyed by the registry's change stamp.
 
-``registry_changes.stamp`` (migration 0005) goes up with every committed transaction that wrote
-to projects, project_towns, towns or progress_reports, in the same commit as the data: a reader
+``registry_changes.stamp`` (migrations 0005, 0011) goes up with every committed transaction that
+wrote to projects, project_towns, towns, progress_reports, districts or the plan targets, in the
+same commit as the data: a reader
 that sees the new data sees the new stamp, so a write is visible to the next read. A transaction
 with uncommitted writes of its own never uses the cache (it would see data the stamp does not
 describe). Keys carry the scope: limited scopes add their town codes; every unlimited role

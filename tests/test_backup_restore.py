@@ -115,8 +115,13 @@ def test_restore_refuses_a_registry_that_has_data_unless_forced(web_data, commit
     assert "目标数据库已有 5 个项目" in refused.output and "--force" in refused.output
     assert backup.registry_size(target) == (5, 0)
 
+    epoch = "SELECT epoch FROM registry_changes"
+    with psycopg.connect(target) as conn:
+        epoch_before = conn.execute(epoch).fetchone()[0]
     forced = CliRunner().invoke(main, ["db", "restore", "--force", str(archive)], env={"DATABASE_URL": target})
     assert forced.exit_code == 0, forced.output
+    with psycopg.connect(target) as conn:  # a new epoch: nothing cached before the restore is served after it
+        assert conn.execute(epoch).fetchone()[0] != epoch_before
     assert backup.registry_size(target) == (6, 0)
     assert db_check.check(target, repair=False) == []  # grants exactly as backed up, nothing extra
     with psycopg.connect(target) as conn:

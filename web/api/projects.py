@@ -6,7 +6,7 @@ from flask import Response, jsonify, request, stream_with_context
 from registry import browse, exporting
 from registry.filters import ProjectFilters
 from web import auth, database
-from web.api import bp
+from web.api import bp, response_cache
 
 GEOJSON_MIMETYPE = "application/geo+json"
 
@@ -17,6 +17,7 @@ def project_etag(project_id: int, version: int) -> str:
 
 
 @bp.get("/projects")
+@response_cache.cached_json
 def list_projects():
     filters = ProjectFilters.parse(request.args)
     page, per_page = browse.parse_paging(request.args)

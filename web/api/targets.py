@@ -11,7 +11,7 @@ from flask import Blueprint, jsonify, request
 from registry import target_report
 from registry.errors import InvalidInput
 from web import database
-from web.api import openapi
+from web.api import openapi, response_cache
 from web.identity import current_scope
 
 bp = Blueprint("targets_api", __name__, url_prefix="/api/v1")
@@ -28,6 +28,7 @@ def district_param(value: str | None) -> str | None:
 
 
 @bp.get("/targets")
+@response_cache.cached_json
 def list_targets():
     as_of = target_report.parse_as_of(request.args.get("as_of"))
     result = target_report.report(database.session(), current_scope(), as_of=as_of,

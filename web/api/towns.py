@@ -10,7 +10,7 @@ from registry import figures
 from registry.errors import InvalidInput
 from registry.filters import ProjectFilters
 from web import auth, database
-from web.api import bp
+from web.api import bp, response_cache
 
 
 def _district_param() -> str | None:
@@ -21,6 +21,7 @@ def _district_param() -> str | None:
 
 
 @bp.get("/towns")
+@response_cache.cached_json
 def list_towns():
     items = figures.town_figures(database.session(), auth.current_scope(), district_code=_district_param())
     return jsonify({"items": items, "total": len(items)})
@@ -46,6 +47,7 @@ def towns_geojson():
 
 
 @bp.get("/stats")
+@response_cache.cached_json
 def stats():
     group_by = request.args.get("group_by", "")
     filters = ProjectFilters.parse(request.args)
