@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from conftest import SAMPLE_PROJECTS
-from web import auth, database, sessions
+from web import database, identity, sessions
 from web.api import response_cache
 
 CACHED = ["/api/v1/projects?per_page=5", "/api/v1/towns", "/api/v1/stats?group_by=stage",
@@ -117,7 +117,7 @@ def test_a_revoked_token_is_not_served_from_the_cache_after_the_bound(app, make_
     assert api.get("/api/v1/projects?per_page=5", headers=headers).status_code == 200
     with engine.begin() as conn:
         conn.execute(text("UPDATE api_tokens SET revoked_at = now()"))
-    monkeypatch.setattr(auth, "time", _later(auth.TOKEN_CACHE_SECONDS + 1))
+    monkeypatch.setattr(identity, "time", _later(identity.TOKEN_CACHE_SECONDS + 1))
     assert api.get("/api/v1/projects?per_page=5", headers=headers).status_code == 401
 
 
