@@ -50,10 +50,12 @@ def measure(url: str, fmt: str, size: int, times: int) -> list:
 def main() -> None:
     parser = common.arguments("CSV / XLSX / GeoPackage export vs ogr2ogr", n=100_000)
     parser.add_argument("--formats", default="csv,xlsx,gpkg", help="comma-separated (default %(default)s)")
+    parser.add_argument("--keep", action="store_true", help="reuse the scratch database of the last run (same --n)")
     args = parser.parse_args()
     common.setup_logging()
     url = args.database_url
-    common.generated_database(url, args.n)
+    if not args.keep:
+        common.generated_database(url, args.n)
     rows = [measure(url, fmt, args.n, args.repeat) for fmt in args.formats.split(",")]
     print(f"Export by format; medians of {args.repeat} (after one warm-up run each)")
     common.print_table(["format", "projects", "eqreg s", "ogr2ogr s", "ratio", f"budget <= {BUDGET}x",

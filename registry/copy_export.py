@@ -30,6 +30,7 @@ FOOTER = b"\n]}\n"
 CSV_BOM = b"\xef\xbb\xbf"  # so Excel detects UTF-8
 SHEET_NAME = "项目"
 GPKG_LAYER = "projects"
+GPKG_BATCH = 10000
 Progress = Callable[[int], None]
 
 # format → (package, stored statement of the whole registry for the system scope)
@@ -124,8 +125,8 @@ def write_xlsx(cursor, sql: str, params, out: IO[bytes], progress: Progress | No
 def write_gpkg(cursor, sql: str, params, path: Path, progress: Progress | None = None, *,
                chunk_rows: int | None = None) -> int:
     """One GeoPackage layer ``projects`` of the rows of ``sql`` (fields as typed by the statement,
-    the geometry as WKB in the column ``wkb``, EPSG:4326), written by ``registry.gpkg_layer``."""
-    from registry.gpkg_layer import CHUNK_ROWS, write_layer
+    the geometry blob in the column ``geom``, EPSG:4326), written by ``registry.gpkg_layer``."""
+    from registry.gpkg_layer import write_layer
     cursor.execute(f"SELECT * FROM ({sql}) AS export LIMIT 0", params)  # the names and types
     names = [column.name for column in cursor.description]
     types = [column.type_code for column in cursor.description]
@@ -134,7 +135,7 @@ def write_gpkg(cursor, sql: str, params, path: Path, progress: Progress | None =
     def chunks() -> Iterator[list[tuple]]:
         nonlocal written
         for rows in copy_batches(cursor, sql, params, fmt="binary", types=types,
-                                 batch=chunk_rows or CHUNK_ROWS):
+                                 batch=chunk_rows or GPKG_BATCH):
             yield rows
             written += _step(progress, rows)
 

@@ -24,6 +24,7 @@ from registry import copy_export
 from registry.cells import csv_cell, csv_text_sql, xml_text_sql  # noqa: F401 (csv_cell: public name)
 from registry.errors import InvalidInput
 from registry.filters import ProjectFilters
+from registry.gpkg_layer import BLOB_HEADER as GPKG_BLOB_HEADER
 from registry.models import Domain, Project, Town
 from registry.scope import Scope
 from registry.template import COLUMNS
@@ -214,15 +215,21 @@ def sheet_row_query(scope: Scope, filters: ProjectFilters) -> Select:
 
 
 def gpkg_query(scope: Scope, filters: ProjectFilters) -> Select:
-    """The GeoJSON properties (``geo.features.property_query``) typed for a GeoPackage layer:
-    money and measures real numbers, ids whole numbers, dates and times ISO text, the town shares
-    JSON text, lists joined with ``；``, everything else text; the geometry as ``wkb``."""
+    """The GeoJSON properties (``geo.features.property_query``) typed for a GeoPackage layer
+    (``registry.gpkg_layer``): money and measures real numbers, ids whole numbers, dates and times
+    ISO text, the town shares JSON text, lists joined with ``；``, everything else text; then
+    ``geom``, the GeoPackage geometry blob (header with SRS 4326 and the envelope, then WKB)."""
     statement = property_query(scope, filters)
     columns = []
     for column in statement.selected_columns:
         name = column.name
         if name == "wkb":
-            columns.append(column)
+            envelope = [func.float8send(edge(Project.geom)) for edge in (func.ST_XMin, func.ST_XMax,
+                                                                          func.ST_YMin, func.ST_YMax)]
+            blob = literal_column(f"'\\x{GPKG_BLOB_HEADER.hex()}'::bytea")
+            for part in (*envelope, func.ST_AsBinary(Project.geom, "NDR")):
+                blob = blob.op("||")(part)
+            columns.append(blob.label("geom"))
         elif name in _REAL_FIELDS:
             columns.append(cast(column, Float).label(name))
         elif name in _WHOLE_FIELDS:

@@ -127,6 +127,28 @@ def test_gpkg_copy_export_has_the_same_features(committed, engine, tmp_path):
     assert pyogrio.read_info(fast)["crs"] == "EPSG:4326"
 
 
+def test_gpkg_is_a_geopackage_whose_spatial_index_gdal_uses_and_keeps(committed, engine, tmp_path):
+    """The R-tree answers GDAL's bounding-box reads, and its triggers keep it in step when GDAL
+    adds a feature to the file (as QGIS would)."""
+    import sqlite3
+
+    import geopandas
+    import pyogrio
+    from shapely.geometry import Point
+    _committed_world(engine)
+    path = tmp_path / "all.gpkg"
+    write_whole_registry(committed, "gpkg", path)
+    with sqlite3.connect(path) as database:
+        assert database.execute("PRAGMA application_id").fetchone() == (0x47504B47,)
+        assert database.execute("SELECT count(*) FROM rtree_projects_geom").fetchone() == (2,)
+    # the line runs from 117.05 to 117.25 along 35.05; the point sits at 117.15 35.05
+    assert set(pyogrio.read_dataframe(path, bbox=(117.06, 35.0, 117.07, 35.1))["name"]) == {"燃气管网"}
+    assert pyogrio.read_info(path)["total_bounds"] == (117.05, 35.05, 117.25, 35.05)
+    added = geopandas.GeoDataFrame({"name": ["新增"]}, geometry=[Point(117.3, 35.3)], crs="EPSG:4326")
+    pyogrio.write_dataframe(added, path, layer="projects", append=True)
+    assert list(pyogrio.read_dataframe(path, bbox=(117.29, 35.29, 117.31, 35.31))["name"]) == ["新增"]
+
+
 @pytest.mark.parametrize("fmt", ["geojson", "csv", "xlsx", "gpkg"])
 def test_copy_export_of_an_empty_registry_is_valid_and_empty(committed, tmp_path, fmt):
     path = tmp_path / f"empty.{fmt}"
@@ -160,7 +182,7 @@ def test_cli_start_up_loads_neither_sqlalchemy_nor_pandas_nor_shapely():
     assert not {"sqlalchemy", "pandas", "geopandas", "shapely", "numpy", "openpyxl"} & set(loaded)
 
 
-@pytest.mark.parametrize("fmt", ["geojson", "csv", "xlsx"])
+@pytest.mark.parametrize("fmt", ["geojson", "csv", "xlsx", "gpkg"])
 def test_cli_export_without_filters_loads_neither_sqlalchemy_nor_pandas(committed, engine, tmp_path, fmt):
     _committed_world(engine)
     path = tmp_path / f"all.{fmt}"
