@@ -1,12 +1,15 @@
 """Benchmark: CSV, XLSX and GeoPackage export of N projects against ogr2ogr (issue 13 item 3).
 
-Ours: ``eqreg projects export --format csv|xlsx|gpkg -o FILE`` (CSV and XLSX in the import
-template's columns, formatted by PostgreSQL; GeoPackage through pyogrio in chunks). Reference:
-``ogr2ogr -f CSV|XLSX|GPKG`` from the same table with the columns of ``export_geojson.py``'s
-reference query (CSV with the geometry as WKT). No budget is stated for these formats; the figure
-uses the export budget of DESIGN §7 (≤ 1.5× ogr2ogr). Peak RSS shows whether memory stays flat.
+Ours: ``eqreg projects export --format csv|xlsx|gpkg -o FILE`` (the whole registry: stored
+statements run by ``COPY`` with psycopg alone, ``registry.copy_export``; CSV and XLSX in the import
+template's columns, every cell formatted by PostgreSQL, XLSX rows as sheet XML; GeoPackage written
+with sqlite3 from geometry blobs PostGIS builds). Reference: ``ogr2ogr -f CSV|XLSX|GPKG`` from the
+same table with the columns of ``export_geojson.py``'s reference query (CSV with the geometry as
+WKT). No budget is stated for these formats; the figure uses the export budget of DESIGN §7
+(≤ 1.5× ogr2ogr). Peak RSS shows whether memory stays flat.
 
     .venv/bin/python bench/export_formats.py --n 100000
+    .venv/bin/python bench/export_formats.py --n 100000 --keep --formats gpkg   # same database again
 """
 from __future__ import annotations
 

@@ -89,7 +89,8 @@ def write_layer(path: Path, layer: str, names: list[str], types: list[int],
     geometry = names.index(GEOMETRY_FIELD)
     index = f"rtree_{layer}_{GEOMETRY_FIELD}"
     quoted = ", ".join(f'"{name}"' for name in names)
-    insert = f'INSERT INTO "{layer}" ("fid", {quoted}) VALUES ({", ".join("?" * (len(names) + 1))})'
+    # fid left to SQLite: in a new AUTOINCREMENT table the rows get 1, 2, 3 … in order
+    insert = f'INSERT INTO "{layer}" ({quoted}) VALUES ({", ".join("?" * len(names))})'
     database = sqlite3.connect(path, isolation_level=None)  # transactions as below, no implicit ones
     try:
         database.execute("PRAGMA journal_mode = OFF")  # a new file: nothing to roll back to
@@ -114,7 +115,7 @@ def write_layer(path: Path, layer: str, names: list[str], types: list[int],
         fid = 0
         extent = None  # min x, max x, min y, max y (the R-tree keeps them as float32: not exact)
         for rows in chunks:
-            database.executemany(insert, ((fid + i, *row) for i, row in enumerate(rows, start=1)))
+            database.executemany(insert, rows)
             envelopes = [(fid + i, *_ENVELOPE.unpack_from(row[geometry], 8))
                          for i, row in enumerate(rows, start=1) if row[geometry] is not None]
             database.executemany(f'INSERT INTO "{index}" VALUES (?, ?, ?, ?, ?)', envelopes)
@@ -127,6 +128,8 @@ def write_layer(path: Path, layer: str, names: list[str], types: list[int],
             fid += len(rows)
         for statement in _statements(_RTREE_TRIGGERS, layer, index):
             database.execute(statement)
+        if database.execute(f'SELECT max(fid) FROM "{layer}"').fetchone()[0] != (fid or None):
+            raise RuntimeError("GeoPackage feature ids out of step with the spatial index")
         if extent:
             database.execute("UPDATE gpkg_contents SET (min_x, max_x, min_y, max_y) = (?, ?, ?, ?)", extent)
         database.execute("COMMIT")
