@@ -2,8 +2,9 @@
 
 PostgreSQL formats every cell; each format's statement runs as ``COPY`` and
 ``registry.copy_export`` writes the rows as they come, so memory stays flat however many projects
-there are (``iter_geojson``, for the API's streamed response, reads a server-side cursor). Access goes through ``registry.scope`` and
-filters through ``registry.filters``: the CLI passes ``Scope.system()``, the API the user's scope.
+there are (``iter_geojson``, for the API's streamed response, reads a server-side cursor).
+Access goes through ``registry.scope`` and filters through ``registry.filters``: the CLI passes
+``Scope.system()``, the API the user's scope.
 CSV and XLSX use the import template's columns, so an export re-imports unchanged.
 """
 from __future__ import annotations
@@ -33,7 +34,7 @@ from registry.xlsx_package import column_letter
 
 FORMATS = ("geojson", "csv", "xlsx", "gpkg")
 CHUNK_ROWS = 2000
-GPKG_CHUNK_ROWS = 20000  # each GeoPackage append costs a dataset open: fewer, larger chunks
+GPKG_CHUNK_ROWS = copy_export.GPKG_BATCH  # rows per SQLite insert batch (tests make it smaller)
 
 Progress = Callable[[int], None]  # called with the number of projects just written
 _UNSAFE_IN_NAMES = str.maketrans({c: "-" for c in '\\/:*?"<>|\r\n\t'})
@@ -104,9 +105,11 @@ def export_projects(session: Session, fmt: str, out: str | os.PathLike | IO[byte
         raise InvalidInput(f"不支持的导出格式：{fmt}（可用 {'、'.join(FORMATS)}）", {"format": fmt})
     counted = _Counter(progress)
     sql, params = _compiled(session, EXPORT_QUERIES[fmt](scope, filters))
-    cursor = session.connection().connection.driver_connection.cursor()
-    if fmt == "gpkg":
-        if isinstance(out, (str, os.PathLike)):
+    with session.connection().connection.driver_connection.cursor() as cursor:
+        if fmt != "gpkg":
+            with _binary(out) as stream_out:
+                copy_export.WRITERS[fmt](cursor, sql, params, stream_out, counted)
+        elif isinstance(out, (str, os.PathLike)):
             copy_export.write_gpkg(cursor, sql, params, Path(out), counted, chunk_rows=GPKG_CHUNK_ROWS)
         else:
             with tempfile.TemporaryDirectory(prefix="eqreg-export-") as tmp:
@@ -114,9 +117,6 @@ def export_projects(session: Session, fmt: str, out: str | os.PathLike | IO[byte
                 copy_export.write_gpkg(cursor, sql, params, path, counted, chunk_rows=GPKG_CHUNK_ROWS)
                 with path.open("rb") as source:
                     shutil.copyfileobj(source, out)
-        return counted.total
-    with _binary(out) as stream_out:
-        copy_export.WRITERS[fmt](cursor, sql, params, stream_out, counted)
     return counted.total
 
 
