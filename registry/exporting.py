@@ -26,6 +26,7 @@ from registry.cells import csv_cell, csv_text_sql, xml_text_sql  # noqa: F401 (c
 from registry.errors import InvalidInput
 from registry.filters import ProjectFilters
 from registry.gpkg_layer import BLOB_HEADER as GPKG_BLOB_HEADER
+from registry.gpkg_layer import POINT_BLOB_HEADER as GPKG_POINT_BLOB_HEADER
 from registry.models import Domain, Project, Town
 from registry.scope import Scope
 from registry.template import COLUMNS
@@ -224,12 +225,13 @@ def gpkg_query(scope: Scope, filters: ProjectFilters) -> Select:
     for column in statement.selected_columns:
         name = column.name
         if name == "wkb":
-            envelope = [func.float8send(edge(Project.geom)) for edge in (func.ST_XMin, func.ST_XMax,
-                                                                          func.ST_YMin, func.ST_YMax)]
+            wkb = func.ST_AsBinary(Project.geom, "NDR")
             blob = literal_column(f"'\\x{GPKG_BLOB_HEADER.hex()}'::bytea")
-            for part in (*envelope, func.ST_AsBinary(Project.geom, "NDR")):
-                blob = blob.op("||")(part)
-            columns.append(blob.label("geom"))
+            for edge in (func.ST_XMin, func.ST_XMax, func.ST_YMin, func.ST_YMax):
+                blob = blob.op("||")(func.float8send(edge(Project.geom)))
+            point = literal_column(f"'\\x{GPKG_POINT_BLOB_HEADER.hex()}'::bytea").op("||")(wkb)
+            columns.append(case((func.GeometryType(Project.geom) == literal_column("'POINT'"), point),
+                                else_=blob.op("||")(wkb)).label("geom"))
         elif name in _REAL_FIELDS:
             columns.append(cast(column, Float).label(name))
         elif name in _WHOLE_FIELDS:

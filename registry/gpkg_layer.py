@@ -19,10 +19,14 @@ from pathlib import Path
 from typing import Iterable
 
 GEOMETRY_FIELD = "geom"
-# A geometry blob's header: "GP", version 0, flags 0x02 (big-endian, envelope [minx, maxx, miny,
-# maxy]), SRS id 4326, then the envelope; registry.exporting writes it, the R-tree reads it here.
+# A geometry blob's header: "GP", version 0, flags, SRS id 4326 (big-endian), then for lines and
+# polygons the envelope [minx, maxx, miny, maxy] (flags 0x02); a point has none (flags 0x00) and
+# its WKB (little-endian) holds x and y after 5 bytes, as GDAL writes them. registry.exporting
+# builds the blobs, the R-tree reads the envelopes here.
 BLOB_HEADER = b"GP\x00\x02" + struct.pack(">i", 4326)
+POINT_BLOB_HEADER = b"GP\x00\x00" + struct.pack(">i", 4326)
 _ENVELOPE = struct.Struct(">4d")
+_POINT = struct.Struct("<2d")
 # PostgreSQL type OID → field type; everything else is TEXT
 _FIELD_TYPES = {16: "BOOLEAN", 20: "INTEGER", 21: "INTEGER", 23: "INTEGER", 700: "REAL", 701: "REAL"}
 _WGS84 = ('GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563,AUTHORITY["EPSG","7030"]],'
@@ -116,7 +120,7 @@ def write_layer(path: Path, layer: str, names: list[str], types: list[int],
         extent = None  # min x, max x, min y, max y (the R-tree keeps them as float32: not exact)
         for rows in chunks:
             database.executemany(insert, rows)
-            envelopes = [(fid + i, *_ENVELOPE.unpack_from(row[geometry], 8))
+            envelopes = [(fid + i, *_envelope(row[geometry]))
                          for i, row in enumerate(rows, start=1) if row[geometry] is not None]
             database.executemany(f'INSERT INTO "{index}" VALUES (?, ?, ?, ?, ?)', envelopes)
             if envelopes:
@@ -135,6 +139,14 @@ def write_layer(path: Path, layer: str, names: list[str], types: list[int],
         database.execute("COMMIT")
     finally:
         database.close()
+
+
+def _envelope(blob: bytes) -> tuple[float, float, float, float]:
+    """min x, max x, min y, max y of a geometry blob (see ``BLOB_HEADER``)."""
+    if blob[3] == 0x02:
+        return _ENVELOPE.unpack_from(blob, 8)
+    x, y = _POINT.unpack_from(blob, 13)
+    return x, x, y, y
 
 
 def _statements(script: str, layer: str, index: str) -> list[str]:
