@@ -102,20 +102,7 @@ def write_layer(path: Path, layer: str, names: list[str], types: list[int],
         database.execute("PRAGMA application_id = 1196444487")  # "GPKG"
         database.execute("PRAGMA user_version = 10400")  # GeoPackage 1.4
         database.execute("BEGIN")
-        for statement in _CORE_TABLES:
-            database.execute(statement)
-        database.executemany("INSERT INTO gpkg_spatial_ref_sys VALUES (?, ?, ?, ?, ?, ?)", [
-            ("Undefined Cartesian SRS", -1, "NONE", -1, "undefined", "undefined Cartesian coordinate reference system"),
-            ("Undefined geographic SRS", 0, "NONE", 0, "undefined", "undefined geographic coordinate reference system"),
-            ("WGS 84 geodetic", 4326, "EPSG", 4326, _WGS84,
-             "longitude/latitude coordinates in decimal degrees on the WGS 84 spheroid")])
-        database.execute(f'CREATE TABLE "{layer}" ("fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, {columns})')
-        database.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, srs_id) "
-                         "VALUES (?, 'features', ?, 4326)", (layer, layer))
-        database.execute("INSERT INTO gpkg_geometry_columns VALUES (?, ?, 'GEOMETRY', 4326, 0, 0)",
-                         (layer, GEOMETRY_FIELD))
-        for statement in _statements(_RTREE, layer, index):
-            database.execute(statement)
+        _create_layer(database, layer, columns, index)
         fid = 0
         extent = None  # min x, max x, min y, max y (the R-tree keeps them as float32: not exact)
         for rows in chunks:
@@ -139,6 +126,24 @@ def write_layer(path: Path, layer: str, names: list[str], types: list[int],
         database.execute("COMMIT")
     finally:
         database.close()
+
+
+def _create_layer(database: sqlite3.Connection, layer: str, columns: str, index: str) -> None:
+    """The GeoPackage's own tables, the empty feature table ``layer`` and its empty R-tree ``index``."""
+    for statement in _CORE_TABLES:
+        database.execute(statement)
+    database.executemany("INSERT INTO gpkg_spatial_ref_sys VALUES (?, ?, ?, ?, ?, ?)", [
+        ("Undefined Cartesian SRS", -1, "NONE", -1, "undefined", "undefined Cartesian coordinate reference system"),
+        ("Undefined geographic SRS", 0, "NONE", 0, "undefined", "undefined geographic coordinate reference system"),
+        ("WGS 84 geodetic", 4326, "EPSG", 4326, _WGS84,
+         "longitude/latitude coordinates in decimal degrees on the WGS 84 spheroid")])
+    database.execute(f'CREATE TABLE "{layer}" ("fid" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, {columns})')
+    database.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, srs_id) "
+                     "VALUES (?, 'features', ?, 4326)", (layer, layer))
+    database.execute("INSERT INTO gpkg_geometry_columns VALUES (?, ?, 'GEOMETRY', 4326, 0, 0)",
+                     (layer, GEOMETRY_FIELD))
+    for statement in _statements(_RTREE, layer, index):
+        database.execute(statement)
 
 
 def _envelope(blob: bytes) -> tuple[float, float, float, float]:
