@@ -1,12 +1,15 @@
 """Benchmark: CSV, XLSX and GeoPackage export of N projects against ogr2ogr (issue 13 item 3).
 
-Ours: ``eqreg projects export --format csv|xlsx|gpkg -o FILE`` (CSV and XLSX in the import
-template's columns, formatted by PostgreSQL; GeoPackage through pyogrio in chunks). Reference:
-``ogr2ogr -f CSV|XLSX|GPKG`` from the same table with the columns of ``export_geojson.py``'s
-reference query (CSV with the geometry as WKT). No budget is stated for these formats; the figure
-uses the export budget of DESIGN §7 (≤ 1.5× ogr2ogr). Peak RSS shows whether memory stays flat.
+Ours: ``eqreg projects export --format csv|xlsx|gpkg -o FILE`` (the whole registry: stored
+statements run by ``COPY`` with psycopg alone, ``registry.copy_export``; CSV and XLSX in the import
+template's columns, every cell formatted by PostgreSQL, XLSX rows as sheet XML; GeoPackage written
+with sqlite3 from geometry blobs PostGIS builds). Reference: ``ogr2ogr -f CSV|XLSX|GPKG`` from the
+same table with the columns of ``export_geojson.py``'s reference query (CSV with the geometry as
+WKT). No budget is stated for these formats; the figure uses the export budget of DESIGN §7
+(≤ 1.5× ogr2ogr). Peak RSS shows whether memory stays flat.
 
     .venv/bin/python bench/export_formats.py --n 100000
+    .venv/bin/python bench/export_formats.py --n 100000 --keep --formats gpkg   # same database again
 """
 from __future__ import annotations
 
@@ -50,10 +53,12 @@ def measure(url: str, fmt: str, size: int, times: int) -> list:
 def main() -> None:
     parser = common.arguments("CSV / XLSX / GeoPackage export vs ogr2ogr", n=100_000)
     parser.add_argument("--formats", default="csv,xlsx,gpkg", help="comma-separated (default %(default)s)")
+    parser.add_argument("--keep", action="store_true", help="reuse the scratch database of the last run (same --n)")
     args = parser.parse_args()
     common.setup_logging()
     url = args.database_url
-    common.generated_database(url, args.n)
+    if not args.keep:
+        common.generated_database(url, args.n)
     rows = [measure(url, fmt, args.n, args.repeat) for fmt in args.formats.split(",")]
     print(f"Export by format; medians of {args.repeat} (after one warm-up run each)")
     common.print_table(["format", "projects", "eqreg s", "ogr2ogr s", "ratio", f"budget <= {BUDGET}x",

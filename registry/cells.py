@@ -49,3 +49,32 @@ def append_xlsx_row(sheet, values: Iterable[Any]) -> None:
     """``sheet.append(values)`` with every text cell stored as text (never a formula) and the
     control characters XML cannot hold removed. Works for normal and write-only sheets."""
     sheet.append([xlsx_text_cell(sheet, v) if isinstance(v, str) else v for v in values])
+
+
+# The same rules in SQL, for exports whose cells PostgreSQL formats (registry.exporting): Python
+# then only copies bytes. chr() of constants is folded once per statement by the planner.
+_FORMULA_START_SQL = ", ".join(f"chr({ord(c)})" for c in FORMULA_START)
+# Control characters XML 1.0 cannot hold (openpyxl's ILLEGAL_CHARACTERS_RE; NUL never reaches text)
+_XML_ILLEGAL_SQL = " || ".join(f"chr({c})" for c in (*range(1, 9), 11, 12, *range(14, 32)))
+# Escapes for element text; tab, LF and CR as character references, so that they survive XML
+# parsers (which fold CR) and leave no raw control character in the row for COPY to escape.
+_XML_ESCAPES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\t", "&#9;"), ("\n", "&#10;"), ("\r", "&#13;"))
+
+
+def csv_text_sql(expr):
+    """SQL for ``csv_cell`` of a text expression, written by ``COPY … (FORMAT csv)``: a leading
+    apostrophe before formula-like text, and NULL for the empty string (which COPY would quote)."""
+    from sqlalchemy import case, func, literal_column
+    starts_like_formula = func.left(expr, 1).op("IN")(literal_column(f"({_FORMULA_START_SQL})"))
+    return case((starts_like_formula, literal_column("''''").op("||")(expr)), else_=func.nullif(expr, ""))
+
+
+def xml_text_sql(expr):
+    """SQL for text as the content of an XML element (an XLSX inline string): characters XML cannot
+    hold removed, markup characters and tab/LF/CR escaped. The text stays text: never a formula."""
+    from sqlalchemy import case, func, literal_column
+    escaped = func.translate(expr, literal_column(f"({_XML_ILLEGAL_SQL})"), "")
+    for raw, entity in _XML_ESCAPES:
+        escaped = func.replace(escaped, literal_column(f"chr({ord(raw)})"), entity)
+    # most text needs none of it: one regular-expression test is cheaper than the seven passes
+    return case((expr.op("~")(literal_column(r"'[&<>\x01-\x1f]'")), escaped), else_=expr)

@@ -1,38 +1,41 @@
 """Export projects as GeoJSON, CSV, XLSX or GeoPackage (DESIGN §4–5), streamed from PostgreSQL.
 
-Every format reads a server-side cursor in chunks of ``CHUNK_ROWS`` and writes as it goes, so
-memory stays flat however many projects there are. Access goes through ``registry.scope`` and
-filters through ``registry.filters``: the CLI passes ``Scope.system()``, the API the user's scope.
+PostgreSQL formats every cell; each format's statement runs as ``COPY`` and
+``registry.copy_export`` writes the rows as they come, so memory stays flat however many projects
+there are (``iter_geojson``, for the API's streamed response, reads a server-side cursor).
+Access goes through ``registry.scope`` and filters through ``registry.filters``: the CLI passes
+``Scope.system()``, the API the user's scope.
 CSV and XLSX use the import template's columns, so an export re-imports unchanged.
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import IO, Callable, Iterator
 
-from sqlalchemy import Select, case, func, literal_column, null, select
+from sqlalchemy import BigInteger, ColumnElement, Float, Select, Text, case, cast, func, literal_column, null, select
 from sqlalchemy.orm import Session, aliased
 
-from registry.cells import append_xlsx_row, csv_cell, csv_row  # noqa: F401 (csv_cell: public name)
+from registry import copy_export
+from registry.cells import csv_cell, csv_text_sql, xml_text_sql  # noqa: F401 (csv_cell: public name)
 from registry.errors import InvalidInput
 from registry.filters import ProjectFilters
+from registry.gpkg_layer import BLOB_HEADER as GPKG_BLOB_HEADER
+from registry.gpkg_layer import POINT_BLOB_HEADER as GPKG_POINT_BLOB_HEADER
 from registry.models import Domain, Project, Town
 from registry.project_features import (feature_query, from_visible_projects, funding_labels,
                                        property_pairs, property_query, visible_projects)
 from registry.scope import Scope
-from registry.template import COLUMNS, FUNDING_CODES_HEADER
+from registry.template import COLUMNS
 from registry.vocab import DOMAINS, STAGES
+from registry.xlsx_package import column_letter
 
 FORMATS = ("geojson", "csv", "xlsx", "gpkg")
 CHUNK_ROWS = 2000
-GPKG_LAYER = "projects"
-GPKG_CHUNK_ROWS = 10000  # each GeoPackage append costs a dataset open: fewer, larger chunks
+GPKG_CHUNK_ROWS = copy_export.GPKG_BATCH  # rows per SQLite insert batch (tests make it smaller)
 
 Progress = Callable[[int], None]  # called with the number of projects just written
 _UNSAFE_IN_NAMES = str.maketrans({c: "-" for c in '\\/:*?"<>|\r\n\t'})
@@ -94,36 +97,36 @@ def export_projects(session: Session, fmt: str, out: str | os.PathLike | IO[byte
     """Write the visible, filtered projects to ``out`` (a path or a binary stream).
 
     ``fmt`` is ``geojson``, ``csv``, ``xlsx`` or ``gpkg``. Returns the number of projects written.
-    A GeoPackage needs a real file, so for a stream it is built in a temporary file and copied.
+    The statement runs as ``COPY`` on the session's own connection and transaction (so scope and
+    row-level security apply), written by ``registry.copy_export``. A GeoPackage needs a real
+    file, so for a stream it is built in a temporary file and copied.
     """
     fmt = (fmt or "").lower()
     if fmt not in FORMATS:
         raise InvalidInput(f"不支持的导出格式：{fmt}（可用 {'、'.join(FORMATS)}）", {"format": fmt})
     counted = _Counter(progress)
-    if fmt == "gpkg":
-        if isinstance(out, (str, os.PathLike)):
-            _write_gpkg(session, Path(out), GPKG_LAYER, scope=scope, filters=filters,
-                               progress=counted)
+    sql, params = _compiled(session, EXPORT_QUERIES[fmt](scope, filters))
+    with session.connection().connection.driver_connection.cursor() as cursor:
+        if fmt != "gpkg":
+            with _binary(out) as stream_out:
+                copy_export.WRITERS[fmt](cursor, sql, params, stream_out, counted)
+        elif isinstance(out, (str, os.PathLike)):
+            copy_export.write_gpkg(cursor, sql, params, Path(out), counted, chunk_rows=GPKG_CHUNK_ROWS)
         else:
             with tempfile.TemporaryDirectory(prefix="eqreg-export-") as tmp:
                 path = Path(tmp) / "projects.gpkg"
-                _write_gpkg(session, path, GPKG_LAYER, scope=scope, filters=filters,
-                                   progress=counted)
+                copy_export.write_gpkg(cursor, sql, params, path, counted, chunk_rows=GPKG_CHUNK_ROWS)
                 with path.open("rb") as source:
                     shutil.copyfileobj(source, out)
-        return counted.total
-    with _binary(out) as stream_out:
-        if fmt == "geojson":
-            text_out = io.TextIOWrapper(stream_out, encoding="utf-8", newline="\n")
-            for chunk in iter_geojson(session, scope=scope, filters=filters, progress=counted):
-                text_out.write(chunk)
-            text_out.flush()
-            text_out.detach()
-        elif fmt == "csv":
-            _write_csv(session, stream_out, scope=scope, filters=filters, progress=counted)
-        else:
-            _write_xlsx(session, stream_out, scope=scope, filters=filters, progress=counted)
     return counted.total
+
+
+def _compiled(session: Session, statement: Select) -> tuple[str, dict]:
+    """``statement`` as SQL text with ``%(name)s`` parameters (psycopg merges them client-side
+    for COPY, which takes no server-side parameters)."""
+    compiled = statement.compile(dialect=session.connection().dialect,
+                                 compile_kwargs={"render_postcompile": True})
+    return str(compiled), compiled.params
 
 
 # Template key → property of ``registry.project_features.property_pairs`` where the names differ.
@@ -133,17 +136,16 @@ _TEMPLATE_CONSTANT = {"crs": "WGS84", "lng": None, "lat": None}
 _NUMERIC_PARSERS = ("money", "number")
 
 
-def template_query(scope: Scope, filters: ProjectFilters) -> Select:
-    """One row per visible project, one column per import-template column, then the funding
-    codes (资金来源代码, ignored on import), ready to write.
+def template_cells(primary_town) -> list[tuple[str, ColumnElement, bool]]:
+    """``(key, expression, is_number)`` per exported column: every import-template column
+    (``registry.template.COLUMNS``), then the funding codes (资金来源代码, ignored on import).
 
     PostgreSQL formats the cells so Python only copies them: dates ``YYYY-MM-DD``, flags 是/否,
     numbers without trailing zeros (still numeric), vocabulary as Chinese labels, lists joined
-    with ``；`` as the importer splits them.
+    with ``；`` as the importer splits them. Everything but the numbers is text.
     """
-    primary_town = aliased(Town)
     props = dict(property_pairs(primary_town, Domain))
-    columns = []
+    cells = []
     for column in COLUMNS:
         key = column.key
         if key in _TEMPLATE_CONSTANT:
@@ -163,95 +165,115 @@ def template_query(scope: Scope, filters: ProjectFilters) -> Select:
                 expr = func.nullif(funding_labels(), "")
             elif key == "responsible_units":
                 expr = func.nullif(func.array_to_string(expr, "；"), "")
-        columns.append(expr.label(key))
+        cells.append((key, expr, column.parser in _NUMERIC_PARSERS))
     # after the template's columns, so the file still imports as it is: the funding codes
-    columns.append(func.nullif(func.array_to_string(Project.funding, "；"), "").label("funding_codes"))
+    cells.append(("funding_codes", func.nullif(func.array_to_string(Project.funding, "；"), ""), False))
+    return cells
+
+
+def template_query(scope: Scope, filters: ProjectFilters) -> Select:
+    """One row per visible project, one column per exported column (``template_cells``)."""
+    primary_town = aliased(Town)
+    columns = [expr.label(key) for key, expr, _number in template_cells(primary_town)]
     return from_visible_projects(select(*columns), primary_town, scope, filters)
 
 
-def template_rows(session: Session, *, scope: Scope, filters: ProjectFilters,
-                  progress: Progress) -> Iterator[list[tuple]]:
-    """Chunks of rows in the import template's column order (``registry.template.COLUMNS``)."""
-    for rows in stream(session, template_query(scope, filters)):
-        yield rows
-        progress(len(rows))
+def csv_query(scope: Scope, filters: ProjectFilters) -> Select:
+    """``template_query`` for ``COPY … (FORMAT csv)``: text cells formula-safe as
+    ``registry.cells.csv_cell`` makes them."""
+    primary_town = aliased(Town)
+    columns = [(expr if number else csv_text_sql(expr)).label(key)
+               for key, expr, number in template_cells(primary_town)]
+    return from_visible_projects(select(*columns), primary_town, scope, filters)
 
 
-def template_headers() -> list[str]:
-    return [column.header for column in COLUMNS] + [FUNDING_CODES_HEADER]
+def sheet_row_query(scope: Scope, filters: ProjectFilters) -> Select:
+    """One ``<row>`` element of the XLSX sheet per visible project (``registry.xlsx_package``),
+    numbered from 2 (row 1 holds the headers): text as inline strings (never a formula), numbers
+    as numbers, empty cells left out."""
+    primary_town = aliased(Town)
+    cells = template_cells(primary_town)
+    number = cast(func.row_number().over(order_by=Project.id) + 1, Text)
+    # the cells in a subquery, so that each row's number is turned into text once, not per cell
+    inner = from_visible_projects(
+        select(Project.id.label("project_id"), number.label("row_number"),
+               *(expr.label(f"cell_{index}") for index, (_key, expr, _number) in enumerate(cells))),
+        primary_town, scope, filters).subquery("cells")
+    row = inner.c.row_number
+    parts = [literal_column("""'<row r="'"""), row, literal_column("""'">'""")]
+    for index, (_key, _expr, is_number) in enumerate(cells):
+        value = inner.c[f"cell_{index}"]
+        if is_number:
+            value, opening, end = cast(value, Text), '"><v>', "</v></c>"
+        else:
+            value = xml_text_sql(func.nullif(value, ""))
+            opening, end = '" t="inlineStr"><is><t xml:space="preserve">', "</t></is></c>"
+        cell = (literal_column(f"""'<c r="{column_letter(index)}'""").op("||")(row)
+                .op("||")(literal_column(f"'{opening}'")).op("||")(value).op("||")(literal_column(f"'{end}'")))
+        parts.append(func.coalesce(cell, literal_column("''")))  # NULL value: no cell
+    parts.append(literal_column("'</row>'"))
+    return select(func.concat(*parts).label("row")).order_by(inner.c.project_id)
 
 
-def _write_csv(session: Session, out: IO[bytes], *, scope: Scope, filters: ProjectFilters,
-               progress: Progress) -> None:
-    """UTF-8 with BOM (so Excel detects the encoding), template headers, CRLF rows."""
-    text_out = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")
-    writer = csv.writer(text_out)
-    writer.writerow(template_headers())
-    for chunk in template_rows(session, scope=scope, filters=filters, progress=progress):
-        writer.writerows(csv_row(row) for row in chunk)
-    text_out.flush()
-    text_out.detach()
-
-
-def _write_xlsx(session: Session, out: IO[bytes], *, scope: Scope, filters: ProjectFilters,
-                progress: Progress) -> None:
-    """A write-only workbook (rows go to disk as they come); text is never stored as a formula."""
-    from openpyxl import Workbook
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("项目")
-    sheet.append(template_headers())
-    for chunk in template_rows(session, scope=scope, filters=filters, progress=progress):
-        for row in chunk:
-            append_xlsx_row(sheet, row)
-    workbook.save(out)
-
-
-def _write_gpkg(session: Session, path: Path, layer: str, *, scope: Scope, filters: ProjectFilters,
-                progress: Progress) -> None:
-    """One GeoPackage layer (generic geometry, EPSG:4326) written chunk by chunk with append."""
-    # Imported here: geopandas is slow to import and only this format needs it.
-    import geopandas
-    import pandas
-    import shapely
-
-    path.unlink(missing_ok=True)
-    first = True
-    for rows in stream(session, property_query(scope, filters), GPKG_CHUNK_ROWS):
-        frame = pandas.DataFrame([row._mapping for row in rows])
-        geometry = shapely.from_wkb(frame.pop("wkb").map(bytes))
-        frame = _gpkg_fields(frame)
-        _write_layer(geopandas.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326"), path, layer,
-                     append=not first)
-        first = False
-        progress(len(rows))
-    if first:  # nothing matched: still deliver a valid, empty layer with the same fields
-        names = [c.name for c in property_query(scope, filters).selected_columns if c.name != "wkb"]
-        frame = _gpkg_fields(pandas.DataFrame({name: pandas.Series([], dtype=object) for name in names}))
-        _write_layer(geopandas.GeoDataFrame(frame, geometry=geopandas.GeoSeries([], crs="EPSG:4326")),
-                     path, layer, append=False)
-
-
-def _write_layer(frame, path: Path, layer: str, *, append: bool) -> None:
-    import pyogrio
-    pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG", append=append,
-                            geometry_type="Unknown", promote_to_multi=False)
+def gpkg_query(scope: Scope, filters: ProjectFilters) -> Select:
+    """The GeoJSON properties (``registry.project_features.property_query``) typed for a GeoPackage layer
+    (``registry.gpkg_layer``): money and measures real numbers, ids whole numbers, dates and times
+    ISO text, the town shares JSON text, lists joined with ``；``, everything else text; then
+    ``geom``, the GeoPackage geometry blob (header with SRS 4326 and the envelope, then WKB)."""
+    statement = property_query(scope, filters)
+    columns = []
+    for column in statement.selected_columns:
+        name = column.name
+        if name == "wkb":
+            wkb = func.ST_AsBinary(Project.geom, "NDR")
+            blob = literal_column(f"'\\x{GPKG_BLOB_HEADER.hex()}'::bytea")
+            for edge in (func.ST_XMin, func.ST_XMax, func.ST_YMin, func.ST_YMax):
+                blob = blob.op("||")(func.float8send(edge(Project.geom)))
+            point = literal_column(f"'\\x{GPKG_POINT_BLOB_HEADER.hex()}'::bytea").op("||")(wkb)
+            columns.append(case((func.GeometryType(Project.geom) == literal_column("'POINT'"), point),
+                                else_=blob.op("||")(wkb)).label("geom"))
+        elif name in _REAL_FIELDS:
+            columns.append(cast(column, Float).label(name))
+        elif name in _WHOLE_FIELDS:
+            columns.append(cast(column, BigInteger).label(name))
+        elif name == "is_key":
+            columns.append(column)
+        elif name in _DATE_FIELDS:
+            columns.append(func.to_char(column, "YYYY-MM-DD").label(name))
+        elif name in _TIME_FIELDS:
+            columns.append(func.to_char(column, 'YYYY-MM-DD"T"HH24:MI:SS.USTZH:TZM').label(name))
+        else:
+            columns.append(cast(column, Text).label(name))
+    return statement.with_only_columns(*columns, maintain_column_froms=False)
 
 
 _REAL_FIELDS = ("total_investment", "equipment_investment", "completed_investment", "quantity",
                 "length_km", "area_km2")
-_DATE_FIELDS = ("planned_start", "planned_end", "actual_start", "actual_end", "updated_at")
+_WHOLE_FIELDS = ("id", "version")
+_DATE_FIELDS = ("planned_start", "planned_end", "actual_start", "actual_end")
+_TIME_FIELDS = ("updated_at",)
+EXPORT_QUERIES = {"geojson": feature_query, "csv": csv_query, "xlsx": sheet_row_query, "gpkg": gpkg_query}
 
 
-def _gpkg_fields(frame):
-    """Fix field types by name, so every chunk (even one whose values are all empty) agrees:
-    money and measures are Real, dates and times ISO text, everything else as it comes."""
-    for name in frame.columns:
-        if name in _REAL_FIELDS:
-            frame[name] = frame[name].map(lambda v: None if v is None else float(v)).astype("float64")
-        elif name in _DATE_FIELDS:
-            frame[name] = frame[name].map(lambda v: v.isoformat() if v is not None else None)
-    return frame
+def whole_registry_sql(fmt: str) -> str:
+    """The export statement of ``fmt`` for the whole registry (system scope, no filters) as plain
+    SQL text: ``registry/sql/export_<fmt>_all.sql`` holds it so that ``eqreg projects export``
+    without filters runs it with psycopg alone (``registry.copy_export``); ``tests/test_export_fast.py``
+    keeps the files equal to this. Regenerate with
+    ``python -c "from registry.exporting import write_whole_registry_sql as w; w()"``.
+    """
+    from sqlalchemy.dialects import postgresql
+    statement = EXPORT_QUERIES[fmt](Scope.system(), ProjectFilters())
+    return str(statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+
+
+def write_whole_registry_sql() -> None:
+    """Regenerate the stored statements of ``registry.copy_export.WHOLE_REGISTRY`` in registry/sql."""
+    from importlib import resources
+    for fmt, (package, name) in copy_export.WHOLE_REGISTRY.items():
+        if package == "registry":
+            target = resources.files(package).joinpath("sql", f"{name}.sql")
+            Path(str(target)).write_text(whole_registry_sql(fmt) + "\n", encoding="utf-8")
 
 
 class _Counter:

@@ -162,7 +162,7 @@ def whole_registry_sql() -> str:
     """``feature_query`` for the whole registry (system scope, no filters) as plain SQL text.
 
     ``registry/sql/features_all.sql`` holds this text so that ``eqreg projects export --format
-    geojson`` without filters can run it with psycopg alone (``registry.geojson_copy``), without
+    geojson`` without filters can run it with psycopg alone (``registry.copy_export``), without
     loading SQLAlchemy; ``tests/test_export_fast.py`` keeps the file equal to this. Regenerate with
     ``python -c "from registry.project_features import whole_registry_sql as s; print(s())" > registry/sql/features_all.sql``.
     """

@@ -88,6 +88,8 @@ _LOOKUP = _lookup_table()
 # exported file ignores them without a warning.
 FUNDING_CODES_HEADER = "资金来源代码"
 EXPORT_ONLY_HEADERS = frozenset({FUNDING_CODES_HEADER})
+# The header row of a CSV/XLSX export: the template's columns, then the funding codes.
+EXPORT_HEADERS = [column.header for column in COLUMNS] + [FUNDING_CODES_HEADER]
 
 
 def map_headers(headers: list[object]) -> tuple[list[str | None], list[Problem]]:

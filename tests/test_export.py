@@ -202,6 +202,15 @@ def test_csv_neutralises_formula_injection_but_not_numbers(db, three_projects):
     assert cells["总投资（万元）"] == "300"
 
 
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "gpkg", "geojson"])
+def test_every_format_keeps_to_the_scope_and_the_filters(db, three_projects, fmt, tmp_path):
+    """The statements run by COPY with their parameters (the scope's town list, a text search)."""
+    path = tmp_path / f"scoped.{fmt}"
+    assert export_projects(db, fmt, path, scope=TOWN1_ONLY, filters=ProjectFilters()) == 2
+    assert export_projects(db, fmt, path, scope=TOWN1_ONLY, filters=ProjectFilters(q="管网")) == 1
+    assert export_projects(db, fmt, path, scope=TOWN1_ONLY, filters=ProjectFilters(q="100%")) == 0
+
+
 @pytest.mark.parametrize("value, expected", [
     ("=1+1", "'=1+1"), ("+86", "'+86"), ("-x", "'-x"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"),
     ("\rx", "'\rx"), ("普通文本", "普通文本"), (None, ""), (-5, "-5"),

@@ -30,9 +30,9 @@ FORMAT_NAMES = {"geojson": "GeoJSON", "csv": "CSV", "xlsx": "Excel", "gpkg": "Ge
 def export(fmt: str, town: str | None, domain: str | None, stage: str | None, year: str | None,
            year_of: str, is_key: bool | None, q: str | None, output: str) -> None:
     """Export projects (the whole registry: the operator's scope) to a file."""
-    if fmt.lower() == "geojson" and not any((town, domain, stage, year, is_key is not None, q)):
-        written = _geojson_without_filters(output)
-        click.echo(f"已导出 {written} 个项目（GeoJSON）到 {output}")
+    if not any((town, domain, stage, year, is_key is not None, q)):
+        written = _whole_registry(fmt.lower(), output)
+        click.echo(f"已导出 {written} 个项目（{FORMAT_NAMES[fmt.lower()]}）到 {output}")
         return
     from registry.exporting import count_projects, export_projects
     from registry.filters import ProjectFilters
@@ -50,8 +50,9 @@ def export(fmt: str, town: str | None, domain: str | None, stage: str | None, ye
     click.echo(f"已导出 {written} 个项目（{FORMAT_NAMES[fmt.lower()]}）到 {output}")
 
 
-def _geojson_without_filters(output: str) -> int:
-    """The whole registry as GeoJSON by COPY with psycopg alone (``registry.geojson_copy``)."""
-    from registry.geojson_copy import write_all
-    with open(output, "wb") as out, tqdm(unit="项", desc="导出", disable=not sys.stderr.isatty()) as bar:
-        return write_all(registry_db.database_url(), out, progress=bar.update)
+def _whole_registry(fmt: str, output: str) -> int:
+    """The whole registry by COPY with psycopg alone (``registry.copy_export``): neither
+    SQLAlchemy nor pandas is loaded, so the command starts in a fraction of the time."""
+    from registry.copy_export import write_whole_registry
+    with tqdm(unit="项", desc="导出", disable=not sys.stderr.isatty()) as bar:
+        return write_whole_registry(registry_db.database_url(), fmt, output, progress=bar.update)
