@@ -96,6 +96,13 @@ def token_for(session: Session, role: str, towns=(), username: str | None = None
     return accounts.issue_token(session, account=account)[0]
 
 
+def present_scope(session: Session, scope) -> None:
+    """Hand the transaction, as a request would, the secret of a new account with ``scope``'s role
+    and towns: row-level security then derives that scope (migration 0011)."""
+    from registry.scope import present_secret
+    present_secret(session, token_for(session, scope.role, towns=sorted(scope.town_codes or ())))
+
+
 @pytest.fixture
 def grid_district(db) -> str:
     insert_grid_district(db)

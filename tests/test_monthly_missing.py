@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from conftest import insert_sample_projects
-from registry import scope as scoping
+from conftest import insert_sample_projects, present_scope
 from registry.errors import InvalidInput
 from registry.progress import file_progress
 from registry.scope import Scope
@@ -61,7 +60,7 @@ def test_town_officials_see_their_towns_projects_under_their_own_town(db, sample
 
 def test_row_level_security_alone_keeps_other_towns_projects_out(db, sample):
     db.execute(text("SET LOCAL ROLE eqreg_app"))
-    scoping.apply(db, TOWN_C)
+    present_scope(db, TOWN_C)
     unlimited = Scope(actor="x", role="bureau")  # the database's wall, not the application's
     assert sum(listed(not_reported(db, unlimited, "2025-06")).values(), []) == [PIPELINE]
 

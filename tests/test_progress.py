@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select, text
 
-from registry import scope as scoping
+from conftest import present_scope
 from registry.errors import Forbidden, InvalidInput, NotFound
 from registry.models import AuditEntry, Project
 from registry.progress import ProgressReport, file_progress, history, list_reports
@@ -112,9 +112,9 @@ def test_bad_reports_are_refused_naming_the_field(db, project_id, report, field)
 def test_reports_are_visible_to_the_app_role_only_within_scope(db, project_id):
     file_progress(db, project_id, scope=BUREAU, actor="r", report={"note": "开工"})
     db.execute(text("SET LOCAL ROLE eqreg_app"))
-    scoping.apply(db, TOWN_C)
+    present_scope(db, TOWN_C)
     assert db.scalar(text("SELECT count(*) FROM progress_reports")) == 0
-    scoping.apply(db, TOWN_A)
+    present_scope(db, TOWN_A)
     assert db.scalar(text("SELECT count(*) FROM progress_reports")) == 1
     with pytest.raises(Exception, match="permission denied"):
         db.execute(text("DELETE FROM progress_reports"))
