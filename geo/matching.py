@@ -83,11 +83,46 @@ def match_staged(session: Session, *, district_code: str) -> None:
         The district the rows are imported into; only its towns are candidates.
 
     Leaves the shares in the temp table ``match_shares`` keyed by spreadsheet row, for the
-    upsert (primary town) and ``import_project_towns.sql`` (the shares). Only new codes and rows
-    that move a stored project are matched (``import_before.geom_same``, so it runs after
-    ``import_audit_before.sql``). Runs in the caller's transaction.
+    upsert (primary town) and ``import_project_towns.sql`` (the shares). The rows of new codes
+    were matched while they were staged (``add_shares``, kept in ``match_shares_kept``); here
+    only rows that move a stored project are (``import_before.geom_same``, so it runs after
+    ``import_audit_before.sql``), and the kept shares join them. Runs in the caller's transaction.
     """
     _compute(session, sqlfiles.load("match_input_staged"), {"district_code": district_code})
+    session.connection().exec_driver_sql(_KEPT)
+    session.execute(text("INSERT INTO match_shares SELECT * FROM match_shares_kept"))
+    discard_added_shares(session)
+
+
+def discard_added_shares(session: Session) -> None:
+    """Forget the shares ``add_shares`` kept (an earlier import in the same transaction)."""
+    session.execute(text("DROP TABLE IF EXISTS pg_temp.match_shares_kept"))
+
+
+# shares computed piece by piece (add_shares), kept until the transaction ends
+_KEPT = "CREATE TEMP TABLE IF NOT EXISTS match_shares_kept (LIKE match_shares) ON COMMIT DROP"
+
+
+def add_shares(connection, fill: str, params: dict) -> None:
+    """Compute the shares of one piece of a large input and keep them in ``match_shares_kept``.
+
+    Parameters
+    ----------
+    connection
+        A bare psycopg connection (the import stages and matches its rows on a worker thread,
+        which must not share the caller's SQLAlchemy session).
+    fill
+        An ``INSERT INTO match_input`` (psycopg placeholders) choosing the piece's geometries
+        (EPSG:4326).
+
+    Each piece is matched by the one rule (``compute_shares.sql``) over a fresh ``match_input``;
+    the shares accumulate in the temp table ``match_shares_kept`` (dropped at commit), for the
+    caller to add to ``match_shares`` (``match_staged`` does).
+    """
+    connection.execute(_TEMP_TABLES + ";" + _KEPT)
+    connection.execute(fill, params)
+    connection.execute(sqlfiles.read("geo", "compute_shares"))
+    connection.execute("INSERT INTO match_shares_kept SELECT * FROM match_shares")
 
 
 def preview_shares(session: Session, geometry, *, district_code: str | None = None) -> list[dict]:

@@ -99,14 +99,16 @@ def validate_rows(session: Session, rows: Iterator[Row], *, default_crs: str, cl
     out = ValidatedRows()
     first_row_of: dict[str, int] = {}
     pending = 0
-    while chunk := list(islice(rows, _CHUNK)):
-        stored = _stored(session, {clean_code(record.get("code")) for _row, record in chunk})
+    chunk, stored = _next_chunk(session, rows)
+    while chunk:
         for row, record in chunk:
             _validate_row(out, row, record, stored, first_row_of, default_crs=default_crs,
                           domains=domains, funding=funding, clear_blanks=clear_blanks,
                           restore=restore, expected_versions=expected_versions)
         pending += len(chunk)
-        del chunk, stored
+        # the next chunk's stored projects are read before this chunk is staged: a ``stage`` that
+        # works in the background then has the connection while the next chunk is validated
+        chunk, stored = _next_chunk(session, rows)
         if stage is not None:
             stage(out.valid)
             out.valid = []
@@ -116,6 +118,12 @@ def validate_rows(session: Session, rows: Iterator[Row], *, default_crs: str, cl
     if progress is not None and pending:
         progress(pending)
     return out
+
+
+def _next_chunk(session: Session, rows: Iterator[Row]) -> tuple[list[Row], dict]:
+    """The next ``_CHUNK`` rows and the stored projects their codes name."""
+    chunk = list(islice(rows, _CHUNK))
+    return chunk, _stored(session, {clean_code(record.get("code")) for _row, record in chunk})
 
 
 def _stored(session: Session, codes: set[str]) -> dict:
