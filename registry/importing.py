@@ -17,6 +17,7 @@ import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from operator import itemgetter
 from pathlib import Path
 from typing import BinaryIO, Callable, Mapping
 
@@ -452,11 +453,14 @@ def _stage(connection, valid: list[dict]) -> None:
     with connection.cursor() as cursor:
         with cursor.copy(f"COPY import_staging ({columns}) FROM STDIN") as copy:
             copy.set_types(_STAGING_TYPES)
+            # the values are not used after staging: they take the COPY's text forms in place
+            # and one C-level itemgetter makes each row
+            row_of = itemgetter(*STAGING_COLUMNS)
             for values, geom in zip(valid, ewkb):
                 values["geom"] = geom
-                row = [values[column] for column in STAGING_COLUMNS]
-                row[_FUNDING], row[_UNITS] = _array_literal(row[_FUNDING]), _array_literal(row[_UNITS])
-                copy.write_row(row)
+                for column in _ARRAY_COLUMNS:
+                    values[column] = _array_literal(values[column])
+                copy.write_row(row_of(values))
 
 
 def _analyze_staging(session: Session) -> None:
@@ -465,11 +469,13 @@ def _analyze_staging(session: Session) -> None:
     session.execute(text("ANALYZE import_staging (row, code, expected_version)"))
 
 
-_FUNDING, _UNITS = (STAGING_COLUMNS.index(column) for column in _ARRAY_COLUMNS)
-
-
 def _array_literal(items: list[str]) -> str:
     """A PostgreSQL text[] literal; every element quoted, so commas, braces and NULL stay text."""
+    if not items:
+        return "{}"
+    joined = '","'.join(items)
+    if "\\" not in joined and joined.count('"') == 2 * (len(items) - 1):  # nothing to escape
+        return '{"' + joined + '"}'
     return "{" + ",".join('"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"'
                           for item in items) + "}"
 
