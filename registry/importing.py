@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Mapping
 
 import shapely
+from psycopg import sql as psycopg_sql
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -430,16 +431,17 @@ class _BackgroundStaging:
 
     def _stage(self, valid: list[dict]) -> None:
         _stage(self._connection, valid)
-        add_shares(self._connection, _NEW_CODES_TO_MATCH,
-                   {"district_code": self._district, "first": valid[0]["row"], "last": valid[-1]["row"]})
+        add_shares(self._connection, _NEW_CODES_TO_MATCH.format(
+            district_code=psycopg_sql.Literal(self._district),
+            first=psycopg_sql.Literal(valid[0]["row"]), last=psycopg_sql.Literal(valid[-1]["row"])))
 
 
 # the staged rows of one chunk that are new codes: matched as they are staged (the rest once every
 # row is staged: match_input_staged.sql)
-_NEW_CODES_TO_MATCH = (
+_NEW_CODES_TO_MATCH = psycopg_sql.SQL(
     "INSERT INTO match_input (key, district_code, geom) "
-    "SELECT s.row, %(district_code)s, ST_SetSRID(s.geom, 4326) FROM import_staging s "
-    "WHERE s.row BETWEEN %(first)s AND %(last)s AND s.expected_version IS NULL")
+    "SELECT s.row, {district_code}, ST_SetSRID(s.geom, 4326) FROM import_staging s "
+    "WHERE s.row BETWEEN {first} AND {last} AND s.expected_version IS NULL")
 
 
 def _stage(connection, valid: list[dict]) -> None:
