@@ -407,6 +407,7 @@ class _BackgroundStaging:
         self._district = district
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-staging")
         self._pending: Future | None = None
+        self._waited = 0.0  # for ``eqreg -v``: how long the checks waited for the worker
 
     def __enter__(self) -> "_BackgroundStaging":
         return self
@@ -423,11 +424,14 @@ class _BackgroundStaging:
             self._wait()
         finally:
             self._worker.shutdown()
+            log.debug("import staging: the checks waited %.2f s for the worker", self._waited)
 
     def _wait(self) -> None:
         pending, self._pending = self._pending, None
         if pending is not None:
+            started = time.perf_counter()
             pending.result()
+            self._waited += time.perf_counter() - started
 
     def _stage(self, valid: list[dict]) -> None:
         _stage(self._connection, valid)
