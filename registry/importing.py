@@ -2,8 +2,9 @@
 ``eqreg projects import`` command and the web import.
 
 Rows are read and validated in Python (``registry.validation``) and COPYed into a temporary
-staging table chunk by chunk (a file's rows are never all in memory); everything that needs the database — jurisdiction, swapped coordinates, town
-matching of the staged rows, upsert by project code (with the primary town), their town shares,
+staging table chunk by chunk (a file's rows are never all in memory) by a worker thread, which
+also matches new codes to towns while the next chunk is validated; everything else that needs the
+database — jurisdiction, swapped coordinates, town matching of moved projects, upsert by project code (with the primary town), their town shares,
 one audit entry per inserted or changed project (before → after, like an edit), declared-town
 comparison — is one set-based statement each, all in the caller's session and
 committed once, so a failure leaves the registry as it was.
@@ -14,15 +15,19 @@ import gc
 import hashlib
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from operator import itemgetter
 from pathlib import Path
 from typing import BinaryIO, Callable, Mapping
 
 import shapely
+from psycopg import sql as psycopg_sql
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.crs import many_to_wgs84
+from geo.matching import add_shares, discard_added_shares
 from registry.matching import match_staged
 from registry import audit, fields, sqlfiles
 from registry.errors import Conflict, InvalidInput
@@ -166,9 +171,10 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
     # rows stream: each chunk is validated, converted and COPYed before the next is read
     with _phase("read, validate and stage"), _no_cycle_collection():
         _create_staging(session)
-        rows = validate_rows(session, table.rows, default_crs=default_crs, clear_blanks=clear_blanks,
-                             restore=restore, expected_versions=expected_versions, progress=progress,
-                             stage=lambda chunk: _stage(session, chunk))
+        with _BackgroundStaging(session, district) as stage:
+            rows = validate_rows(session, table.rows, default_crs=default_crs,
+                                 clear_blanks=clear_blanks, restore=restore,
+                                 expected_versions=expected_versions, progress=progress, stage=stage)
         _analyze_staging(session)
     report.problems.extend(rows.problems)
     report.versions, report.new_rows = rows.versions, rows.new_rows
@@ -374,26 +380,85 @@ def _create_staging(session: Session) -> None:
     session.execute(text("SET LOCAL work_mem = '128MB'"))
     session.execute(text("DROP TABLE IF EXISTS pg_temp.import_staging"))
     session.execute(sqlfiles.load("import/01_staging"))
+    discard_added_shares(session)
 
 
-def _stage(session: Session, valid: list[dict]) -> None:
+class _BackgroundStaging:
+    """Stage each validated chunk on a worker thread while the next chunk is validated.
+
+    The worker converts the chunk to WGS84, COPYs it into ``import_staging`` and matches the rows
+    of new codes to towns (``geo.matching.add_shares``): on two cores the server's share of that
+    work overlaps the Python checks instead of following them. One chunk is in flight at a time
+    (memory stays bounded); the worker uses the session's own psycopg connection, whose lock
+    keeps its statements and the validator's look-ups apart, all in the one transaction. Leaving
+    the block waits for the worker and raises what it raised.
+    """
+
+    def __init__(self, session: Session, district: str):
+        self._connection = session.connection().connection.driver_connection
+        self._district = district
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-staging")
+        self._pending: Future | None = None
+        self._waited = 0.0  # for ``eqreg -v``: how long the checks waited for the worker
+
+    def __enter__(self) -> "_BackgroundStaging":
+        return self
+
+    def __call__(self, valid: list[dict]) -> None:
+        self._wait()
+        if valid:
+            self._pending = self._worker.submit(self._stage, valid)
+
+    def __exit__(self, kind, error, traceback) -> None:
+        # a failed worker statement aborts the transaction, so the validator's next look-up fails
+        # too: the worker's error is the one to report
+        try:
+            self._wait()
+        finally:
+            self._worker.shutdown()
+            log.debug("import staging: the checks waited %.2f s for the worker", self._waited)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            started = time.perf_counter()
+            pending.result()
+            self._waited += time.perf_counter() - started
+
+    def _stage(self, valid: list[dict]) -> None:
+        _stage(self._connection, valid)
+        add_shares(self._connection, _NEW_CODES_TO_MATCH.format(
+            district_code=psycopg_sql.Literal(self._district),
+            first=psycopg_sql.Literal(valid[0]["row"]), last=psycopg_sql.Literal(valid[-1]["row"])))
+
+
+# the staged rows of one chunk that are new codes: matched as they are staged (the rest once every
+# row is staged: match_input_staged.sql)
+_NEW_CODES_TO_MATCH = psycopg_sql.SQL(
+    "INSERT INTO match_input (key, district_code, geom) "
+    "SELECT s.row, {district_code}, ST_SetSRID(s.geom, 4326) FROM import_staging s "
+    "WHERE s.row BETWEEN {first} AND {last} AND s.expected_version IS NULL")
+
+
+def _stage(connection, valid: list[dict]) -> None:
     """Convert one chunk of valid rows to WGS84 and COPY it into the staging table."""
     if not valid:
         return
     _convert_to_wgs84(valid)
     geoms = shapely.set_srid([values["geom"] for values in valid], 4326)
     ewkb = shapely.to_wkb(geoms, hex=True, include_srid=True)
-    connection = session.connection().connection.driver_connection
     columns = ", ".join(STAGING_COLUMNS)
     with connection.cursor() as cursor:
         with cursor.copy(f"COPY import_staging ({columns}) FROM STDIN") as copy:
             copy.set_types(_STAGING_TYPES)
+            # the values are not used after staging: they take the COPY's text forms in place
+            # and one C-level itemgetter makes each row
+            row_of = itemgetter(*STAGING_COLUMNS)
             for values, geom in zip(valid, ewkb):
                 values["geom"] = geom
-                row = [values[column] for column in STAGING_COLUMNS]
-                for position in _ARRAYS:
-                    row[position] = _array_literal(row[position])
-                copy.write_row(row)
+                for column in _ARRAY_COLUMNS:
+                    values[column] = _array_literal(values[column])
+                copy.write_row(row_of(values))
 
 
 def _analyze_staging(session: Session) -> None:
@@ -402,11 +467,13 @@ def _analyze_staging(session: Session) -> None:
     session.execute(text("ANALYZE import_staging (row, code, expected_version)"))
 
 
-_ARRAYS = tuple(STAGING_COLUMNS.index(column) for column in _ARRAY_COLUMNS)
-
-
 def _array_literal(items: list[str]) -> str:
     """A PostgreSQL text[] literal; every element quoted, so commas, braces and NULL stay text."""
+    if not items:
+        return "{}"
+    joined = '","'.join(items)
+    if "\\" not in joined and joined.count('"') == 2 * (len(items) - 1):  # nothing to escape
+        return '{"' + joined + '"}'
     return "{" + ",".join('"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"'
                           for item in items) + "}"
 

@@ -128,7 +128,9 @@ class Project(Base):
         Index("ix_projects_district_stage", "district_code", "stage"),
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    district_code: Mapped[str] = mapped_column(ForeignKey("districts.code"), index=True)
+    # district, domain and import batch: checked set-based by a statement trigger in the
+    # database, not by a foreign key (migration 0011); ix_projects_district_stage serves district
+    district_code: Mapped[str] = mapped_column(ForeignKey("districts.code"))
     code: Mapped[str] = mapped_column(String(24), unique=True)
     name: Mapped[str] = mapped_column(Text)
     domain_code: Mapped[str] = mapped_column(ForeignKey("domains.code"), index=True)
@@ -179,7 +181,7 @@ class ProjectTown(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
     town_code: Mapped[str] = mapped_column(String(9), primary_key=True)
     district_code: Mapped[str] = mapped_column(String(6))
-    town_id: Mapped[int] = mapped_column(ForeignKey("towns.id"))
+    town_id: Mapped[int] = mapped_column(ForeignKey("towns.id"))  # a statement trigger checks it (0011)
     share: Mapped[float] = mapped_column(Float)
     length_km: Mapped[float | None] = mapped_column(Float)
     area_km2: Mapped[float | None] = mapped_column(Float)

@@ -1,0 +1,84 @@
+"""The set-based reference checks that replace four foreign keys (migration 0013_importspeed):
+a project's district, domain and import batch, a town share's town. Same refusals as the foreign
+keys they replace: SQLSTATE 23503 on either side, naming the old constraint."""
+from __future__ import annotations
+
+import pytest
+from psycopg import errors
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from conftest import GRID_DISTRICT, insert_sample_projects
+
+CODE = "2024-370499-01-01-200001"
+
+
+def _insert_project(db, *, domain="industry", district=GRID_DISTRICT, batch=None) -> None:
+    db.execute(text("""
+        INSERT INTO projects (district_code, code, name, domain_code, owner, geom, total_investment,
+                              stage, import_batch_id)
+        VALUES (:district, :code, '测试项目', :domain, '测试单位', ST_GeomFromText('POINT(117.05 35.05)', 4326),
+                100, 'reserve', :batch)"""),
+               {"district": district, "code": CODE, "domain": domain, "batch": batch})
+
+
+def _refused(db, statement, params=None, constraint=None):
+    with pytest.raises(IntegrityError) as refused, db.begin_nested():
+        db.execute(text(statement), params or {})
+    assert isinstance(refused.value.orig, errors.ForeignKeyViolation)
+    if constraint:
+        assert refused.value.orig.diag.constraint_name == constraint
+
+
+def test_a_project_with_a_known_district_domain_and_batch_is_written(db, grid_district):
+    batch = db.execute(text("INSERT INTO import_batches (district_code, filename, sha256, created_by) "
+                            "VALUES (:d, 'a.csv', 'x', 'cli') RETURNING id"), {"d": grid_district}).scalar()
+    _insert_project(db, batch=batch)
+    assert db.execute(text("SELECT import_batch_id FROM projects WHERE code = :c"), {"c": CODE}).scalar() == batch
+
+
+@pytest.mark.parametrize("field, value, constraint", [
+    ("domain", "no-such-domain", "fk_projects_domain_code_domains"),
+    ("district", "999999", "fk_projects_district_code_districts"),
+    ("batch", 987654321, "fk_projects_import_batch_id_import_batches"),
+])
+def test_a_project_naming_an_unknown_reference_is_refused(db, grid_district, field, value, constraint):
+    with pytest.raises(IntegrityError) as refused, db.begin_nested():
+        _insert_project(db, **{field: value})
+    assert isinstance(refused.value.orig, errors.ForeignKeyViolation)
+    assert refused.value.orig.diag.constraint_name == constraint
+    assert str(value) in refused.value.orig.diag.message_detail
+
+
+def test_an_update_to_an_unknown_domain_is_refused(db, grid_district):
+    ids = insert_sample_projects(db)
+    _refused(db, "UPDATE projects SET domain_code = 'no-such-domain' WHERE id = ANY(:ids)",
+             {"ids": list(ids.values())}, "fk_projects_domain_code_domains")
+
+
+def test_a_town_share_of_an_unknown_town_is_refused(db, grid_district):
+    ids = insert_sample_projects(db)
+    _refused(db, "INSERT INTO project_towns (project_id, town_code, district_code, town_id, share) "
+                 "VALUES (:p, '370499009', :d, -1, 1)",
+             {"p": next(iter(ids.values())), "d": grid_district}, "fk_project_towns_town_id_towns")
+
+
+def test_a_domain_district_or_town_still_named_cannot_be_deleted(db, grid_district):
+    insert_sample_projects(db)
+    db.execute(text("INSERT INTO domains (code, label_zh, label_en) VALUES ('spare', '备用', 'Spare')"))
+    _insert_project(db, domain="spare")
+    _refused(db, "DELETE FROM domains WHERE code = 'spare'", constraint="fk_projects_domain_code_domains")
+    _refused(db, "UPDATE domains SET code = 'spare2' WHERE code = 'spare'",
+             constraint="fk_projects_domain_code_domains")
+    db.execute(text("DELETE FROM projects WHERE code = :c"), {"c": CODE})
+    _refused(db, "DELETE FROM towns WHERE code = '370499001'", constraint="fk_project_towns_town_id_towns")
+    db.execute(text("INSERT INTO districts (code, name) VALUES ('370498', '无镇街区')"))
+    _insert_project(db, district="370498")
+    _refused(db, "DELETE FROM districts WHERE code = '370498'", constraint="fk_projects_district_code_districts")
+
+
+def test_an_unused_domain_can_be_renamed_and_deleted(db):
+    db.execute(text("INSERT INTO domains (code, label_zh, label_en) VALUES ('spare', '备用', 'Spare')"))
+    db.execute(text("UPDATE domains SET code = 'spare2' WHERE code = 'spare'"))
+    db.execute(text("DELETE FROM domains WHERE code = 'spare2'"))
+    assert db.execute(text("SELECT count(*) FROM domains WHERE code LIKE 'spare%'")).scalar() == 0
