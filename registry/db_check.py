@@ -79,8 +79,11 @@ APP_POLICIES: dict[str, tuple[str, ...]] = {
 # Only eqreg_app may call the scope and password ones (no EXECUTE for PUBLIC).
 APP_DEFINER_FUNCTIONS: dict[str, bool] = {  # signature → PUBLIC may execute it too
     "eqreg_bump_change_stamp()": True,
+    "eqreg_check_project_refs()": True,  # the set-based reference checks (0013), trigger functions
+    "eqreg_check_project_town_refs()": True,
     "eqreg_note_change()": True,
     "eqreg_password_settings(text)": False,
+    "eqreg_refuse_referenced_change()": True,
     "eqreg_request_scope()": False,
     "eqreg_verify_password(text,text)": False,
     "eqreg_visible_projects()": False,
