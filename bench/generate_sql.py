@@ -43,7 +43,7 @@ STATEMENTS = [
              FROM (SELECT g, random() AS c, random() AS u1, random() AS u2, random() AS ux, random() AS uy
                    FROM generate_series(1, (%(n)s * 1.5)::int) g) g
              CROSS JOIN gen_district d
-             JOIN gen_spots sp ON sp.i = (g.g * 7919) %% 40) c""",
+             JOIN gen_spots sp ON sp.i = g.g %% 40) c""",
     # the town of each candidate (town_parts: the indexed, subdivided town pieces)
     """CREATE TEMP TABLE gen_located AS
        SELECT row_number() OVER (ORDER BY p.k) AS i, p.geom, tp.town_id, tp.code AS town_code
