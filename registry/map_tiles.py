@@ -24,7 +24,7 @@ from registry.vocab import domain_code
 
 MAX_ZOOM = 22
 FULL_ZOOM = 16  # from this zoom on, always the projects (at most FEATURE_LIMIT per tile)
-MAX_FEATURES = 300  # more projects in a tile below FULL_ZOOM: the grid clusters instead
+MAX_FEATURES = 300  # default: more projects in a tile below FULL_ZOOM, the grid clusters instead
 FEATURE_LIMIT = 5000
 CELL_PIXELS = 64  # cluster grid cell on screen, as web.maps.features
 CACHE_BYTES = 64 * 2 ** 20  # per process; a busy district tile is tens of kB
@@ -40,18 +40,21 @@ class TileRequest:
     domains: tuple[str, ...] | None = None  # None: every domain
     stage: str | None = None
     town: str | None = None
+    max_features: int = MAX_FEATURES  # more in the tile (below FULL_ZOOM): the grid clusters
 
     @classmethod
-    def parse(cls, z: int, x: int, y: int, args) -> "TileRequest":
+    def parse(cls, z: int, x: int, y: int, args, *, max_features: int | None = None) -> "TileRequest":
         """From the route's numbers and query args (``domains``, ``stage``, ``town``); bad values
-        raise InvalidInput (a tile outside the world at ``z`` too)."""
+        raise InvalidInput (a tile outside the world at ``z`` too). ``max_features``: the app's
+        ``MAP_TILE_MAX_FEATURES`` (default ``MAX_FEATURES``)."""
         if not 0 <= z <= MAX_ZOOM:
             raise InvalidInput(f"缩放级别应为 0–{MAX_ZOOM}：{z}", {"parameter": "z", "value": z})
         if not (0 <= x < 2 ** z and 0 <= y < 2 ** z):
             raise InvalidInput(f"瓦片 {z}/{x}/{y} 超出范围：x、y 应为 0–{2 ** z - 1}",
                                {"parameter": "x/y", "value": f"{z}/{x}/{y}"})
         filters = ProjectFilters.parse({"stage": args.get("stage"), "town": args.get("town")})
-        return cls(z, x, y, _domains(args.get("domains")), filters.stage, filters.town)
+        return cls(z, x, y, _domains(args.get("domains")), filters.stage, filters.town,
+                   MAX_FEATURES if max_features is None else int(max_features))
 
 
 def _domains(domains: str | None) -> tuple[str, ...] | None:
@@ -83,7 +86,7 @@ def tile_etag(session: Session, scope: Scope, request: TileRequest) -> str | Non
     stamp = cache.stamp(session)
     if stamp is None:
         return None
-    key = repr((VERSION, MAX_FEATURES, FULL_ZOOM, stamp, cache.scope_key(scope), request))
+    key = repr((VERSION, FULL_ZOOM, stamp, cache.scope_key(scope), request))
     return hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
 
 
@@ -105,7 +108,7 @@ def tile_params(scope: Scope, request: TileRequest) -> dict:
     """The bound parameters of map_tiles.sql for one tile (also used by bench/map_tiles.py)."""
     return {**scope.sql_params(), "z": request.z, "x": request.x, "y": request.y,
             "domains": None if request.domains is None else list(request.domains),
-            "stage": request.stage, "town": request.town, "max_features": MAX_FEATURES,
+            "stage": request.stage, "town": request.town, "max_features": request.max_features,
             "feature_limit": FEATURE_LIMIT, "full_zoom": FULL_ZOOM, "cell_pixels": CELL_PIXELS}
 
 

@@ -57,8 +57,8 @@ def test_a_tile_holds_the_projects_with_what_their_popup_shows(client, web_data)
     assert by_code["2023-370499-01-01-100003"]["geometry"]["type"] == "Polygon"
 
 
-def test_a_crowded_tile_comes_as_grid_clusters_with_per_stage_counts(client, web_data, monkeypatch):
-    monkeypatch.setattr(map_tiles, "MAX_FEATURES", 2)
+def test_a_crowded_tile_comes_as_grid_clusters_with_per_stage_counts(app, client, web_data):
+    app.config["MAP_TILE_MAX_FEATURES"] = 2
     layers = decoded(get_tile(client, *DISTRICT_TILE))
     assert set(layers) == {"clusters"}
     clusters = [f["properties"] for f in layers["clusters"]["features"]]
@@ -73,8 +73,8 @@ def test_a_crowded_tile_comes_as_grid_clusters_with_per_stage_counts(client, web
     assert stages == {"construction": 2, "completed": 1, "reserve": 1, "approval": 1}
 
 
-def test_from_the_full_zoom_on_a_tile_always_holds_the_projects(client, web_data, monkeypatch):
-    monkeypatch.setattr(map_tiles, "MAX_FEATURES", 0)
+def test_from_the_full_zoom_on_a_tile_always_holds_the_projects(app, client, web_data):
+    app.config["MAP_TILE_MAX_FEATURES"] = 0
     assert project_codes(get_tile(client, *tile_of(117.15, 35.05, map_tiles.FULL_ZOOM))) == {
         "2024-370499-01-01-100001", PIPELINE}
 

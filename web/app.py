@@ -17,6 +17,7 @@ DEFAULTS = {
     # EQREG_MAP_TILES_ABOVE: from how many projects in the registry (the planner's estimate) the
     # maps draw vector tiles instead of asking for the features of each view; 0 = always
     "MAP_TILES_ABOVE": 20000,
+    "MAP_TILE_MAX_FEATURES": None,  # EQREG_MAP_TILE_MAX_FEATURES: projects per tile before grid clusters
     "MAP_TILE_CACHE": True,  # EQREG_MAP_TILE_CACHE=false: build every tile (benchmarks)
     # EQREG_PROXY_COUNT: how many reverse proxies in front of the app append to X-Forwarded-For
     # (and -Proto). 0 = none: the headers are ignored, since anyone could send them.

@@ -48,6 +48,9 @@ features AS (
     ORDER BY v.id
     LIMIT :feature_limit
 ),
+layered AS (  -- drawn in this order: areas, then lines, then points on top (as markers over paths)
+    SELECT * FROM features WHERE geom IS NOT NULL ORDER BY ST_Dimension(geom) DESC, id
+),
 centres AS (  -- screen pixels at :z of each project's bounding-box centre (Web Mercator)
     SELECT v.stage,
            ((ST_XMin(v.geom) + ST_XMax(v.geom)) / 2 + 180) / 360 * tile.world AS px,
@@ -72,5 +75,5 @@ clusters AS (
     FROM cells
     GROUP BY cx, cy
 )
-SELECT (SELECT coalesce(ST_AsMVT(features, 'projects', 4096, 'geom'), '') FROM features WHERE geom IS NOT NULL)
+SELECT (SELECT coalesce(ST_AsMVT(layered, 'projects', 4096, 'geom'), '') FROM layered)
     || (SELECT coalesce(ST_AsMVT(clusters, 'clusters', 4096, 'geom'), '') FROM clusters) AS tile

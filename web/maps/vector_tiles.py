@@ -21,7 +21,7 @@ MVT = "application/vnd.mapbox-vector-tile"
 @bp.get("/map/tiles/<int:z>/<int:x>/<int:y>.mvt")
 def project_tiles(z: int, x: int, y: int):
     """Query: ``domains``, ``stage``, ``town`` as for ``/map/features``."""
-    tile = TileRequest.parse(z, x, y, request.args)
+    tile = TileRequest.parse(z, x, y, request.args, max_features=current_app.config.get("MAP_TILE_MAX_FEATURES"))
     session, scope = database.session(), current_scope()
     etag = tile_etag(session, scope, tile)
     headers = {"Cache-Control": "private, no-cache", "Vary": "Cookie, Authorization"}

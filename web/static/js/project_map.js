@@ -304,6 +304,9 @@
     tiles.addFeatureLayer = function (layer) { tileFeatures.add(layer); return add(layer); };
     tiles.removeFeatureLayer = function (layer) { tileFeatures.delete(layer); return remove(layer); };
     tiles.on("tileloadstart", function (e) { e.tile.style.overflow = "visible"; });  // bubbles across edges
+    tiles.on("tileload", function (e) {  // bubbles above the next tile's lines and areas, as markers are
+      if (e.tile.querySelector(".eqreg-vt-bubble")) { e.tile.style.zIndex = 1; }
+    });
     tiles.on("loading", function () { setStatus(T("loading")); });
     tiles.on("load", tilesLoaded);
     tiles.on("tileerror", function (e) { setStatus(T("load_failed")); console.error("project tiles:", e.error); });
