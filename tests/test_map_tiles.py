@@ -150,3 +150,24 @@ def test_the_map_draws_tiles_above_the_configured_size_only(app, client, web_dat
 
 def test_tile_route_is_in_the_openapi_document(client):
     assert "/api/v1/map/tiles/{z}/{x}/{y}.mvt" in client.get("/api/v1/openapi.json").get_json()["paths"]
+
+
+@pytest.mark.parametrize("role, towns", [("planner", ""), ("town", "370499003")])
+def test_under_row_level_security_a_tile_reads_projects_through_the_spatial_index(grid_district, db, role, towns):
+    """The plan, not a time: as the web role the box filter is an index condition (0011_tiles);
+    without it PostgreSQL reads every project of the registry for every tile."""
+    from registry import sqlfiles
+    from registry.scope import Scope
+    db.execute(text("""
+        INSERT INTO projects (district_code, code, name, domain_code, owner, geom, total_investment, stage)
+        SELECT '370499', format('2024-370499-01-01-%s', lpad(g::text, 6, '0')), '项目' || g, 'industry', '单位',
+               ST_SetSRID(ST_MakePoint(116.95 + (g % 100) * 0.004, 34.95 + (g / 100) * 0.004), 4326), 1, 'reserve'
+        FROM generate_series(1, 5000) g"""))
+    db.execute(text("ANALYZE projects"))
+    db.execute(text("SET LOCAL ROLE eqreg_app"))
+    db.execute(text("SELECT set_config('eqreg.role', :r, true), set_config('eqreg.towns', :t, true)"),
+               {"r": role, "t": towns})
+    scope = Scope(actor="t", role=role, town_codes=frozenset([towns]) if towns else None)
+    plan = "\n".join(db.scalars(text("EXPLAIN " + sqlfiles.source("map_tiles")),
+                                map_tiles.tile_params(scope, map_tiles.TileRequest(*tile_of(117.1, 35.0, 15)))))
+    assert "idx_projects_geom" in plan and "Seq Scan on projects" not in plan, plan
