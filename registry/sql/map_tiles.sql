@@ -53,20 +53,19 @@ layered AS (  -- drawn in this order: areas, then lines, then points on top (as 
     SELECT * FROM features WHERE geom IS NOT NULL ORDER BY ST_Dimension(geom) DESC, id
 ),
 centres AS (  -- screen pixels at :z of each project's bounding-box centre (Web Mercator)
-    SELECT v.stage,
-           ((ST_XMin(v.geom) + ST_XMax(v.geom)) / 2 + 180) / 360 * tile.world AS px,
+    SELECT c.stage, (c.lng + 180) / 360 * tile.world AS px,
            (1 - ln(tan(radians(c.lat)) + 1 / cos(radians(c.lat))) / pi()) / 2 * tile.world AS py
-    FROM visible v, tile, LATERAL (SELECT (ST_YMin(v.geom) + ST_YMax(v.geom)) / 2 AS lat) c
+    FROM tile, (SELECT v.stage, (ST_XMin(b) + ST_XMax(b)) / 2 AS lng, (ST_YMin(b) + ST_YMax(b)) / 2 AS lat
+                FROM visible v, LATERAL (SELECT v.geom::box2d AS b) box) c
     WHERE NOT (SELECT yes FROM detailed)  -- a one-time filter: the branch not taken is not run
 ),
 cells AS (
     SELECT floor(px / :cell_pixels) AS cx, floor(py / :cell_pixels) AS cy, stage, count(*) AS n,
            sum(px) AS sx, sum(py) AS sy
     FROM centres
-    WHERE floor(px / 256) = :x AND floor(py / 256) = :y  -- counted once, in the tile of its centre
     GROUP BY 1, 2, 3
 ),
-clusters AS (
+clusters AS (  -- cells lie within one tile: keep this tile's (each project counted once, in the tile of its centre)
     SELECT sum(n)::int AS count,
            (array_agg(stage ORDER BY n DESC, stage))[1] AS stage,  -- the cell's most common stage
            jsonb_object_agg(stage, n)::text AS by_stage,
@@ -74,6 +73,7 @@ clusters AS (
            ST_MakePoint(round((sum(sx) / sum(n) - :x * 256) * 16), round((sum(sy) / sum(n) - :y * 256) * 16))
                AS geom
     FROM cells
+    WHERE floor(cx * :cell_pixels / 256) = :x AND floor(cy * :cell_pixels / 256) = :y
     GROUP BY cx, cy
 )
 SELECT (SELECT coalesce(ST_AsMVT(layered, 'projects', 4096, 'geom'), '') FROM layered)
