@@ -1,5 +1,6 @@
 /* District / town map: town choropleth with a metric switch, and project features loaded per
- * view from /api/v1/map/features (grid clusters when zoomed out, features when zoomed in).
+ * view from /api/v1/map/features (grid clusters when zoomed out, features when zoomed in), or on
+ * large registries as vector tiles from /api/v1/map/tiles (options.tiles; see showTiles).
  * The Folium page creates the layers; EqregMap.init wires them up. No external requests. */
 (function () {
   "use strict";
