@@ -176,7 +176,7 @@ def measure_pages(base: str, repeat: int, town_code: str) -> dict:
         for _ in range(repeat):
             for path in ("/map", f"/towns/{town_code}"):
                 context = browser.new_context(viewport={"width": 1366, "height": 768})  # cold cache
-                _sign_in(context, base)
+                served.sign_in(context, base, USER, PASSWORD, landing="/api/v1/health")
                 page = context.new_page()
                 requested = []
                 page.on("request", lambda r: requested.append(r.url))
@@ -195,19 +195,6 @@ def measure_pages(base: str, repeat: int, town_code: str) -> dict:
                 context.close()
         browser.close()
     return results
-
-
-def _sign_in(context, base: str) -> None:
-    """Through the login form, landing on a trivial page: at 10^6 projects the dashboard that
-    sign-in lands on by default takes longer than the page under test."""
-    page = context.new_page()
-    page.goto(base + "/login?next=/api/v1/health")
-    page.fill("input[name=username]", USER)
-    page.fill("input[name=password]", PASSWORD)
-    with page.expect_navigation():
-        page.locator("form [type=submit]").first.click()
-    assert "/login" not in page.url, "sign-in failed"
-    page.close()
 
 
 def main() -> None:

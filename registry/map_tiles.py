@@ -18,9 +18,8 @@ from sqlalchemy.orm import Session
 
 from registry import cache, sqlfiles
 from registry.errors import InvalidInput
-from registry.filters import ProjectFilters
+from registry.filters import ProjectFilters, domain_codes
 from registry.scope import Scope
-from registry.vocab import domain_code
 
 MAX_ZOOM = 22
 FULL_ZOOM = 16  # from this zoom on, always the projects (at most FEATURE_LIMIT per tile)
@@ -53,21 +52,9 @@ class TileRequest:
             raise InvalidInput(f"瓦片 {z}/{x}/{y} 超出范围：x、y 应为 0–{2 ** z - 1}",
                                {"parameter": "x/y", "value": f"{z}/{x}/{y}"})
         filters = ProjectFilters.parse({"stage": args.get("stage"), "town": args.get("town")})
-        return cls(z, x, y, _domains(args.get("domains")), filters.stage, filters.town,
+        domains = domain_codes(args.get("domains"))
+        return cls(z, x, y, None if domains is None else tuple(sorted(set(domains))), filters.stage, filters.town,
                    MAX_FEATURES if max_features is None else int(max_features))
-
-
-def _domains(domains: str | None) -> tuple[str, ...] | None:
-    """``None`` (every domain) or the codes of a comma-separated list of codes or labels."""
-    if domains is None:
-        return None
-    codes = []
-    for item in filter(None, (d.strip() for d in domains.split(","))):
-        code = domain_code(item)
-        if code is None:
-            raise InvalidInput(f"无法识别的领域：{item}", {"parameter": "domains", "value": item})
-        codes.append(code)
-    return tuple(sorted(set(codes)))
 
 
 def tiles_pay_off(session: Session, threshold: int) -> bool:
