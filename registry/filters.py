@@ -107,3 +107,17 @@ def _bad(name: str, value) -> None:
               "year_of": "年份口径 year_of（可选 planned_start、actual_start、actual_end）",
               "is_key": "重点项目筛选 is_key（应为 true 或 false）"}
     raise InvalidInput(f"无法识别的{labels[name]}：{value}", {"parameter": name, "value": value})
+
+
+def domain_codes(domains: str | None) -> list[str] | None:
+    """The maps' ``domains`` parameter: ``None`` (every domain) or the codes of a comma-separated
+    list of codes or labels (empty: none); an unknown one raises InvalidInput."""
+    if domains is None:
+        return None
+    codes = []
+    for item in filter(None, (d.strip() for d in domains.split(","))):
+        code = domain_code(item)
+        if code is None:
+            raise InvalidInput(f"无法识别的领域：{item}", {"parameter": "domains", "value": item})
+        codes.append(code)
+    return codes

@@ -20,10 +20,9 @@ from geo.crs import gcj02_to_wgs84, to_gcj02, wgs84_to_gcj02
 from registry import sqlfiles
 from registry.errors import InvalidInput, NotFound
 from registry.figures import town_figures
-from registry.filters import ProjectFilters
+from registry.filters import ProjectFilters, domain_codes
 from registry.models import Town
 from registry.scope import Scope, town_clause
-from registry.vocab import domain_code
 
 MAX_FEATURES = 1500  # above this many projects in view, send the grid instead
 FULL_ZOOM = 16  # from this zoom on, always the features (at most MAX_FEATURES)
@@ -145,15 +144,7 @@ def _parse_zoom(zoom) -> int:
 
 
 def _parse_domains(domains: str | None) -> list[str] | None:
-    if domains is None:
-        return None
-    codes = []
-    for item in filter(None, (d.strip() for d in domains.split(","))):
-        code = domain_code(item)
-        if code is None:
-            raise InvalidInput(f"无法识别的领域：{item}", {"parameter": "domains", "value": item})
-        codes.append(code)
-    return codes
+    return domain_codes(domains)
 
 
 def default_district(session: Session, scope: Scope) -> str | None:

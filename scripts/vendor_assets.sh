@@ -15,6 +15,8 @@ packages=(
   "leaflet.markercluster@1.5.3|leaflet.markercluster|MIT-LICENCE.txt dist/leaflet.markercluster.js dist/MarkerCluster.css dist/MarkerCluster.Default.css"
   "leaflet.featuregroup.subgroup@1.0.2|leaflet.featuregroup.subgroup|LICENSE dist/leaflet.featuregroup.subgroup.js"
   "leaflet.heat@0.2.0|leaflet.heat|LICENSE dist/leaflet-heat.js"
+  # bundles pbf and @mapbox/vector-tile (BSD-3-Clause, named in the file's headers)
+  "leaflet-vector-tile-layer@0.15.0|leaflet-vector-tile-layer|LICENCE AUTHORS dist/VectorTileLayer.umd.min.js"
   "leaflet-draw@1.0.4|leaflet-draw|dist/leaflet.draw.js dist/leaflet.draw.css dist/images/spritesheet.png dist/images/spritesheet-2x.png dist/images/spritesheet.svg"
 )
 

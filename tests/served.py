@@ -120,10 +120,11 @@ def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
-def sign_in(context, base_url: str, username: str, password: str) -> None:
-    """Sign in through the login form on a page of its own (closed after)."""
+def sign_in(context, base_url: str, username: str, password: str, *, landing: str | None = None) -> None:
+    """Sign in through the login form on a page of its own (closed after). ``landing``: the page
+    to land on instead of the dashboard (which takes long at 10^6 projects, bench/map_tiles.py)."""
     page = context.new_page()
-    page.goto(base_url + "/login")
+    page.goto(base_url + "/login" + (f"?next={landing}" if landing else ""))
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     with page.expect_navigation():

@@ -54,7 +54,8 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "DELETE /api/v1/auth/token": (PASS,) * 5,
     "POST /api/v1/imports": EDITORS_ONLY,
     "GET /api/v1/map/features": ALL_OK,
-    "GET /api/v1/map/search": ALL_OK,  # scoped like the map: a town official finds their projects only
+    "GET /api/v1/map/search": ALL_OK,
+    "GET /api/v1/map/tiles/<int:z>/<int:x>/<int:y>.mvt": ALL_OK,  # scoped like the map  # scoped like the map: a town official finds their projects only
     "GET /tiles/<int:z>/<int:x>/<int:y>.<ext>": ALL_OK,  # the offline basemap (no project data)
     "GET /api/v1/openapi.json": ALL_OK,
     "GET /api/v1/health": ALL_OK,

@@ -14,6 +14,11 @@ DEFAULTS = {
     "BASEMAPS": [],
     "TIANDITU_KEY": None,
     "MAP_MAX_FEATURES": None,  # EQREG_MAP_MAX_FEATURES: features per map view before grid clusters
+    # EQREG_MAP_TILES_ABOVE: from how many projects in the registry (the planner's estimate) the
+    # maps draw vector tiles instead of asking for the features of each view; 0 = always
+    "MAP_TILES_ABOVE": 20000,
+    "MAP_TILE_MAX_FEATURES": None,  # EQREG_MAP_TILE_MAX_FEATURES: projects per tile before grid clusters
+    "MAP_TILE_CACHE": True,  # EQREG_MAP_TILE_CACHE=false: build every tile (benchmarks)
     # EQREG_PROXY_COUNT: how many reverse proxies in front of the app append to X-Forwarded-For
     # (and -Proto). 0 = none: the headers are ignored, since anyone could send them.
     "PROXY_COUNT": 0,
@@ -75,6 +80,7 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(importlib.import_module(name).bp)
 
 
-BLUEPRINTS: list[str] = ["web.api", "web.pages", "web.maps.views", "web.maps.api", "web.maps.tiles", "web.admin",
+BLUEPRINTS: list[str] = ["web.api", "web.pages", "web.maps.views", "web.maps.api", "web.maps.tiles",
+                         "web.maps.vector_tiles", "web.admin",
                          "web.editing", "web.import_pages", "web.export_pages", "web.api.targets",
                          "web.targets_pages", "web.progress_pages"]

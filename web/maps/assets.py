@@ -19,6 +19,7 @@ LOCAL_FILES: dict[str, str | None] = {
     "markerclusterdefaultcss": "vendor/leaflet.markercluster/MarkerCluster.Default.css",
     "featuregroupsubgroupjs": "vendor/leaflet.featuregroup.subgroup/leaflet.featuregroup.subgroup.js",
     "leaflet-heat.js": "vendor/leaflet.heat/leaflet-heat.js",
+    "leaflet_vector_tile_layer": "vendor/leaflet-vector-tile-layer/VectorTileLayer.umd.min.js",
     "eqreg_project_map": "js/project_map.js",  # web/maps/layers.py
     # Folium's Map also loads jQuery, Bootstrap and Awesome Markers for folium.Icon and its
     # Bootstrap-styled popups; the registry's maps use neither, so they are left out.

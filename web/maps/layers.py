@@ -28,7 +28,8 @@ class ProjectLayers(JSCSSMixin):
         {% endmacro %}
     """)
 
-    default_js = [("eqreg_project_map", "js/project_map.js")]
+    default_js = [("leaflet_vector_tile_layer", "vendor/leaflet-vector-tile-layer/VectorTileLayer.umd.min.js"),
+                  ("eqreg_project_map", "js/project_map.js")]
 
     def __init__(self, *, towns, cluster, subgroups: dict, aggregates, heat, options: dict):
         super().__init__()

@@ -11,6 +11,7 @@ from registry.errors import InvalidInput
 from registry.figures import town_figures
 from registry.filters import ProjectFilters
 from registry.map_view import collection_bounds, default_district, find_town, town_collection
+from registry.map_tiles import tiles_pay_off
 from registry.scope import Scope
 from registry.vocab import DOMAINS, STAGES
 from web import database
@@ -72,6 +73,9 @@ def _render(session, scope: Scope, *, district_code: str | None, town_code: str 
                                       **{**request.args.to_dict(), "basemap": key})}
                      for key in available_basemaps(current_app.config, local)],
     }
+    if basemap != "amap" and tiles_pay_off(session, int(current_app.config.get("MAP_TILES_ABOVE") or 0)):
+        # tiles are Web Mercator over WGS84; the AMap basemap needs GCJ-02 overlays (the features endpoint)
+        options["tiles"] = request.script_root + "/api/v1/map/tiles/{z}/{x}/{y}.mvt"
     folium_map = build_map(towns=towns, bounds=collection_bounds(towns, town_code), basemap=basemap,
                            tianditu_key=current_app.config.get("TIANDITU_KEY"), options=options,
                            local=local, tiles_root=request.script_root)

@@ -1,5 +1,6 @@
 /* District / town map: town choropleth with a metric switch, and project features loaded per
- * view from /api/v1/map/features (grid clusters when zoomed out, features when zoomed in).
+ * view from /api/v1/map/features (grid clusters when zoomed out, features when zoomed in), or on
+ * large registries as vector tiles from /api/v1/map/tiles (options.tiles; see showTiles).
  * The Folium page creates the layers; EqregMap.init wires them up. No external requests. */
 (function () {
   "use strict";
@@ -222,6 +223,109 @@
   }
   function schedule() { clearTimeout(timer); timer = setTimeout(load, 150); }
 
+  /* Large registries (options.tiles, see web/maps/views.py): the projects as vector tiles from
+   * /api/v1/map/tiles (registry/map_tiles.py), drawn by the vendored leaflet-vector-tile-layer.
+   * The same looks as above: a project is a dot, line or area in its stage colour with the same
+   * popup; a grid cluster is a bubble in its commonest stage's colour showing its count, with the
+   * per-stage counts on hover, and a click zooms in. Domain layers switch the tiles' filter. */
+  var tiles = null, tileFeatures = new Set();
+  var TILE_TYPES = {1: "point", 2: "line", 3: "polygon"};
+
+  function tileUrl() {
+    var params = new URLSearchParams(cfg.options.params || {}), domains = enabledDomains();
+    if (domains !== null) { params.set("domains", domains.join(",")); }
+    var query = params.toString();
+    return cfg.options.tiles + (query ? "?" + query : "");
+  }
+  function bubbleSize(count) { return Math.round(22 + 8 * Math.log10(Math.max(count, 1))); }
+  function tileStyle(feature, layerName) {
+    if (layerName === "clusters") { return {interactive: true}; }
+    var color = stageColor(feature.properties.stage), kind = TILE_TYPES[feature.type];
+    if (kind === "point") {
+      return {interactive: true, radius: 7, color: "#fff", weight: 2, fillColor: color, fillOpacity: 1};
+    }
+    return {interactive: true, color: color, weight: kind === "line" ? 4 : 2, fillColor: color, fillOpacity: 0.45};
+  }
+  function tileFeatureLayer(feature, layerName, pxPerExtent, style) {
+    if (layerName !== "clusters") {
+      return VectorTileLayer.defaultFeatureLayer(feature, layerName, pxPerExtent, style);
+    }
+    var self = VectorTileLayer.featureLayerBase(feature, layerName, pxPerExtent, style);
+    var p = feature.properties, at = self.scalePoint(feature.loadGeometry()[0][0]), size = bubbleSize(p.count);
+    var group = L.SVG.create("g"), circle = L.SVG.create("circle"), label = L.SVG.create("text");
+    [["cx", at.x], ["cy", at.y], ["r", size / 2 - 1], ["fill", stageColor(p.stage)], ["fill-opacity", 0.85],
+     ["stroke", "rgba(255,255,255,.8)"], ["stroke-width", 2]].forEach(function (a) { circle.setAttribute(a[0], a[1]); });
+    [["x", at.x], ["y", at.y], ["text-anchor", "middle"], ["dominant-baseline", "central"], ["fill", "#fff"],
+     ["font-family", "sans-serif"], ["font-size", 11], ["font-weight", "bold"]].forEach(function (a) {
+      label.setAttribute(a[0], a[1]); });
+    label.textContent = String(p.count);
+    group.appendChild(circle);
+    group.appendChild(label);
+    group.setAttribute("class", "eqreg-vt-bubble");
+    self.graphics = group;
+    self.setStyle = function (extra) { VectorTileLayer.applyBasicStyle(group, L.extend({}, style, extra)); };
+    self.applyOptions(style);
+    return self;
+  }
+  function tileProject(layer) {  // the popup's properties: towns travel as JSON text in a tile
+    var p = L.extend({}, layer.feature.properties);
+    p.towns = p.towns ? JSON.parse(p.towns) : [];
+    return p;
+  }
+  function clusterTooltip(p) {
+    var counts = JSON.parse(p.by_stage || "{}");
+    var lines = cfg.options.stages.filter(function (s) { return counts[s.code]; })
+      .map(function (s) { return esc(s.label) + " " + counts[s.code]; });
+    return "<b>" + esc(T("cluster_count", {n: p.count})) + "</b><br>" + lines.join("<br>");
+  }
+  function tilesLoaded() {  // status, heat and the readiness mark from the features now drawn
+    var box = cfg.map.getContainer(), origin = box.getBoundingClientRect(), heat = [], count = 0, grouped = false;
+    tileFeatures.forEach(function (layer) {
+      var clustered = layer.layerName === "clusters", n = clustered ? layer.feature.properties.count : 1;
+      var r = layer.graphics.getBoundingClientRect();
+      var at = cfg.map.containerPointToLatLng([r.left + r.width / 2 - origin.left, r.top + r.height / 2 - origin.top]);
+      grouped = grouped || clustered;
+      count += n;
+      heat.push([at.lat, at.lng, n]);
+    });
+    cfg.heat.setLatLngs(heat);
+    setStatus(T(grouped ? "status_clusters" : "status_features", {n: count}));
+    box.dataset.eqregMode = "tiles";
+    box.dataset.eqregCount = String(count);
+    if (!document.documentElement.dataset.mapReady) {  // ms since navigation: bench/map_page.py
+      document.documentElement.dataset.mapReady = String(Math.round(performance.now()));
+    }
+  }
+  function showTiles() {
+    if (tiles) { cfg.map.removeLayer(tiles); tileFeatures.clear(); }
+    tiles = VectorTileLayer(tileUrl(), {pane: PROJECT_PANE, style: tileStyle, featureToLayer: tileFeatureLayer,
+                                       fetchOptions: {credentials: "same-origin"}, maxZoom: 18,
+                                       layerOrder: function () { return ["projects", "clusters"]; }});
+    var add = tiles.addFeatureLayer, remove = tiles.removeFeatureLayer;  // keep a list for tilesLoaded
+    tiles.addFeatureLayer = function (layer) { tileFeatures.add(layer); return add(layer); };
+    tiles.removeFeatureLayer = function (layer) { tileFeatures.delete(layer); return remove(layer); };
+    tiles.on("tileloadstart", function (e) { e.tile.style.overflow = "visible"; });  // bubbles across edges
+    tiles.on("tileload", function (e) {  // bubbles above the next tile's lines and areas, as markers are
+      if (e.tile.querySelector(".eqreg-vt-bubble")) { e.tile.style.zIndex = 1; }
+    });
+    tiles.on("loading", function () { setStatus(T("loading")); });
+    tiles.on("load", tilesLoaded);
+    tiles.on("tileerror", function (e) { setStatus(T("load_failed")); console.error("project tiles:", e.error); });
+    tiles.on("click", function (e) {
+      L.DomEvent.stop(e);
+      if (e.layer.layerName === "clusters") { cfg.map.setView(e.latlng, cfg.map.getZoom() + 2); return; }
+      L.popup({maxWidth: 320}).setLatLng(e.latlng).setContent(projectPopup(tileProject(e.layer))).openOn(cfg.map);
+    });
+    var hover = null;
+    tiles.on("mouseover", function (e) {
+      if (e.layer.layerName !== "clusters") { return; }
+      hover = L.tooltip({direction: "top"}).setLatLng(e.latlng).setContent(clusterTooltip(e.layer.feature.properties));
+      hover.addTo(cfg.map);
+    });
+    tiles.on("mouseout", function () { if (hover) { cfg.map.removeLayer(hover); hover = null; } });
+    tiles.addTo(cfg.map);
+  }
+
   function basemapControl() {
     var control = L.control({position: "bottomleft"});
     control.onAdd = function () {
@@ -334,11 +438,12 @@
     if (cfg.options.bounds) {  // synchronous (no animation), so the first load sees the fitted view
       cfg.map.fitBounds(cfg.options.bounds, {padding: [24, 24], animate: false});
     }
-    cfg.map.on("moveend", schedule);
+    var refresh = cfg.options.tiles ? showTiles : schedule;
+    if (!cfg.options.tiles) { cfg.map.on("moveend", schedule); }
     cfg.map.on("overlayadd overlayremove", function (e) {
-      if (Object.keys(cfg.subgroups).some(function (c) { return cfg.subgroups[c] === e.layer; })) { schedule(); }
+      if (Object.keys(cfg.subgroups).some(function (c) { return cfg.subgroups[c] === e.layer; })) { refresh(); }
     });
-    load();
+    if (cfg.options.tiles) { showTiles(); } else { load(); }
   }
 
   window.EqregMap = {init: init, clusterIcon: clusterIcon};
