@@ -8,17 +8,16 @@ the stored stage. A code of a soft-deleted project is the error ``deleted_projec
 ``restore``. The stored version each row was validated against travels with it, so the write can
 tell an edit made in between (``edit_conflict``, ``registry.importing``).
 
-Stored projects are read in chunks of ``_CHUNK`` codes, one chunk ahead of the checks (a
-look-ahead thread), so rows stream as before.
+Stored projects are read in chunks of ``_CHUNK`` codes, so rows stream as before.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Callable, Iterator, Mapping
 
 import shapely
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from registry import lifecycle
@@ -45,7 +44,7 @@ _TEXT_OF = {
     "date": "to_char(p.{a}, 'YYYY-MM-DD')", "list": "array_to_string(p.{a}, '；')",
     "flag": "CASE WHEN p.{a} THEN '是' ELSE '否' END"}
 _RECORD_KEYS = tuple(column.key for column in COLUMNS if column.key not in GEOMETRY_KEYS)
-_STORED = (  # psycopg placeholders: run on the bare connection, also from the look-ahead thread
+_STORED = text(
     "SELECT " + ", ".join(
         _TEXT_OF.get("list" if column.key == "funding" else column.parser, "p.{a}").format(
             a=ATTRIBUTE.get(column.key, column.key))
@@ -53,7 +52,7 @@ _STORED = (  # psycopg placeholders: run on the bare connection, also from the l
            p.id, p.version, p.deleted_at, p.source_crs, p.stage, p.stage_before_suspension,
            p.actual_start, p.actual_end, p.completed_investment, ST_AsBinary(p.geom) AS wkb
     FROM projects p
-    WHERE p.code = ANY(%(codes)s)""")
+    WHERE p.code = ANY(:codes)""")
 _CODE_AT = _RECORD_KEYS.index("code")
 _LIFECYCLE_FIELDS = ("stage", "stage_before_suspension", "actual_start", "actual_end",
                      "completed_investment")
@@ -100,52 +99,40 @@ def validate_rows(session: Session, rows: Iterator[Row], *, default_crs: str, cl
     out = ValidatedRows()
     first_row_of: dict[str, int] = {}
     pending = 0
-    connection = session.connection().connection.driver_connection
-    # one chunk ahead: the next chunk is read and its stored projects looked up on a thread while
-    # this one is validated (the look-up is the server's work; the connection's lock keeps it
-    # apart from ``stage``'s statements). Leaving the block waits for it.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-look-ahead") as ahead:
-        upcoming = ahead.submit(_next_chunk, connection, rows)
-        while True:
-            chunk, stored = upcoming.result()
-            if not chunk:
-                break
-            upcoming = ahead.submit(_next_chunk, connection, rows)
-            for row, record in chunk:
-                _validate_row(out, row, record, stored, first_row_of, default_crs=default_crs,
-                              domains=domains, funding=funding, clear_blanks=clear_blanks,
-                              restore=restore, expected_versions=expected_versions)
-            pending += len(chunk)
-            del chunk, stored
-            if stage is not None:
-                stage(out.valid)
-                out.valid = []
-            if progress is not None and pending >= _PROGRESS_EVERY:
-                progress(pending)
-                pending = 0
+    chunk, stored = _next_chunk(session, rows)
+    while chunk:
+        for row, record in chunk:
+            _validate_row(out, row, record, stored, first_row_of, default_crs=default_crs,
+                          domains=domains, funding=funding, clear_blanks=clear_blanks,
+                          restore=restore, expected_versions=expected_versions)
+        pending += len(chunk)
+        # the next chunk's stored projects are read before this chunk is staged: a ``stage`` that
+        # works in the background then has the connection while the next chunk is validated
+        chunk, stored = _next_chunk(session, rows)
+        if stage is not None:
+            stage(out.valid)
+            out.valid = []
+        if progress is not None and pending >= _PROGRESS_EVERY:
+            progress(pending)
+            pending = 0
     if progress is not None and pending:
         progress(pending)
     return out
 
 
-def _next_chunk(connection, rows: Iterator[Row]) -> tuple[list[Row], dict]:
+def _next_chunk(session: Session, rows: Iterator[Row]) -> tuple[list[Row], dict]:
     """The next ``_CHUNK`` rows and the stored projects their codes name."""
     chunk = list(islice(rows, _CHUNK))
-    return chunk, _stored_on(connection, {clean_code(record.get("code")) for _row, record in chunk})
+    return chunk, _stored(session, {clean_code(record.get("code")) for _row, record in chunk})
 
 
 def _stored(session: Session, codes: set[str]) -> dict:
-    """Code → the stored project (``_Stored``) of each of ``codes`` that exists."""
-    return _stored_on(session.connection().connection.driver_connection, codes)
-
-
-def _stored_on(connection, codes: set[str]) -> dict:
     codes.discard("")
     if not codes:
         return {}
     width = len(_RECORD_KEYS)
     return {row[_CODE_AT]: _Stored(dict(zip(_RECORD_KEYS, row[:width])), *row[width:])
-            for row in connection.execute(_STORED, {"codes": sorted(codes)})}
+            for row in session.execute(_STORED, {"codes": sorted(codes)})}
 
 
 @dataclass
