@@ -206,3 +206,10 @@ IMPORTED, CHANGEABLE = PROJECT.imported, PROJECT.changeable
 SNAPSHOT_FIELDS, SNAPSHOT_KEYS = PROJECT.snapshot_fields, PROJECT.snapshot_keys
 LIST_FIELDS, DETAIL_FIELDS, PROPERTIES = PROJECT.list_fields, PROJECT.detail_fields, PROJECT.properties
 names, fill = PROJECT.names, PROJECT.fill
+# What the history shows besides the declared fields (audit entries also record these).
+EXTRA_LABELS = {"geometry": "位置（几何）", "towns": "所属镇街（份额）"}
+
+
+def label(name: str) -> str:
+    """The Chinese label of a project field or history entry (the name itself when unknown)."""
+    return LABELS.get(name) or EXTRA_LABELS.get(name) or name

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from registry import fields
 from registry.vocab import PROBLEM_KINDS
 
 SEVERITY_LABELS = {"error": "错误", "warning": "警告"}
@@ -18,8 +19,7 @@ def kind_label(kind: str, language: str = "zh") -> str:
 
 def field_label(field: str) -> str:
     """The Chinese label of a project field (a database column name, as in the history)."""
-    from registry.progress import field_label as history_label  # it imports the import machinery
-    return history_label(field)
+    return fields.label(field)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from geo.crs import many_to_wgs84
 from geo.matching import add_shares, discard_added_shares
 from registry.matching import match_staged
 from registry import audit, fields, sqlfiles
+from registry.district_fit import partly_outside_message, resolve_district
 from registry.errors import Conflict, InvalidInput
 from registry.import_report import ImportReport, Problem, field_label, shown
 from registry.import_rows import validate_rows
@@ -112,25 +113,6 @@ def import_projects(session: Session, source: str | Path | BinaryIO, *, filename
         session.rollback()
     log.info("import %s: %s", filename, report.summary())
     return report
-
-
-def resolve_district(session: Session, district_code: str | None) -> str:
-    """The district to import into: the given code, else the only district that has towns."""
-    if district_code is not None:
-        found = session.execute(text(
-            "SELECT d.code FROM districts d WHERE d.code = :code AND (d.geom IS NOT NULL OR EXISTS "
-            "(SELECT 1 FROM towns t WHERE t.district_code = d.code AND t.valid_to IS NULL))"),
-            {"code": district_code}).scalar()
-        if found is None:
-            raise InvalidInput(f"行政区 {district_code} 不存在或尚无边界，请先加载行政区划边界")
-        return found
-    codes = session.execute(text(
-        "SELECT DISTINCT district_code FROM towns WHERE valid_to IS NULL ORDER BY 1")).scalars().all()
-    if not codes:
-        raise InvalidInput("请先加载行政区划边界（eqreg boundaries load …）再导入项目")
-    if len(codes) > 1:
-        raise InvalidInput("库中有多个行政区（" + "、".join(codes) + "），请用 --district 指定")
-    return codes[0]
 
 
 @contextmanager
@@ -249,18 +231,6 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
     return report
 
 
-# below these a geometry drawn along the boundary is not "outside" (10 m, 1 000 m²)
-_OUTSIDE_KM, _OUTSIDE_KM2 = 0.01, 0.001
-
-
-def partly_outside_message(outside_km: float | None, outside_km2: float | None) -> str | None:
-    """The ``partly_outside`` warning for the part of a line (km) or polygon (km²) outside the
-    district (geodesic), or ``None`` when it lies inside."""
-    if outside_km is not None and outside_km >= _OUTSIDE_KM:
-        return f"线路有一部分在本行政区之外：区外长度约 {outside_km:.2f} 公里，只有区内部分计入各镇街，请核对"
-    if outside_km2 is not None and outside_km2 >= _OUTSIDE_KM2:
-        return f"范围有一部分在本行政区之外：区外面积约 {outside_km2:.3f} 平方公里，只有区内部分计入各镇街，请核对"
-    return None
 
 
 def _one_import_per_district(session: Session, district: str,

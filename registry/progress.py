@@ -61,7 +61,6 @@ REPORT_LABELS = {"period": "上报月份", "reported_on": "上报日期", "compl
 ACTION_LABELS = {"create": "登记", "update": "修改", "delete": "删除", "restore": "恢复",
                  "progress": "进度上报", "import": "导入", "rematch": "镇街边界调整"}
 # What the history shows besides the declared fields (registry.fields.LABELS).
-FIELD_LABELS = {"geometry": "位置（几何）", "towns": "所属镇街（份额）"}
 
 
 class _Problems:
@@ -302,4 +301,4 @@ def _entry(at, actor, action, before, after, details, order: int) -> dict:
 
 def field_label(field: str) -> str:
     """The Chinese label of a project field in the history."""
-    return fields.LABELS.get(field) or FIELD_LABELS.get(field) or header_label(field)
+    return fields.LABELS.get(field) or fields.EXTRA_LABELS.get(field) or header_label(field)

@@ -28,7 +28,7 @@ from registry import sqlfiles
 from registry.matching import match_projects
 from registry import audit, fields, lifecycle, permissions
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleVersion, geometry_input
-from registry.importing import partly_outside_message, resolve_district
+from registry.district_fit import partly_outside_message, resolve_district
 from registry.models import Project
 from registry.scope import Scope, project_clause
 from registry.project_input import (GEOMETRY_KEYS, INPUT_KEYS, current_record, geojson_wkt,

@@ -20,8 +20,9 @@ LEFT JOIN (
           UNION ALL SELECT t.name, t.code, 1 FROM current_towns t
           UNION ALL SELECT regexp_replace(t.name, '(街道|镇|乡)$', ''), t.code, 2 FROM current_towns t) labels
     ORDER BY label, rank, code
-) declared ON declared.label = CASE WHEN s.declared_town ~ '^\d{12}$' THEN left(s.declared_town, 9)
-                                    ELSE s.declared_town END
+) declared ON declared.label = -- a 12-digit land-survey code: geo.admin_codes.town_code's rule
+                  CASE WHEN s.declared_town ~ '^\d{9}000$' THEN left(s.declared_town, 9)
+                       ELSE s.declared_town END
 WHERE p.primary_town_code IS NULL
    OR (s.declared_town IS NOT NULL
        AND (declared.code IS NULL
