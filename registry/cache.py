@@ -33,8 +33,9 @@ _lock = threading.Lock()
 
 
 def remember_stamp(session: Session, row) -> None:
-    """Keep a stamp row read at the start of the session's transaction (saves a round trip)."""
-    session.info[_INFO_KEY] = (session.get_transaction(), _key_of(row))
+    """Keep a stamp row read at the start of the session's transaction (saves a round trip);
+    ``None``: this transaction must not use the cache."""
+    session.info[_INFO_KEY] = (session.get_transaction(), None if row is None else _key_of(row))
 
 
 def stamp(session: Session) -> tuple[int, int] | None:

@@ -85,16 +85,30 @@ def scope_for(user) -> Scope:
 _SET_SECRET = "set_config('eqreg.session', coalesce(:secret, ''), true)"
 
 
+# What the database made of the secret, as ``Scope.database_key`` writes it. CASE evaluates its
+# condition first, so the scope is derived after the secret was set, in the same statement.
+_DATABASE_SCOPE = (f"CASE WHEN {_SET_SECRET} IS NULL THEN NULL ELSE "
+                   "(SELECT s.role || '|' || coalesce(array_to_string(s.towns, ','), '*') "
+                   "FROM eqreg_request_scope() s) END")
+
+
 def present_secret(connection: Connection | Session, secret: str | None, *, also: str | None = None):
     """Hand PostgreSQL the request's session id or API token for the current transaction.
 
     Row-level security then shows what that session's account may see (nothing for no secret,
-    or for an unknown, expired or revoked one). ``also`` (``"<columns> FROM <table>"``, a one-row
-    query) is read in the same round trip; its row is returned after the setting.
+    or for an unknown, expired or revoked one). The row returned starts with that scope as the
+    database sees it (``database_key``); ``also`` (``"<columns> FROM <table>"``, a one-row query)
+    is read in the same round trip, its columns follow.
     """
     return connection.execute(_statement(also), {"secret": secret}).one()
 
 
+def database_key(scope: Scope) -> str:
+    """``scope`` written as ``present_secret`` reports the database's: ``role|towns`` (``*``: all)."""
+    towns = "*" if scope.town_codes is None else ",".join(sorted(scope.town_codes))
+    return f"{scope.role}|{towns}"
+
+
 @lru_cache(maxsize=8)
 def _statement(also: str | None):
-    return text(f"SELECT {_SET_SECRET}" + (f", {also}" if also else ""))
+    return text(f"SELECT {_DATABASE_SCOPE}" + (f", {also}" if also else ""))

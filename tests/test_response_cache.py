@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from conftest import SAMPLE_PROJECTS
+from registry import cache
 from web import database, identity, sessions
 from web.api import response_cache
 
@@ -119,6 +120,33 @@ def test_a_revoked_token_is_not_served_from_the_cache_after_the_bound(app, make_
         conn.execute(text("UPDATE api_tokens SET revoked_at = now()"))
     monkeypatch.setattr(identity, "time", _later(identity.TOKEN_CACHE_SECONDS + 1))
     assert api.get("/api/v1/projects?per_page=5", headers=headers).status_code == 401
+
+
+@pytest.mark.parametrize("path", CACHED)
+def test_an_answer_made_while_the_database_disagrees_on_the_scope_is_kept_for_nobody(
+        path, app, make_user, web_data, engine):
+    """The app remembers a sign-in for a few seconds, the database checks the secret afresh: a
+    token revoked elsewhere still passes the app's check but sees nothing in the database. That
+    answer must not be cached for every other bureau user (nor its figures, nor an ETag)."""
+    api = app.test_client()
+    tokens = []
+    for name in ("bureau_a", "bureau_b"):
+        make_user("bureau", username=name)
+        tokens.append(api.post("/api/v1/auth/token", json={"username": name, "password": "correct horse battery"})
+                      .get_json()["token"])
+    first, second = ({"Authorization": f"Bearer {t}"} for t in tokens)
+    full = api.get(path, headers=first)
+    assert full.status_code == 200
+    response_cache.clear()
+    cache.clear()
+    with engine.begin() as conn:  # revoked by another worker: this one still remembers the token
+        conn.execute(text("UPDATE api_tokens SET revoked_at = now() WHERE token_hash = encode(sha256(:t), 'hex')"),
+                     {"t": tokens[0].encode()})
+    stale = api.get(path, headers=first)
+    assert stale.status_code == 200 and "ETag" not in stale.headers
+    if path != "/api/v1/targets":  # (no targets loaded: the same empty answer either way)
+        assert stale.get_data() != full.get_data()
+    assert api.get(path, headers=second).get_data() == full.get_data()
 
 
 def test_bad_input_is_refused_every_time(client, web_data):

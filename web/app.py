@@ -39,7 +39,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     _trust_proxies(app)
     from web import auth, database, errors, i18n, identity, input_bounds, security_headers, uploads
     input_bounds.register_converters(app)
-    database.init_app(app, request_secret=identity.request_secret)
+    database.init_app(app, request_secret=identity.request_secret, request_scope=identity.current_scope)
     errors.init_app(app)
     auth.init_app(app)  # sign-in gate, CSRF, login and token routes
     input_bounds.init_app(app)  # after the gate: anonymous requests get 401 first

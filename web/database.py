@@ -23,14 +23,14 @@ import logging
 from contextlib import contextmanager
 from typing import Callable, Iterator, Mapping
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry import cache
 from registry import db as registry_db
-from registry.scope import present_secret
+from registry.scope import Scope, database_key, present_secret
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +49,10 @@ def pool_limits(config: Mapping) -> tuple[int, int]:
     return pool_size, overflow
 
 
-def init_app(app: Flask, *, request_secret: Callable[[], str | None]) -> None:
+def init_app(app: Flask, *, request_secret: Callable[[], str | None],
+             request_scope: Callable[[], Scope]) -> None:
     """The engine and the request session; ``request_secret()`` gives the current request's
-    session id or API token (None: nothing visible)."""
+    session id or API token (None: nothing visible), ``request_scope()`` who the app thinks asks."""
     url = app.config.get("DATABASE_URL") or registry_db.database_url()
     pool_size, max_overflow = pool_limits(app.config)
     # Connections older than the recycle age are replaced when next taken; overflow ones close
@@ -66,7 +67,8 @@ def init_app(app: Flask, *, request_secret: Callable[[], str | None]) -> None:
     app.extensions["eqreg.engine"] = engine
     sessions = sessionmaker(engine, expire_on_commit=False)
     event.listen(sessions, "after_begin",
-                 lambda session, _transaction, connection: _present(session, connection, request_secret()))
+                 lambda session, _transaction, connection: _present(session, connection, request_secret(),
+                                                                       request_scope()))
     app.extensions["eqreg.sessions"] = sessions
     # Sign-in needs the accounts before anyone's scope is known: a session without the scope hook.
     app.extensions["eqreg.account_sessions"] = sessionmaker(engine, expire_on_commit=False)
@@ -113,10 +115,28 @@ def _become(dbapi_connection, role: str) -> None:
     dbapi_connection.commit()
 
 
-def _present(session: Session, connection, secret: str | None) -> None:
-    # The change stamp (registry.cache) comes back in the same round trip as the secret.
+def _present(session: Session, connection, secret: str | None, scope: Scope) -> None:
+    """Tell PostgreSQL the request's secret; read the change stamp in the same round trip.
+
+    The app knows who asks from a sign-in it may have remembered for a few seconds
+    (``web.identity``), the database from the secret itself, afresh. When the two disagree (a
+    session that just expired or was revoked elsewhere, an account changed by the CLI) the answer
+    is the overlap of both, correct for this request but not for others of the app's scope: the
+    transaction then uses no cache and the request leaves nothing in one (``scope_disagrees``).
+    """
     row = present_secret(connection, secret, also=cache.STAMP_COLUMNS)
-    cache.remember_stamp(session, row[1:])
+    if row[0] == database_key(scope):
+        cache.remember_stamp(session, row[1:])
+    else:
+        cache.remember_stamp(session, None)
+        if has_request_context():
+            g.scope_disagrees = True
+        log.info("scope of %s differs in the database (%s): nothing cached", scope.actor, row[0])
+
+
+def scope_disagrees() -> bool:
+    """Whether this request's database scope differed from the app's (then cache nothing)."""
+    return bool(has_request_context() and g.get("scope_disagrees"))
 
 
 def check_login_role(engine: Engine) -> None:

@@ -66,11 +66,11 @@ $fn$;
 -- NULL: every row; otherwise the towns whose projects are visible (empty: nothing). Both are
 -- inlined where they are called (a bare expression, no FROM).
 CREATE FUNCTION eqreg_visible_towns() RETURNS text[] LANGUAGE sql STABLE AS $fn$
-  SELECT (eqreg_request_scope()).towns
+  SELECT (public.eqreg_request_scope()).towns
 $fn$;
 
 CREATE FUNCTION eqreg_request_role() RETURNS text LANGUAGE sql STABLE AS $fn$
-  SELECT (eqreg_request_scope()).role
+  SELECT (public.eqreg_request_scope()).role
 $fn$;
 
 -- The projects with a share in the request's towns, read with the owner's rights (a policy on

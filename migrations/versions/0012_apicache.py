@@ -6,8 +6,8 @@ progress_reports. The JSON API now caches whole responses per (epoch, stamp, sco
 targets: the same statement trigger is added to those tables, so that a committed change to a
 target, an entry or a jurisdiction is seen by the next read in every worker.
 
-Revision ID: 0011_apicache
-Revises: 0010_security
+Revision ID: 0012_apicache
+Revises: 0011_scope
 """
 from alembic import op
 

@@ -26,7 +26,7 @@ security does not hide referenced rows from them.
 serves every look-up by district, and each index costs every insert.
 
 Revision ID: 0013_importspeed
-Revises: 0010_security
+Revises: 0012_apicache
 """
 from alembic import op
 

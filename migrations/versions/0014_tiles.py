@@ -12,7 +12,7 @@ on a row's values, so it cannot leak a hidden row's data. Altering a function ta
 stay correct, only slow on large registries. Downgrade restores PostGIS's default.
 
 Revision ID: 0014_tiles
-Revises: 0010_security
+Revises: 0013_importspeed
 """
 from alembic import op
 

@@ -42,7 +42,7 @@ from flask import Response, current_app, request
 from psycopg import pq
 from sqlalchemy.exc import SQLAlchemyError
 
-from web import auth
+from web import auth, database
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,8 @@ def _render_once(key: tuple, view) -> tuple[str, bytes] | Response:
 
 def _render(key: tuple, view) -> tuple[str, bytes] | Response:
     response = current_app.make_response(view())
-    if response.status_code != 200 or response.is_streamed or response.mimetype != "application/json":
+    if (response.status_code != 200 or response.is_streamed or response.mimetype != "application/json"
+            or database.scope_disagrees()):  # an answer for this request only (web.database)
         return response
     return _store(key, response.get_data())
 
