@@ -119,6 +119,7 @@ def check(database_url: str, *, repair: bool = True) -> list[Finding]:
         fixer.sequences_and_functions()
         fixer.definer_functions()
         fixer.row_level_security()
+        fixer.spatial_index()
         fixer.default_privileges()
         fixer.rls_probe()
     return findings
@@ -252,6 +253,16 @@ class _Fixer:
         for signature in sorted(set(found) - set(APP_DEFINER_FUNCTIONS)):
             self.findings.append(Finding(f"多出以所有者权限运行的函数 {signature}",
                                          hint="检查它是否泄露数据（例如旧的 eqreg_password_hash），再删除"))
+
+    def spatial_index(self) -> None:
+        """PostGIS's ``&&`` LEAKPROOF (migration 0014), else a bounding-box filter under row-level
+        security is no index condition and every map view reads every project. A restore or an
+        ``ALTER EXTENSION postgis UPDATE`` drops the flag; setting it takes a superuser."""
+        if not self._scalar("SELECT proleakproof FROM pg_proc "
+                            "WHERE oid = 'geometry_overlaps(geometry,geometry)'::regprocedure"):
+            self._fix("PostGIS 的 && 未标记为 LEAKPROOF：行级安全下地图查询不走空间索引（大库很慢）",
+                      "ALTER FUNCTION geometry_overlaps(geometry, geometry) LEAKPROOF",
+                      hint="以超级用户运行 eqreg db check")
 
     def row_level_security(self) -> None:
         for table, app_policies in APP_POLICIES.items():

@@ -71,6 +71,20 @@ def test_check_repairs_lost_grants_and_row_level_security(server):
     assert db_check.check(url, repair=False) == []
 
 
+def test_check_marks_the_bounding_box_overlap_leakproof_again(server):
+    """A restore or a PostGIS update loses the flag the maps' spatial index needs under RLS."""
+    url = _upgraded(server, "eqreg_leakproof")
+    overlaps = "SELECT proleakproof FROM pg_proc WHERE oid = 'geometry_overlaps(geometry,geometry)'::regprocedure"
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute(overlaps).fetchone()[0]
+        conn.execute("ALTER FUNCTION geometry_overlaps(geometry, geometry) NOT LEAKPROOF")
+    found = CliRunner().invoke(main, ["db", "check", "--no-repair"], env={"DATABASE_URL": url})
+    assert found.exit_code == 1 and "LEAKPROOF" in found.output
+    assert CliRunner().invoke(main, ["db", "check"], env={"DATABASE_URL": url}).exit_code == 0
+    with psycopg.connect(url) as conn:
+        assert conn.execute(overlaps).fetchone()[0]
+
+
 def test_check_repairs_column_grants_users_and_progress_reports(server):
     url = _upgraded(server, "eqreg_user_grants")
     with psycopg.connect(url, autocommit=True) as conn:
