@@ -67,7 +67,7 @@ def committed(engine, database_url, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", database_url)
     yield database_url
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE project_towns, projects, import_batches, towns, districts, audit_log, "
+        conn.execute(text("TRUNCATE password_checks, project_towns, projects, import_batches, towns, districts, audit_log, "
                           "users, user_towns, api_tokens, login_attempts, user_sessions, refusal_counts, town_notices, "
                           "target_jurisdictions RESTART IDENTITY CASCADE"))
 

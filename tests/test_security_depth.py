@@ -83,3 +83,24 @@ def test_the_web_role_cannot_read_password_hashes_but_can_sign_in(db):
         "SELECT s.* FROM users u, eqreg_password_settings(u.username) s")).all()))
     assert digest not in every_output and "$argon2id$" in every_output
     assert db.scalar(text("SELECT eqreg_verify_password('alice', 'guess')")) is False
+
+def test_an_injection_cannot_test_password_guesses_faster_than_the_database_allows(db):
+    """Calling the compare function directly (as an injected expression would) skips the app's
+    sign-in limits: the database counts the wrong candidates itself and, after 100 within 15
+    minutes, refuses even the right one; the web role can neither read nor clear that count."""
+    from sqlalchemy import exc
+
+    from registry import accounts
+    accounts.create_user(db, actor="test", username="alice", role="admin", password="s3cret-pass")
+    stored = db.scalar(text("SELECT password_hash FROM users WHERE username = 'alice'"))
+    db.execute(text("SET LOCAL ROLE eqreg_app"))
+    verify = text("SELECT eqreg_verify_password('alice', :candidate)")
+    assert db.scalar(verify, {"candidate": stored}) is True
+    assert db.scalar(text("SELECT bool_or(eqreg_verify_password('alice', 'guess-' || n)) "
+                          "FROM generate_series(1, 100) n")) is False
+    assert db.scalar(verify, {"candidate": stored}) is False  # the right one, refused unchecked
+    assert db.scalar(text("SELECT eqreg_verify_password('bob', 'guess')")) is False
+    for statement in ("SELECT count(*) FROM password_checks", "DELETE FROM password_checks"):
+        with pytest.raises(exc.ProgrammingError, match="permission denied"):
+            with db.begin_nested():
+                db.execute(text(statement))

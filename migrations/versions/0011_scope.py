@@ -88,11 +88,35 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $fn$
   FROM users WHERE username = p_username
 $fn$;
 
+-- Every wrong candidate is written down (password_checks, which the web role cannot touch), and
+-- after 100 of them for one username within 15 minutes every candidate is refused unchecked: the
+-- sign-in limits (5 / 20 per 15 minutes) are the app's, this is the database's own backstop, so
+-- an injected expression cannot test guesses faster than that.
+CREATE TABLE password_checks (
+  username text NOT NULL,
+  at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX ix_password_checks_username_at ON password_checks (username, at);
+CREATE INDEX ix_password_checks_at ON password_checks (at);
+
 -- Digests compared, not the strings: the time taken says nothing about the stored hash's bytes.
 CREATE FUNCTION eqreg_verify_password(p_username text, p_candidate text) RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $fn$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp AS $fn$
+DECLARE
+  ok boolean;
+BEGIN
+  IF (SELECT count(*) FROM password_checks
+      WHERE username = p_username AND at > now() - interval '15 minutes') >= 100 THEN
+    RETURN false;
+  END IF;
   SELECT coalesce((SELECT sha256(convert_to(password_hash, 'UTF8')) = sha256(convert_to(p_candidate, 'UTF8'))
-                   FROM users WHERE username = p_username AND password_hash IS NOT NULL), false)
+                   FROM users WHERE username = p_username AND password_hash IS NOT NULL), false) INTO ok;
+  IF NOT ok THEN
+    DELETE FROM password_checks WHERE at < now() - interval '1 day';
+    INSERT INTO password_checks (username) VALUES (p_username);
+  END IF;
+  RETURN ok;
+END
 $fn$;
 """
 NEW_FUNCTIONS = ("eqreg_request_scope()", "eqreg_visible_towns()", "eqreg_request_role()",
@@ -166,6 +190,7 @@ def _alter_policies(policies: dict) -> None:
 
 def upgrade() -> None:
     op.execute(FUNCTIONS)
+    op.execute(f"REVOKE ALL ON password_checks FROM {APP_ROLE}")  # only the definer function writes it
     for signature in NEW_FUNCTIONS:
         op.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
         op.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO {APP_ROLE}")
@@ -188,3 +213,4 @@ def downgrade() -> None:
                       "eqreg_visible_projects()", "eqreg_request_role()", "eqreg_visible_towns()",
                       "eqreg_request_scope()"):
         op.execute(f"DROP FUNCTION {signature}")
+    op.execute("DROP TABLE password_checks")
