@@ -149,6 +149,16 @@ def test_an_answer_made_while_the_database_disagrees_on_the_scope_is_kept_for_no
     assert api.get(path, headers=second).get_data() == full.get_data()
 
 
+def test_a_repeated_parameter_in_another_order_is_another_answer(client, web_data):
+    """The views read the first of a repeated parameter: its order is part of the question."""
+    medical_first, agriculture_first = ("/api/v1/projects?domain=medical&domain=agriculture",
+                                        "/api/v1/projects?domain=agriculture&domain=medical")
+    expected = client.get(agriculture_first).get_data()
+    response_cache.clear()
+    assert client.get(medical_first).get_data() != expected  # (the data tells the two apart)
+    assert client.get(agriculture_first).get_data() == expected
+
+
 def test_bad_input_is_refused_every_time(client, web_data):
     for _ in range(2):
         assert client.get("/api/v1/projects?per_page=0").status_code == 400

@@ -68,7 +68,9 @@ def cached_json(view):
         if stamp is None:
             return view(*args, **kwargs)
         scope = auth.current_scope()
-        key = (request.path, tuple(sorted(request.args.items(multi=True))), scope.role,
+        # sorted by name only (a stable sort): a repeated parameter's values keep their order, which
+        # the views may read (the first wins)
+        key = (request.path, tuple(sorted(request.args.items(multi=True), key=lambda item: item[0])), scope.role,
                None if scope.town_codes is None else tuple(sorted(scope.town_codes)),
                dt.date.today(), stamp)
         with _lock:
