@@ -61,9 +61,9 @@ def request(port: int, method: str, path: str, body: dict | None = None, token: 
     return response.status, data
 
 
-def start_server(url: str, port: int) -> subprocess.Popen:
+def start_server(url: str, port: int, extra_env: dict | None = None) -> subprocess.Popen:
     server = subprocess.Popen([common.EQREG, "serve", "--host", HOST, "--port", str(port)],
-                              env=common.env_for(url), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env={**common.env_for(url), **(extra_env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
