@@ -32,7 +32,7 @@ from typing import Callable, Iterator, Mapping
 
 from flask import Flask, current_app, g, request
 from sqlalchemy import Engine, event, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry import cache
@@ -152,7 +152,6 @@ def retry_reads_once(step):
 
 def _server_failure(exc: DBAPIError) -> bool:
     """An error that another server may not have (connection refused, cancelled, read-only...)."""
-    from sqlalchemy.exc import InterfaceError, OperationalError, InternalError
     return isinstance(exc, (OperationalError, InterfaceError, InternalError)) or \
         getattr(exc.orig, "sqlstate", None) == "25006"
 
