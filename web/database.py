@@ -171,7 +171,7 @@ def _reads_from_replica() -> bool:
 
 def _mark_writer(response):
     """After a write request, read from the primary until the replicas have caught up (web.replicas)."""
-    if request.method not in READ_METHODS:
+    if request.method not in READ_METHODS and request.method != "OPTIONS":
         replicas = current_app.extensions["eqreg.replicas"]
         response.set_cookie(read_replicas.STICKY_COOKIE, "1", max_age=replicas.sticky_seconds,
                             httponly=True, samesite="Lax", secure=request.is_secure)
@@ -213,7 +213,12 @@ def check_login_role(engine: Engine) -> None:
 
 
 def session() -> Session:
-    """The request's session (opened on first use, closed at teardown)."""
+    """The request's session (opened on first use, closed at teardown).
+
+    On the server chosen for the request (a replica for most reads, ``web.replicas``): whatever a
+    request reads — a response cache's change stamp too (``registry.cache.stamp(session())``) —
+    must come through it, or data and stamp could come from servers at different points in time.
+    """
     if "db_session" not in g:
         replicas = current_app.extensions.get("eqreg.replicas")
         replica = None

@@ -79,25 +79,28 @@ class Replicas:
             return None
         with self._lock:
             start = next(self._turn)
+        wanted = self._primary_lsn() if wrote_recently else None
         for offset in range(len(healthy)):
             replica = healthy[(start + offset) % len(healthy)]
-            if not wrote_recently:
+            if wanted is None:
                 return replica
             try:
-                if self._caught_up(replica):
+                if self._replayed(replica, wanted):
                     return replica
             except DBAPIError as exc:
                 self.skip(replica, exc)
         return None
 
-    def _caught_up(self, replica: Replica) -> bool:
-        """Has ``replica`` replayed everything the primary has now? (one connection at a time)"""
+    def _primary_lsn(self) -> str:
         with self.primary.connect() as connection:
-            wanted = connection.exec_driver_sql("SELECT pg_current_wal_lsn()").scalar_one()
+            return connection.exec_driver_sql("SELECT pg_current_wal_lsn()::text").scalar_one()
+
+    @staticmethod
+    def _replayed(replica: Replica, lsn: str) -> bool:
+        """Has ``replica`` replayed the WAL up to ``lsn``? (one pooled connection at a time)"""
         with replica.engine.connect() as connection:
             return bool(connection.exec_driver_sql(
-                "SELECT coalesce(pg_last_wal_replay_lsn() >= %(lsn)s::pg_lsn, false)",
-                {"lsn": wanted}).scalar_one())
+                "SELECT coalesce(pg_last_wal_replay_lsn() >= %(lsn)s::pg_lsn, false)", {"lsn": lsn}).scalar_one())
 
     def skip(self, replica: Replica, exc: BaseException) -> None:
         """Leave ``replica`` out for a while after it failed (unless the failure was the query's)."""
