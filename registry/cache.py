@@ -38,6 +38,13 @@ def remember_stamp(session: Session, row) -> None:
     session.info[_INFO_KEY] = (session.get_transaction(), None if row is None else _key_of(row))
 
 
+def remembered_stamp(session: Session) -> tuple[int, int] | None:
+    """The stamp of the data the session's last transaction read (None: unknown, or not to be
+    cached), without starting a transaction."""
+    known = session.info.get(_INFO_KEY)
+    return None if known is None else known[1]
+
+
 def stamp(session: Session) -> tuple[int, int] | None:
     """``(epoch, stamp)`` as this transaction sees it, or None when it has writes of its own."""
     session.connection()  # begin now: the web session's begin hook reads the stamp with the scope

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up everything the registry needs on a Debian machine: PostgreSQL + PostGIS, GDAL tools,
+# Set up everything the registry needs on a Debian machine: PostgreSQL + PostGIS, PgBouncer, GDAL tools,
 # Chromium for browser tests, a Python venv with the package and its dev tools. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,7 @@ elif [ ! -f "/usr/share/postgresql/$pg_major/extension/postgis.control" ]; then
 fi
 command -v ogr2ogr >/dev/null || need+=(gdal-bin)
 command -v chromium >/dev/null || need+=(chromium)
+[ -x /usr/sbin/pgbouncer ] || command -v pgbouncer >/dev/null || need+=(pgbouncer)  # transaction pooling tests
 python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
 
 if [ ${#need[@]} -gt 0 ]; then

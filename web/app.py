@@ -9,6 +9,10 @@ from flask import Flask
 DEFAULTS = {
     "SECRET_KEY": None,  # EQREG_SECRET_KEY; unset outside production = one key kept in var/secret_key
     "DATABASE_URL": None,  # libpq form; None = DATABASE_URL from the environment or embedded
+    # DATABASE_REPLICA_URLS: streaming standbys for reads, comma-separated (web/replicas.py)
+    "DATABASE_REPLICA_URLS": None,
+    # EQREG_DB_TRANSACTION_POOLING=true behind PgBouncer in transaction mode (web/database.py)
+    "DB_TRANSACTION_POOLING": False,
     # EQREG_BASEMAPS: online basemaps to offer besides the local one, e.g. '["tianditu", "osm"]'
     # (JSON); none by default — an intranet has no internet (the loaded MBTiles is always offered)
     "BASEMAPS": [],
@@ -29,8 +33,9 @@ def create_app(config: Mapping | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(DEFAULTS)
     app.config.from_prefixed_env("EQREG")
-    if os.environ.get("DATABASE_URL"):
-        app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    for name in ("DATABASE_URL", "DATABASE_REPLICA_URLS"):
+        if os.environ.get(name):
+            app.config[name] = os.environ[name]
     if config:
         app.config.update(config)
     if not app.config["SECRET_KEY"]:

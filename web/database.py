@@ -15,6 +15,13 @@ the request session starts by handing PostgreSQL the secret the request is authe
 (``registry.scope.present_secret``, transaction-local, so it cannot outlive the transaction on a
 pooled connection); the policies derive the scope from it. Which secret that is, is the
 ``request_secret`` provider's business (``web.identity``): this module knows nothing of sign-in.
+
+Reads may go to streaming replicas (``DATABASE_REPLICA_URLS``; which one, and read-your-writes:
+``web.replicas``). Behind PgBouncer in transaction mode (``DB_TRANSACTION_POOLING``) nothing may be
+set per connection — the next transaction may run on another server connection, and this one's
+settings would leak to another client — so the role and ``jit`` are set per transaction
+(``set_config(…, true)``, in the same round trip as the secret) and psycopg prepares no statements
+(``prepare_threshold=None``).
 """
 from __future__ import annotations
 
@@ -25,12 +32,13 @@ from typing import Callable, Iterator, Mapping
 
 from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import Engine, event, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry import cache
 from registry import db as registry_db
 from registry.scope import Scope, database_key, present_secret
+from web import replicas as read_replicas
 
 log = logging.getLogger(__name__)
 
@@ -51,30 +59,64 @@ def pool_limits(config: Mapping) -> tuple[int, int]:
 
 def init_app(app: Flask, *, request_secret: Callable[[], str | None],
              request_scope: Callable[[], Scope]) -> None:
-    """The engine and the request session; ``request_secret()`` gives the current request's
+    """The engines and the request session; ``request_secret()`` gives the current request's
     session id or API token (None: nothing visible), ``request_scope()`` who the app thinks asks."""
     url = app.config.get("DATABASE_URL") or registry_db.database_url()
-    pool_size, max_overflow = pool_limits(app.config)
-    # Connections older than the recycle age are replaced when next taken; overflow ones close
-    # when given back. A request waits at most DB_POOL_TIMEOUT for one, then gets a 503.
-    engine = registry_db.make_engine(url, pool_size=pool_size, max_overflow=max_overflow,
-                                     pool_recycle=int(app.config.get("DB_POOL_RECYCLE", 600)),
-                                     pool_timeout=float(app.config.get("DB_POOL_TIMEOUT", 10)))
     role = app.config.get("DB_APP_ROLE", APP_ROLE)
-    event.listen(engine, "connect", lambda dbapi_connection, _record: _become(dbapi_connection, role))
+    pooled = bool(app.config.get("DB_TRANSACTION_POOLING"))
+    engine = _engine(app.config, url, role, pooled)
     if app.config.get("ENV_PRODUCTION") or app.config.get("ENV") == "production":
         check_login_role(engine)
     app.extensions["eqreg.engine"] = engine
-    sessions = sessionmaker(engine, expire_on_commit=False)
-    event.listen(sessions, "after_begin",
-                 lambda session, _transaction, connection: _present(session, connection, request_secret(),
-                                                                       request_scope()))
-    app.extensions["eqreg.sessions"] = sessions
+    app.extensions["eqreg.sessions"] = _request_sessions(engine, request_secret, request_scope, role, pooled)
     # Sign-in needs the accounts before anyone's scope is known: a session without the scope hook.
-    app.extensions["eqreg.account_sessions"] = sessionmaker(engine, expire_on_commit=False)
+    accounts = sessionmaker(engine, expire_on_commit=False)
+    if pooled:
+        event.listen(accounts, "after_begin",
+                     lambda _session, _transaction, connection: connection.exec_driver_sql(
+                         f"SELECT {_role_settings(role)}"))
+    app.extensions["eqreg.account_sessions"] = accounts
+    members = [read_replicas.Replica(replica_url, replica_engine,
+                                     _request_sessions(replica_engine, request_secret, request_scope, role, pooled))
+               for replica_url in read_replicas.urls(app.config)
+               for replica_engine in [_engine(app.config, replica_url, role, pooled)]]
+    if members:
+        app.extensions["eqreg.replicas"] = read_replicas.Replicas(
+            members, engine,
+            sticky_seconds=int(app.config.get("DB_REPLICA_STICKY_SECONDS", read_replicas.STICKY_SECONDS)),
+            retry_seconds=float(app.config.get("DB_REPLICA_RETRY_SECONDS", read_replicas.RETRY_SECONDS)))
+        app.after_request(_mark_writer)
     app.teardown_appcontext(close_sessions)
     app.preprocess_request = retry_reads_once(app.preprocess_request)  # sign-in look-up
     app.dispatch_request = retry_reads_once(app.dispatch_request)  # the view
+
+
+def _engine(config: Mapping, url: str, role: str, pooled: bool) -> Engine:
+    pool_size, max_overflow = pool_limits(config)
+    # Connections older than the recycle age are replaced when next taken; overflow ones close
+    # when given back. A request waits at most DB_POOL_TIMEOUT for one, then gets a 503.
+    engine = registry_db.make_engine(url, pool_size=pool_size, max_overflow=max_overflow,
+                                     pool_recycle=int(config.get("DB_POOL_RECYCLE", 600)),
+                                     pool_timeout=float(config.get("DB_POOL_TIMEOUT", 10)),
+                                     connect_args={"prepare_threshold": None} if pooled else {})
+    if not pooled:
+        event.listen(engine, "connect", lambda dbapi_connection, _record: _become(dbapi_connection, role))
+    return engine
+
+
+def _request_sessions(engine: Engine, request_secret, request_scope, role: str, pooled: bool) -> sessionmaker:
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    also = (_role_settings(role) + ", " if pooled else "") + cache.STAMP_COLUMNS
+    event.listen(sessions, "after_begin",
+                 lambda session, _transaction, connection: _present(session, connection, request_secret(),
+                                                                    request_scope(), also))
+    return sessions
+
+
+def _role_settings(role: str) -> str:
+    """The per-connection settings of ``_become`` as transaction-local ones (transaction pooling)."""
+    quoted = role.replace("'", "''")
+    return f"set_config('role', '{quoted}', true), set_config('jit', 'off', true)"
 
 
 def connection_lost(exc: BaseException) -> bool:
@@ -83,7 +125,8 @@ def connection_lost(exc: BaseException) -> bool:
 
 
 def retry_reads_once(step):
-    """Run ``step`` again, once, when a read request lost its database connection doing it.
+    """Run ``step`` again, once, when a read request lost its database connection doing it, or
+    its replica failed it (then on the primary, ``web.replicas``).
 
     Only GET/HEAD: a write may have reached the database before the connection died.
     """
@@ -92,15 +135,49 @@ def retry_reads_once(step):
         try:
             return step()
         except DBAPIError as exc:
-            if not connection_lost(exc) or request.method not in READ_METHODS or g.get("db_retried"):
+            replica = g.get("db_replica")
+            if request.method not in READ_METHODS or g.get("db_retried") or not (
+                    connection_lost(exc) or (replica is not None and _server_failure(exc))):
                 raise
             g.db_retried = True
+            if replica is not None:
+                current_app.extensions["eqreg.replicas"].skip(replica, exc)
+                g.db_on_primary = True
             log.warning("database connection lost during %s %s, retrying once: %s",
                         request.method, request.path, exc.orig)
             close_sessions()
             g.pop("db_session", None)
+            g.pop("db_replica", None)
             return step()
     return run
+
+
+def _server_failure(exc: DBAPIError) -> bool:
+    """An error that another server may not have (connection refused, cancelled, read-only...)."""
+    return isinstance(exc, (OperationalError, InterfaceError, InternalError)) or \
+        getattr(exc.orig, "sqlstate", None) == "25006"
+
+
+def on_primary(view):
+    """Mark a GET view that writes (an audited download): its session is on the primary."""
+    view.eqreg_on_primary = True
+    return view
+
+
+def _reads_from_replica() -> bool:
+    if request.method not in READ_METHODS or g.get("db_on_primary"):
+        return False
+    view = current_app.view_functions.get(request.endpoint or "")
+    return not getattr(view, "eqreg_on_primary", False)
+
+
+def _mark_writer(response):
+    """After a write request, read from the primary until the replicas have caught up (web.replicas)."""
+    if request.method not in READ_METHODS and request.method != "OPTIONS":
+        replicas = current_app.extensions["eqreg.replicas"]
+        response.set_cookie(read_replicas.STICKY_COOKIE, "1", max_age=replicas.sticky_seconds,
+                            httponly=True, samesite="Lax", secure=request.is_secure)
+    return response
 
 
 def _become(dbapi_connection, role: str) -> None:
@@ -115,7 +192,7 @@ def _become(dbapi_connection, role: str) -> None:
     dbapi_connection.commit()
 
 
-def _present(session: Session, connection, secret: str | None, scope: Scope) -> None:
+def _present(session: Session, connection, secret: str | None, scope: Scope, also: str) -> None:
     """Tell PostgreSQL the request's secret; read the change stamp in the same round trip.
 
     The app knows who asks from a sign-in it may have remembered for a few seconds
@@ -124,14 +201,21 @@ def _present(session: Session, connection, secret: str | None, scope: Scope) -> 
     is the overlap of both, correct for this request but not for others of the app's scope: the
     transaction then uses no cache and the request leaves nothing in one (``scope_disagrees``).
     """
-    row = present_secret(connection, secret, also=cache.STAMP_COLUMNS)
+    row = present_secret(connection, secret, also=also)
     if row[0] == database_key(scope):
-        cache.remember_stamp(session, row[1:])
+        cache.remember_stamp(session, row[-3:])
     else:
         cache.remember_stamp(session, None)
         if has_request_context():
             g.scope_disagrees = True
         log.info("scope of %s differs in the database (%s): nothing cached", scope.actor, row[0])
+
+
+def data_stamp() -> tuple[int, int] | None:
+    """The change stamp of the data this request read (from the server it read it from), or None
+    when it read nothing or must not be cached (``scope_disagrees``)."""
+    db_session = g.get("db_session") if has_request_context() else None
+    return None if db_session is None else cache.remembered_stamp(db_session)
 
 
 def scope_disagrees() -> bool:
@@ -156,9 +240,19 @@ def check_login_role(engine: Engine) -> None:
 
 
 def session() -> Session:
-    """The request's session (opened on first use, closed at teardown)."""
+    """The request's session (opened on first use, closed at teardown).
+
+    On the server chosen for the request (a replica for most reads, ``web.replicas``): whatever a
+    request reads — a response cache's change stamp too (``registry.cache.stamp(session())``) —
+    must come through it, or data and stamp could come from servers at different points in time.
+    """
     if "db_session" not in g:
-        g.db_session = current_app.extensions["eqreg.sessions"]()
+        replicas = current_app.extensions.get("eqreg.replicas")
+        replica = None
+        if replicas is not None and _reads_from_replica():
+            replica = replicas.choose(wrote_recently=read_replicas.STICKY_COOKIE in request.cookies)
+        g.db_replica = replica
+        g.db_session = (replica.sessions if replica else current_app.extensions["eqreg.sessions"])()
     return g.db_session
 
 

@@ -39,6 +39,7 @@ def export_form():
 
 
 @bp.get("/export/download")
+@database.on_primary  # audited: it writes
 def download():
     scope = auth.current_scope()
     auth.require(permissions.can_export(scope))

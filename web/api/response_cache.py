@@ -152,8 +152,10 @@ def _render_once(key: tuple, view) -> tuple[str, bytes] | Response:
 
 def _render(key: tuple, view) -> tuple[str, bytes] | Response:
     response = current_app.make_response(view())
+    # Kept only when the data is what the key says: read at the key's stamp (a replica may lag
+    # behind the primary the stamp was read from), for the scope the key names (web.database).
     if (response.status_code != 200 or response.is_streamed or response.mimetype != "application/json"
-            or database.scope_disagrees()):  # an answer for this request only (web.database)
+            or database.scope_disagrees() or database.data_stamp() != key[-1]):
         return response
     return _store(key, response.get_data())
 
