@@ -23,6 +23,7 @@ from registry.scope import Scope
 T = TypeVar("T")
 MAX_ENTRIES = 512
 _INFO_KEY = "eqreg.change_stamp"
+_BEGIN_KEY = "eqreg.change_stamp_at_begin"  # kept after a flush (what the transaction started from)
 # epoch (random per database), stamp, and whether this transaction has unpublished writes.
 STAMP_COLUMNS = ("c.epoch, c.stamp, EXISTS (SELECT 1 FROM registry_change_requests) AS dirty "
                  "FROM registry_changes c")
@@ -35,14 +36,16 @@ _lock = threading.Lock()
 def remember_stamp(session: Session, row) -> None:
     """Keep a stamp row read at the start of the session's transaction (saves a round trip);
     ``None``: this transaction must not use the cache."""
-    session.info[_INFO_KEY] = (session.get_transaction(), None if row is None else _key_of(row))
+    value = None if row is None else _key_of(row)
+    session.info[_INFO_KEY] = (session.get_transaction(), value)
+    session.info[_BEGIN_KEY] = value
 
 
 def remembered_stamp(session: Session) -> tuple[int, int] | None:
-    """The stamp of the data the session's last transaction read (None: unknown, or not to be
-    cached), without starting a transaction."""
-    known = session.info.get(_INFO_KEY)
-    return None if known is None else known[1]
+    """The stamp the session's last transaction started from (None: unknown, or not to be
+    cached), without starting a transaction; a flush since does not change it (the response cache
+    keeps only GET answers, whose flushes touch accounts and audit, not the data)."""
+    return session.info.get(_BEGIN_KEY)
 
 
 def stamp(session: Session) -> tuple[int, int] | None:
