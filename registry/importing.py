@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from geo.crs import many_to_wgs84
 from registry.matching import match_staged
 from registry import audit, fields, sqlfiles
-from registry.errors import Conflict, InvalidInput
+from registry.errors import Conflict, Forbidden, InvalidInput
 from registry.import_report import ImportReport, Problem, field_label, shown
 from registry.import_rows import validate_rows
 from registry.models import ImportBatch
@@ -53,7 +53,8 @@ def import_projects(session: Session, source: str | Path | BinaryIO, *, filename
                     clear_blanks: bool = False, restore: bool = False,
                     expected_versions: Mapping[str, int | None] | None = None,
                     when_busy: Callable[[], object] | None = None,
-                    actor: str = "cli", progress: Callable[[int], object] | None = None) -> ImportReport:
+                    actor: str = "cli", progress: Callable[[int], object] | None = None,
+                    allowed_districts: frozenset[str] | None = None) -> ImportReport:
     """Validate a CSV/XLSX file of projects and write the valid rows in one transaction.
 
     Parameters
@@ -82,6 +83,10 @@ def import_projects(session: Session, source: str | Path | BinaryIO, *, filename
         Without it such an import is refused (``Conflict``).
     progress
         Called with the number of rows just processed (e.g. ``tqdm.update``).
+    allowed_districts
+        The districts the importing account may write (``Scope.district_codes``; None: any). A
+        district outside them is refused (``Forbidden``); without ``district_code`` the only one
+        of them with towns is chosen.
 
     Returns the report; raises ``ImportRejected``/``InvalidInput`` for an unreadable file or a
     registry without boundaries. Commits unless nothing is to be written.
@@ -93,7 +98,7 @@ def import_projects(session: Session, source: str | Path | BinaryIO, *, filename
         data = source.read()
     filename = filename or "upload"
     try:
-        district = resolve_district(session, district_code)
+        district = resolve_district(session, district_code, allowed=allowed_districts)
         report = _run(session, data, filename=filename, district=district, default_crs=default_crs,
                       sheet=sheet, dry_run=dry_run, strict=strict, actor=actor,
                       clear_blanks=clear_blanks, restore=restore,
@@ -109,8 +114,12 @@ def import_projects(session: Session, source: str | Path | BinaryIO, *, filename
     return report
 
 
-def resolve_district(session: Session, district_code: str | None) -> str:
-    """The district to import into: the given code, else the only district that has towns."""
+def resolve_district(session: Session, district_code: str | None,
+                     allowed: frozenset[str] | None = None) -> str:
+    """The district to import into: the given code, else the only district (of ``allowed``, when
+    given) that has towns. A district outside ``allowed`` is ``Forbidden``."""
+    if district_code is not None and allowed is not None and district_code not in allowed:
+        raise Forbidden(f"无权导入行政区 {district_code}：它不在您的管辖范围内")
     if district_code is not None:
         found = session.execute(text(
             "SELECT d.code FROM districts d WHERE d.code = :code AND (d.geom IS NOT NULL OR EXISTS "
@@ -121,6 +130,10 @@ def resolve_district(session: Session, district_code: str | None) -> str:
         return found
     codes = session.execute(text(
         "SELECT DISTINCT district_code FROM towns WHERE valid_to IS NULL ORDER BY 1")).scalars().all()
+    if allowed is not None:
+        codes = [c for c in codes if c in allowed]
+        if not codes:
+            raise Forbidden("您的管辖范围内没有已加载边界的行政区，无法导入")
     if not codes:
         raise InvalidInput("请先加载行政区划边界（eqreg boundaries load …）再导入项目")
     if len(codes) > 1:
