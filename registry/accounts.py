@@ -70,6 +70,10 @@ class Account:
     def role_label(self) -> str:
         return ROLES.get(self.role, self.role)
 
+    def codes_at(self, level: str) -> list[str]:
+        """The codes given at one level (``district``, ``city``, ``province``)."""
+        return [code for given, code in self.jurisdictions if given == level]
+
     @property
     def jurisdiction_text(self) -> str:
         """``区县 370403、市 3704`` (empty when none was given)."""

@@ -174,16 +174,21 @@ IN_DISTRICTS = f"district_code = ANY ({DISTRICTS}::text[])"
 WRITER = "(SELECT eqreg_request_role()) <> 'viewer'"
 
 
-def _write(using: str) -> tuple[str, str]:
-    return using, f"{WRITER} AND ({using})"
+def _write(using: str, check: str | None = None) -> tuple[str, str]:
+    return using, f"{WRITER} AND ({check or using})"
 
 
 # (table, policy) → (USING, WITH CHECK); None keeps the clause absent.
 POLICIES = {
-    ("projects", "projects_app_scope"): _write(f"{ALL_ROWS} OR {IN_DISTRICTS} OR id IN {VISIBLE_PROJECTS}"),
+    # Written rows are tested on their own district when districts limit the scope: a project
+    # moved out of the account's districts is refused, though its id was visible before.
+    ("projects", "projects_app_scope"): _write(
+        f"{ALL_ROWS} OR {IN_DISTRICTS} OR id IN {VISIBLE_PROJECTS}",
+        f"{ALL_ROWS} OR {IN_DISTRICTS} OR ({DISTRICTS} IS NULL AND id IN {VISIBLE_PROJECTS})"),
     ("project_towns", "project_towns_app_scope"): _write(f"{ALL_ROWS} OR project_id IN {VISIBLE_PROJECTS}"),
     ("import_batches", "import_batches_app_scope"): _write(
-        f"{ALL_ROWS} OR {IN_DISTRICTS} OR EXISTS (SELECT 1 FROM projects p WHERE p.import_batch_id = import_batches.id)"),
+        f"{ALL_ROWS} OR {IN_DISTRICTS} OR EXISTS (SELECT 1 FROM projects p WHERE p.import_batch_id = import_batches.id)",
+        f"{ALL_ROWS} OR {IN_DISTRICTS}"),  # town users import nothing
     ("audit_log", "audit_log_app_read"): (
         f"{ALL_ROWS} OR (entity = 'project' AND entity_id ~ '^[0-9]{{1,18}}$' "
         f"AND entity_id::bigint IN {VISIBLE_PROJECTS})", None),
