@@ -16,7 +16,7 @@ from sqlalchemy import and_, delete, func, insert, literal_column, or_, select, 
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
-from geo.admin_codes import town_code
+from geo.admin_codes import LEVEL_DIGITS, is_level_code, level_code, town_code
 from registry import audit, passwords
 from registry.errors import Conflict, InvalidInput, NotFound, RegistryError
 from registry.models import ApiToken, LoginAttempt, User, UserJurisdiction, UserSession, UserTown
@@ -162,13 +162,11 @@ def normalise_jurisdictions(role: str, *, districts: Iterable[str] = (), cities:
     district); a viewer any level, at least one; other roles none.
     """
     pairs = set()
-    for level, codes, digits in (("district", districts, 6), ("city", cities, 4), ("province", provinces, 2)):
+    for level, codes in (("district", districts), ("city", cities), ("province", provinces)):
         for raw in codes:
-            code = (raw or "").strip()
-            if re.fullmatch(r"\d{6}", code) and digits < 6 and code.endswith("0" * (6 - digits)):
-                code = code[:digits]
-            if not re.fullmatch(rf"\d{{{digits}}}", code):
-                raise InvalidInput(f"{LEVELS[level]}代码应为 {digits} 位数字：{raw!r}")
+            code = level_code(raw, level)
+            if not is_level_code(code, level):
+                raise InvalidInput(f"{LEVELS[level]}代码应为 {LEVEL_DIGITS[level]} 位数字：{raw!r}")
             pairs.add((level, code))
     allowed = _ROLE_LEVELS.get(role, ())
     if any(level not in allowed for level, _ in pairs):
