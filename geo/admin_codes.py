@@ -7,6 +7,9 @@ from __future__ import annotations
 import math
 
 TOWN_CODE_LENGTH = 9
+# The jurisdiction levels above a town (issue 14): a district's code starts with its city's and
+# province's (370403 → 3704 → 37).
+LEVEL_DIGITS = {"province": 2, "city": 4, "district": 6}
 
 
 def normalise_code(value, length: int) -> str:
@@ -29,6 +32,16 @@ def parent_prefix(parent: str) -> str:
     """The digits a child code starts with: ``370403`` → ``370403``, ``370400`` → ``3704``."""
     significant = parent.strip().rstrip("0")
     return parent.strip()[:len(significant) + len(significant) % 2]  # codes go in pairs of digits
+
+
+def level_code(value, level: str) -> str:
+    """A province, city or district code as people write it → its 2, 4 or 6 digits when it is
+    one (``370400`` → ``3704`` for a city); other text comes back stripped, for the caller to reject."""
+    return normalise_code(value, LEVEL_DIGITS[level])
+
+
+def is_level_code(code: str, level: str) -> bool:
+    return code.isascii() and code.isdigit() and len(code) == LEVEL_DIGITS[level]
 
 
 def town_code(value) -> str:

@@ -1,4 +1,4 @@
-"""Accounts: users, their towns, passwords (argon2id), sign-in with rate limiting, API tokens.
+"""Accounts: users, their towns or districts, passwords (argon2id), sign-in with rate limiting, API tokens.
 
 Services follow the house rule: ``do_x(session, *, ...)``, they commit, and every change (and
 every sign-in, failed sign-in and refusal) is written to the audit trail.
@@ -16,14 +16,21 @@ from sqlalchemy import and_, delete, func, insert, literal_column, or_, select, 
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
-from geo.admin_codes import town_code
+from geo.admin_codes import LEVEL_DIGITS, is_level_code, level_code, town_code
 from registry import audit, passwords
 from registry.errors import Conflict, InvalidInput, NotFound, RegistryError
-from registry.models import ApiToken, LoginAttempt, User, UserSession, UserTown
+from registry.models import ApiToken, LoginAttempt, User, UserJurisdiction, UserSession, UserTown
 from registry.roles import Role
 
 # The labels of ACCOUNT_ROLES, keyed by their plain values (forms, the CLI's choices).
-ROLES = {Role.ADMIN.value: "管理员", Role.BUREAU.value: "发改局", Role.TOWN.value: "镇街", Role.PLANNER.value: "规划人员"}
+ROLES = {Role.ADMIN.value: "管理员", Role.BUREAU.value: "发改局", Role.TOWN.value: "镇街", Role.PLANNER.value: "规划人员",
+         Role.VIEWER.value: "只读（市、省）"}
+# Jurisdiction levels an account may be given (migration 0012), with their labels.
+LEVELS = {"district": "区县", "city": "市", "province": "省"}
+# Which levels each role takes: bureau and planner districts (none: every district, DESIGN §9),
+# a viewer any (at least one); town users take towns instead, admin nothing.
+_ROLE_LEVELS = {Role.BUREAU.value: ("district",), Role.PLANNER.value: ("district",),
+                Role.VIEWER.value: ("district", "city", "province")}
 MIN_PASSWORD_LENGTH = passwords.MIN_LENGTH
 FAILURE_WINDOW = dt.timedelta(minutes=15)
 MAX_FAILURES_PER_USER_IP = 5  # one username from one address; then 429 until the window has passed
@@ -54,10 +61,23 @@ class Account:
     active: bool
     town_codes: tuple[str, ...]
     last_login_at: dt.datetime | None = None
+    # The districts the account is limited to (None: not limited by district), and the
+    # (level, code) pairs it was given (filled where accounts are listed or changed).
+    district_codes: tuple[str, ...] | None = None
+    jurisdictions: tuple[tuple[str, str], ...] = ()
 
     @property
     def role_label(self) -> str:
         return ROLES.get(self.role, self.role)
+
+    def codes_at(self, level: str) -> list[str]:
+        """The codes given at one level (``district``, ``city``, ``province``)."""
+        return [code for given, code in self.jurisdictions if given == level]
+
+    @property
+    def jurisdiction_text(self) -> str:
+        """``区县 370403、市 3704`` (empty when none was given)."""
+        return "、".join(f"{LEVELS.get(level, level)} {code}" for level, code in self.jurisdictions)
 
 
 hash_password = passwords.hash_password
@@ -83,17 +103,31 @@ def towns_of_user():
             .where(UserTown.user_id == User.id).scalar_subquery())
 
 
-def account_of(user: User, towns: tuple[str, ...]) -> Account:
-    """The ``Account`` of a user row read together with its towns (``towns_of_user``)."""
+def districts_of_user():
+    """The districts ``User`` is limited to (text[]; NULL: not limited), by the database's own rule
+    (``eqreg_account_districts``, migration 0012), which the request's scope also uses."""
+    return func.eqreg_account_districts(User.id, User.role)
+
+
+def account_of(user: User, towns: tuple[str, ...], districts=None,
+               jurisdictions: tuple[tuple[str, str], ...] = ()) -> Account:
+    """The ``Account`` of a user row read together with its towns (``towns_of_user``) and
+    districts (``districts_of_user``)."""
     return Account(id=user.id, username=user.username, display_name=user.display_name, role=user.role,
                    active=user.active, town_codes=towns,
-                   last_login_at=user.last_login_at)
+                   last_login_at=user.last_login_at,
+                   district_codes=None if districts is None else tuple(districts),
+                   jurisdictions=jurisdictions)
 
 
 def _account(session: Session, user: User) -> Account:
     towns = tuple(session.scalars(select(UserTown.town_code).where(UserTown.user_id == user.id)
                                   .order_by(UserTown.town_code)))
-    return account_of(user, towns)
+    districts = session.scalar(select(func.eqreg_account_districts(user.id, user.role)))
+    given = tuple((j.level, j.code) for j in session.scalars(
+        select(UserJurisdiction).where(UserJurisdiction.user_id == user.id)
+        .order_by(UserJurisdiction.level.desc(), UserJurisdiction.code)))
+    return account_of(user, towns, districts, given)
 
 
 def _user(session: Session, username: str) -> User:
@@ -119,9 +153,35 @@ def list_accounts(session: Session) -> list[Account]:
     return [_account(session, u) for u in session.scalars(select(User).order_by(User.username))]
 
 
+def normalise_jurisdictions(role: str, *, districts: Iterable[str] = (), cities: Iterable[str] = (),
+                            provinces: Iterable[str] = ()) -> list[tuple[str, str]]:
+    """Sorted (level, code) pairs checked against the role (raises ``InvalidInput``).
+
+    Districts are 6 digits; a city 4 digits (``370400`` is taken as ``3704``), a province 2
+    (``370000`` as ``37``). Bureau and planner accounts take districts only (none: every
+    district); a viewer any level, at least one; other roles none.
+    """
+    pairs = set()
+    for level, codes in (("district", districts), ("city", cities), ("province", provinces)):
+        for raw in codes:
+            code = level_code(raw, level)
+            if not is_level_code(code, level):
+                raise InvalidInput(f"{LEVELS[level]}代码应为 {LEVEL_DIGITS[level]} 位数字：{raw!r}")
+            pairs.add((level, code))
+    allowed = _ROLE_LEVELS.get(role, ())
+    if any(level not in allowed for level, _ in pairs):
+        raise InvalidInput("发改局、规划人员只能指定区县（--district）；只读用户可指定区县、市或省；"
+                           "其他角色不指定。")
+    if role == Role.VIEWER.value and not pairs:
+        raise InvalidInput("只读用户至少需要一个区县、市或省（--district、--city 或 --province）。")
+    return sorted(pairs)
+
+
 def create_user(session: Session, *, actor: str, username: str, role: str, password: str | None = None,
-                towns: Iterable[str] = (), display_name: str | None = None) -> Account:
-    """Add an account. ``town`` users need at least one town; other roles take none."""
+                towns: Iterable[str] = (), display_name: str | None = None, districts: Iterable[str] = (),
+                cities: Iterable[str] = (), provinces: Iterable[str] = ()) -> Account:
+    """Add an account. ``town`` users need at least one town; other roles take none. Bureau and
+    planner accounts may be limited to districts; a viewer needs a district, city or province."""
     username = (username or "").strip()
     if not _USERNAME.fullmatch(username):
         raise InvalidInput("用户名须为 1–64 个字符，不含空格、斜杠或冒号。")
@@ -132,6 +192,7 @@ def create_user(session: Session, *, actor: str, username: str, role: str, passw
         raise InvalidInput("镇街用户至少需要一个镇街代码（--town）。")
     if role != "town" and codes:
         raise InvalidInput("只有镇街用户（town）需要指定镇街。")
+    given = normalise_jurisdictions(role, districts=districts, cities=cities, provinces=provinces)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"用户 {username} 已存在。")
     user = User(username=username, role=role, display_name=(display_name or "").strip() or None,
@@ -139,8 +200,10 @@ def create_user(session: Session, *, actor: str, username: str, role: str, passw
     session.add(user)
     session.flush()
     session.add_all(UserTown(user_id=user.id, town_code=c) for c in codes)
+    session.add_all(UserJurisdiction(user_id=user.id, level=level, code=code) for level, code in given)
     audit.record(session, actor=actor, action="user_create", entity="user", entity_id=username,
-                 after={"role": role, "towns": codes, "display_name": user.display_name})
+                 after={"role": role, "towns": codes, "display_name": user.display_name,
+                        **({"jurisdictions": [list(p) for p in given]} if given else {})})
     session.commit()
     return _account(session, user)
 
@@ -182,6 +245,24 @@ def set_towns(session: Session, *, actor: str, username: str, towns: Iterable[st
     session.add_all(UserTown(user_id=user.id, town_code=c) for c in codes)
     audit.record(session, actor=actor, action="user_towns", entity="user", entity_id=user.username,
                  before={"towns": list(before)}, after={"towns": codes})
+    session.commit()
+    return _account(session, user)
+
+
+def set_jurisdictions(session: Session, *, actor: str, username: str, districts: Iterable[str] = (),
+                      cities: Iterable[str] = (), provinces: Iterable[str] = ()) -> Account:
+    """Replace the districts, cities or provinces of a bureau, planner or viewer account (none, for
+    bureau and planner: every district again)."""
+    user = _user(session, username)
+    if user.role not in _ROLE_LEVELS:
+        raise InvalidInput("只有发改局、规划人员和只读用户可以指定区县、市或省。")
+    given = normalise_jurisdictions(user.role, districts=districts, cities=cities, provinces=provinces)
+    before = _account(session, user).jurisdictions
+    session.execute(delete(UserJurisdiction).where(UserJurisdiction.user_id == user.id))
+    session.add_all(UserJurisdiction(user_id=user.id, level=level, code=code) for level, code in given)
+    audit.record(session, actor=actor, action="user_jurisdictions", entity="user", entity_id=user.username,
+                 before={"jurisdictions": [list(p) for p in before]},
+                 after={"jurisdictions": [list(p) for p in given]})
     session.commit()
     return _account(session, user)
 
@@ -301,10 +382,11 @@ def account_for_token(session: Session, secret: str) -> Account | None:
     if not secret or not secret.startswith(TOKEN_PREFIX):
         return None
     row = session.execute(
-        select(User, towns_of_user().label("towns")).join(ApiToken, ApiToken.user_id == User.id).where(
+        select(User, towns_of_user().label("towns"), districts_of_user().label("districts"))
+        .join(ApiToken, ApiToken.user_id == User.id).where(
             ApiToken.token_hash == _token_hash(secret), ApiToken.revoked_at.is_(None),
             ApiToken.expires_at > func.now(), User.active.is_(True))).one_or_none()
-    return None if row is None else account_of(row.User, tuple(row.towns))
+    return None if row is None else account_of(row.User, tuple(row.towns), row.districts)
 
 
 def revoke_token(session: Session, *, secret: str, actor: str) -> bool:

@@ -18,7 +18,8 @@ from geo import boundaries as geo_boundaries
 from geo.boundaries import BoundaryFeature, BoundaryLayer, read_boundaries
 from registry.matching import match_projects
 from registry import audit, town_changes
-from registry.errors import geometry_input
+from geo.admin_codes import LEVEL_DIGITS, is_level_code, level_code
+from registry.errors import InvalidInput, geometry_input
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +72,17 @@ def read_outline(path: str | Path, *, crs: str | None = None, encoding: str | No
 
 def load_boundaries(session: Session, path: str | Path, *, level: str = "town", code_field: str | None = None,
                     name_field: str | None = None, parent: str | None = None, crs: str | None = None,
-                    encoding: str | None = None, actor: str = "cli") -> BoundaryReport:
+                    encoding: str | None = None, actor: str = "cli", city: str | None = None,
+                    province: str | None = None) -> BoundaryReport:
     """Load a boundary file (see ``geo.boundaries.read_boundaries``) and commit it.
 
     Towns: creates the district if missing, retires its current towns, inserts the new versions,
     refreshes the district outline (unless one was loaded), re-matches the district's projects.
     Districts: upserts the outlines (``geom_source = 'outline'``). Either way the report lists
-    repairs, overlaps and gaps; any error leaves the database untouched.
+    repairs, overlaps and gaps; any error leaves the database untouched. ``city`` and ``province``
+    (4 and 2 digits) override the levels a district (or zone) takes from its code or parent.
     """
+    levels = _levels(city=city, province=province)
     with geometry_input():
         layer = read_boundaries(path, level=level, code_field=code_field, name_field=name_field,
                                 parent=parent, crs=crs, encoding=encoding)
@@ -91,12 +95,25 @@ def load_boundaries(session: Session, path: str | Path, *, level: str = "town", 
                 _load_towns(session, report, district_code, features, layer, actor)
         else:
             _load_districts(session, report, layer, parent, actor)
+        if levels:
+            session.execute(text("UPDATE districts SET city_code = coalesce(:city, city_code), "
+                                 "province_code = coalesce(:province, province_code) WHERE code = ANY (:codes)"),
+                            {**levels, "codes": sorted({b.district_code for b in report.loaded})})
         session.commit()
     except Exception:
         session.rollback()
         raise
     log.info("loaded %d %s boundaries from %s", len(report.loaded), level, report.source)
     return report
+
+
+def _levels(*, city: str | None, province: str | None) -> dict:
+    """``{"city", "province"}`` checked (None each when not given), or {} when neither is."""
+    levels = {"city": city and level_code(city, "city"), "province": province and level_code(province, "province")}
+    for level, code in levels.items():
+        if code is not None and not is_level_code(code, level):
+            raise InvalidInput(f"{'市' if level == 'city' else '省'}代码应为 {LEVEL_DIGITS[level]} 位数字：{code!r}")
+    return levels if any(levels.values()) else {}
 
 
 def _by_district(layer: BoundaryLayer) -> dict[str, list[BoundaryFeature]]:

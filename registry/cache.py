@@ -64,9 +64,9 @@ def _key_of(row) -> tuple[int, int] | None:
     return None if dirty else (epoch, number)
 
 
-def scope_key(scope: Scope) -> tuple[str, ...] | None:
+def scope_key(scope: Scope) -> tuple | None:
     """The part of a cache key that depends on who asks (None: sees everything)."""
-    return None if not scope.limited else tuple(sorted(scope.town_codes))
+    return None if scope.whole_registry else scope.cache_key
 
 
 def cached(session: Session, key: Hashable, compute: Callable[[], T]) -> T:

@@ -48,6 +48,7 @@ APP_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "town_parts": _ALL,
     "towns": _ALL,
     "user_towns": _ALL,
+    "user_jurisdictions": _ALL,
     # disable, never delete; reads go through column grants without password_hash (0010), checked below
     "users": ("INSERT", "UPDATE"),
     "user_sessions": _ALL,

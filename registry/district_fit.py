@@ -6,11 +6,15 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from registry.errors import InvalidInput
+from registry.errors import Forbidden, InvalidInput
 
 
-def resolve_district(session: Session, district_code: str | None) -> str:
-    """The district to import into: the given code, else the only district that has towns."""
+def resolve_district(session: Session, district_code: str | None,
+                     allowed: frozenset[str] | None = None) -> str:
+    """The district to import into: the given code, else the only district (of ``allowed``, when
+    given) that has towns. A district outside ``allowed`` is ``Forbidden``."""
+    if district_code is not None and allowed is not None and district_code not in allowed:
+        raise Forbidden(f"无权导入行政区 {district_code}：它不在您的管辖范围内")
     if district_code is not None:
         found = session.execute(text(
             "SELECT d.code FROM districts d WHERE d.code = :code AND (d.geom IS NOT NULL OR EXISTS "
@@ -21,6 +25,10 @@ def resolve_district(session: Session, district_code: str | None) -> str:
         return found
     codes = session.execute(text(
         "SELECT DISTINCT district_code FROM towns WHERE valid_to IS NULL ORDER BY 1")).scalars().all()
+    if allowed is not None:
+        codes = [c for c in codes if c in allowed]
+        if not codes:
+            raise Forbidden("您的管辖范围内没有已加载边界的行政区，无法导入")
     if not codes:
         raise InvalidInput("请先加载行政区划边界（eqreg boundaries load …）再导入项目")
     if len(codes) > 1:

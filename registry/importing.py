@@ -59,7 +59,8 @@ def import_projects(session: Session, source: str | Path | BinaryIO, *, filename
                     clear_blanks: bool = False, restore: bool = False,
                     expected_versions: Mapping[str, int | None] | None = None,
                     when_busy: Callable[[], object] | None = None,
-                    actor: str = "cli", progress: Callable[[int], object] | None = None) -> ImportReport:
+                    actor: str = "cli", progress: Callable[[int], object] | None = None,
+                    allowed_districts: frozenset[str] | None = None) -> ImportReport:
     """Validate a CSV/XLSX file of projects and write the valid rows in one transaction.
 
     Parameters
@@ -88,6 +89,10 @@ def import_projects(session: Session, source: str | Path | BinaryIO, *, filename
         Without it such an import is refused (``Conflict``).
     progress
         Called with the number of rows just processed (e.g. ``tqdm.update``).
+    allowed_districts
+        The districts the importing account may write (``Scope.district_codes``; None: any). A
+        district outside them is refused (``Forbidden``); without ``district_code`` the only one
+        of them with towns is chosen.
 
     Returns the report; raises ``ImportRejected``/``InvalidInput`` for an unreadable file or a
     registry without boundaries. Commits unless nothing is to be written.
@@ -99,7 +104,7 @@ def import_projects(session: Session, source: str | Path | BinaryIO, *, filename
         data = source.read()
     filename = filename or "upload"
     try:
-        district = resolve_district(session, district_code)
+        district = resolve_district(session, district_code, allowed=allowed_districts)
         report = _run(session, data, filename=filename, district=district, default_crs=default_crs,
                       sheet=sheet, dry_run=dry_run, strict=strict, actor=actor,
                       clear_blanks=clear_blanks, restore=restore,

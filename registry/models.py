@@ -39,6 +39,10 @@ class District(Base):
     code: Mapped[str] = mapped_column(String(6), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
     parent_code: Mapped[str | None] = mapped_column(String(6))
+    # The jurisdiction levels above (migration 0012): filled from the code (370403 → 3704, 37), or
+    # for a zone from its parent district, unless given when the boundary is loaded.
+    city_code: Mapped[str | None] = mapped_column(String(4), index=True)
+    province_code: Mapped[str | None] = mapped_column(String(2), index=True)
     # The outline when one was loaded, else the union of the current towns.
     geom: Mapped[Any | None] = mapped_column(Geometry("MULTIPOLYGON", 4326, spatial_index=True))
     geom_source: Mapped[str] = mapped_column(String(8), server_default="towns")
@@ -209,7 +213,7 @@ class AuditEntry(Base):
 
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("role IN ('admin', 'bureau', 'town', 'planner')", name="role"),)
+    __table_args__ = (CheckConstraint("role IN ('admin', 'bureau', 'town', 'planner', 'viewer')", name="role"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str | None] = mapped_column(Text)
@@ -228,6 +232,18 @@ class UserTown(Base):
     __table_args__ = (CheckConstraint("town_code ~ '^[0-9]{9}$'", name="town_code_digits"),)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     town_code: Mapped[str] = mapped_column(String(9), primary_key=True)
+
+
+class UserJurisdiction(Base):
+    """A district, city or province a ``bureau``/``planner`` account is limited to, or a ``viewer``
+    reads (migration 0012). A bureau or planner account without any keeps the whole registry."""
+    __tablename__ = "user_jurisdictions"
+    __table_args__ = (CheckConstraint(
+        "(level = 'district' AND code ~ '^[0-9A-Za-z]{1,6}$') OR (level = 'city' AND code ~ '^[0-9]{4}$') "
+        "OR (level = 'province' AND code ~ '^[0-9]{2}$')", name="level_code"),)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    level: Mapped[str] = mapped_column(String(8), primary_key=True)
+    code: Mapped[str] = mapped_column(String(6), primary_key=True)
 
 
 class ApiToken(Base):

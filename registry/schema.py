@@ -146,6 +146,8 @@ def rehearse_downgrade(database_url: str, revision: str) -> list[Loss]:
 
 # Derived or bookkeeping tables: rebuilt on demand, nothing a person entered.
 _DERIVED = {"registry_changes", "registry_change_requests", "town_parts"}
+# Columns filled from others (a district's city and province from its code, migration 0012).
+_DERIVED_COLUMNS = {("districts", "city_code"), ("districts", "province_code")}
 
 
 def _columns(connection: Connection) -> dict[str, set[str]]:
@@ -156,7 +158,8 @@ def _columns(connection: Connection) -> dict[str, set[str]]:
     tables: dict[str, set[str]] = {}
     for table, column in rows:
         if table not in _FOREIGN_TABLES | _DERIVED and table != "alembic_version":
-            tables.setdefault(table, set()).add(column)
+            if (table, column) not in _DERIVED_COLUMNS:
+                tables.setdefault(table, set()).add(column)
     return tables
 
 

@@ -3,7 +3,8 @@ the data-quality lists, for ``eqreg targets report``, ``GET /api/v1/targets`` an
 
 Scoping (DESIGN §6): a town-limited scope sees the targets of its towns' districts (and their
 zones), computed over its towns' part only — counts by primary town, everything else by share —
-and ``by_town`` holds its towns only. Everyone else sees every target and the whole value.
+and ``by_town`` holds its towns only. A district-limited scope sees its districts' targets (and
+their zones'), over its districts' projects. Everyone else sees every target and the whole value.
 """
 from __future__ import annotations
 
@@ -167,6 +168,9 @@ def _jurisdictions(session: Session, scope: Scope, district: str | None) -> dict
     if scope.limited:
         mine = select(Town.district_code).where(Town.code.in_(scope.town_codes), Town.valid_to.is_(None))
         query = query.where(or_(TargetJurisdiction.code.in_(mine), TargetJurisdiction.parent_code.in_(mine)))
+    if scope.district_codes is not None:  # its districts' targets and their zones'
+        query = query.where(or_(TargetJurisdiction.code.in_(scope.district_codes),
+                                TargetJurisdiction.parent_code.in_(scope.district_codes)))
     return {j.code: j for j in session.scalars(query)}
 
 

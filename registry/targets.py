@@ -278,9 +278,17 @@ def set_baseline(session: Session, scope: Scope, target_id: str, value) -> Targe
 def _target_for_entry(session: Session, scope: Scope, target_id: str) -> Target:
     _require_editor(scope)
     target = session.get(Target, target_id)
-    if target is None:
+    if target is None or not _in_districts(session, scope, target):
         raise NotFound(f"未找到目标：{target_id}", {"id": target_id})
     return target
+
+
+def _in_districts(session: Session, scope: Scope, target: Target) -> bool:
+    """A district-limited account enters values only for its districts' targets and their zones'."""
+    if scope.district_codes is None:
+        return True
+    jurisdiction = session.get(TargetJurisdiction, target.jurisdiction_code)
+    return jurisdiction is not None and bool({jurisdiction.code, jurisdiction.parent_code} & scope.district_codes)
 
 
 def _enter(session: Session, scope: Scope, target: Target, kind: str, value, as_of: dt.date) -> TargetEntry:

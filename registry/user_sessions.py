@@ -47,7 +47,8 @@ def load(session: Session, secret: str) -> Loaded | None:
     if not secret or len(secret) > 100:
         return None
     row = session.execute(
-        select(UserSession.data, UserSession.user_id, User, accounts.towns_of_user().label("towns"))
+        select(UserSession.data, UserSession.user_id, User, accounts.towns_of_user().label("towns"),
+               accounts.districts_of_user().label("districts"))
         .outerjoin(User, User.id == UserSession.user_id)
         .where(UserSession.secret_hash == secret_hash(secret), UserSession.revoked_at.is_(None),
                UserSession.expires_at > func.now())).one_or_none()
@@ -57,7 +58,7 @@ def load(session: Session, secret: str) -> Loaded | None:
         return Loaded(data=row.data, account=None)
     if row.User is None or not row.User.active:
         return None
-    return Loaded(data=row.data, account=accounts.account_of(row.User, tuple(row.towns)))
+    return Loaded(data=row.data, account=accounts.account_of(row.User, tuple(row.towns), row.districts))
 
 
 def save(session: Session, *, secret: str, data: dict, user_id: int | None, ip: str | None,

@@ -68,7 +68,7 @@ def committed(engine, database_url, monkeypatch):
     yield database_url
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE password_checks, project_towns, projects, import_batches, towns, districts, audit_log, "
-                          "users, user_towns, api_tokens, login_attempts, user_sessions, refusal_counts, town_notices, "
+                          "users, user_towns, user_jurisdictions, api_tokens, login_attempts, user_sessions, refusal_counts, town_notices, "
                           "target_jurisdictions RESTART IDENTITY CASCADE"))
 
 
@@ -86,13 +86,49 @@ def insert_grid_district(session: Session) -> None:
                             WHERE district_code = :d) WHERE code = :d"""), {"d": GRID_DISTRICT})
 
 
-def token_for(session: Session, role: str, towns=(), username: str | None = None) -> str:
+# Two more districts for district-scoped accounts (issue 14): 邻区 in the same city as 测试区
+# (3704) and 远区 in another city (3715); each has two square towns north of 测试区 and two
+# projects (a point in its first town, a line across both).
+OTHER_DISTRICTS = {"370498": ("邻区", 35.2), "371599": ("远区", 35.4)}
+
+
+def insert_other_districts(session: Session) -> dict[str, int]:
+    """Add OTHER_DISTRICTS with their towns and projects, matched; returns project code → id."""
+    from registry.matching import match_projects
+    ids = {}
+    for district, (name, south) in OTHER_DISTRICTS.items():
+        session.execute(text("INSERT INTO districts (code, name) VALUES (:code, :name)"),
+                        {"code": district, "name": name})
+        for n, west in ((1, 117.0), (2, 117.1)):
+            session.execute(text("""
+                INSERT INTO towns (district_code, code, name, geom, area_km2)
+                SELECT :district, :code, :name, g, ST_Area(g::geography) / 1e6
+                FROM ST_Multi(ST_MakeEnvelope(:west, :south, :east, :north, 4326)) g"""),
+                {"district": district, "code": f"{district}00{n}", "name": f"{name}{n}镇", "west": west,
+                 "east": west + 0.1, "south": south, "north": south + 0.1})
+        session.execute(text("""UPDATE districts SET geom = (SELECT ST_Multi(ST_Union(geom)) FROM towns
+                                WHERE district_code = :d) WHERE code = :d"""), {"d": district})
+        middle = south + 0.05
+        for n, project_name, wkt in (
+                (1, f"{name}工厂改造", f"POINT(117.05 {middle})"),
+                (2, f"{name}供水管网", f"LINESTRING(117.05 {middle}, 117.15 {middle})")):
+            code = f"2024-{district}-01-01-30000{n}"
+            ids[code] = session.execute(text("""
+                INSERT INTO projects (district_code, code, name, domain_code, owner, geom, total_investment,
+                                      completed_investment, stage)
+                VALUES (:d, :code, :name, 'municipal', '测试单位', ST_GeomFromText(:wkt, 4326), 100 * :n, 10, 'construction')
+                RETURNING id"""), {"d": district, "code": code, "name": project_name, "wkt": wkt, "n": n}).scalar_one()
+    match_projects(session, project_ids=list(ids.values()))
+    return ids
+
+
+def token_for(session: Session, role: str, towns=(), username: str | None = None, **reach) -> str:
     """A new account's live API token (made in ``session``): the kind of secret from which the
     database derives a request's scope (``registry.scope.present_secret``, migration 0011)."""
     import secrets as random
     from registry import accounts
     account = accounts.create_user(session, actor="test", role=role, towns=towns,
-                                   username=username or f"{role}_{random.token_hex(4)}")
+                                   username=username or f"{role}_{random.token_hex(4)}", **reach)
     return accounts.issue_token(session, account=account)[0]
 
 
@@ -174,14 +210,16 @@ TEST_PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def make_user(committed, engine):
-    """Factory: ``make_user(role, towns=(), username=None)`` → a committed ``accounts.Account``."""
+    """Factory: ``make_user(role, towns=(), username=None, districts=…, cities=…, provinces=…)`` →
+    a committed ``accounts.Account``."""
     from registry import accounts
     made = []
 
-    def make(role: str, towns=(), username: str | None = None, password: str = TEST_PASSWORD):
+    def make(role: str, towns=(), username: str | None = None, password: str = TEST_PASSWORD, **reach):
         with Session(engine) as session:
             account = accounts.create_user(session, actor="test", role=role, towns=towns,
-                                           username=username or f"{role}{len(made) + 1}", password=password)
+                                           username=username or f"{role}{len(made) + 1}", password=password,
+                                           **reach)
         made.append(account)
         return account
     return make
@@ -217,8 +255,8 @@ def sign_in(app, account) -> BrowserClient:
 @pytest.fixture
 def client_for(app, make_user):
     """Factory: ``client_for("town", towns=["370499001"])`` → a client signed in with that role."""
-    def make(role: str, towns=(), username: str | None = None) -> BrowserClient:
-        return sign_in(app, make_user(role, towns=towns, username=username))
+    def make(role: str, towns=(), username: str | None = None, **reach) -> BrowserClient:
+        return sign_in(app, make_user(role, towns=towns, username=username, **reach))
     return make
 
 

@@ -13,7 +13,15 @@ import pytest
 
 from conftest import SAMPLE_PROJECTS, sign_in
 
-ROLES = ["anonymous", "admin", "bureau", "planner", "town_own", "town_other"]
+ROLES = ["anonymous", "admin", "bureau", "planner", "town_own", "town_other", "bureau_a", "bureau_b", "viewer_city"]
+# District-scoped accounts (issue 14) follow a row of MATRIX: (the row for every route, the row for
+# a project or town of the sample — all in district 370499). A bureau of 370499 (district A) is a
+# bureau there; a bureau of 370498 (district B) a bureau everywhere else, but another district's
+# project or town is missing to it (404) like another town's to a town user; a viewer of city
+# 3704 reads like a planner and writes nothing.
+DISTRICT_ROLES = {"bureau_a": ("bureau", "bureau"), "bureau_b": ("bureau", "town_other"),
+                  "viewer_city": ("planner", "planner")}
+MATRIX_ROLES = ["admin", "bureau", "planner", "town_own", "town_other"]
 OWN_TOWN, OTHER_TOWN = "370499001", "370499003"  # 甲街道, 丙镇
 # A live project with a share in the own town only: 医院影像楼设备更新.
 TARGET_CODE = next(p[0] for p in SAMPLE_PROJECTS if p[1] == "医院影像楼设备更新")
@@ -47,6 +55,7 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "POST /admin/users/<username>/active": ADMIN_ONLY,
     "POST /admin/users/<username>/password": ADMIN_ONLY,
     "POST /admin/users/<username>/towns": ADMIN_ONLY,
+    "POST /admin/users/<username>/jurisdictions": ADMIN_ONLY,
     "GET /admin/users/<username>/sessions": (OK, DENY, DENY, DENY, DENY),
     "POST /admin/users/<username>/sessions/revoke": ADMIN_ONLY,
     "GET /api/v1/auth/me": ALL_OK,
@@ -125,7 +134,10 @@ def route_keys(app) -> list[str]:
 def expected_class(key: str, role: str) -> str:
     if role == "anonymous":
         return PUBLIC.get(key, "login")
-    return MATRIX[key][ROLES.index(role) - 1]
+    if role in DISTRICT_ROLES:
+        everywhere, on_sample = DISTRICT_ROLES[role]
+        role = on_sample if "<int:project_id>" in key or "/towns/<code>" in key else everywhere
+    return MATRIX[key][MATRIX_ROLES.index(role)]
 
 
 def matches(expected: str, response, api: bool) -> bool:
@@ -160,7 +172,10 @@ def test_every_route_has_an_entry(app):
 def accounts_by_role(make_user):
     make_user("planner", username="victim")
     return {"admin": make_user("admin"), "bureau": make_user("bureau"), "planner": make_user("planner"),
-            "town_own": make_user("town", towns=[OWN_TOWN]), "town_other": make_user("town", towns=[OTHER_TOWN])}
+            "town_own": make_user("town", towns=[OWN_TOWN]), "town_other": make_user("town", towns=[OTHER_TOWN]),
+            "bureau_a": make_user("bureau", districts=["370499"]),
+            "bureau_b": make_user("bureau", districts=["370498"]),
+            "viewer_city": make_user("viewer", cities=["3704"])}
 
 
 def _url(rule: str, project_id: int) -> str:

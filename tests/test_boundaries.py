@@ -262,6 +262,20 @@ def test_district_outlines_are_upserted_under_their_parent(db, tmp_path):
         load_boundaries(db, path, level="district", parent="371500")
 
 
+def test_a_district_takes_its_city_and_province_from_its_code_unless_given(db, tmp_path):
+    path = write_layer(tmp_path / "districts.geojson", [
+        {"code": DISTRICT, "name": "样例区", "geometry": box(117.0, 35.0, 117.3, 35.1)}], driver="GeoJSON")
+    load_boundaries(db, path, level="district")
+    levels = text("SELECT city_code, province_code FROM districts WHERE code = :d")
+    assert tuple(db.execute(levels, {"d": DISTRICT}).one()) == (DISTRICT[:4], DISTRICT[:2])
+    load_boundaries(db, path, level="district", city="371500", province="37")  # 6-digit forms accepted
+    assert tuple(db.execute(levels, {"d": DISTRICT}).one()) == ("3715", "37")
+    db.execute(text("INSERT INTO districts (code, name, parent_code) VALUES ('jbsc', '度假区', :d)"), {"d": DISTRICT})
+    assert tuple(db.execute(levels, {"d": "jbsc"}).one()) == ("3715", "37")  # a zone: its parent's
+    with pytest.raises(InvalidInput, match="市代码应为 4 位数字"):
+        load_boundaries(db, path, level="district", city="37")
+
+
 # --- versions and re-matching -------------------------------------------------------------------
 
 def test_reloading_makes_version_2_keeps_version_1_and_rematches_projects(db, tmp_path):

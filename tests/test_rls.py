@@ -13,7 +13,7 @@ import psycopg.errors
 import pytest
 from sqlalchemy import exc, text
 
-from conftest import GRID_TOWNS, insert_grid_district, insert_sample_projects, token_for
+from conftest import GRID_TOWNS, insert_grid_district, insert_other_districts, insert_sample_projects, token_for
 from registry import accounts, audit, user_sessions
 from registry.scope import present_secret
 
@@ -212,3 +212,59 @@ def test_app_cannot_delete_accounts(db):
         db.execute(text("DELETE FROM users"))
     assert isinstance(raised.value.orig, psycopg.errors.InsufficientPrivilege)
 
+
+
+# --- Districts (issue 14): row-level security alone keeps a district's bureau to its district ---
+
+@pytest.fixture
+def districts(db, sample):
+    return insert_other_districts(db)
+
+
+def _refused(db, statement: str, **params) -> None:
+    with pytest.raises(exc.DBAPIError) as raised, db.begin_nested():
+        db.execute(text(statement), params)
+    assert isinstance(raised.value.orig, (psycopg.errors.InsufficientPrivilege, psycopg.errors.CheckViolation))
+
+
+def test_a_district_bureau_reads_and_writes_only_its_district(db, districts):
+    other = districts["2024-370498-01-01-300001"]
+    own = db.scalar(text("SELECT id FROM projects WHERE district_code = '370499' AND deleted_at IS NULL LIMIT 1"))
+    _become_app(db, token_for(db, "bureau", districts=["370499"]))
+    assert set(db.scalars(text("SELECT DISTINCT district_code FROM projects"))) == {"370499"}
+    assert set(db.scalars(text("SELECT DISTINCT district_code FROM project_towns"))) == {"370499"}
+    assert db.execute(text("UPDATE projects SET name = 'x' WHERE id = :id"), {"id": other}).rowcount == 0
+    assert db.execute(text("DELETE FROM project_towns WHERE project_id = :id"), {"id": other}).rowcount == 0
+    assert db.execute(text("UPDATE projects SET name = name WHERE id = :id"), {"id": own}).rowcount == 1
+    _refused(db, "UPDATE projects SET district_code = '370498' WHERE id = :id", id=own)  # moved out: refused
+    _refused(db, "INSERT INTO import_batches (district_code, filename, sha256, created_by) "
+                 "VALUES ('370498', 'b.csv', repeat('0', 64), 'x')")
+    _refused(db, "INSERT INTO projects (district_code, code, name, domain_code, stage, owner, geom, total_investment) "
+                 "VALUES ('370498', '2024-370498-01-01-399999', 'x', 'industry', 'reserve', 'x', "
+                 "ST_SetSRID(ST_Point(117.05, 35.25), 4326), 1)")
+    db.execute(text("INSERT INTO import_batches (district_code, filename, sha256, created_by) "
+                    "VALUES ('370499', 'a.csv', repeat('0', 64), 'x')"))
+
+
+def test_a_city_viewer_reads_its_city_and_writes_nothing(db, districts):
+    own = db.scalar(text("SELECT id FROM projects WHERE district_code = '370499' LIMIT 1"))
+    _become_app(db, token_for(db, "viewer", cities=["3704"]))
+    assert set(db.scalars(text("SELECT DISTINCT district_code FROM projects"))) == {"370498", "370499"}
+    _refused(db, "UPDATE projects SET name = 'x' WHERE id = :id", id=own)
+    _refused(db, "INSERT INTO import_batches (district_code, filename, sha256, created_by) "
+                 "VALUES ('370499', 'a.csv', repeat('0', 64), 'x')")
+    _refused(db, "INSERT INTO progress_reports (project_id, district_code, reported_on, period, created_by) "
+                 "VALUES (:id, '370499', '2025-06-30', '2025-06', 'x')", id=own)
+
+
+def test_a_bureau_without_districts_still_sees_every_district(db, districts):
+    _as(db, "bureau")
+    assert set(db.scalars(text("SELECT DISTINCT district_code FROM projects"))) == {"370498", "370499", "371599"}
+
+
+def test_a_viewer_of_an_empty_city_and_a_province_viewer(db, districts):
+    _become_app(db, token_for(db, "viewer", cities=["3799"]))
+    assert _codes(db) == set()
+    db.execute(text("RESET ROLE"))
+    _become_app(db, token_for(db, "viewer", provinces=["37"]))
+    assert set(db.scalars(text("SELECT DISTINCT district_code FROM projects"))) == {"370498", "370499", "371599"}

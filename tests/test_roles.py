@@ -24,13 +24,17 @@ def test_the_users_role_check_allows_exactly_the_account_roles(db):
 @pytest.mark.parametrize("role", sorted(ACCOUNT_ROLES))
 def test_the_database_and_the_app_give_a_role_the_same_reach(db, role):
     towns = [GRID_TOWNS[0][0]] if role == Role.TOWN else []
-    account = accounts.create_user(db, actor="test", username=f"r_{role}", role=role, towns=towns)
+    reach = {"cities": ["3704"]} if role == Role.VIEWER else {}
+    account = accounts.create_user(db, actor="test", username=f"r_{role}", role=role, towns=towns, **reach)
     token = accounts.issue_token(db, account=account)[0]
     db.execute(text("SET LOCAL ROLE eqreg_app"))
     present_secret(db, token)
     assert db.scalar(text("SELECT eqreg_request_role()")) == role
     visible = db.scalar(text("SELECT eqreg_visible_towns()"))
-    assert (visible is None) == (role in SEES_EVERYTHING) == (not scope_for(account).limited)
+    districts = db.scalar(text("SELECT eqreg_visible_districts()"))
+    scope = scope_for(account)
+    assert (visible is None and districts is None) == (role in SEES_EVERYTHING) == scope.whole_registry
+    assert districts == (None if scope.district_codes is None else sorted(scope.district_codes))
     statement = text("INSERT INTO target_jurisdictions (code, name, kind) VALUES ('zz', 'x', 'zone')")
     if role in EDITORS:
         db.execute(statement)

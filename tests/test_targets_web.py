@@ -139,3 +139,13 @@ def test_only_bureau_and_admin_enter_values(plan_loaded, client_for, role):
 def test_entry_needs_the_csrf_token(plan_loaded, client):
     client.csrf_token = None
     assert client.post("/targets/t-reported/value", data={"value": "1"}).status_code == 400
+
+
+def test_a_bureau_of_another_district_neither_sees_nor_enters_its_targets(plan_loaded, client_for):
+    """Issue 14: the sample plan is 370499's; a bureau of 370498 gets no row and a 404 on entry."""
+    other = client_for("bureau", districts=["370498"])
+    assert api(other).get_json()["targets"] == []
+    assert other.get("/targets/t-reported").status_code == 404
+    assert other.post("/targets/t-reported/value", data={"value": "1"}).status_code == 404
+    own = client_for("bureau", districts=["370499"])
+    assert own.post("/targets/t-reported/value", data={"value": "1", "as_of": "2025-06-01"}).status_code == 302

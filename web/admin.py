@@ -1,5 +1,5 @@
 """``/admin/users``: the administrator's page for accounts (list, add, disable/enable, towns,
-password, browser sessions). Admin only; every change goes through ``registry.accounts`` and is audited there."""
+districts/cities/provinces, password, browser sessions). Admin only; every change goes through ``registry.accounts`` and is audited there."""
 from __future__ import annotations
 
 import re
@@ -25,6 +25,12 @@ def _towns_field(values: list[str]) -> list[str]:
     return [code for value in values for code in re.split(r"[\s,，;；、]+", value or "") if code]
 
 
+def _jurisdiction_fields(form) -> dict[str, list[str]]:
+    """Districts, cities and provinces typed into the form (comma- or space-separated)."""
+    return {"districts": _towns_field(form.getlist("districts")), "cities": _towns_field(form.getlist("cities")),
+            "provinces": _towns_field(form.getlist("provinces"))}
+
+
 @bp.get("/users")
 def users():
     session = database.session()
@@ -38,7 +44,7 @@ def add_user():
     form = request.form
     _run(accounts.create_user, username=form.get("username", ""), role=form.get("role", ""),
          password=form.get("password") or None, towns=_towns_field(form.getlist("towns")),
-         display_name=form.get("display_name"), done=_l("User %(username)s added."))
+         display_name=form.get("display_name"), done=_l("User %(username)s added."), **_jurisdiction_fields(form))
     return redirect(url_for("admin.users"))
 
 
@@ -54,6 +60,14 @@ def set_active(username: str):
 def set_towns(username: str):
     _run(accounts.set_towns, username=username, towns=_towns_field(request.form.getlist("towns")),
          done=_l("Towns of user %(username)s updated."))
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<username>/jurisdictions")
+def set_jurisdictions(username: str):
+    """Replace the districts (bureau, planner) or districts, cities and provinces (viewer) of an account."""
+    _run(accounts.set_jurisdictions, username=username, done=_l("Jurisdictions of user %(username)s updated."),
+         **_jurisdiction_fields(request.form))
     return redirect(url_for("admin.users"))
 
 

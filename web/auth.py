@@ -107,7 +107,8 @@ def whoami():
     """The signed-in account and its scope."""
     account = current_user.account
     return jsonify({"username": account.username, "display_name": account.display_name,
-                    "role": account.role, "towns": list(account.town_codes)})
+                    "role": account.role, "towns": list(account.town_codes),
+                    "districts": None if account.district_codes is None else list(account.district_codes)})
 
 
 OPENAPI_PATHS = {
@@ -122,7 +123,7 @@ OPENAPI_PATHS = {
                                "429": {"description": "登录失败次数过多"}}},
         "delete": {"summary": "吊销当前请求所用的令牌", "responses": {"204": {"description": "已吊销"}}}},
     "/api/v1/auth/me": {"get": {"summary": "当前用户与其权限范围",
-                                "responses": {"200": {"description": "用户名、角色、镇街"}}}},
+                                "responses": {"200": {"description": "用户名、角色、镇街、区县（null：不限区县）"}}}},
 }
 
 

@@ -79,10 +79,10 @@ def _options(form) -> dict:
     return {"clear_blanks": form.get("clear_blanks") in ("1", "on"), "restore": form.get("restore") in ("1", "on")}
 
 
-def _dry_run(data: bytes, meta: dict, actor: str) -> ImportReport:
+def _dry_run(data: bytes, meta: dict, scope) -> ImportReport:
     return import_projects(database.session(), io.BytesIO(data), filename=meta["filename"],
-                           default_crs=meta["crs"], sheet=meta["sheet"], dry_run=True, actor=actor,
-                           **meta["options"])
+                           default_crs=meta["crs"], sheet=meta["sheet"], dry_run=True, actor=scope.actor,
+                           allowed_districts=scope.district_codes, **meta["options"])
 
 
 def _save_preview(token: str, meta: dict, report: ImportReport):
@@ -116,7 +116,7 @@ def preview():
     meta = {"actor": scope.actor, "filename": upload.filename, "crs": crs, "sheet": sheet,
             "options": _options(request.form)}
     try:
-        report = _dry_run(data, meta, scope.actor)
+        report = _dry_run(data, meta, scope)
     except (ImportRejected, InvalidInput) as exc:
         return _render_upload(exc.message, 422)
     token = secrets.token_urlsafe(24)
@@ -130,7 +130,7 @@ def preview_again(token: str):
     scope = _require_import()
     data, meta = _stored(token, scope.actor)
     meta["options"] = _options(request.form)
-    return _save_preview(token, meta, _dry_run(data, meta, scope.actor))
+    return _save_preview(token, meta, _dry_run(data, meta, scope))
 
 
 @bp.get("/imports/<token>/report.xlsx")
@@ -156,6 +156,7 @@ def confirm(token: str):
     # one import per district at a time: a busy district is refused (409), the upload kept
     report = import_projects(database.session(), io.BytesIO(data), filename=meta["filename"],
                              default_crs=meta["crs"], sheet=meta["sheet"], actor=scope.actor,
+                             allowed_districts=scope.district_codes,
                              expected_versions=meta.get("versions") or {}, **meta.get("options", {}))
     directory = _upload_dir()
     (directory / f"{token}.bin").unlink(missing_ok=True)

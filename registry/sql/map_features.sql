@@ -8,7 +8,8 @@
 -- :domains text[] (the domain layers switched on; NULL = all);
 -- the condition in braces below: the ProjectFilters of list, export and stats, filled in by
 -- registry.sqlfiles.with_condition on the table named projects (it leaves out deleted projects);
--- :scope_towns text[] (NULL = the whole registry; else projects with a share in those towns).
+-- :scope_towns text[] (NULL = the whole registry; else projects with a share in those towns);
+-- :scope_districts text[] (NULL = every district; else projects of those districts).
 -- :tolerance float8: degrees of half a screen pixel at :zoom; lines and polygons are simplified
 -- to it, so one project with millions of vertices cannot make a view huge.
 WITH visible AS NOT MATERIALIZED (  -- each use below runs its own index scan
@@ -22,6 +23,7 @@ WITH visible AS NOT MATERIALIZED (  -- each use below runs its own index scan
       AND (CAST(:scope_towns AS text[]) IS NULL OR EXISTS (
             SELECT 1 FROM project_towns s
             WHERE s.project_id = projects.id AND s.town_code = ANY(CAST(:scope_towns AS text[]))))
+      AND (CAST(:scope_districts AS text[]) IS NULL OR projects.district_code = ANY(CAST(:scope_districts AS text[])))
 ), detailed AS (
     SELECT (SELECT count(*) FROM (SELECT 1 FROM visible LIMIT :max_features + 1) c) <= :max_features
            OR :zoom >= :full_zoom AS yes

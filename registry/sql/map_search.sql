@@ -2,6 +2,7 @@
 -- an exact code first, then names that start with :q, then the rest by name. Same columns as the
 -- 'feature' rows of map_features.sql. :q text; :limit int;
 -- :scope_towns text[] (NULL = the whole registry; else projects with a share in those towns);
+-- :scope_districts text[] (NULL = every district; else projects of those districts);
 -- :town text (9-digit code, NULL = all).
 SELECT 'feature' AS kind, p.id, p.code, p.name, p.domain_code, p.stage, p.total_investment,
        p.completed_investment,
@@ -21,5 +22,6 @@ WHERE p.deleted_at IS NULL
   AND (CAST(:scope_towns AS text[]) IS NULL OR EXISTS (
         SELECT 1 FROM project_towns s
         WHERE s.project_id = p.id AND s.town_code = ANY(CAST(:scope_towns AS text[]))))
+  AND (CAST(:scope_districts AS text[]) IS NULL OR p.district_code = ANY(CAST(:scope_districts AS text[])))
 ORDER BY upper(p.code) = upper(:q) DESC, strpos(lower(p.name), lower(:q)) = 1 DESC, p.name, p.id
 LIMIT :limit

@@ -6,6 +6,7 @@
 -- :code text             the jurisdiction code (6-digit district or zone code)
 -- :zone boolean          true for a zone
 -- :scope_towns text[]    NULL = every project; else projects with a share in these towns
+-- :scope_districts text[] NULL = every district; else projects of these districts
 WITH chosen AS (
     SELECT p.id FROM projects p
     WHERE NOT CAST(:zone AS boolean) AND p.district_code = CAST(:code AS text) AND p.deleted_at IS NULL
@@ -26,7 +27,8 @@ SELECT p.id, p.code, p.name, p.domain_code, p.category, p.stage,
                  FROM project_towns pt WHERE pt.project_id = p.id), '[]'::jsonb) AS shares
 FROM chosen c
 JOIN projects p ON p.id = c.id
-WHERE CAST(:scope_towns AS text[]) IS NULL
-   OR EXISTS (SELECT 1 FROM project_towns s
-              WHERE s.project_id = p.id AND s.town_code = ANY (CAST(:scope_towns AS text[])))
+WHERE (CAST(:scope_towns AS text[]) IS NULL
+       OR EXISTS (SELECT 1 FROM project_towns s
+                  WHERE s.project_id = p.id AND s.town_code = ANY (CAST(:scope_towns AS text[]))))
+  AND (CAST(:scope_districts AS text[]) IS NULL OR p.district_code = ANY (CAST(:scope_districts AS text[])))
 ORDER BY p.id

@@ -7,7 +7,7 @@
 --   kind 'total'  w, amount                the window's value (the scope's part)
 --   kind 'town'   w = :current, town, amount the current window's per-town split
 --   kind 'undated' | 'unit_mismatch' | 'unmeasured'   id, code, name, unit: one row per project
--- :code, :scope_towns     as in target_projects.sql (the zone or district, the scope)
+-- :code, :scope_towns, :scope_districts   as in target_projects.sql (the zone or district, the scope)
 -- :metric text            count | sum_*_investment | growth_vs_baseline | sum_quantity | sum_length_km
 -- :domains, :categories, :stages text[]   the filter (NULL domains/categories: any)
 -- :min_total float8       minimum total investment (NULL: none)
@@ -55,6 +55,7 @@ WITH classified AS (  -- the counted or listed projects, narrow: what the sums b
           AND (CAST(:scope_towns AS text[]) IS NULL
                OR EXISTS (SELECT 1 FROM project_towns s
                           WHERE s.project_id = p.id AND s.town_code = ANY (CAST(:scope_towns AS text[]))))
+          AND (CAST(:scope_districts AS text[]) IS NULL OR p.district_code = ANY (CAST(:scope_districts AS text[])))
     ) m
 ),
 parts AS (  -- each counted project's part in each town

@@ -3,6 +3,7 @@
 -- Pipeline km: line projects' length inside the town (project_towns.length_km) by category.
 -- Soft-deleted projects are left out; every other stage counts (by_stage tells them apart).
 -- :scope_towns text[]    NULL = every town; else only these towns (and only their shares)
+-- :scope_districts text[] NULL = every district; else only the towns and shares of these
 -- :district_code text    NULL = every district
 -- :with_geometry boolean true adds the boundary as GeoJSON text (EPSG:4326, 6 decimals)
 WITH town AS (
@@ -11,6 +12,7 @@ WITH town AS (
     WHERE t.valid_to IS NULL
       AND (CAST(:district_code AS text) IS NULL OR t.district_code = CAST(:district_code AS text))
       AND (CAST(:scope_towns AS text[]) IS NULL OR t.code = ANY(CAST(:scope_towns AS text[])))
+      AND (CAST(:scope_districts AS text[]) IS NULL OR t.district_code = ANY(CAST(:scope_districts AS text[])))
 ), share AS (
     SELECT pt.town_code, p.stage, p.domain_code,
            CASE WHEN pt.length_km IS NOT NULL THEN coalesce(p.category, '未分类') END AS line_category,
@@ -25,6 +27,7 @@ WITH town AS (
       -- current drop out at the final join)
       AND (CAST(:district_code AS text) IS NULL OR pt.district_code = CAST(:district_code AS text))
       AND (CAST(:scope_towns AS text[]) IS NULL OR pt.town_code = ANY(CAST(:scope_towns AS text[])))
+      AND (CAST(:scope_districts AS text[]) IS NULL OR pt.district_code = ANY(CAST(:scope_districts AS text[])))
 ), fine AS (
     -- one parallel pass down to a few hundred rows (GROUPING SETS never run in parallel)
     SELECT town_code, stage, domain_code, line_category,

@@ -121,8 +121,9 @@ def _flag(name: str) -> bool:
 
 @bp.post("/imports")
 def create_import():
-    """Multipart upload ``file`` (+ ``crs``, ``sheet``, ``dry_run``, ``strict``, ``clear_blanks``,
-    ``restore``) → the import report; another import writing the district → 409."""
+    """Multipart upload ``file`` (+ ``district``, ``crs``, ``sheet``, ``dry_run``, ``strict``,
+    ``clear_blanks``, ``restore``) → the import report; another import writing the district → 409;
+    a district outside the account's → 403."""
     scope = auth.current_scope()
     auth.require(permissions.can_import(scope))
     upload = request.files.get("file")
@@ -140,7 +141,9 @@ def create_import():
     report = import_projects(database.session(), io.BytesIO(data), filename=upload.filename,
                              default_crs=crs_code(crs_text), sheet=request.form.get("sheet") or None,
                              dry_run=_flag("dry_run"), strict=_flag("strict"),
-                             clear_blanks=_flag("clear_blanks"), restore=_flag("restore"), actor=scope.actor)
+                             clear_blanks=_flag("clear_blanks"), restore=_flag("restore"), actor=scope.actor,
+                             district_code=request.form.get("district") or None,
+                             allowed_districts=scope.district_codes)
     return jsonify({**report.to_dict(), "summary": report.summary()}), (201 if report.written else 200)
 
 

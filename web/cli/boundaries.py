@@ -24,12 +24,15 @@ LISTED = 10  # rows of overlaps/gaps printed; the rest are summarised
 @click.option("--parent", help="上级代码：镇街所属区县（如 370403），所有代码必须在其下")
 @click.option("--crs", help="覆盖文件坐标系：WGS84、CGCS2000、GCJ02、BD09 或 EPSG:4549 等")
 @click.option("--encoding", help="属性编码（默认读 .cpg，否则 UTF-8，不行再按 GBK）")
-def load(path, level, code_field, name_field, parent, crs, encoding) -> None:
+@click.option("--city", help="所属市代码（4 位，如 3704）：默认取区县代码前 4 位，开发区等取其上级区县的")
+@click.option("--province", help="所属省代码（2 位，如 37）：默认同上")
+def load(path, level, code_field, name_field, parent, crs, encoding, city, province) -> None:
     """Load PATH; a town load makes a new version of the district's towns and re-matches projects."""
     from registry.boundaries import load_boundaries  # geopandas: only for this command
     with registry_db.session_scope() as session:
         report = load_boundaries(session, path, level=level, code_field=code_field, name_field=name_field,
-                                 parent=parent, crs=crs, encoding=encoding, actor="cli")
+                                 parent=parent, crs=crs, encoding=encoding, actor="cli", city=city,
+                                 province=province)
     _print_summary(report)
 
 

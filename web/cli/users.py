@@ -1,4 +1,4 @@
-"""``eqreg users add|list|disable|enable|passwd|towns|sessions|revoke-sessions``: accounts from the command line.
+"""``eqreg users add|list|disable|enable|passwd|towns|jurisdictions|sessions|revoke-sessions``: accounts from the command line.
 
 Runs as the operator (the database owner, full scope); every change is audited with the actor
 ``cli:<OS user>``.
@@ -33,16 +33,29 @@ def _read_password(from_stdin: bool) -> str:
 @click.argument("username")
 @click.option("--role", required=True, type=click.Choice(list(accounts.ROLES)), help="角色")
 @click.option("--town", "towns", multiple=True, metavar="CODE", help="镇街代码（9 位，town 角色必填，可重复）")
+@click.option("--district", "districts", multiple=True, metavar="CODE",
+              help="区县代码（6 位，可重复）：发改局、规划人员只管这些区县（不指定：全部区县）；只读用户可读")
+@click.option("--city", "cities", multiple=True, metavar="CODE", help="市代码（4 位，如 3704，可重复；viewer 角色）")
+@click.option("--province", "provinces", multiple=True, metavar="CODE", help="省代码（2 位，如 37，可重复；viewer 角色）")
 @click.option("--name", "display_name", help="显示的姓名")
 @click.option("--password-stdin", is_flag=True, help="从标准输入读取密码（一行）")
-def add(username: str, role: str, towns: tuple[str, ...], display_name: str | None, password_stdin: bool) -> None:
+def add(username: str, role: str, towns: tuple[str, ...], districts: tuple[str, ...], cities: tuple[str, ...],
+        provinces: tuple[str, ...], display_name: str | None, password_stdin: bool) -> None:
     """Add a user (asks for the password unless --password-stdin)."""
+    # checked before the password is asked for
+    accounts.normalise_jurisdictions(role, districts=districts, cities=cities, provinces=provinces)
     password = _read_password(password_stdin)
     with registry_db.session_scope() as session:
         account = accounts.create_user(session, actor=_actor(), username=username, role=role,
-                                       password=password, towns=towns, display_name=display_name)
-    scope = f"，镇街 {', '.join(account.town_codes)}" if account.town_codes else ""
-    click.echo(f"已添加用户 {account.username}（{account.role_label}{scope}）。")
+                                       password=password, towns=towns, display_name=display_name,
+                                       districts=districts, cities=cities, provinces=provinces)
+    click.echo(f"已添加用户 {account.username}（{account.role_label}{_reach(account)}）。")
+
+
+def _reach(account) -> str:
+    if account.town_codes:
+        return f"，镇街 {', '.join(account.town_codes)}"
+    return f"，{account.jurisdiction_text}" if account.jurisdictions else ""
 
 
 @group.command("list")
@@ -52,7 +65,8 @@ def list_users() -> None:
         rows = accounts.list_accounts(session)
     for a in rows:
         last = a.last_login_at.strftime("%Y-%m-%d %H:%M") if a.last_login_at else "-"
-        click.echo("\t".join([a.username, a.role, ",".join(a.town_codes) or "-",
+        reach = ",".join(a.town_codes) or ",".join(f"{level}:{code}" for level, code in a.jurisdictions)
+        click.echo("\t".join([a.username, a.role, reach or "-",
                               "active" if a.active else "disabled", last]))
 
 
@@ -93,6 +107,21 @@ def towns(username: str, towns: tuple[str, ...]) -> None:
     with registry_db.session_scope() as session:
         account = accounts.set_towns(session, actor=_actor(), username=username, towns=towns)
     click.echo(f"用户 {username} 的镇街：{', '.join(account.town_codes)}。")
+
+
+@group.command("jurisdictions")
+@click.argument("username")
+@click.option("--district", "districts", multiple=True, metavar="CODE", help="区县代码（6 位，可重复）")
+@click.option("--city", "cities", multiple=True, metavar="CODE", help="市代码（4 位，可重复；viewer）")
+@click.option("--province", "provinces", multiple=True, metavar="CODE", help="省代码（2 位，可重复；viewer）")
+def jurisdictions(username: str, districts: tuple[str, ...], cities: tuple[str, ...],
+                  provinces: tuple[str, ...]) -> None:
+    """Replace the districts, cities or provinces of a bureau, planner or viewer account (none:
+    a bureau or planner sees every district again)."""
+    with registry_db.session_scope() as session:
+        account = accounts.set_jurisdictions(session, actor=_actor(), username=username, districts=districts,
+                                             cities=cities, provinces=provinces)
+    click.echo(f"用户 {username} 的范围：{account.jurisdiction_text or '全部区县'}。")
 
 
 @group.command("sessions")
