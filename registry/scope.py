@@ -120,7 +120,8 @@ _SET_SECRET = "set_config('eqreg.session', coalesce(:secret, ''), true)"
 # condition first, so the scope is derived after the secret was set, in the same statement.
 _DATABASE_SCOPE = (f"CASE WHEN {_SET_SECRET} IS NULL THEN NULL ELSE "
                    "(SELECT s.role || '|' || coalesce(array_to_string(s.towns, ','), '*') || '|' "
-                   "|| coalesce(array_to_string(ARRAY(SELECT unnest(s.districts) ORDER BY 1), ','), '*') "
+                   "|| CASE WHEN s.districts IS NULL THEN '*' "
+                   "ELSE array_to_string(ARRAY(SELECT unnest(s.districts) ORDER BY 1), ',') END "
                    "FROM eqreg_request_scope() s) END")
 
 

@@ -47,6 +47,15 @@ def test_each_scope_gets_its_own_answer_from_the_cache(path, client_for, web_dat
         assert c.get(path).get_data() == first[name].get_data()
 
 
+def test_accounts_limited_to_districts_and_viewers_are_served_from_the_cache(client_for, web_data):
+    """The database's scope (with the account's districts) agrees with the app's, so these
+    accounts' answers are kept like everyone's, each under its own key."""
+    for client in (client_for("bureau", districts=["370499"]), client_for("viewer", cities=["3704"])):
+        first = client.get("/api/v1/projects?per_page=5")
+        assert first.status_code == 200 and "ETag" in first.headers
+        assert client.get("/api/v1/projects?per_page=5", headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+
+
 def test_town_officials_see_only_their_towns_through_the_cache(client_for, web_data):
     bureau = client_for("bureau").get("/api/v1/towns").get_json()
     assert {t["code"] for t in bureau["items"]} >= {OWN, OTHER}
