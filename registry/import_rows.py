@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import islice
+from math import sqrt
 from typing import Callable, Iterator, Mapping
 
 import shapely
@@ -50,7 +51,9 @@ _STORED = text(
             a=ATTRIBUTE.get(column.key, column.key))
         for column in COLUMNS if column.key not in GEOMETRY_KEYS) + """,
            p.id, p.version, p.deleted_at, p.source_crs, p.stage, p.stage_before_suspension,
-           p.actual_start, p.actual_end, p.completed_investment, ST_AsBinary(p.geom) AS wkb
+           p.actual_start, p.actual_end, p.completed_investment, ST_AsBinary(p.geom) AS wkb,
+           CASE WHEN ST_GeometryType(p.geom) = 'ST_Point' THEN ST_X(p.geom) END AS x,
+           CASE WHEN ST_GeometryType(p.geom) = 'ST_Point' THEN ST_Y(p.geom) END AS y
     FROM projects p
     WHERE p.code = ANY(:codes)""")
 _CODE_AT = _RECORD_KEYS.index("code")
@@ -73,6 +76,15 @@ class ValidatedRows:
 
 def clean_code(value: object) -> str:
     return str(value or "").strip().lstrip("'").strip()
+
+
+def _given(record: dict) -> set[str]:
+    """The keys of the record's cells that are not blank (``_blank``), in one pass."""
+    try:
+        return {key for key, value in record.items()
+                if value and (text := value.strip()) and (text[0] != "'" or text.lstrip("'").strip())}
+    except AttributeError:  # a non-text value (XLSX cell): the slow path
+        return {key for key, value in record.items() if not _blank(value)}
 
 
 def _blank(value: object) -> bool:
@@ -149,6 +161,13 @@ class _Stored:
     actual_end: object
     completed_investment: object
     wkb: bytes
+    x: float | None  # a stored point's coordinates (None for lines and polygons)
+    y: float | None
+
+    def geometry(self):
+        """The stored geometry as ``validate_record(convert=False)`` gives one: a point as its
+        ``(lng, lat)`` pair, anything else parsed from WKB."""
+        return shapely.from_wkb(self.wkb) if self.x is None else (self.x, self.y)
 
     @property
     def name(self) -> str:
@@ -177,10 +196,10 @@ def _validate_row(out: ValidatedRows, row: int, record: dict, stored: dict, firs
         values, problems = validate_record(record, row=row, default_crs=default_crs, domains=domains,
                                            funding=funding, convert=False)
     else:
-        given = {key for key, value in record.items() if not _blank(value)}
+        given = _given(record)
         merged = _merge(record, given, project.record, clear_blanks)
         # the stored geometry is read only when the row gives no location
-        kept = None if given & _GEOMETRY_GIVEN else (shapely.from_wkb(project.wkb), project.source_crs)
+        kept = None if given & _GEOMETRY_GIVEN else (project.geometry(), project.source_crs)
         values, problems = validate_record(
             merged, row=row, default_crs=default_crs, domains=domains, funding=funding, convert=False,
             kept_geometry=kept)
@@ -213,14 +232,35 @@ def _validate_row(out: ValidatedRows, row: int, record: dict, stored: dict, firs
 SAME_PLACE_DEGREES = 1e-6
 
 
-def _keep_unmoved_location(values: dict, project) -> None:
+def _keep_unmoved_location(values: dict, project: _Stored) -> None:
     """A WGS84 location equal to the stored one (an exported sheet coming back) is no change: the
-    stored geometry and the CRS it was first given in (``source_crs``, e.g. GCJ02) are kept."""
+    stored geometry and the CRS it was first given in (``source_crs``, e.g. GCJ02) are kept.
+
+    A point (a ``(lng, lat)`` pair) is compared with the stored point's coordinates as GEOS's
+    ``equals_exact`` would (distance within the tolerance; a point never equals a line or a
+    polygon) without making either geometry.
+    """
     if values["source_crs"] not in ("WGS84", "CGCS2000"):
         return
+    geom = values["geom"]
+    if type(geom) is tuple:
+        if project.x is None:
+            return
+        dx, dy = geom[0] - project.x, geom[1] - project.y
+        if sqrt(dx * dx + dy * dy) <= SAME_PLACE_DEGREES:
+            values.update(geom=(project.x, project.y), source_crs=project.source_crs, geom_kept=True)
+        return
     stored = shapely.from_wkb(project.wkb)
-    if shapely.equals_exact(values["geom"], stored, tolerance=SAME_PLACE_DEGREES):
+    if shapely.equals_exact(geom, stored, tolerance=SAME_PLACE_DEGREES):
         values.update(geom=stored, source_crs=project.source_crs, geom_kept=True)
+
+
+def build_points(valid: list[dict]) -> None:
+    """Make the points of rows whose geometry is still a ``(lng, lat)`` pair, all in one call."""
+    at = [i for i, values in enumerate(valid) if type(values["geom"]) is tuple]
+    if at:
+        for i, point in zip(at, shapely.points([valid[i]["geom"] for i in at])):
+            valid[i]["geom"] = point
 
 
 def _merge(record: dict, given: set[str], stored: dict, clear_blanks: bool) -> dict:

@@ -33,7 +33,7 @@ from registry import audit, fields, sqlfiles
 from registry.district_fit import partly_outside_message, resolve_district
 from registry.errors import Conflict, InvalidInput
 from registry.import_report import ImportReport, Problem, field_label, shown
-from registry.import_rows import validate_rows
+from registry.import_rows import build_points, validate_rows
 from registry.models import ImportBatch
 from registry.spreadsheet import read_table
 
@@ -419,6 +419,7 @@ def _stage(connection, valid: list[dict]) -> None:
     """Convert one chunk of valid rows to WGS84 and COPY it into the staging table."""
     if not valid:
         return
+    build_points(valid)
     _convert_to_wgs84(valid)
     geoms = shapely.set_srid([values["geom"] for values in valid], 4326)
     ewkb = shapely.to_wkb(geoms, hex=True, include_srid=True)

@@ -126,3 +126,38 @@ def test_every_problem_kind_of_the_docs_has_a_label_in_both_languages():
     assert kinds and kinds <= set(KIND_LABELS)
     assert kind_label("will_clear") == "将清空已有值" and kind_label("will_clear", "en") == "Will clear a stored value"
     assert kind_label("no_such_kind") == "no_such_kind"
+
+
+def test_a_point_given_again_within_a_micro_degree_keeps_the_stored_location(db, grid_district):
+    """经度/纬度 are compared with the stored point as GEOS's equals_exact does (distance within
+    SAME_PLACE_DEGREES), without building either geometry: the CRS a point was first given in
+    (here GCJ02) stays when an exported WGS84 sheet comes back; a move of 0.8 µ° on both axes
+    (1.13 µ° away) is a move."""
+    header = "项目代码,项目名称,领域,建设单位,经度,纬度,坐标系,总投资（万元）,项目阶段"
+    first = import_projects(db, csv_file(header, f"{POINT},锅炉,工业,乙公司,117.15,35.05,GCJ02,100,谋划储备"))
+    assert first.imported == 1, first.problems
+    x, y = db.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM projects WHERE code = :code"),
+                      {"code": POINT}).one()
+    version = project(db, POINT).version
+    for dx in (0.0, 0.6e-6):  # 0.85 µ° away: the same place
+        again = import_projects(db, csv_file(header, f"{POINT},锅炉,工业,乙公司,{x + dx!r},{y + dx!r},WGS84,100,谋划储备"))
+        assert (again.updated, again.unchanged, again.changes) == (0, 1, [])
+        assert (project(db, POINT).version, project(db, POINT).source_crs) == (version, "GCJ02")
+    moved = import_projects(db, csv_file(header, f"{POINT},锅炉,工业,乙公司,{x + 0.8e-6!r},{y + 0.8e-6!r},WGS84,100,谋划储备"))
+    assert (moved.updated, moved.unchanged) == (1, 0)
+    assert "geometry" in [f["field"] for f in moved.changes[0]["fields"]]
+    stored = project(db, POINT)
+    assert stored.source_crs == "WGS84"
+    assert db.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM projects WHERE code = :code"),
+                      {"code": POINT}).one() == (x + 0.8e-6, y + 0.8e-6)
+
+
+def test_a_row_without_a_location_keeps_a_stored_point_exactly(db, grid_district):
+    header = "项目代码,项目名称,领域,建设单位,经度,纬度,总投资（万元）,项目阶段"
+    import_projects(db, csv_file(header, f"{POINT},锅炉,工业,乙公司,117.1512345,35.0512345,100,谋划储备"))
+    before = db.execute(text("SELECT ST_AsBinary(geom) FROM projects WHERE code = :code"), {"code": POINT}).scalar()
+    report = import_projects(db, csv_file("项目代码,项目名称", f"{POINT},锅炉二号"))
+    assert (report.updated, report.rejected) == (1, 0), report.problems
+    assert project(db, POINT).name == "锅炉二号"
+    assert db.execute(text("SELECT ST_AsBinary(geom) FROM projects WHERE code = :code"),
+                      {"code": POINT}).scalar() == before

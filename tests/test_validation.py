@@ -166,3 +166,16 @@ def test_headers_map_chinese_english_and_variants_to_keys():
 def test_missing_required_columns_are_named():
     keys, _ = map_headers(["项目代码", "项目名称", "领域", "建设单位", "经度", "总投资", "项目阶段"])
     assert missing_columns(keys) == ["经度、纬度 或 几何WKT"]
+
+
+def test_without_conversion_a_lng_lat_point_comes_back_as_its_pair_and_is_built_in_bulk():
+    from registry.import_rows import build_points
+    record = {"code": "2024-370403-42-01-00234X", "name": "锅炉", "domain": "工业", "owner": "甲公司",
+              "total_investment": "100", "stage": "谋划储备", "lng": "117.25", "lat": "35.05",
+              "crs": "GCJ02"}
+    values, problems = validate_record(record, row=2, convert=False)
+    assert problems == [] and values["geom"] == (117.25, 35.05) and values["source_crs"] == "GCJ02"
+    converted, _ = validate_record(record, row=2)  # converted: a WGS84 shapely point
+    build_points([values])
+    assert values["geom"].equals(shapely.Point(117.25, 35.05))
+    assert not converted["geom"].equals(values["geom"])
