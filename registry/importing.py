@@ -17,6 +17,7 @@ import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import cache
 from operator import itemgetter
 from pathlib import Path
 from typing import BinaryIO, Callable, Mapping
@@ -218,10 +219,11 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
     with _phase("project audit"):
         if report.imported or report.updated:
             session.execute(sqlfiles.load("import/11_audit"),
-                            {"batch_id": batch.id, "actor": actor, "filename": filename})
+                            {"batch_id": batch.id, "actor": actor, "filename": filename,
+                             "district_code": district})
     with _phase("declared towns"):
         _check_towns(session, district, report)
-    session.execute(text("DROP TABLE import_staging, import_before, import_written"))
+    session.execute(text("DROP TABLE import_staging, import_new_snapshot, import_before, import_written"))
     report.sort()
     report.batch_id = None if dry_run else batch.id
     report.written = not dry_run
@@ -353,8 +355,9 @@ def _create_staging(session: Session) -> None:
     # the upsert sorts the staged rows by code and the audit sorts 100 000 snapshots by id: with
     # the default 4 MB each spilled to disk (~1 s apiece at 100 000 rows)
     session.execute(text("SET LOCAL work_mem = '128MB'"))
-    session.execute(text("DROP TABLE IF EXISTS pg_temp.import_staging"))
+    session.execute(text("DROP TABLE IF EXISTS pg_temp.import_staging, pg_temp.import_new_snapshot"))
     session.execute(sqlfiles.load("import/01_staging"))
+    session.execute(_NEW_SNAPSHOT_TABLE)
     discard_added_shares(session)
 
 
@@ -402,9 +405,11 @@ class _BackgroundStaging:
 
     def _stage(self, valid: list[dict]) -> None:
         _stage(self._connection, valid)
+        first, last = psycopg_sql.Literal(valid[0]["row"]), psycopg_sql.Literal(valid[-1]["row"])
         add_shares(self._connection, _NEW_CODES_TO_MATCH.format(
-            district_code=psycopg_sql.Literal(self._district),
-            first=psycopg_sql.Literal(valid[0]["row"]), last=psycopg_sql.Literal(valid[-1]["row"])))
+            district_code=psycopg_sql.Literal(self._district), first=first, last=last))
+        # the audit snapshots of the chunk's new codes, from its staged rows and shares just made
+        self._connection.execute(_new_snapshots().format(first=first, last=last))
 
 
 # the staged rows of one chunk that are new codes: matched as they are staged (the rest once every
@@ -413,6 +418,16 @@ _NEW_CODES_TO_MATCH = psycopg_sql.SQL(
     "INSERT INTO match_input (key, district_code, geom) "
     "SELECT s.row, {district_code}, ST_SetSRID(s.geom, 4326) FROM import_staging s "
     "WHERE s.row BETWEEN {first} AND {last} AND s.expected_version IS NULL")
+
+
+# the new codes' audit snapshots, one row each (import/01_new_snapshots.sql, 11_audit.sql)
+_NEW_SNAPSHOT_TABLE = text("CREATE TEMP TABLE import_new_snapshot (row integer NOT NULL, snap jsonb NOT NULL) "
+                           "ON COMMIT DROP")
+
+
+@cache
+def _new_snapshots() -> psycopg_sql.SQL:
+    return psycopg_sql.SQL(sqlfiles.source("import/01_new_snapshots"))
 
 
 def _stage(connection, valid: list[dict]) -> None:
@@ -441,6 +456,7 @@ def _analyze_staging(session: Session) -> None:
     # a fresh temp table has no statistics: without them the planner guessed ~90 rows and joined
     # the staged rows with projects in nested loops (quadratic on the web role, DESIGN §9)
     session.execute(text("ANALYZE import_staging (row, code, expected_version)"))
+    session.execute(text("ANALYZE import_new_snapshot (row)"))
 
 
 def _array_literal(items: list[str]) -> str:

@@ -32,7 +32,7 @@ NOT_TEMPLATE_COLUMNS = {"geom", "stage_before_suspension"}
 # Fields people see that need no label of their own in the UI
 UNLABELLED = {"id", "version", "district_code", "created_at", "updated_at", "created_by", "updated_by"}
 _HAN = re.compile(r"[\u4e00-\u9fff]")
-IMPORT_SQL = ("01_staging", "02_reject_outside", "03_partly_outside", "04_lock", "05_audit_snapshot",
+IMPORT_SQL = ("01_staging", "01_new_snapshots", "02_reject_outside", "03_partly_outside", "04_lock", "05_audit_snapshot",
               "06_audit_before", "07_changes", "08_written", "09_upsert", "10_project_towns", "11_audit",
               "12_town_check")
 
@@ -121,11 +121,15 @@ def _run_import_sql(session, declared: fields.Declaration, district: str) -> Non
         "funding, stage, responsible_units, is_key, contact_person, restore) VALUES (2, :code, '项目', 'industry', "
         "'公司', ST_GeomFromText('POINT(117.05 35.05)', 4326), 'WGS84', 10, '{}', 'reserve', '{}', false, "
         "'张三', false)"), {"code": CODE})
+    # what the staging worker does per chunk: the new code's audit snapshot
+    session.execute(text("CREATE TEMP TABLE import_new_snapshot (row integer, snap jsonb) ON COMMIT DROP"))
+    session.execute(text(declared.fill(read("registry", "import/01_new_snapshots"))
+                         .replace("{first}", "2").replace("{last}", "2")))
     run("05_audit_snapshot")
     run("06_audit_before", {"district_code": district})
     run("08_written")
     run("09_upsert", {"district_code": district, "batch_id": None, "actor": "test"})
-    run("11_audit", {"batch_id": None, "actor": "test", "filename": "f.csv"})
+    run("11_audit", {"batch_id": None, "actor": "test", "filename": "f.csv", "district_code": district})
 
 
 def test_a_throw_away_field_reaches_the_import_the_audit_and_the_api_and_the_drift_tests_name_the_rest(

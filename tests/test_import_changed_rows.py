@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from registry import import_rows
+from registry import import_rows, sqlfiles
 from registry.import_rows import _stored
 from registry.importing import import_projects
 from registry.models import AuditEntry, Project
@@ -161,3 +161,26 @@ def test_a_row_without_a_location_keeps_a_stored_point_exactly(db, grid_district
     assert project(db, POINT).name == "锅炉二号"
     assert db.execute(text("SELECT ST_AsBinary(geom) FROM projects WHERE code = :code"),
                       {"code": POINT}).scalar() == before
+
+
+def test_the_audit_snapshot_of_an_inserted_project_made_while_staging_is_the_stored_projects(db, grid_district):
+    """A new code's audit "after" is computed from its staged row while the next chunk is checked
+    (import/01_new_snapshots.sql); it must equal the snapshot of the project as stored
+    (import/05_audit_snapshot.sql): every field, primary town, geometry as WKT."""
+    full = ("项目代码,项目名称,领域,子类,建设单位,统一社会信用代码,所属镇街,详细地址,几何WKT,坐标系,总投资（万元）,"
+            "设备投资（万元）,已完成投资（万元）,资金来源,项目阶段,计划开工,计划竣工,实际开工,牵头单位,责任单位,"
+            "重点项目,数量,计量单位,备注")
+    report = import_projects(db, csv_file(
+        full,
+        f'{LINE},管网,工业,管网,甲公司,91370403MA3C4DQA7Q,乙镇,一号,"{ACROSS}",WGS84,2000.5,100,1234.58,'
+        '超长期特别国债；地方财政,在建,2024-03,2025-12-31,2024-04-02,发改局,甲街道；乙镇,是,3.5,台,说明',
+        f'{POINT},锅炉,工业,,乙公司,,,,"POINT(117.1512345 35.0512345)",GCJ02,100,,,,谋划储备,,,,,,,,,'))
+    assert report.imported == 2, report.problems
+    db.execute(sqlfiles.load("import/05_audit_snapshot"))
+    for code in (LINE, POINT):
+        stored = db.execute(text("SELECT snap FROM import_snapshot WHERE code = :code"), {"code": code}).scalar()
+        entry = db.scalar(select(AuditEntry).where(AuditEntry.entity == "project",
+                                                   AuditEntry.entity_id == str(project(db, code).id)))
+        assert entry.before is None and entry.after == stored, code
+        assert entry.district_code == project(db, code).district_code
+    assert stored["primary_town_code"] and stored["source_crs"] == "GCJ02"
