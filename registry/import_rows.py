@@ -103,7 +103,8 @@ def validate_rows(session: Session, rows: Iterator[Row], *, default_crs: str, cl
 
     ``expected_versions`` (code → version, ``None`` = new) replaces the versions read now: the web
     import confirms what its preview showed, so an edit made since the preview is a conflict.
-    Geometry stays in each row's source CRS (``geom_kept`` rows are WGS84 already).
+    Geometry stays in each row's source CRS (``geom_kept`` rows are WGS84 already), and a point
+    given by 经度/纬度 as its ``(lng, lat)`` pair until ``build_points``.
     ``stage`` takes each chunk's valid rows as soon as they are checked (then ``valid`` stays
     empty): a file's rows are never all in memory at once.
     """

@@ -3,7 +3,7 @@
 
 Rows are read and validated in Python (``registry.validation``) and COPYed into a temporary
 staging table chunk by chunk (a file's rows are never all in memory) by a worker thread, which
-also matches new codes to towns while the next chunk is validated; everything else that needs the
+also matches new codes to towns and makes their audit snapshots while the next chunk is validated; everything else that needs the
 database — jurisdiction, swapped coordinates, town matching of moved projects, upsert by project code (with the primary town), their town shares,
 one audit entry per inserted or changed project (before → after, like an edit), declared-town
 comparison — is one set-based statement each, all in the caller's session and
@@ -364,8 +364,9 @@ def _create_staging(session: Session) -> None:
 class _BackgroundStaging:
     """Stage each validated chunk on a worker thread while the next chunk is validated.
 
-    The worker converts the chunk to WGS84, COPYs it into ``import_staging`` and matches the rows
-    of new codes to towns (``geo.matching.add_shares``): on two cores the server's share of that
+    The worker builds the chunk's points, converts it to WGS84, COPYs it into ``import_staging``,
+    matches the rows of new codes to towns (``geo.matching.add_shares``) and makes their audit
+    snapshots (``import/01_new_snapshots.sql``): on two cores the server's share of that
     work overlaps the Python checks instead of following them. One chunk is in flight at a time
     (memory stays bounded); the worker uses the session's own psycopg connection, whose lock
     keeps its statements and the validator's look-ups apart, all in the one transaction. Leaving
