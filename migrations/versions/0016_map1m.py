@@ -123,7 +123,8 @@ def upgrade() -> None:
         op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
         op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
         op.execute(f"CREATE POLICY {table}_owner_all ON {table} TO {owner} USING (true) WITH CHECK (true)")
-        op.execute(f"GRANT SELECT ON {table} TO {APP_ROLE}")
+        op.execute(f"REVOKE ALL ON {table} FROM {APP_ROLE}")
+        op.execute(f"GRANT SELECT ON {table} TO {APP_ROLE}")  # written by eqreg_refresh_map_cells only
     op.execute(f"CREATE POLICY map_cells_app_read ON map_cells FOR SELECT TO {APP_ROLE} USING ({POLICY_USING})")
     op.execute(f"CREATE POLICY map_cell_state_app_read ON map_cell_state FOR SELECT TO {APP_ROLE} USING (true)")
 
