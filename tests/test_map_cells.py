@@ -4,6 +4,7 @@ scoped like the projects (the application's filters and row-level security)."""
 from __future__ import annotations
 
 import json
+import threading
 
 import mapbox_vector_tile
 import pytest
@@ -120,3 +121,15 @@ def test_row_level_security_shows_the_web_role_the_grid_of_its_projects_only(own
     projects = owner.execute(text("SELECT count(*) FROM projects WHERE deleted_at IS NULL")).scalar_one()
     assert seen == projects == visible
     owner.rollback()
+
+
+def test_a_large_registry_counts_the_grid_in_the_background_and_tiles_count_meanwhile(owner, monkeypatch):
+    monkeypatch.setattr(map_tiles, "COUNT_WHILE_WAITING_BELOW", 0)  # as if it held 10^6 projects
+    map_tiles.clear_cache()
+    assert map_tiles.current_grid(owner) is None  # not counted at this stamp yet: the tile counts itself
+    for thread in threading.enumerate():
+        if thread.name == "eqreg-map-cells":
+            thread.join(timeout=60)
+    stamp = owner.execute(text("SELECT epoch, stamp FROM registry_changes")).one()
+    assert map_tiles.current_grid(owner) == tuple(stamp)
+    assert owner.execute(text("SELECT sum(n) FROM map_cells WHERE z = 0")).scalar_one() == 5
