@@ -35,6 +35,8 @@ APP_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "funding_sources": _ALL,
     "import_batches": _ALL,
     "login_attempts": _ALL,
+    "map_cell_state": ("SELECT",),  # counted by eqreg_refresh_map_cells (0016)
+    "map_cells": ("SELECT",),
     "progress_reports": ("SELECT", "INSERT"),
     "project_towns": _ALL,
     "projects": _ALL,
@@ -64,6 +66,8 @@ APP_COLUMN_PRIVILEGES: dict[tuple[str, str], tuple[str, ...]] = {
 APP_POLICIES: dict[str, tuple[str, ...]] = {
     "audit_log": ("audit_log_app_append", "audit_log_app_read"),
     "import_batches": ("import_batches_app_scope",),
+    "map_cell_state": ("map_cell_state_app_read",),
+    "map_cells": ("map_cells_app_read",),
     "progress_reports": ("progress_reports_app_scope",),
     "project_towns": ("project_towns_app_scope",),
     "projects": ("projects_app_scope",),
@@ -84,6 +88,7 @@ APP_DEFINER_FUNCTIONS: dict[str, bool] = {  # signature → PUBLIC may execute i
     "eqreg_check_project_town_refs()": True,
     "eqreg_note_change()": True,
     "eqreg_password_settings(text)": False,
+    "eqreg_refresh_map_cells(integer,integer)": False,  # the map's cluster grid (0016)
     "eqreg_refuse_referenced_change()": True,
     "eqreg_request_scope()": False,
     "eqreg_verify_password(text,text)": False,

@@ -9,11 +9,12 @@ projects themselves, or PostGIS's grid clusters with per-stage counts (``registr
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from registry import cache, sqlfiles
@@ -21,11 +22,14 @@ from registry.errors import InvalidInput
 from registry.filters import ProjectFilters, domain_codes
 from registry.scope import Scope
 
+log = logging.getLogger(__name__)
 MAX_ZOOM = 22
 FULL_ZOOM = 16  # from this zoom on, always the projects (at most FEATURE_LIMIT per tile)
 MAX_FEATURES = 300  # default: more projects in a tile below FULL_ZOOM, the grid clusters instead
 FEATURE_LIMIT = 5000
 CELL_PIXELS = 64  # cluster grid cell on screen, as registry.map_view
+GRID_MAX_ZOOM = 14  # up to this zoom the clusters come from map_cells (deeper tiles hold few projects)
+COUNT_WHILE_WAITING_BELOW = 100_000  # projects (estimate): a tile waits for the grid; above, it is counted in the background
 CACHE_BYTES = 64 * 2 ** 20  # per process; a busy district tile is tens of kB
 VERSION = "1"  # part of every ETag: bump when the tile's content changes for the same data
 
@@ -91,20 +95,79 @@ def project_tile(session: Session, scope: Scope, request: TileRequest, *, use_ca
     return data
 
 
-def tile_params(scope: Scope, request: TileRequest) -> dict:
-    """The bound parameters of map_tiles.sql for one tile (also used by bench/map_tiles.py)."""
+def tile_params(scope: Scope, request: TileRequest, grid_stamp: tuple[int, int] | None = None) -> dict:
+    """The bound parameters of map_tiles.sql for one tile (also used by bench/map_tiles.py);
+    ``grid_stamp``: count the clusters from ``map_cells`` if it was counted at that stamp."""
     return {**scope.sql_params(), "z": request.z, "x": request.x, "y": request.y,
             "domains": None if request.domains is None else list(request.domains),
             "stage": request.stage, "town": request.town, "max_features": request.max_features,
-            "feature_limit": FEATURE_LIMIT, "full_zoom": FULL_ZOOM, "cell_pixels": CELL_PIXELS}
+            "feature_limit": FEATURE_LIMIT, "full_zoom": FULL_ZOOM, "cell_pixels": CELL_PIXELS,
+            "use_grid": grid_stamp is not None, "epoch": grid_stamp and grid_stamp[0],
+            "stamp": grid_stamp and grid_stamp[1]}
 
 
 def _build(session: Session, scope: Scope, request: TileRequest) -> bytes:
     if request.domains == ():
         return b""
+    grid_stamp = current_grid(session) if request.z <= GRID_MAX_ZOOM else None
     # As for the features endpoint: an interactive query, JIT costs more than it saves.
     session.execute(text("SET LOCAL jit = off; SET LOCAL work_mem = '64MB'"))
-    return bytes(session.execute(sqlfiles.load("map_tiles"), tile_params(scope, request)).scalar_one())
+    return bytes(session.execute(sqlfiles.load("map_tiles"), tile_params(scope, request, grid_stamp)).scalar_one())
+
+
+def current_grid(session: Session) -> tuple[int, int] | None:
+    """The change stamp this transaction reads, when the cluster grid ``map_cells`` (migration
+    0016) has been counted at it; else None, and the grid is counted again in the background
+    while the tiles count their clusters themselves (as before the grid: slower, same answer);
+    a small registry's grid is counted at once.
+    None too inside a transaction with writes of its own. The tile's query checks the grid's
+    stamp again in its own snapshot."""
+    current = cache.stamp(session)
+    if current is None:
+        return None
+    if _grid_seen.get("stamp") == current:
+        return current
+    counted = session.execute(text("SELECT epoch, stamp FROM map_cell_state WHERE max_zoom = :z AND cell_pixels = :c"),
+                              {"z": GRID_MAX_ZOOM, "c": CELL_PIXELS}).one_or_none()
+    if counted is not None and tuple(counted) == current:
+        _grid_seen["stamp"] = current
+        return current
+    bind = session.get_bind()
+    engine = getattr(bind, "engine", bind)
+    if not tiles_pay_off(session, COUNT_WHILE_WAITING_BELOW):  # small: counted in milliseconds
+        return current if count_grid(engine) else None
+    _count_in_background(engine)
+    return None
+
+
+def count_grid(engine: Engine) -> bool:
+    """Count ``map_cells`` at the registry's current stamp in a transaction of its own (as the
+    table's owner, ``eqreg_refresh_map_cells``): seconds at 10^6 projects. False when another
+    transaction is counting it, or on a standby (the primary's grid arrives by replication)."""
+    with engine.connect() as connection:
+        done = connection.execute(text("SELECT eqreg_refresh_map_cells(:z, :c)"),
+                                  {"z": GRID_MAX_ZOOM, "c": CELL_PIXELS}).scalar_one()
+        connection.commit()
+    return bool(done)
+
+
+def _count_in_background(engine: Engine) -> None:
+    if not _counting.acquire(blocking=False):
+        return  # this process is counting already
+
+    def run() -> None:
+        try:
+            count_grid(engine)
+        except Exception:  # noqa: BLE001 - the tiles still count for themselves; say why
+            log.exception("map_cells: counting the cluster grid failed")
+        finally:
+            _counting.release()
+
+    threading.Thread(target=run, name="eqreg-map-cells", daemon=True).start()
+
+
+_grid_seen: dict[str, tuple[int, int]] = {}  # the last stamp this process found the grid counted at
+_counting = threading.Lock()  # held while this process counts the grid
 
 
 class _ByteCache:
@@ -146,3 +209,4 @@ _tiles = _ByteCache(CACHE_BYTES)
 def clear_cache() -> None:
     """Forget the tiles kept by this process (tests; never needed for correctness)."""
     _tiles.clear()
+    _grid_seen.clear()

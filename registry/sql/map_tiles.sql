@@ -10,6 +10,8 @@
 -- :z :x :y int; :domains text[] (NULL = all); :stage text; :town text (9-digit code, NULL = all);
 -- :scope_towns text[] (NULL = the whole registry; else projects with a share in those towns);
 -- :max_features, :feature_limit, :full_zoom, :cell_pixels int.
+-- :use_grid bool, :epoch, :stamp bigint: count the clusters from map_cells (migration 0016, the
+-- same grid counted once per change stamp) when its stamp is :epoch/:stamp; else from the projects.
 WITH tile AS (
     SELECT ST_TileEnvelope(:z, :x, :y) AS merc, 256.0 * 2 ^ :z AS world  -- the world's width in screen pixels at :z
 ),
@@ -29,9 +31,30 @@ visible AS NOT MATERIALIZED (  -- each use below runs its own index scan
             SELECT 1 FROM project_towns s
             WHERE s.project_id = p.id AND s.town_code = ANY(CAST(:scope_towns AS text[]))))
 ),
-detailed AS (
+grid AS (  -- map_cells holds this zoom's cells counted at the stamp the caller read
+    SELECT CAST(:use_grid AS boolean) AND EXISTS (
+        SELECT 1 FROM map_cell_state s
+        WHERE s.epoch = :epoch AND s.stamp = :stamp AND s.max_zoom >= :z AND s.cell_pixels = :cell_pixels)
+        AS yes
+),
+grid_cells AS (  -- this tile's cells from map_cells, per stage (empty when the grid is not current)
+    SELECT m.cx::float8 AS cx, m.cy::float8 AS cy, m.stage, sum(m.n) AS n, sum(m.sx) AS sx, sum(m.sy) AS sy
+    FROM map_cells m
+    WHERE m.z = :z
+      AND m.cx BETWEEN :x * (256 / :cell_pixels) AND (:x + 1) * (256 / :cell_pixels) - 1
+      AND m.cy BETWEEN :y * (256 / :cell_pixels) AND (:y + 1) * (256 / :cell_pixels) - 1
+      AND (CAST(:domains AS text[]) IS NULL OR m.domain_code = ANY(CAST(:domains AS text[])))
+      AND (CAST(:stage AS text) IS NULL OR m.stage = :stage)
+      AND (CAST(:town AS text) IS NULL OR :town = ANY(m.towns))
+      AND (CAST(:scope_towns AS text[]) IS NULL OR m.towns && CAST(:scope_towns AS text[]))
+      AND (CAST(:scope_districts AS text[]) IS NULL OR m.district_code = ANY(CAST(:scope_districts AS text[])))
+      AND (SELECT yes FROM grid)
+    GROUP BY 1, 2, 3
+),
+detailed AS (  -- a project centred in the tile touches it: more centred than :max_features, no need to count
     SELECT :z >= :full_zoom
-           OR (SELECT count(*) FROM (SELECT 1 FROM visible LIMIT :max_features + 1) c) <= :max_features AS yes
+           OR ((SELECT coalesce(sum(n), 0) FROM grid_cells) <= :max_features
+               AND (SELECT count(*) FROM (SELECT 1 FROM visible LIMIT :max_features + 1) c) <= :max_features) AS yes
 ),
 features AS (
     SELECT v.id, v.code, v.name, v.domain_code AS domain, v.stage,
@@ -57,13 +80,15 @@ centres AS (  -- screen pixels at :z of each project's bounding-box centre (Web 
            (1 - ln(tan(radians(c.lat)) + 1 / cos(radians(c.lat))) / pi()) / 2 * tile.world AS py
     FROM tile, (SELECT v.stage, (ST_XMin(b) + ST_XMax(b)) / 2 AS lng, (ST_YMin(b) + ST_YMax(b)) / 2 AS lat
                 FROM visible v, LATERAL (SELECT v.geom::box2d AS b) box) c
-    WHERE NOT (SELECT yes FROM detailed)  -- a one-time filter: the branch not taken is not run
+    WHERE NOT (SELECT yes FROM detailed) AND NOT (SELECT yes FROM grid)  -- one-time filters: the branch not taken is not run
 ),
 cells AS (
     SELECT floor(px / :cell_pixels) AS cx, floor(py / :cell_pixels) AS cy, stage, count(*) AS n,
            sum(px) AS sx, sum(py) AS sy
     FROM centres
     GROUP BY 1, 2, 3
+    UNION ALL
+    SELECT cx, cy, stage, n, sx, sy FROM grid_cells WHERE NOT (SELECT yes FROM detailed)
 ),
 clusters AS (  -- cells lie within one tile: keep this tile's (each project counted once, in the tile of its centre)
     SELECT sum(n)::int AS count,
