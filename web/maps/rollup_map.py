@@ -52,7 +52,7 @@ def build_rollup_map(districts: dict, *, options: dict) -> folium.Map:
     basemap (a roll-up is read from the colours); ``options`` go to ``EqregRollup.init``
     (text, districtUrl, rollupUrl)."""
     m = folium.Map(tiles=None, zoom_start=8, location=[36.3, 118.0], width="100%", height="100%",
-                   control_scale=True)
+                   control_scale=False)  # a metric-only scale is added by rollup_map.js
     m.options["max_zoom"] = MAX_ZOOM
     layer = folium.GeoJson(districts, name="districts", smooth_factor=0.5, control=False).add_to(m)
     RollupLayers(districts=layer, options={**options, "metrics": metric_classes(districts)}).add_to(m)

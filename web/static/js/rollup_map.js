@@ -80,6 +80,7 @@ var EqregRollup = (function () {
       return div;
     };
     legend.addTo(cfg.map);
+    L.control.scale({imperial: false}).addTo(cfg.map);
 
     cfg.districts.eachLayer(function (layer) {
       var p = layer.feature.properties;
