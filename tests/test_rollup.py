@@ -78,6 +78,8 @@ def test_a_city_rollup_lists_its_districts_only_and_filters_apply(client_for, th
     municipal = client.get("/api/v1/rollup?level=city&code=3704&domain=municipal").get_json()
     assert municipal["totals"]["project_count"] == 4  # 2 in 测试区, 2 in 邻区
     assert municipal["totals"]["total_investment"] == 800 + 200 + 100 + 200
+    town = client.get("/api/v1/rollup?level=city&code=3704&town=370499001").get_json()  # an EXISTS clause
+    assert town["totals"]["project_count"] == 3  # 东西燃气管网更新, 医院影像楼设备更新, 甲街道供热管网
 
 
 def test_a_city_viewer_sees_its_city_only(client_for, three_districts):

@@ -7,8 +7,8 @@
 -- :code text              2-digit province or 4-digit city code
 -- :scope_districts text[] NULL = every district; else only these
 -- :with_geometry boolean  true adds each district's outline, simplified by :tolerance (degrees)
--- {condition}             WHERE clauses on projects: the filters' (ProjectFilters); the scope is
---                         that of the districts (a town-limited scope is refused before)
+-- The condition below (filled by registry.sqlfiles.with_condition): WHERE clauses on projects, the
+-- filters' (ProjectFilters); the scope is that of the districts (town-limited scopes are refused).
 WITH district AS (
     SELECT d.code, d.name, d.city_code, d.province_code, d.geom,
            coalesce(d.area_km2, ST_Area(d.geom::geography) / 1e6) AS area_km2

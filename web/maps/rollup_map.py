@@ -27,7 +27,8 @@ class RollupLayers(JSCSSMixin):
         {% endmacro %}
     """)
 
-    default_js = [("eqreg_rollup_map", "js/rollup_map.js")]
+    default_js = [("eqreg_project_map", "js/project_map.js"),  # its helpers (EqregMap.esc, …)
+                  ("eqreg_rollup_map", "js/rollup_map.js")]
 
     def __init__(self, *, districts, options: dict):
         super().__init__()

@@ -1,30 +1,13 @@
 /* Roll-up map of a province or city: its districts coloured by a metric chosen in the legend
  * (investment density, completion rate, project count), each with a popup of its figures and a
- * link to its district map. The Folium page creates the layer; EqregRollup.init wires it up. */
+ * link to its district map. The Folium page creates the layer; EqregRollup.init wires it up.
+ * Needs web/static/js/project_map.js (its formatting helpers). */
 var EqregRollup = (function () {
   "use strict";
   var NO_DATA = "#d9d9d9";
-
-  function esc(text) {
-    return String(text == null ? "" : text).replace(/[&<>"']/g, function (c) {
-      return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
-    });
-  }
-  function num(value, digits) {
-    if (value == null) { return "—"; }
-    return Number(value).toLocaleString("zh-CN", {maximumFractionDigits: digits == null ? 2 : digits});
-  }
-  function metricValue(metric, value) {
-    if (value == null) { return "—"; }
-    return metric.percent ? num(value * 100, 1) + "%" : num(value, metric.digits);
-  }
-  function metricColor(metric, value) {
-    if (value == null) { return NO_DATA; }
-    for (var i = 0; i < metric.breaks.length; i++) {
-      if (value <= metric.breaks[i]) { return metric.colors[i]; }
-    }
-    return metric.colors[metric.colors.length - 1];
-  }
+  // the district map's helpers (web/static/js/project_map.js, loaded first)
+  var esc = EqregMap.esc, num = EqregMap.num, metricValue = EqregMap.metricValue,
+      metricColor = EqregMap.metricColor;
 
   function init(cfg) {
     var options = cfg.options, text = options.text, metric = options.metrics[0];
