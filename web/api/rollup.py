@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
-from registry import rollup as rollups
+from registry import permissions, rollup as rollups
 from registry.filters import ProjectFilters
 from web import auth, database
 from web.api import bp, openapi, response_cache
@@ -12,10 +12,11 @@ from web.api import bp, openapi, response_cache
 @bp.get("/rollup")
 @response_cache.cached_json
 def rollup():
+    scope = auth.current_scope()
+    auth.require(permissions.can_view_rollup(scope))  # town officials: 403, audited like every refusal
     jurisdiction = rollups.parse_jurisdiction(request.args.get("level"), request.args.get("code"))
     filters = ProjectFilters.parse(request.args)
-    body = rollups.rollup(database.session(), auth.current_scope(), jurisdiction, filters)
-    return jsonify(body)
+    return jsonify(rollups.rollup(database.session(), scope, jurisdiction, filters))
 
 
 _FIGURES = {"code": {"type": "string"}, "name": {"type": "string"},
@@ -38,11 +39,11 @@ openapi.register_paths({
              "schema": {"type": "string", "pattern": "^[0-9]{2}([0-9]{2})?$"}},
             *openapi.FILTERS],
         "responses": {
-            "200": openapi._json({"type": "object", "properties": {
+            "200": {"description": "成功", "content": {"application/json": {"schema": {"type": "object", "properties": {
                 "level": {"type": "string"}, "code": {"type": "string"}, "name": {"type": "string"},
                 "province_code": {"type": "string"}, "totals": _GROUP,
                 "cities": {"type": "array", "items": _GROUP, "description": "各市（仅省级汇总）"},
                 "districts": {"type": "array", "items": {**_ROW, "properties": {
-                    **_FIGURES, "city_code": {"type": "string"}}}}}}),
+                    **_FIGURES, "city_code": {"type": "string"}}}}}}}}},
             "400": openapi.ERRORS["400"], "403": openapi.ERRORS["403"], "404": openapi.ERRORS["404"]}}},
 })
