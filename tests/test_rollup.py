@@ -211,3 +211,15 @@ def _exported_codes(data: bytes, fmt: str, tmp_path) -> set[str]:
     with sqlite3.connect(path) as connection:
         table = connection.execute("SELECT table_name FROM gpkg_contents").fetchone()[0]
         return {r[0] for r in connection.execute(f'SELECT code FROM "{table}"')}
+
+
+def test_the_cli_exports_one_level(three_districts, tmp_path):
+    from click.testing import CliRunner
+    from web.cli import main
+    out = tmp_path / "liaocheng.geojson"
+    done = CliRunner().invoke(main, ["projects", "export", "--format", "geojson", "--city", "3715", "-o", str(out)])
+    assert done.exit_code == 0, done.output
+    assert _exported_codes(out.read_bytes(), "geojson", tmp_path) == {"2024-371599-01-01-300001",
+                                                                     "2024-371599-01-01-300002"}
+    missing = CliRunner().invoke(main, ["projects", "export", "--format", "csv", "--city", "3799", "-o", str(out)])
+    assert missing.exit_code != 0 and "未找到市：3799" in missing.output
