@@ -37,6 +37,8 @@ PLAN: list[tuple[str, list[str] | None, list[str]]] = [
     # four endpoints × (bureau, town), each after a health run of its own, 3 rounds: 48 runs of --seconds
     ("api_load.py", ["--n", "5000", "--seconds", "3"], ["--n", "5000", "--seconds", "10"]),
     ("api_load.py", None, ["--n", "100000", "--seconds", "10"]),
+    # the province roll-up page, 136 districts (bench/province_data.py's database when given)
+    ("rollup_map.py", None, ["--n", "100000", "--districts", "136"]),
 ]
 
 

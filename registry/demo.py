@@ -1,4 +1,6 @@
-"""``eqreg demo``: the demo district 薛城区 with approximate towns and an invented project library.
+"""``eqreg demo``: the demo district 薛城区 with approximate towns and an invented project library;
+``eqreg demo --districts 370403,370784,371502`` adds 安丘市 and 东昌府区 (other cities) and two
+viewers, for the city and province roll-ups.
 
 The boundaries (data/boundaries/xuecheng-demo-towns.geojson — 演示数据：近似边界，非官方) go through
 the boundary service, and the projects through the real spreadsheet import, so the demo exercises
@@ -16,16 +18,24 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from registry.boundaries import load_boundaries
-from registry.demo_library import LibraryMaker, Town
-from registry.errors import Conflict
+from registry.demo_library import XUECHENG, LibraryMaker, Place, Town
+from registry.errors import Conflict, InvalidInput
 from registry.import_report import ImportReport
 from registry.importing import import_projects
 
 log = logging.getLogger(__name__)
 
 DEMO_DISTRICT = "370403"
-DEMO_TOWNS = Path(__file__).resolve().parents[1] / "data" / "boundaries" / "xuecheng-demo-towns.geojson"
+BOUNDARIES = Path(__file__).resolve().parents[1] / "data" / "boundaries"
+DEMO_TOWNS = BOUNDARIES / "xuecheng-demo-towns.geojson"
 DEMO_WORKBOOK = "xuecheng-demo-projects.xlsx"
+# The districts ``eqreg demo --districts`` can load (roll-up demo, issue 14): code → (the towns
+# file the project ships, made by data/boundaries/make_demo.py; where the projects are made).
+DEMO_DISTRICTS = {
+    "370403": (DEMO_TOWNS, XUECHENG),
+    "370784": (BOUNDARIES / "anqiu-demo-towns.geojson", Place("370784", "安丘市", "潍坊")),
+    "371502": (BOUNDARIES / "dongchangfu-demo-towns.geojson", Place("371502", "东昌府区", "聊城")),
+}
 LABEL = "演示数据：近似边界，非官方 (approximate, not official)"
 
 # One account per role, so a newcomer can sign in and see what each user sees. Demo only:
@@ -36,6 +46,11 @@ DEMO_USERS = [
     ("fagaiju", "bureau", (), "区发改局（演示）", "bureau-demo"),
     ("guihua", "planner", (), "规划人员（演示）", "planner-demo"),
     ("taozhuang", "town", ("370403104",), "陶庄镇（演示）", "town-demo"),
+]
+# With several districts, viewers to see the roll-up: username, jurisdiction, display name, password.
+ROLLUP_USERS = [
+    ("shandong", {"provinces": ["37"]}, "省级查看（演示）", "viewer-demo"),
+    ("zaozhuang", {"cities": ["3704"]}, "枣庄市查看（演示）", "viewer-demo"),
 ]
 
 
@@ -50,28 +65,31 @@ class DemoResult:
     notes: list[str] = field(default_factory=list)
 
 
-def load_demo(session: Session, *, seed: int = 2024, count: int = 300, actor: str = "demo") -> DemoResult:
-    """Load the demo district and ``count`` projects generated from ``seed``, unless already there.
+def load_demo(session: Session, *, seed: int = 2024, count: int = 300, actor: str = "demo",
+              district: str = DEMO_DISTRICT) -> DemoResult:
+    """Load a demo district (default 薛城区; any of ``DEMO_DISTRICTS``) and ``count`` projects
+    generated from ``seed``, unless already there.
 
-    Refuses (``Conflict``) when 薛城区 already has boundaries that are not the demo's: the demo
-    must never overwrite a bureau's real data. Commits through the boundary and import services.
+    Refuses (``Conflict``) when the district already has boundaries that are not the demo's: the
+    demo must never overwrite a bureau's real data. Commits through the boundary and import services.
     """
-    result = DemoResult()
+    towns_file, place = DEMO_DISTRICTS[district]
+    result = DemoResult(district_code=district)
     sources = set(session.execute(text(
         "SELECT DISTINCT source FROM towns WHERE district_code = :d AND valid_to IS NULL"),
-        {"d": DEMO_DISTRICT}).scalars())
-    if sources - {DEMO_TOWNS.name}:
-        raise Conflict("薛城区（370403）已有正式边界，不加载演示数据", {"sources": sorted(map(str, sources))})
+        {"d": district}).scalars())
+    if sources - {towns_file.name}:
+        raise Conflict(f"{place.name}（{district}）已有正式边界，不加载演示数据", {"sources": sorted(map(str, sources))})
     if not sources:
-        report = load_boundaries(session, DEMO_TOWNS, level="town", actor=actor)
+        report = load_boundaries(session, towns_file, level="town", actor=actor)
         result.towns_loaded = len(report.loaded)
-    if _project_count(session) > 0:
+    if _project_count(session, district) > 0:
         result.already_loaded = result.towns_loaded == 0
-        result.notes.append("薛城区已有项目，未再生成演示项目")
+        result.notes.append(f"{place.name}已有项目，未再生成演示项目")
         return result
-    workbook = demo_workbook(demo_towns(session), seed=seed, count=count)
-    report = import_projects(session, io.BytesIO(workbook), filename=DEMO_WORKBOOK,
-                             district_code=DEMO_DISTRICT, actor=actor)
+    workbook = demo_workbook(demo_towns(session, district), seed=seed, count=count, place=place)
+    report = import_projects(session, io.BytesIO(workbook), filename=DEMO_WORKBOOK if district == DEMO_DISTRICT
+                             else f"{district}-demo-projects.xlsx", district_code=district, actor=actor)
     if report.errors:
         # the generator and the validator disagree: a bug, not a user mistake
         log.error("demo import rejected rows: %s", [p.to_dict() for p in report.errors[:5]])
@@ -80,8 +98,19 @@ def load_demo(session: Session, *, seed: int = 2024, count: int = 300, actor: st
     return result
 
 
-def ensure_demo_users(session: Session, *, actor: str = "demo") -> list[str]:
-    """Create the demo accounts that are missing; returns the usernames created."""
+def parse_districts(value: str | None) -> list[str]:
+    """``--districts 370403,370784,371502``: codes of ``DEMO_DISTRICTS``, in the order given."""
+    codes = [code.strip() for code in (value or "").split(",") if code.strip()]
+    unknown = [code for code in codes if code not in DEMO_DISTRICTS]
+    if unknown or not codes:
+        raise InvalidInput(f"没有这些演示区县：{'、'.join(unknown) or '（空）'}（可选：{'、'.join(DEMO_DISTRICTS)}）",
+                           {"parameter": "districts", "value": value})
+    return list(dict.fromkeys(codes))
+
+
+def ensure_demo_users(session: Session, *, actor: str = "demo", rollup: bool = False) -> list[str]:
+    """Create the demo accounts that are missing (with ``rollup`` the viewers too); returns the
+    usernames created."""
     from registry.accounts import create_user
     existing = set(session.execute(text("SELECT username FROM users")).scalars())
     created = []
@@ -90,18 +119,23 @@ def ensure_demo_users(session: Session, *, actor: str = "demo") -> list[str]:
             create_user(session, actor=actor, username=username, role=role, password=password,
                         towns=towns, display_name=display_name)
             created.append(username)
+    for username, reach, display_name, password in ROLLUP_USERS if rollup else ():
+        if username not in existing:
+            create_user(session, actor=actor, username=username, role="viewer", password=password,
+                        display_name=display_name, **reach)
+            created.append(username)
     return created
 
 
-def demo_towns(session: Session) -> list[Town]:
-    """The demo district's current towns as stored (EPSG:4326), in code order."""
+def demo_towns(session: Session, district: str = DEMO_DISTRICT) -> list[Town]:
+    """A demo district's current towns as stored (EPSG:4326), in code order."""
     rows = session.execute(text("SELECT code, name, ST_AsBinary(geom) FROM towns "
                                 "WHERE district_code = :d AND valid_to IS NULL ORDER BY code"),
-                           {"d": DEMO_DISTRICT}).all()
+                           {"d": district}).all()
     return [Town(code, name, shapely.from_wkb(bytes(wkb))) for code, name, wkb in rows]
 
 
-def demo_workbook(towns: list[Town], *, seed: int, count: int) -> bytes:
+def demo_workbook(towns: list[Town], *, seed: int, count: int, place: Place = XUECHENG) -> bytes:
     """The demo library as an XLSX in the import template (same seed, same bytes of data)."""
     from openpyxl import Workbook
 
@@ -110,13 +144,13 @@ def demo_workbook(towns: list[Town], *, seed: int, count: int) -> bytes:
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("项目")
     sheet.append([column.header for column in COLUMNS])
-    for record in LibraryMaker(towns, seed).records(count):
+    for record in LibraryMaker(towns, seed, place).records(count):
         sheet.append([record.get(column.key) for column in COLUMNS])
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
 
 
-def _project_count(session: Session) -> int:
+def _project_count(session: Session, district: str) -> int:
     return session.execute(text("SELECT count(*) FROM projects WHERE district_code = :d AND deleted_at IS NULL"),
-                           {"d": DEMO_DISTRICT}).scalar_one()
+                           {"d": district}).scalar_one()

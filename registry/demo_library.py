@@ -54,16 +54,28 @@ class Town:
     geometry: BaseGeometry  # EPSG:4326
 
 
-def credit_code(rng: random.Random) -> str:
-    """A unified social credit code of a company registered in 370403, with a valid check char."""
-    body = "91370403" + "".join(rng.choice(CREDIT_ALPHABET[:10] if i < 2 else CREDIT_ALPHABET)
+@dataclass(frozen=True)
+class Place:
+    """Where the library is made: the district's code and name and its city's short name (for
+    owners such as 枣庄…有限公司)."""
+    district: str = "370403"
+    name: str = "薛城区"
+    city: str = "枣庄"
+
+
+XUECHENG = Place()
+
+
+def credit_code(rng: random.Random, district: str = XUECHENG.district) -> str:
+    """A unified social credit code of a company registered in ``district``, with a valid check char."""
+    body = f"91{district}" + "".join(rng.choice(CREDIT_ALPHABET[:10] if i < 2 else CREDIT_ALPHABET)
                                 for i in range(9))
     return body + credit_check_char(body)
 
 
-def project_code(rng: random.Random, year: int, serial: int) -> str:
+def project_code(rng: random.Random, year: int, serial: int, district: str = XUECHENG.district) -> str:
     """``TTTT-RRRRRR-DD-PP-NNNNNC``: year, region, department, type, serial digits, check char."""
-    return (f"{year}-370403-{rng.choice((4, 7, 9, 12, 19, 28, 42, 89)):02d}-{rng.choice((1, 2, 3)):02d}-"
+    return (f"{year}-{district}-{rng.choice((4, 7, 9, 12, 19, 28, 42, 89)):02d}-{rng.choice((1, 2, 3)):02d}-"
             f"{serial:05d}{rng.choice(CHECK_CHARS)}")
 
 
@@ -82,8 +94,9 @@ def _round(geometry: BaseGeometry) -> BaseGeometry:
 class LibraryMaker:
     """Makes template records one by one from a seeded random generator."""
 
-    def __init__(self, towns: list[Town], seed: int):
+    def __init__(self, towns: list[Town], seed: int, place: Place = XUECHENG):
         self.rng = random.Random(seed)
+        self.place = place
         self.towns = towns
         self.district = shapely.union_all([t.geometry for t in towns])
         # keep points away from town edges so the declared town always agrees with the geometry
@@ -115,9 +128,9 @@ class LibraryMaker:
         year = rng.choice((2023, 2024, 2024, 2025))
         self.serial += rng.randrange(1, 250)  # unique serials, 300 projects span < 10^5
         values = {
-            "code": project_code(rng, year, self.serial % 100000), "name": name,
+            "code": project_code(rng, year, self.serial % 100000, self.place.district), "name": name,
             "domain": DOMAINS[domain][0], "category": category, "owner": owner,
-            "credit_code": credit_code(rng) if "有限公司" in owner else None,
+            "credit_code": credit_code(rng, self.place.district) if "有限公司" in owner else None,
             "town": town.name if isinstance(geometry, Point) else None,
             "address": f"{town.name}{rng.choice(_ROADS)}{rng.randrange(1, 300)}号",
             "total_investment": total, "equipment_investment": round(total * rng.uniform(0.4, 0.9)),
@@ -169,41 +182,41 @@ class LibraryMaker:
         return {"wkt": None, "lng": round(lng, 6), "lat": round(lat, 6)}
 
     def _names(self, domain: str, category: str, town: Town, geometry) -> tuple[str, str, object, object]:
-        rng = self.rng
-        company = f"枣庄{rng.choice(_BRANDS)}{rng.choice(_TRADES)}有限公司"
+        rng, city, district = self.rng, self.place.city, self.place.name
+        company = f"{city}{rng.choice(_BRANDS)}{rng.choice(_TRADES)}有限公司"
         village = f"{rng.choice(_VILLAGES)}{rng.choice(_SURNAMES)}庄村"
         place = town.name.removesuffix("街道").removesuffix("镇")
         if domain == "industry":
-            return f"{company.removeprefix('枣庄').removesuffix('有限公司')}{category}项目", company, None, None
+            return f"{company.removeprefix(city).removesuffix('有限公司')}{category}项目", company, None, None
         if domain == "municipal":
             if isinstance(geometry, LineString):
-                return f"{place}{category}更新改造工程", "薛城区城市建设投资有限公司", None, None
-            return f"{place}{category}设备更新项目", "薛城区城市管理局", rng.randrange(5, 80), "套"
+                return f"{place}{category}更新改造工程", f"{district}城市建设投资有限公司", None, None
+            return f"{place}{category}设备更新项目", f"{district}城市管理局", rng.randrange(5, 80), "套"
         if domain == "medical":
-            hospital = rng.choice((f"薛城区{place}卫生院", "薛城区人民医院", "薛城区中医院", f"{village}卫生室"))
+            hospital = rng.choice((f"{district}{place}卫生院", f"{district}人民医院", f"{district}中医院", f"{village}卫生室"))
             return f"{hospital}{category}设备更新项目", hospital, rng.randrange(1, 12), "台"
         if domain == "agriculture":
-            owner = f"薛城区{village}农机专业合作社"
+            owner = f"{district}{village}农机专业合作社"
             return f"{village}{category}项目", owner, rng.randrange(3, 40), "台"
         if domain == "transport":
             unit = "个" if category == "充电设施" else "辆"
-            return f"薛城区{category}更新项目（{place}）", "薛城区公共交通有限公司", rng.randrange(10, 120), unit
+            return f"{district}{category}更新项目（{place}）", f"{district}公共交通有限公司", rng.randrange(10, 120), unit
         if domain == "building" and category == "工程机械":
-            builder = f"枣庄{rng.choice(_BRANDS)}建设工程有限公司"
-            return f"{builder.removeprefix('枣庄').removesuffix('有限公司')}{category}更新项目", builder, \
+            builder = f"{city}{rng.choice(_BRANDS)}建设工程有限公司"
+            return f"{builder.removeprefix(city).removesuffix('有限公司')}{category}更新项目", builder, \
                 rng.randrange(2, 20), "台"
         if domain == "building":
             estate = f"{place}{rng.choice(('花园', '小区', '新村', '家园'))}"
             return f"{estate}{category}改造项目", f"{estate}业主委员会", rng.randrange(2, 30), "部"
         if domain == "education":
-            school = rng.choice((f"薛城区{place}中学", f"薛城区{place}小学", "枣庄市薛城区职业中等专业学校"))
+            school = rng.choice((f"{district}{place}中学", f"{district}{place}小学", f"{city}市{district}职业中等专业学校"))
             return f"{school}{category}更新项目", school, rng.randrange(20, 300), "台（套）"
         if domain == "culture_tourism":
-            return f"{place}文旅{category}提升项目", f"枣庄{rng.choice(_BRANDS)}文化旅游有限公司", None, None
+            return f"{place}文旅{category}提升项目", f"{city}{rng.choice(_BRANDS)}文化旅游有限公司", None, None
         if domain == "sports":
             office = f"{town.name}办事处" if town.name.endswith("街道") else f"{town.name}人民政府"
             return f"{place}全民{category}更新项目", office, rng.randrange(10, 60), "件"
-        return f"{place}{category}项目", f"枣庄{rng.choice(_BRANDS)}再生资源有限公司", None, None
+        return f"{place}{category}项目", f"{city}{rng.choice(_BRANDS)}再生资源有限公司", None, None
 
     def _schedule(self, stage: str, year: int, total: float) -> dict:
         """Dates and completed investment that respect the stage rules (DESIGN §2)."""

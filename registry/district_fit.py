@@ -36,6 +36,15 @@ def resolve_district(session: Session, district_code: str | None,
     return codes[0]
 
 
+def importable_districts(session: Session, allowed: frozenset[str] | None = None) -> list[tuple[str, str]]:
+    """``(code, name)`` of the districts with current towns that an account limited to ``allowed``
+    (None: any) may import into, by code: the web import's district picker."""
+    rows = session.execute(text(
+        "SELECT d.code, d.name FROM districts d WHERE EXISTS (SELECT 1 FROM towns t "
+        "WHERE t.district_code = d.code AND t.valid_to IS NULL) ORDER BY d.code")).all()
+    return [(code, name) for code, name in rows if allowed is None or code in allowed]
+
+
 # below these a geometry drawn along the boundary is not "outside" (10 m, 1 000 m²)
 _OUTSIDE_KM, _OUTSIDE_KM2 = 0.01, 0.001
 

@@ -63,3 +63,10 @@ def can_export(scope: Scope) -> bool:
 def can_admin_users(scope: Scope) -> bool:
     """Create, disable and edit accounts: admin."""
     return scope.role in USER_ADMINS
+
+
+def can_view_rollup(scope: Scope) -> bool:
+    """See a city's or province's roll-up (汇总): anyone signed in whose scope is whole districts
+    (viewers, bureaus, planners, admin). Town users see their towns' share only, never a district's
+    whole (``registry.rollup``)."""
+    return scope.role in SIGNED_IN and not scope.limited

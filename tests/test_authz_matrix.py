@@ -29,7 +29,13 @@ SAMPLE_VALUES = {"code": OWN_TOWN, "username": "victim", "token": "0" * 32, "fil
                  "target_id": "no-such-target", "z": "1", "x": "1", "y": "0", "ext": "png"}
 # Query strings a GET route needs to be answered at all.
 SAMPLE_QUERIES = {"/api/v1/map/features": "?bbox=116.9,34.9,117.4,35.2&zoom=12", "/api/v1/map/search": "?q=管网", "/api/v1/stats": "?group_by=town",
-                  "/export/download": "?format=geojson"}
+                  "/export/download": "?format=geojson", "/api/v1/rollup": "?level=province&code=37"}
+# Routes whose sample path is not made of SAMPLE_VALUES: the roll-up of the sample's province.
+SAMPLE_PATHS = {"/rollup/<level>/<code>": "/rollup/province/37",
+                "/rollup/<level>/<code>/figures.<fmt>": "/rollup/province/37/figures.csv"}
+# The roll-up of the sample's province (district 370499): a bureau of another district sees none
+# of it (404), like another district's project.
+ON_SAMPLE = {"GET /api/v1/rollup", "GET /rollup/<level>/<code>", "GET /rollup/<level>/<code>/figures.<fmt>"}
 
 # Classes: ok = 2xx/3xx (not to the login page); pass = got past the gate (not 401/403/404, < 500);
 # pass404 = past the gate, 404 allowed (an unknown import token); deny = 403; hide = 404;
@@ -45,6 +51,7 @@ PROJECT_RESTORE = (PASS, PASS, DENY, DENY, NO)
 PROJECT_PROGRESS = (PASS, PASS, DENY, PASS, HIDE)
 ADMIN_ONLY = (PASS, DENY, DENY, DENY, DENY)
 IMPORT_TOKEN = (PASS404, PASS404, DENY, DENY, DENY)
+ROLLUP = (OK, OK, OK, DENY, NO)  # town officials never see a district's whole
 
 # "METHOD rule" → (admin, bureau, planner, town_own, town_other); anonymous gets "login" unless
 # the rule is in PUBLIC.
@@ -81,6 +88,10 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "POST /api/v1/projects/<int:project_id>/progress": PROJECT_PROGRESS,
     "POST /api/v1/projects/<int:project_id>/restore": PROJECT_RESTORE,
     "GET /api/v1/stats": ALL_OK,
+    "GET /api/v1/rollup": ROLLUP,
+    "GET /rollup": (OK, OK, OK, DENY, DENY),  # to the viewer's own city or province
+    "GET /rollup/<level>/<code>": ROLLUP,
+    "GET /rollup/<level>/<code>/figures.<fmt>": ROLLUP,  # audited download
     "GET /api/v1/towns": ALL_OK,
     "GET /api/v1/towns.geojson": ALL_OK,
     "GET /imports": EDITORS_ONLY_PAGE,
@@ -136,7 +147,7 @@ def expected_class(key: str, role: str) -> str:
         return PUBLIC.get(key, "login")
     if role in DISTRICT_ROLES:
         everywhere, on_sample = DISTRICT_ROLES[role]
-        role = on_sample if "<int:project_id>" in key or "/towns/<code>" in key else everywhere
+        role = on_sample if "<int:project_id>" in key or "/towns/<code>" in key or key in ON_SAMPLE else everywhere
     return MATRIX[key][MATRIX_ROLES.index(role)]
 
 
@@ -179,6 +190,8 @@ def accounts_by_role(make_user):
 
 
 def _url(rule: str, project_id: int) -> str:
+    if rule in SAMPLE_PATHS:
+        return SAMPLE_PATHS[rule]
     url = rule.replace("<int:project_id>", str(project_id))
     for name, value in SAMPLE_VALUES.items():
         url = url.replace(f"<{name}>", value).replace(f"<path:{name}>", value).replace(f"<int:{name}>", value)

@@ -134,3 +134,62 @@ def test_demo_accounts_sign_in_with_their_roles_and_towns(committed, engine):
             account = authenticate(session, username=username, password=password, ip="127.0.0.1")
             assert account.role == role
             assert set(account.town_codes) == set(towns)
+
+
+# --- eqreg demo --districts: three districts in three cities for the roll-ups (issue 14) ---------
+
+def test_the_other_demo_districts_files_are_what_the_generator_makes():
+    from registry.demo import DEMO_DISTRICTS
+    generator = runpy.run_path(str(Path(DEMO_TOWNS).with_name("make_demo.py")))
+    for code, (path, place) in DEMO_DISTRICTS.items():
+        shipped = json.loads(path.read_text(encoding="utf-8"))
+        assert json.loads(json.dumps(generator["feature_collection"](code))) == shipped
+        assert {f["properties"]["district_code"] for f in shipped["features"]} == {code}
+        assert {f["properties"]["district_name"] for f in shipped["features"]} == {place.name}
+        shapes = [shape(f["geometry"]) for f in shipped["features"]]
+        assert all(s.is_valid and s.area > 0 for s in shapes)
+        assert sum(s.area for s in shapes) == pytest.approx(shapely.union_all(shapes).area, rel=1e-6)
+
+
+def test_cli_demo_with_districts_loads_three_cities_and_viewers(committed, engine):
+    from click.testing import CliRunner
+    from sqlalchemy.orm import Session
+
+    from registry.accounts import authenticate
+    from registry.demo import ROLLUP_USERS
+    from web.cli import main
+
+    result = CliRunner().invoke(main, ["demo", "--count", "20", "--districts", "370403,370784,371502"])
+    assert result.exit_code == 0, result.output
+    assert "安丘市（370784）6 个镇街边界" in result.output and "shandong" in result.output
+    with engine.connect() as conn:
+        rows = conn.execute(text("""
+            SELECT d.code, d.name, d.city_code, d.province_code, count(p.id),
+                   count(p.id) FILTER (WHERE p.code LIKE '%-' || d.code || '-%'),
+                   bool_and(ST_Within(p.geom, ST_Buffer(d.geom, 0.001)))
+            FROM districts d LEFT JOIN projects p ON p.district_code = d.code
+            GROUP BY d.code ORDER BY d.code""")).all()
+    assert [tuple(r) for r in rows] == [("370403", "薛城区", "3704", "37", 20, 20, True),
+                                        ("370784", "安丘市", "3707", "37", 20, 20, True),
+                                        ("371502", "东昌府区", "3715", "37", 20, 20, True)]
+    with Session(engine) as session:
+        reach = {}
+        for username, _, _, password in ROLLUP_USERS:
+            account = authenticate(session, username=username, password=password, ip="127.0.0.1")
+            reach[username] = (account.role, sorted(account.district_codes))
+    assert reach == {"shandong": ("viewer", ["370403", "370784", "371502"]),
+                     "zaozhuang": ("viewer", ["370403"])}
+    again = CliRunner().invoke(main, ["demo", "--count", "20", "--districts", "370784"])
+    assert again.exit_code == 0 and "安丘市演示数据已加载过" in again.output
+    bad = CliRunner().invoke(main, ["demo", "--districts", "370403,999999"])
+    assert bad.exit_code != 0 and "没有这些演示区县：999999" in bad.output
+
+
+def test_plain_demo_makes_no_viewers(committed, engine):
+    from click.testing import CliRunner
+    from web.cli import main
+    result = CliRunner().invoke(main, ["demo", "--count", "5"])
+    assert result.exit_code == 0 and "shandong" not in result.output
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM districts")).scalar_one() == 1
+        assert conn.execute(text("SELECT count(*) FROM users WHERE role = 'viewer'")).scalar_one() == 0

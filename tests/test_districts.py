@@ -129,3 +129,30 @@ def test_the_admin_page_gives_and_shows_districts(app, committed, make_user):
     answer = admin.post("/admin/users", data={"username": "shi", "role": "viewer", "cities": "370400",
                                               "password": "a long enough password"}, follow_redirects=True)
     assert "市 3704" in answer.get_data(as_text=True)
+
+
+def test_the_web_import_of_a_bureau_of_two_districts_picks_the_district(app, two_districts, make_user, tmp_path, engine):
+    """The upload page offers the account's districts (the CLI's --district); the preview and the
+    confirmation import into the one chosen, and one outside the account is refused."""
+    import re
+    app.config["UPLOAD_DIR"] = str(tmp_path)
+    client = sign_in(app, make_user("bureau", districts=[A, B]))
+    page = client.get("/imports").get_data(as_text=True)
+    assert f'<option value="{A}"' in page and f'<option value="{B}"' in page and "371599" not in page
+    sheet = ("项目代码,项目名称,领域,建设单位,经度,纬度,总投资（万元）,项目阶段\n"
+             f"2025-{B}-01-01-800001,邻区锅炉更新,工业,邻区公司,117.05,35.25,120,谋划储备\n").encode()
+
+    def preview(district):
+        return client.post("/imports/preview", data={"file": (io.BytesIO(sheet), "b.csv"), "district": district},
+                           content_type="multipart/form-data")
+    wrong = preview(A).get_data(as_text=True)
+    assert "将新增 1 个" not in wrong  # the point lies in 邻区, outside 测试区
+    html = preview(B).get_data(as_text=True)
+    assert "将新增 1 个" in html
+    token = re.search(r'action="/imports/([\w-]+)/confirm"', html)[1]
+    assert client.post(f"/imports/{token}/confirm").status_code == 302
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT district_code FROM projects WHERE name = '邻区锅炉更新'")).scalar() == B
+    assert preview("371599").status_code == 403
+    single = sign_in(app, make_user("bureau", districts=[A])).get("/imports").get_data(as_text=True)
+    assert 'name="district" value="370499"' in single and "<select id=\"i-district\"" not in single

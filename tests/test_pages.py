@@ -165,9 +165,9 @@ def test_language_choice_is_kept_and_the_switch_keeps_the_query(client_for, web_
 
 
 @pytest.mark.parametrize("role,towns,shown", [
-    ("planner", (), ["/", "/map", "/projects", "/targets", "/progress/missing", "/export"]),
+    ("planner", (), ["/", "/rollup", "/map", "/projects", "/targets", "/progress/missing", "/export"]),
     ("town", ("370499002",), ["/", "/map", "/projects", "/targets", "/progress/missing", "/export"]),
-    ("bureau", (), ["/", "/map", "/projects", "/targets", "/progress/missing", "/imports", "/export"])])
+    ("bureau", (), ["/", "/rollup", "/map", "/projects", "/targets", "/progress/missing", "/imports", "/export"])])
 def test_menu_shows_only_what_the_role_may_use(client_for, web_data, role, towns, shown):
     page = html(client_for(role, towns=towns).get("/"))
     nav = re.search(r'<nav class="main-nav".*?</nav>', page, re.S).group(0)

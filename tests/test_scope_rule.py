@@ -22,6 +22,7 @@ from registry.roles import Role
 from registry.scope import Scope, present_secret, project_clause, scope_for
 from registry.filters import ProjectFilters
 from registry.map_view import search_features, view_features
+from registry.rollup import Jurisdiction, rollup
 
 WHOLE_GRID = "116.9,34.9,117.4,35.6"
 # (role, the account's towns or jurisdictions)
@@ -53,6 +54,10 @@ def _seen(db, scope: Scope) -> dict[str, object]:
         "search": {f["id"] for f in search_features(db, scope, q="-37")["features"]},
         "town_figures": {t["code"]: (t["project_count"], t["total_investment"])
                          for t in figures.town_figures(db, scope)},
+        # roll-ups are refused to town officials (tests/test_rollup.py)
+        "rollup": None if scope.limited else {
+            d["code"]: (d["project_count"], d["total_investment"])
+            for d in rollup(db, scope, Jurisdiction("province", "37"))["districts"]},
     }
 
 
@@ -79,6 +84,10 @@ def test_the_app_and_its_sql_files_show_what_row_level_security_shows(db, sample
     by_database = _seen(db, Scope(actor="db", role=Role.SYSTEM))  # no application filter at all
     by_database["town_figures"] = _towns_of(by_database["town_figures"], scope)
     by_application["town_figures"] = _towns_of(by_application["town_figures"], scope)
+    # the districts table has no row-level security: keep the districts the scope's roll-up lists
+    by_database["rollup"] = None if scope.limited else {
+        code: value for code, value in by_database["rollup"].items()
+        if scope.district_codes is None or code in scope.district_codes}
     assert by_application == by_database
 
 

@@ -88,4 +88,4 @@ def _register_blueprints(app: Flask) -> None:
 BLUEPRINTS: list[str] = ["web.api", "web.pages", "web.maps.views", "web.maps.api", "web.maps.tiles",
                          "web.maps.vector_tiles", "web.admin",
                          "web.editing", "web.import_pages", "web.export_pages", "web.api.targets",
-                         "web.targets_pages", "web.progress_pages"]
+                         "web.targets_pages", "web.progress_pages", "web.rollup_pages"]

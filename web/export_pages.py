@@ -1,7 +1,9 @@
 """The export page: pick a format and filters, download the visible projects.
 
 Same service as ``eqreg projects export`` (registry.exporting), with the user's scope: a town
-official's export holds only projects with a share in their towns. Every download is audited.
+official's export holds only projects with a share in their towns. ``province``, ``city`` or
+``district`` limits it further to one level's districts (``registry.rollup.narrowed_scope``; the
+roll-up pages link here). Every download is audited.
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, render_template, request, send_file, stream_with_context
 
-from registry import audit, browse, exporting, permissions
+from registry import audit, browse, exporting, permissions, rollup
 from registry.errors import InvalidInput
 from registry.filters import ProjectFilters
 from registry.vocab import DOMAINS, STAGES
@@ -32,9 +34,11 @@ def export_form():
     auth.require(permissions.can_export(scope))
     filters = ProjectFilters.parse(request.args)
     session = database.session()
+    level = rollup.export_jurisdiction(request.args)
+    scope = rollup.narrowed_scope(session, scope, level)
     count = exporting.count_projects(session, scope=scope, filters=filters)
     kept = {k: v for k, v in request.args.items() if v and k not in ("lang", "format")}
-    return render_template("export.html", count=count, args=kept, formats=exporting.FORMATS,
+    return render_template("export.html", count=count, args=kept, formats=exporting.FORMATS, level=level,
                            towns=browse.visible_towns(session, scope), domains=DOMAINS, stages=STAGES)
 
 
@@ -49,6 +53,8 @@ def download():
                            {"format": fmt})
     filters = ProjectFilters.parse(request.args)
     session = database.session()
+    # ?province=37, ?city=3704 or ?district=370403: the scope's districts of that level only
+    scope = rollup.narrowed_scope(session, scope, rollup.export_jurisdiction(request.args))
     count = exporting.count_projects(session, scope=scope, filters=filters)
     audit.record(session, actor=scope.actor, action="export", entity="projects",
                  details={"format": fmt, "count": count,

@@ -20,6 +20,7 @@ from pathlib import Path
 from flask import Blueprint, redirect, render_template, request, send_file, url_for
 
 from registry import permissions
+from registry.district_fit import importable_districts
 from registry.errors import ImportRejected, InvalidInput, NotFound
 from registry.import_report import ImportReport, Problem, shown
 from registry.importing import import_projects
@@ -71,7 +72,10 @@ def _stored(token: str, actor: str) -> tuple[bytes, dict]:
 
 
 def _render_upload(error: str | None = None, status: int = 200):
-    return render_template("import_upload.html", error=error, crs_names=CRS_NAMES), status
+    scope = auth.current_scope()
+    districts = importable_districts(database.session(), scope.district_codes)
+    return render_template("import_upload.html", error=error, crs_names=CRS_NAMES, districts=districts,
+                           chosen=request.form.get("district")), status
 
 
 def _options(form) -> dict:
@@ -82,7 +86,8 @@ def _options(form) -> dict:
 def _dry_run(data: bytes, meta: dict, scope) -> ImportReport:
     return import_projects(database.session(), io.BytesIO(data), filename=meta["filename"],
                            default_crs=meta["crs"], sheet=meta["sheet"], dry_run=True, actor=scope.actor,
-                           allowed_districts=scope.district_codes, **meta["options"])
+                           district_code=meta.get("district"), allowed_districts=scope.district_codes,
+                           **meta["options"])
 
 
 def _save_preview(token: str, meta: dict, report: ImportReport):
@@ -113,8 +118,9 @@ def preview():
     if crs is None:
         return _render_upload("请选择有效的坐标系", 400)
     sheet = request.form.get("sheet") or None
+    # the district picker (several districts loaded): blank = the only one there is
     meta = {"actor": scope.actor, "filename": upload.filename, "crs": crs, "sheet": sheet,
-            "options": _options(request.form)}
+            "district": request.form.get("district") or None, "options": _options(request.form)}
     try:
         report = _dry_run(data, meta, scope)
     except (ImportRejected, InvalidInput) as exc:
@@ -156,7 +162,7 @@ def confirm(token: str):
     # one import per district at a time: a busy district is refused (409), the upload kept
     report = import_projects(database.session(), io.BytesIO(data), filename=meta["filename"],
                              default_crs=meta["crs"], sheet=meta["sheet"], actor=scope.actor,
-                             allowed_districts=scope.district_codes,
+                             district_code=meta.get("district"), allowed_districts=scope.district_codes,
                              expected_versions=meta.get("versions") or {}, **meta.get("options", {}))
     directory = _upload_dir()
     (directory / f"{token}.bin").unlink(missing_ok=True)

@@ -24,7 +24,8 @@ def _signed_in(scope) -> bool:
 
 # Main navigation: (path, message id, who may use it). An item shows once some blueprint serves
 # its path and the signed-in user's role may use the page (no menu item that leads to a 403).
-NAVIGATION = [("/", "Home", _signed_in), ("/map", "Map", _signed_in),
+NAVIGATION = [("/", "Home", _signed_in), ("/rollup", "Roll-up", permissions.can_view_rollup),
+              ("/map", "Map", _signed_in),
               ("/projects", "Projects", _signed_in), ("/targets", "Targets", _signed_in),
               ("/progress/missing", "Monthly reporting", permissions.can_view_reports),
               ("/imports", "Import", permissions.can_import),

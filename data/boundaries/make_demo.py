@@ -8,7 +8,8 @@ government, from general geographic knowledge) clipped to a hand-drawn outline o
 of 23 vertices. Good enough to demonstrate maps, matching and figures; useless for anything else.
 
 Run from the repository root:  .venv/bin/python data/boundaries/make_demo.py
-Writes data/boundaries/xuecheng-demo-towns.geojson (EPSG:4326, longitude/latitude).
+Writes data/boundaries/xuecheng-demo-towns.geojson (EPSG:4326, longitude/latitude), and the same
+kind of file for the roll-up demo's two other districts (``MORE_DISTRICTS``).
 """
 from __future__ import annotations
 
@@ -47,36 +48,72 @@ OUTLINE = [
 OUTPUT = Path(__file__).with_name("xuecheng-demo-towns.geojson")
 DECIMALS = 6
 
+# Two more districts for the roll-up demo (``eqreg demo --districts``), in two other cities:
+# 安丘市 (潍坊) and 东昌府区 (聊城): six of each one's towns with their real names and statistical
+# codes (the others are left out, so the towns cover the whole district only roughly); seats and
+# outlines are rough guesses. district code → (name, file, seats, outline).
+MORE_DISTRICTS = {
+    "370784": ("安丘市", "anqiu-demo-towns.geojson", [
+        ("370784001", "兴安街道", 119.245, 36.455),
+        ("370784003", "新安街道", 119.205, 36.470),
+        ("370784004", "凌河街道", 119.080, 36.540),
+        ("370784100", "景芝镇", 119.390, 36.330),
+        ("370784104", "官庄镇", 119.290, 36.600),
+        ("370784111", "石埠子镇", 119.050, 36.320),
+    ], [
+        (119.100, 36.680), (119.250, 36.690), (119.380, 36.640), (119.470, 36.520), (119.480, 36.380),
+        (119.420, 36.250), (119.280, 36.200), (119.120, 36.210), (118.990, 36.280), (118.960, 36.420),
+        (119.000, 36.560),
+    ]),
+    "371502": ("东昌府区", "dongchangfu-demo-towns.geojson", [
+        ("371502001", "古楼街道", 115.990, 36.455),
+        ("371502002", "柳园街道", 115.960, 36.480),
+        ("371502004", "湖西街道", 115.945, 36.440),
+        ("371502100", "侯营镇", 115.900, 36.590),
+        ("371502101", "沙镇镇", 116.050, 36.330),
+        ("371502102", "堂邑镇", 115.830, 36.470),
+    ], [
+        (115.880, 36.650), (116.020, 36.640), (116.120, 36.560), (116.150, 36.430), (116.100, 36.300),
+        (115.980, 36.260), (115.850, 36.300), (115.770, 36.400), (115.780, 36.540),
+    ]),
+}
 
-def town_cells() -> list[tuple[str, str, Polygon]]:
+
+def town_cells(seat_list=SEATS, outline_points=OUTLINE) -> list[tuple[str, str, Polygon]]:
     """Each seat's Voronoi cell clipped to the outline, as (code, name, polygon)."""
-    outline = Polygon(OUTLINE)
-    seats = [Point(lng, lat) for _, _, lng, lat in SEATS]
+    outline = Polygon(outline_points)
+    seats = [Point(lng, lat) for _, _, lng, lat in seat_list]
     if not all(outline.contains(seat) for seat in seats):
         raise SystemExit("a town seat lies outside the outline")
     cells = shapely.voronoi_polygons(MultiPoint(seats), extend_to=outline).geoms
     out = []
-    for (code, name, _, _), seat in zip(SEATS, seats):
+    for (code, name, _, _), seat in zip(seat_list, seats):
         cell = next(c for c in cells if c.contains(seat))
         out.append((code, name, shapely.set_precision(cell.intersection(outline), 10 ** -DECIMALS)))
     return out
 
 
-def feature_collection() -> dict:
+def feature_collection(district: str = DISTRICT[0]) -> dict:
+    if district == DISTRICT[0]:
+        name, output, seats, outline = DISTRICT[1], OUTPUT.name, SEATS, OUTLINE
+    else:
+        name, output, seats, outline = MORE_DISTRICTS[district]
     features = [{
         "type": "Feature",
-        "properties": {"code": code, "name": name, "level": "镇" if name.endswith("镇") else "街道",
-                       "district_code": DISTRICT[0], "district_name": DISTRICT[1], "note": LABEL},
+        "properties": {"code": code, "name": town, "level": "镇" if town.endswith("镇") else "街道",
+                       "district_code": district, "district_name": name, "note": LABEL},
         "geometry": mapping(cell),
-    } for code, name, cell in town_cells()]
-    return {"type": "FeatureCollection", "name": "xuecheng-demo-towns", "description": LABEL,
+    } for code, town, cell in town_cells(seats, outline)]
+    return {"type": "FeatureCollection", "name": output.removesuffix(".geojson"), "description": LABEL,
             "features": features}
 
 
 def main() -> None:
-    collection = feature_collection()
-    text = json.dumps(collection, ensure_ascii=False, separators=(",", ":"))
-    OUTPUT.write_text(text.replace('{"type":"Feature",', '\n{"type":"Feature",') + "\n", encoding="utf-8")
+    for district in (DISTRICT[0], *MORE_DISTRICTS):
+        collection = feature_collection(district)
+        text = json.dumps(collection, ensure_ascii=False, separators=(",", ":"))
+        path = OUTPUT.with_name(collection["name"] + ".geojson")
+        path.write_text(text.replace('{"type":"Feature",', '\n{"type":"Feature",') + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from web.api import editing, health, openapi, progress, projects, towns  # noqa: E402,F401  (routes register on bp)
+from web.api import editing, health, openapi, progress, projects, rollup, towns  # noqa: E402,F401  (routes register on bp)
 from web import auth  # noqa: E402  (the sign-in routes live in web/auth.py; the document lists them too)
 
 openapi.register_paths(auth.OPENAPI_PATHS)

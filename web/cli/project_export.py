@@ -25,12 +25,18 @@ FORMAT_NAMES = {"geojson": "GeoJSON", "csv": "CSV", "xlsx": "Excel", "gpkg": "Ge
               help="年份口径：计划开工（未填时取项目代码中的年份）、实际开工或实际竣工")
 @click.option("--key/--not-key", "is_key", default=None, help="只导出重点项目（--not-key：只导出非重点项目）")
 @click.option("--q", help="名称、代码、建设单位或地址中的文字")
+@click.option("--province", help="省代码（2 位）：只导出该省各区县的项目")
+@click.option("--city", help="市代码（4 位）：只导出该市各区县的项目")
+@click.option("--district", help="区县代码（6 位）：只导出该区县的项目")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True,
               help="输出文件")
 def export(fmt: str, town: str | None, domain: str | None, stage: str | None, year: str | None,
-           year_of: str, is_key: bool | None, q: str | None, output: str) -> None:
-    """Export projects (the whole registry: the operator's scope) to a file."""
-    if not any((town, domain, stage, year, is_key is not None, q)):
+           year_of: str, is_key: bool | None, q: str | None, province: str | None, city: str | None,
+           district: str | None, output: str) -> None:
+    """Export projects (the whole registry: the operator's scope, or one province, city or
+    district of it) to a file."""
+    levels = {"province": province, "city": city, "district": district}
+    if not any((town, domain, stage, year, is_key is not None, q, province, city, district)):
         written = _whole_registry(fmt.lower(), output)
         click.echo(f"已导出 {written} 个项目（{FORMAT_NAMES[fmt.lower()]}）到 {output}")
         return
@@ -40,8 +46,10 @@ def export(fmt: str, town: str | None, domain: str | None, stage: str | None, ye
     filters = ProjectFilters.parse({"town": town, "domain": domain, "stage": stage, "year": year,
                                     "year_of": year_of, "q": q,
                                     "is_key": None if is_key is None else str(is_key).lower()})
-    scope = Scope.system("cli")
+    from registry.rollup import export_jurisdiction, narrowed_scope
+    level = export_jurisdiction(levels)
     with registry_db.session_scope() as session:
+        scope = narrowed_scope(session, Scope.system("cli"), level)
         total = count_projects(session, scope=scope, filters=filters)
         with tqdm(total=total, unit="项", desc="导出", disable=not sys.stderr.isatty()) as bar:
             written = export_projects(session, fmt.lower(), output, scope=scope, filters=filters,

@@ -21,6 +21,7 @@ LOCAL_FILES: dict[str, str | None] = {
     "leaflet-heat.js": "vendor/leaflet.heat/leaflet-heat.js",
     "leaflet_vector_tile_layer": "vendor/leaflet-vector-tile-layer/VectorTileLayer.umd.min.js",
     "eqreg_project_map": "js/project_map.js",  # web/maps/layers.py
+    "eqreg_rollup_map": "js/rollup_map.js",  # web/maps/rollup_map.py
     # Folium's Map also loads jQuery, Bootstrap and Awesome Markers for folium.Icon and its
     # Bootstrap-styled popups; the registry's maps use neither, so they are left out.
     "jquery": None,

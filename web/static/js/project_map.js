@@ -446,5 +446,7 @@
     if (cfg.options.tiles) { showTiles(); } else { load(); }
   }
 
-  window.EqregMap = {init: init, clusterIcon: clusterIcon};
+  // the formatting and colour helpers, shared with the roll-up map (web/static/js/rollup_map.js)
+  window.EqregMap = {init: init, clusterIcon: clusterIcon, esc: esc, num: num, metricValue: metricValue,
+                     metricColor: metricColor};
 })();
