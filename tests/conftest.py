@@ -68,7 +68,7 @@ def committed(engine, database_url, monkeypatch):
     yield database_url
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE password_checks, project_towns, projects, import_batches, towns, districts, audit_log, "
-                          "users, user_towns, user_jurisdictions, api_tokens, login_attempts, user_sessions, refusal_counts, town_notices, "
+                          "users, user_towns, user_jurisdictions, api_tokens, sign_in_proofs, login_attempts, user_sessions, refusal_counts, town_notices, "
                           "target_jurisdictions RESTART IDENTITY CASCADE"))
 
 
@@ -237,18 +237,29 @@ class BrowserClient(FlaskClient):
         return super().open(*args, **kwargs)
 
 
+_owner_engines: dict[str, object] = {}
+
+
 def sign_in(app, account) -> BrowserClient:
-    """A client whose session is signed in as ``account`` (no password round-trip needed)."""
+    """A client whose session is signed in as ``account`` (no password round-trip needed).
+
+    The session row is made as the owner, as the CLI could: the web role makes a signed-in
+    session only with the proof of a password just checked (migration 0016)."""
     from itsdangerous import URLSafeTimedSerializer
+    from registry import user_sessions
     app.test_client_class = BrowserClient
     client = app.test_client()
     raw = os.urandom(20).hex()
-    with client.session_transaction() as session:
-        session["_user_id"] = str(account.id)
-        session["_fresh"] = True
-        session["csrf_token"] = raw
-    secret = app.config.get("WTF_CSRF_SECRET_KEY") or app.secret_key
-    client.csrf_token = URLSafeTimedSerializer(secret, salt="wtf-csrf-token").dumps(raw)
+    url = app.config.get("DATABASE_URL") or registry_db.database_url()
+    owner = _owner_engines.get(url) or _owner_engines.setdefault(url, registry_db.make_engine(url, pool_size=1))
+    secret = user_sessions.new_secret()
+    with Session(owner) as session:
+        user_sessions.save(session, secret=secret, data={"_user_id": str(account.id), "_fresh": True,
+                                                         "csrf_token": raw},
+                           user_id=account.id, ip=None, user_agent=None)
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], secret)
+    key = app.config.get("WTF_CSRF_SECRET_KEY") or app.secret_key
+    client.csrf_token = URLSafeTimedSerializer(key, salt="wtf-csrf-token").dumps(raw)
     return client
 
 
