@@ -175,11 +175,13 @@ SET search_path = public, pg_temp AS $fn$
   UPDATE user_sessions SET revoked_at = now() WHERE user_id = p_user_id AND revoked_at IS NULL;
 $fn$;
 
-CREATE FUNCTION eqreg_user_id(p_username text) RETURNS integer LANGUAGE plpgsql STABLE
+-- The account an admin change is for (raises unless the caller may administer accounts).
+CREATE FUNCTION eqreg_admin_target(p_username text) RETURNS integer LANGUAGE plpgsql STABLE
 SET search_path = public, pg_temp AS $fn$
 DECLARE
   account_id integer;
 BEGIN
+  PERFORM eqreg_require_admin();
   SELECT u.id INTO account_id FROM users u WHERE u.username = p_username;
   IF account_id IS NULL THEN
     RAISE EXCEPTION 'no user %', p_username USING ERRCODE = 'no_data_found';
@@ -197,9 +199,8 @@ BEGIN
   PERFORM eqreg_require_admin();
   INSERT INTO users (username, role, display_name, password_hash)
   VALUES (p_username, p_role, p_display_name, p_password_hash) RETURNING id INTO account_id;
-  INSERT INTO user_towns (user_id, town_code) SELECT account_id, t FROM unnest(p_towns) t;
-  INSERT INTO user_jurisdictions (user_id, level, code)
-  SELECT account_id, l, c FROM unnest(p_levels, p_codes) AS j(l, c);
+  PERFORM eqreg_user_set_towns(p_username, p_towns);
+  PERFORM eqreg_user_set_jurisdictions(p_username, p_levels, p_codes);
   RETURN account_id;
 END
 $fn$;
@@ -207,10 +208,8 @@ $fn$;
 CREATE FUNCTION eqreg_user_set_active(p_username text, p_active boolean) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp AS $fn$
 DECLARE
-  account_id integer;
+  account_id integer := eqreg_admin_target(p_username);
 BEGIN
-  PERFORM eqreg_require_admin();
-  account_id := eqreg_user_id(p_username);
   UPDATE users SET active = p_active WHERE id = account_id;
   IF NOT p_active THEN
     PERFORM eqreg_revoke_credentials(account_id);
@@ -218,13 +217,12 @@ BEGIN
 END
 $fn$;
 
+-- Each admin change names its account in DECLARE: the check runs first, whatever follows.
 CREATE FUNCTION eqreg_user_set_password(p_username text, p_password_hash text) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp AS $fn$
 DECLARE
-  account_id integer;
+  account_id integer := eqreg_admin_target(p_username);
 BEGIN
-  PERFORM eqreg_require_admin();
-  account_id := eqreg_user_id(p_username);
   UPDATE users SET password_hash = p_password_hash WHERE id = account_id;
   PERFORM eqreg_revoke_credentials(account_id);
 END
@@ -233,10 +231,8 @@ $fn$;
 CREATE FUNCTION eqreg_user_set_towns(p_username text, p_towns text[]) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp AS $fn$
 DECLARE
-  account_id integer;
+  account_id integer := eqreg_admin_target(p_username);
 BEGIN
-  PERFORM eqreg_require_admin();
-  account_id := eqreg_user_id(p_username);
   DELETE FROM user_towns WHERE user_id = account_id;
   INSERT INTO user_towns (user_id, town_code) SELECT account_id, t FROM unnest(p_towns) t;
 END
@@ -245,10 +241,8 @@ $fn$;
 CREATE FUNCTION eqreg_user_set_jurisdictions(p_username text, p_levels text[], p_codes text[]) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp AS $fn$
 DECLARE
-  account_id integer;
+  account_id integer := eqreg_admin_target(p_username);
 BEGIN
-  PERFORM eqreg_require_admin();
-  account_id := eqreg_user_id(p_username);
   DELETE FROM user_jurisdictions WHERE user_id = account_id;
   INSERT INTO user_jurisdictions (user_id, level, code)
   SELECT account_id, l, c FROM unnest(p_levels, p_codes) AS j(l, c);
@@ -258,11 +252,11 @@ $fn$;
 CREATE FUNCTION eqreg_user_revoke_sessions(p_username text, p_session_id bigint) RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp AS $fn$
 DECLARE
+  account_id integer := eqreg_admin_target(p_username);
   ended integer;
 BEGIN
-  PERFORM eqreg_require_admin();
   UPDATE user_sessions SET revoked_at = now()
-  WHERE user_id = eqreg_user_id(p_username) AND revoked_at IS NULL AND (p_session_id IS NULL OR id = p_session_id);
+  WHERE user_id = account_id AND revoked_at IS NULL AND (p_session_id IS NULL OR id = p_session_id);
   GET DIAGNOSTICS ended = ROW_COUNT;
   RETURN ended;
 END
@@ -280,7 +274,8 @@ DEFINERS = ("eqreg_sign_in(text, text, text, text)",
 # Helpers the definer functions call: harmless when called directly (they grant nothing), but no
 # business of the web role; ``eqreg db check`` grants every ``eqreg_*`` function, so they stay callable.
 HELPERS = ("eqreg_caller_is_owner()", "eqreg_require_admin()", "eqreg_take_proof(text)",
-           "eqreg_credential_user(text, integer)", "eqreg_revoke_credentials(integer)", "eqreg_user_id(text)")
+           "eqreg_credential_user(text, integer)", "eqreg_revoke_credentials(integer)",
+           "eqreg_admin_target(text)")
 
 EDITOR = "(SELECT eqreg_request_role()) IN ('admin', 'bureau')"
 DISTRICTS = "(SELECT eqreg_visible_districts())"
