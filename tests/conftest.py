@@ -127,9 +127,17 @@ def token_for(session: Session, role: str, towns=(), username: str | None = None
     database derives a request's scope (``registry.scope.present_secret``, migration 0011)."""
     import secrets as random
     from registry import accounts
+    # Made as the owner, as the CLI would (the web role makes no account, migration 0016), even
+    # when the transaction already runs as the web role: that role is taken up again afterwards.
+    role_now = session.execute(text("SELECT current_setting('role')")).scalar_one()
+    if role_now != "none":
+        session.execute(text("RESET ROLE"))
     account = accounts.create_user(session, actor="test", role=role, towns=towns,
                                    username=username or f"{role}_{random.token_hex(4)}", **reach)
-    return accounts.issue_token(session, account=account)[0]
+    secret = accounts.issue_token(session, account=account)[0]
+    if role_now != "none":
+        session.execute(text("SELECT set_config('role', :role, true)"), {"role": role_now})
+    return secret
 
 
 def present_scope(session: Session, scope) -> None:
