@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 from flask.testing import FlaskClient
 from werkzeug.datastructures import Headers
 
@@ -259,7 +260,8 @@ def sign_in(app, account) -> BrowserClient:
     client = app.test_client()
     raw = os.urandom(20).hex()
     url = app.config.get("DATABASE_URL") or registry_db.database_url()
-    owner = _owner_engines.get(url) or _owner_engines.setdefault(url, registry_db.make_engine(url, pool_size=1))
+    # No pool: no connection of the owner's stays behind among the app's (tests count those).
+    owner = _owner_engines.get(url) or _owner_engines.setdefault(url, registry_db.make_engine(url, poolclass=NullPool))
     secret = user_sessions.new_secret()
     with Session(owner) as session:
         user_sessions.save(session, secret=secret, data={"_user_id": str(account.id), "_fresh": True,
