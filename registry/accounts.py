@@ -2,6 +2,12 @@
 
 Services follow the house rule: ``do_x(session, *, ...)``, they commit, and every change (and
 every sign-in, failed sign-in and refusal) is written to the audit trail.
+
+The web role writes no account table itself (migration 0016): every write here is a call of a
+definer function that checks its own authority — an admin's request secret (or the owner, for the
+CLI) for account changes, a password just checked (``eqreg_sign_in`` and its proof) for a new
+session or token. The checks and messages stay here; the database refuses what they would let
+through by mistake (``Forbidden``).
 """
 from __future__ import annotations
 
@@ -12,14 +18,16 @@ import secrets
 from dataclasses import dataclass
 from typing import Iterable
 
+import psycopg.errors
 from sqlalchemy import and_, delete, func, insert, literal_column, or_, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from geo.admin_codes import LEVEL_DIGITS, is_level_code, level_code, town_code
 from registry import audit, passwords
-from registry.errors import Conflict, InvalidInput, NotFound, RegistryError
-from registry.models import ApiToken, LoginAttempt, User, UserJurisdiction, UserSession, UserTown
+from registry.errors import Conflict, Forbidden, InvalidInput, NotFound, RegistryError
+from registry.models import ApiToken, LoginAttempt, User, UserJurisdiction, UserTown
 from registry.roles import Role
 
 # The labels of ACCOUNT_ROLES, keyed by their plain values (forms, the CLI's choices).
@@ -94,6 +102,28 @@ def normalise_town_code(code: str) -> str:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+def call_definer(session: Session, statement: str, **params):
+    """Run one account-writing definer function (migration 0016); its refusal is ``Forbidden``."""
+    try:
+        return session.scalar(text(statement), params)
+    except DBAPIError as exc:
+        if isinstance(exc.orig, psycopg.errors.InsufficientPrivilege):
+            session.rollback()
+            raise Forbidden(exc.orig.diag.message_primary or "无权修改账号。") from exc
+        raise
+
+
+def new_proof() -> str:
+    """A one-time secret for ``authenticate(proof=…)``: the database keeps it for one minute, for
+    the one session (``registry.user_sessions.save``) or token (``issue_token``) of that sign-in."""
+    return secrets.token_urlsafe(32)
+
+
+def _pairs(given: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    given = list(given)
+    return {"levels": [level for level, _ in given], "codes": [code for _, code in given]}
 
 
 def towns_of_user():
@@ -195,17 +225,17 @@ def create_user(session: Session, *, actor: str, username: str, role: str, passw
     given = normalise_jurisdictions(role, districts=districts, cities=cities, provinces=provinces)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"用户 {username} 已存在。")
-    user = User(username=username, role=role, display_name=(display_name or "").strip() or None,
-                password_hash=hash_password(password) if password else None)
-    session.add(user)
-    session.flush()
-    session.add_all(UserTown(user_id=user.id, town_code=c) for c in codes)
-    session.add_all(UserJurisdiction(user_id=user.id, level=level, code=code) for level, code in given)
+    display_name = (display_name or "").strip() or None
+    user_id = call_definer(
+        session, "SELECT eqreg_user_create(:username, :role, :display_name, :password_hash, "
+                 "CAST(:towns AS text[]), CAST(:levels AS text[]), CAST(:codes AS text[]))",
+        username=username, role=role, display_name=display_name,
+        password_hash=hash_password(password) if password else None, towns=codes, **_pairs(given))
     audit.record(session, actor=actor, action="user_create", entity="user", entity_id=username,
-                 after={"role": role, "towns": codes, "display_name": user.display_name,
+                 after={"role": role, "towns": codes, "display_name": display_name,
                         **({"jurisdictions": [list(p) for p in given]} if given else {})})
     session.commit()
-    return _account(session, user)
+    return _account(session, session.get(User, user_id))
 
 
 def set_active(session: Session, *, actor: str, username: str, active: bool) -> Account:
@@ -214,20 +244,20 @@ def set_active(session: Session, *, actor: str, username: str, active: bool) -> 
     if actor == user.username and not active:
         raise InvalidInput("不能停用自己的账号。")
     before = user.active
-    user.active = active
-    if not active:
-        _revoke_all_credentials(session, user.id)
+    call_definer(session, "SELECT eqreg_user_set_active(:username, :active)",  # disabling ends its credentials
+                 username=user.username, active=active)
     audit.record(session, actor=actor, action="user_enable" if active else "user_disable",
                  entity="user", entity_id=user.username, before={"active": before}, after={"active": active})
     session.commit()
+    session.refresh(user)
     return _account(session, user)
 
 
 def set_password(session: Session, *, actor: str, username: str, password: str) -> None:
     """Set a new password; earlier sessions and tokens of this user stop working."""
     user = _user(session, username)
-    user.password_hash = hash_password(password)
-    _revoke_all_credentials(session, user.id)
+    call_definer(session, "SELECT eqreg_user_set_password(:username, :password_hash)",  # ends its credentials
+                 username=user.username, password_hash=hash_password(password))
     audit.record(session, actor=actor, action="user_password", entity="user", entity_id=user.username)
     session.commit()
 
@@ -241,8 +271,8 @@ def set_towns(session: Session, *, actor: str, username: str, towns: Iterable[st
     if not codes:
         raise InvalidInput("镇街用户至少需要一个镇街代码。")
     before = _account(session, user).town_codes
-    session.execute(delete(UserTown).where(UserTown.user_id == user.id))
-    session.add_all(UserTown(user_id=user.id, town_code=c) for c in codes)
+    call_definer(session, "SELECT eqreg_user_set_towns(:username, CAST(:towns AS text[]))",
+                 username=user.username, towns=codes)
     audit.record(session, actor=actor, action="user_towns", entity="user", entity_id=user.username,
                  before={"towns": list(before)}, after={"towns": codes})
     session.commit()
@@ -258,8 +288,8 @@ def set_jurisdictions(session: Session, *, actor: str, username: str, districts:
         raise InvalidInput("只有发改局、规划人员和只读用户可以指定区县、市或省。")
     given = normalise_jurisdictions(user.role, districts=districts, cities=cities, provinces=provinces)
     before = _account(session, user).jurisdictions
-    session.execute(delete(UserJurisdiction).where(UserJurisdiction.user_id == user.id))
-    session.add_all(UserJurisdiction(user_id=user.id, level=level, code=code) for level, code in given)
+    call_definer(session, "SELECT eqreg_user_set_jurisdictions(:username, CAST(:levels AS text[]), "
+                          "CAST(:codes AS text[]))", username=user.username, **_pairs(given))
     audit.record(session, actor=actor, action="user_jurisdictions", entity="user", entity_id=user.username,
                  before={"jurisdictions": [list(p) for p in before]},
                  after={"jurisdictions": [list(p) for p in given]})
@@ -326,8 +356,10 @@ def _record_attempt(session: Session, *, username: str, ip: str) -> int:
     return attempt_id
 
 
-def authenticate(session: Session, *, username: str, password: str, ip: str) -> Account:
-    """Check a password, with rate limiting; every outcome is audited.
+def authenticate(session: Session, *, username: str, password: str, ip: str, proof: str | None = None) -> Account:
+    """Check a password, with rate limiting; every outcome is audited. With ``proof``
+    (``new_proof()``) the database lets that secret start one session or token for this account
+    within a minute: nothing else can (migration 0016).
 
     Raises ``TooManyAttempts`` after 5 failures for one username from one address, or 20 for one
     username from anywhere, within 15 minutes (a success resets both), or after 50 failures from
@@ -339,22 +371,20 @@ def authenticate(session: Session, *, username: str, password: str, ip: str) -> 
     ip = ip or "unknown"
     attempt_id = _record_attempt(session, username=username, ip=ip)
     user = session.scalar(select(User).where(User.username == username)) if username else None
-    # The web role reads no hash (migration 0011): the database compares what the password derives.
-    derived = passwords.check(session, username=username, password=password or "")
-    ok = derived is not None and user is not None and user.active
-    if not ok:
+    # The web role reads no hash (migration 0011): the database compares what the password derives,
+    # and on success notes the sign-in (and a rehash) and keeps the proof (0016).
+    ok = passwords.sign_in(session, username=username, password=password or "", proof=proof)
+    if not ok or user is None:
         reason = "unknown_user" if user is None else ("disabled" if not user.active else "bad_password")
         audit.record(session, actor="anonymous", action="login_failed", entity="user", entity_id=username,
                      details={"ip": ip, "reason": reason})
         session.commit()
         raise AuthenticationFailed("用户名或密码错误，或账号已停用。")
     session.execute(update(LoginAttempt).where(LoginAttempt.id == attempt_id).values(succeeded=True))
-    if passwords.needs_rehash(derived):
-        user.password_hash = passwords.hash_password(password)
-    user.last_login_at = _now()
     audit.record(session, actor=user.username, action="login", entity="user", entity_id=user.username,
                  details={"ip": ip})
     session.commit()
+    session.refresh(user)
     return _account(session, user)
 
 
@@ -362,12 +392,17 @@ def _token_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def issue_token(session: Session, *, account: Account,
+def issue_token(session: Session, *, account: Account, proof: str | None = None,
                 lifetime: dt.timedelta = TOKEN_LIFETIME) -> tuple[str, dt.datetime]:
-    """A new API token for ``account``: returns the secret (shown once) and its expiry."""
+    """A new API token for ``account``: returns the secret (shown once) and its expiry.
+
+    The web role needs the ``proof`` its ``authenticate`` was given (the database makes the token
+    for the account whose password that checked); the owner (CLI, tests) may name the account.
+    """
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    expires_at = _now() + lifetime
-    session.add(ApiToken(user_id=account.id, token_hash=_token_hash(secret), expires_at=expires_at))
+    expires_at = call_definer(session, "SELECT eqreg_token_issue(:secret, :lifetime, :proof, :user_id)",
+                              secret=secret, lifetime=lifetime, proof=proof,
+                              user_id=None if proof else account.id)
     audit.record(session, actor=account.username, action="token_issue", entity="user",
                  entity_id=account.username, details={"expires_at": expires_at.isoformat()})
     session.commit()
@@ -391,18 +426,8 @@ def account_for_token(session: Session, secret: str) -> Account | None:
 
 def revoke_token(session: Session, *, secret: str, actor: str) -> bool:
     """Revoke one token; True when it existed and was still live."""
-    done = session.execute(update(ApiToken).where(ApiToken.token_hash == _token_hash(secret or ""),
-                                                  ApiToken.revoked_at.is_(None))
-                           .values(revoked_at=func.now()))
-    if done.rowcount:
+    done = call_definer(session, "SELECT eqreg_token_revoke(:secret)", secret=secret or "")
+    if done:
         audit.record(session, actor=actor, action="token_revoke", entity="user", entity_id=actor)
     session.commit()
-    return bool(done.rowcount)
-
-
-def _revoke_all_credentials(session: Session, user_id: int) -> None:
-    """End every API token and browser session of a user."""
-    session.execute(update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
-                    .values(revoked_at=func.now()))
-    session.execute(update(UserSession).where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
-                    .values(revoked_at=func.now()))
+    return bool(done)

@@ -23,11 +23,12 @@ from registry import schema
 
 APP_ROLE = "eqreg_app"
 
-# Table privileges of eqreg_app at head (every other public table: none).
+# Table privileges of eqreg_app at head (every other public table: none). The account tables are
+# read-only for it: every account write is a definer function below (migration 0016).
 _ALL = ("SELECT", "INSERT", "UPDATE", "DELETE")
 APP_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "alembic_version": ("SELECT",),
-    "api_tokens": _ALL,
+    "api_tokens": ("SELECT",),
     "audit_log": ("SELECT", "INSERT"),  # append-only
     "categories": _ALL,
     "districts": _ALL,
@@ -49,12 +50,13 @@ APP_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "town_notices": ("SELECT",),  # written by the CLI's boundary load only
     "town_parts": _ALL,
     "towns": _ALL,
-    "user_towns": _ALL,
-    "user_jurisdictions": _ALL,
-    # disable, never delete; reads go through column grants without password_hash (0010), checked below
-    "users": ("INSERT", "UPDATE"),
-    "user_sessions": _ALL,
+    "user_towns": ("SELECT",),
+    "user_jurisdictions": ("SELECT",),
+    # reads go through column grants without password_hash (0010), checked below; no writes (0016)
+    "users": (),
+    "user_sessions": ("SELECT",),
     "refusal_counts": _ALL,
+    "sign_in_proofs": (),  # only eqreg_sign_in and the functions that take a proof touch it
 }
 
 # Column privileges beyond the table ones: a report is only ever marked superseded (0008).
@@ -65,12 +67,12 @@ APP_COLUMN_PRIVILEGES: dict[tuple[str, str], tuple[str, ...]] = {
 # Tables under row-level security and the policies that scope eqreg_app on them.
 APP_POLICIES: dict[str, tuple[str, ...]] = {
     "audit_log": ("audit_log_app_append", "audit_log_app_read"),
-    "import_batches": ("import_batches_app_scope",),
+    "import_batches": ("import_batches_app_no_viewer_delete", "import_batches_app_scope"),
     "map_cell_state": ("map_cell_state_app_read",),
     "map_cells": ("map_cells_app_read",),
     "progress_reports": ("progress_reports_app_scope",),
-    "project_towns": ("project_towns_app_scope",),
-    "projects": ("projects_app_scope",),
+    "project_towns": ("project_towns_app_no_viewer_delete", "project_towns_app_scope"),
+    "projects": ("projects_app_no_viewer_delete", "projects_app_scope"),
     "target_entries": ("target_entries_app_append", "target_entries_app_read"),
     "target_jurisdictions": ("target_jurisdictions_app_read", "target_jurisdictions_app_write"),
     "targets": ("targets_app_read", "targets_app_write"),
@@ -80,8 +82,9 @@ APP_POLICIES: dict[str, tuple[str, ...]] = {
 
 # Definer functions eqreg_app may call (migration 0011, and the change stamp's triggers of 0005):
 # run with the owner's rights, so each pins its search_path; the scope functions derive the
-# request's scope from its secret, the password functions compare a hash without returning it.
-# Only eqreg_app may call the scope and password ones (no EXECUTE for PUBLIC).
+# request's scope from its secret, the password functions compare a hash without returning it,
+# and the account functions (0016) are the only way the web role writes an account table, each
+# checking its own authority. Only eqreg_app may call those (no EXECUTE for PUBLIC).
 APP_DEFINER_FUNCTIONS: dict[str, bool] = {  # signature → PUBLIC may execute it too
     "eqreg_bump_change_stamp()": True,
     "eqreg_check_project_refs()": True,  # the set-based reference checks (0013), trigger functions
@@ -91,6 +94,17 @@ APP_DEFINER_FUNCTIONS: dict[str, bool] = {  # signature → PUBLIC may execute i
     "eqreg_refresh_map_cells(integer,integer)": False,  # the map's cluster grid (0016)
     "eqreg_refuse_referenced_change()": True,
     "eqreg_request_scope()": False,
+    "eqreg_session_end(text)": False,
+    "eqreg_session_save(text,jsonb,text,text,interval,text,integer)": False,
+    "eqreg_sign_in(text,text,text,text)": False,
+    "eqreg_token_issue(text,interval,text,integer)": False,
+    "eqreg_token_revoke(text)": False,
+    "eqreg_user_create(text,text,text,text,text[],text[],text[])": False,
+    "eqreg_user_revoke_sessions(text,bigint)": False,
+    "eqreg_user_set_active(text,boolean)": False,
+    "eqreg_user_set_jurisdictions(text,text[],text[])": False,
+    "eqreg_user_set_password(text,text)": False,
+    "eqreg_user_set_towns(text,text[])": False,
     "eqreg_verify_password(text,text)": False,
     "eqreg_visible_projects()": False,
 }
@@ -250,8 +264,9 @@ class _Fixer:
                 self.findings.append(Finding(f"缺少函数 {signature}", hint="运行 eqreg db upgrade，或从备份恢复"))
                 continue
             config, public = found[signature]
-            if "search_path" not in (config or "") and signature.startswith(("eqreg_password", "eqreg_request",
-                                                                                "eqreg_visible")):
+            if "search_path" not in (config or "") and signature.startswith((
+                    "eqreg_password", "eqreg_request", "eqreg_visible", "eqreg_sign_in", "eqreg_session",
+                    "eqreg_token", "eqreg_user", "eqreg_verify")):
                 self.findings.append(Finding(f"函数 {signature} 未固定 search_path", hint="从备份恢复"))
             if public and not public_allowed:
                 self._fix(f"所有人（PUBLIC）都能执行函数 {signature}",

@@ -218,8 +218,9 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str | None] = mapped_column(Text)
     role: Mapped[str] = mapped_column(String(16))
-    # argon2id; NULL = cannot sign in. The web role may write it but not read it (migration
-    # 0010): never loaded with the row; sign-in has the database compare it (registry.passwords).
+    # argon2id; NULL = cannot sign in. The web role neither reads it (migration 0010) nor writes
+    # it (0016, definer functions only): never loaded with the row; sign-in has the database
+    # compare it (registry.passwords).
     password_hash: Mapped[str | None] = mapped_column(Text, deferred=True)
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.now())

@@ -5,6 +5,10 @@ stored hash's parameters and salt (not the hash), the app derives the hash the t
 would have, and ``eqreg_verify_password(username, candidate)`` says whether they match. A SQL
 injection in the web role can therefore learn salts, which are no secret, but no hash to attack
 offline; guessing through the functions costs an argon2 computation per guess, like any guess.
+
+Signing in is ``eqreg_sign_in`` (migration 0016): the same comparison, and on success the sign-in
+time, a rehash, and a one-minute proof (a random secret of the app's) from which the database alone
+makes the signed-in session or API token — the web role writes no account table itself.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from registry.errors import InvalidInput
 
 MIN_LENGTH = 8
 _SETTINGS = text("SELECT settings, hash_chars FROM eqreg_password_settings(:username)")
-_VERIFY = text("SELECT eqreg_verify_password(:username, :candidate)")
+_SIGN_IN = text("SELECT eqreg_sign_in(:username, :candidate, :proof, :new_hash)")
 
 
 @lru_cache(maxsize=1)
@@ -63,8 +67,10 @@ def derive(settings: str, hash_chars: int, password: str) -> str | None:
         return None
 
 
-def check(session: Session, *, username: str, password: str) -> str | None:
-    """The stored hash (as derived) when ``password`` is ``username``'s, else None.
+def sign_in(session: Session, *, username: str, password: str, proof: str | None = None) -> bool:
+    """True when ``password`` is ``username``'s and the account is active; the database then notes
+    the sign-in, stores a rehash when the parameters changed, and keeps ``proof`` (see
+    ``registry.accounts.new_proof``) for the one session or token this sign-in may start.
 
     An unknown user or one without a password costs the same derivation, so the time taken does
     not tell whether an account exists.
@@ -73,8 +79,10 @@ def check(session: Session, *, username: str, password: str) -> str | None:
     settings, hash_chars = (row.settings, row.hash_chars) if row.settings else _settings_of(_dummy_hash())
     candidate = derive(settings, hash_chars, password or "")
     if not row.settings or candidate is None:
-        return None
-    return candidate if session.scalar(_VERIFY, {"username": username, "candidate": candidate}) else None
+        return False
+    new_hash = hash_password(password) if needs_rehash(candidate) and len(password) >= MIN_LENGTH else None
+    return bool(session.scalar(_SIGN_IN, {"username": username, "candidate": candidate, "proof": proof,
+                                          "new_hash": new_hash}))
 
 
 def needs_rehash(encoded: str) -> bool:

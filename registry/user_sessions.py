@@ -4,16 +4,21 @@ A row keeps the SHA-256 of that id, the session's data, the signed-in user and a
 Ending a session (logout, an administrator's revoke, a new password, disabling the account) sets
 ``revoked_at``; the next look-up of the id finds nothing. Services commit, like the rest of
 ``registry``; revokes are audited.
+
+Every write is a definer function (migration 0016): the web role may read sessions but not write
+them. A signed-in session is made only with the proof of the sign-in that just checked the
+password (``accounts.authenticate(proof=…)``), data is stored only for a live session whose raw id
+is given, and an admin's request (or the CLI, as the owner) ends other people's sessions.
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from registry import accounts, audit
@@ -62,26 +67,24 @@ def load(session: Session, secret: str) -> Loaded | None:
 
 
 def save(session: Session, *, secret: str, data: dict, user_id: int | None, ip: str | None,
-         user_agent: str | None) -> None:
+         user_agent: str | None, proof: str | None = None) -> None:
     """Create the session or store its new data (the user and expiry are fixed at creation:
-    signing in always starts a new session)."""
-    lifetime = SIGNED_IN_LIFETIME if user_id is not None else ANONYMOUS_LIFETIME
-    statement = pg_insert(UserSession).values(
-        secret_hash=secret_hash(secret), user_id=user_id, data=data, expires_at=func.now() + lifetime,
-        ip=ip, user_agent=(user_agent or "")[:300] or None)
-    session.execute(statement.on_conflict_do_update(
-        index_elements=[UserSession.secret_hash], set_={"data": statement.excluded.data},
-        where=UserSession.revoked_at.is_(None)))
-    # Expired sessions are of no use to anyone; anonymous ones come with every new visitor.
-    session.execute(delete(UserSession).where(UserSession.expires_at < func.now() - dt.timedelta(days=1)))
+    signing in always starts a new session). A new signed-in session takes the sign-in's
+    ``proof`` (the database refuses it otherwise, ``Forbidden``); only the owner may name
+    ``user_id`` instead. Expired sessions are cleared on the way."""
+    signed_in = user_id is not None or proof is not None
+    accounts.call_definer(
+        session, "SELECT eqreg_session_save(:secret, CAST(:data AS jsonb), :ip, :user_agent, :lifetime, "
+                 ":proof, :user_id)",
+        secret=secret, data=json.dumps(data), ip=ip, user_agent=user_agent or "",
+        lifetime=SIGNED_IN_LIFETIME if signed_in else ANONYMOUS_LIFETIME, proof=proof,
+        user_id=None if proof else user_id)
     session.commit()
 
 
 def end(session: Session, *, secret: str) -> None:
     """End one session at once (logout, or the old session when signing in)."""
-    session.execute(update(UserSession).where(UserSession.secret_hash == secret_hash(secret),
-                                              UserSession.revoked_at.is_(None))
-                    .values(revoked_at=func.now()))
+    accounts.call_definer(session, "SELECT eqreg_session_end(:secret)", secret=secret)
     session.commit()
 
 
@@ -108,11 +111,9 @@ def live_sessions(session: Session, *, username: str) -> list[SessionInfo]:
 
 def revoke(session: Session, *, actor: str, username: str, session_id: int | None = None) -> int:
     """End one (``session_id``) or every live session of a user; returns how many ended."""
-    user_id = accounts.find_account(session, username).id
-    where = [UserSession.user_id == user_id, UserSession.revoked_at.is_(None)]
-    if session_id is not None:
-        where.append(UserSession.id == session_id)
-    ended = session.execute(update(UserSession).where(*where).values(revoked_at=func.now())).rowcount
+    account = accounts.find_account(session, username)  # NotFound for an unknown name
+    ended = accounts.call_definer(session, "SELECT eqreg_user_revoke_sessions(:username, :session_id)",
+                                  username=account.username, session_id=session_id)
     audit.record(session, actor=actor, action="session_revoke", entity="user", entity_id=username,
                  details={"session_id": session_id, "ended": ended})
     session.commit()

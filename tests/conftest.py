@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 from flask.testing import FlaskClient
 from werkzeug.datastructures import Headers
 
@@ -68,7 +69,7 @@ def committed(engine, database_url, monkeypatch):
     yield database_url
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE password_checks, project_towns, projects, import_batches, towns, districts, audit_log, "
-                          "users, user_towns, user_jurisdictions, api_tokens, login_attempts, user_sessions, refusal_counts, town_notices, "
+                          "users, user_towns, user_jurisdictions, api_tokens, sign_in_proofs, login_attempts, user_sessions, refusal_counts, town_notices, "
                           "target_jurisdictions, map_cells, map_cell_state RESTART IDENTITY CASCADE"))
 
 
@@ -127,9 +128,17 @@ def token_for(session: Session, role: str, towns=(), username: str | None = None
     database derives a request's scope (``registry.scope.present_secret``, migration 0011)."""
     import secrets as random
     from registry import accounts
+    # Made as the owner, as the CLI would (the web role makes no account, migration 0016), even
+    # when the transaction already runs as the web role: that role is taken up again afterwards.
+    role_now = session.execute(text("SELECT current_setting('role')")).scalar_one()
+    if role_now != "none":
+        session.execute(text("RESET ROLE"))
     account = accounts.create_user(session, actor="test", role=role, towns=towns,
                                    username=username or f"{role}_{random.token_hex(4)}", **reach)
-    return accounts.issue_token(session, account=account)[0]
+    secret = accounts.issue_token(session, account=account)[0]
+    if role_now != "none":
+        session.execute(text("SELECT set_config('role', :role, true)"), {"role": role_now})
+    return secret
 
 
 def present_scope(session: Session, scope) -> None:
@@ -237,18 +246,30 @@ class BrowserClient(FlaskClient):
         return super().open(*args, **kwargs)
 
 
+_owner_engines: dict[str, object] = {}
+
+
 def sign_in(app, account) -> BrowserClient:
-    """A client whose session is signed in as ``account`` (no password round-trip needed)."""
+    """A client whose session is signed in as ``account`` (no password round-trip needed).
+
+    The session row is made as the owner, as the CLI could: the web role makes a signed-in
+    session only with the proof of a password just checked (migration 0016)."""
     from itsdangerous import URLSafeTimedSerializer
+    from registry import user_sessions
     app.test_client_class = BrowserClient
     client = app.test_client()
     raw = os.urandom(20).hex()
-    with client.session_transaction() as session:
-        session["_user_id"] = str(account.id)
-        session["_fresh"] = True
-        session["csrf_token"] = raw
-    secret = app.config.get("WTF_CSRF_SECRET_KEY") or app.secret_key
-    client.csrf_token = URLSafeTimedSerializer(secret, salt="wtf-csrf-token").dumps(raw)
+    url = app.config.get("DATABASE_URL") or registry_db.database_url()
+    # No pool: no connection of the owner's stays behind among the app's (tests count those).
+    owner = _owner_engines.get(url) or _owner_engines.setdefault(url, registry_db.make_engine(url, poolclass=NullPool))
+    secret = user_sessions.new_secret()
+    with Session(owner) as session:
+        user_sessions.save(session, secret=secret, data={"_user_id": str(account.id), "_fresh": True,
+                                                         "csrf_token": raw},
+                           user_id=account.id, ip=None, user_agent=None)
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], secret)
+    key = app.config.get("WTF_CSRF_SECRET_KEY") or app.secret_key
+    client.csrf_token = URLSafeTimedSerializer(key, salt="wtf-csrf-token").dumps(raw)
     return client
 
 

@@ -268,3 +268,60 @@ def test_a_viewer_of_an_empty_city_and_a_province_viewer(db, districts):
     db.execute(text("RESET ROLE"))
     _become_app(db, token_for(db, "viewer", provinces=["37"]))
     assert set(db.scalars(text("SELECT DISTINCT district_code FROM projects"))) == {"370498", "370499", "371599"}
+
+
+def test_a_viewer_deletes_nothing(db, districts):
+    shares = db.scalar(text("SELECT count(*) FROM project_towns"))
+    _become_app(db, token_for(db, "viewer", cities=["3704"]))
+    assert db.execute(text("DELETE FROM project_towns")).rowcount == 0
+    assert db.execute(text("DELETE FROM import_batches")).rowcount == 0
+    assert db.execute(text("DELETE FROM projects WHERE district_code = '370499'")).rowcount == 0
+    db.execute(text("RESET ROLE"))
+    assert db.scalar(text("SELECT count(*) FROM project_towns")) == shares
+
+
+@pytest.fixture
+def plan_targets(db, districts):
+    """Targets of 370498, of its zone ``zoneb`` and of 370499 (made as the owner): id by jurisdiction."""
+    db.execute(text("INSERT INTO target_jurisdictions (code, name, kind, parent_code) VALUES "
+                    "('370498', '甲区', 'district', NULL), ('zoneb', '乙园', 'zone', '370498'), "
+                    "('370499', '测试区', 'district', NULL)"))
+    for code in ("370498", "zoneb", "370499"):
+        db.execute(text("INSERT INTO targets (id, jurisdiction_code, text, metric, threshold, deadline) "
+                        "VALUES (:id, :code, '目标', 'count', 1, '2027-12-31')"), {"id": f"t-{code}", "code": code})
+    return {code: f"t-{code}" for code in ("370498", "zoneb", "370499")}
+
+
+def _entry(target: str) -> str:
+    return (f"INSERT INTO target_entries (target_id, kind, value, as_of, entered_by) "
+            f"VALUES ('{target}', 'value', 1, '2026-01-01', 'x')")
+
+
+def test_a_district_bureau_writes_only_its_districts_targets(db, plan_targets):
+    _become_app(db, token_for(db, "bureau", districts=["370499"]))
+    for other in ("370498", "zoneb"):
+        assert db.execute(text("UPDATE targets SET threshold = 2 WHERE id = :id"), {"id": plan_targets[other]}).rowcount == 0
+        assert db.execute(text("UPDATE target_jurisdictions SET name = 'x' WHERE code = :c"), {"c": other}).rowcount == 0
+        _refused(db, _entry(plan_targets[other]))
+    _refused(db, "INSERT INTO target_jurisdictions (code, name, kind, parent_code) VALUES ('zonec', 'x', 'zone', '370498')")
+    _refused(db, "INSERT INTO targets (id, jurisdiction_code, text, metric, threshold, deadline) "
+                 "VALUES ('t-new', '370498', 'x', 'count', 1, '2027-12-31')")
+    _refused(db, "UPDATE targets SET jurisdiction_code = '370498' WHERE id = 't-370499'")  # moved out
+    assert db.execute(text("UPDATE targets SET threshold = 2 WHERE id = 't-370499'")).rowcount == 1
+    db.execute(text("INSERT INTO target_jurisdictions (code, name, kind, parent_code) VALUES ('zoned', 'x', 'zone', '370499')"))
+    db.execute(text(_entry(plan_targets["370499"])))
+
+
+def test_a_bureau_without_districts_and_an_admin_write_every_districts_targets(db, plan_targets):
+    for role in ("bureau", "admin"):
+        _become_app(db, token_for(db, role))
+        assert db.execute(text("UPDATE targets SET threshold = 3")).rowcount == 3
+        db.execute(text(_entry(plan_targets["zoneb"])))
+        db.execute(text("RESET ROLE"))
+
+
+def test_a_viewer_writes_no_targets(db, plan_targets):
+    _become_app(db, token_for(db, "viewer", provinces=["37"]))
+    assert db.execute(text("UPDATE targets SET threshold = 2")).rowcount == 0
+    _refused(db, _entry(plan_targets["370499"]))
+    _refused(db, "INSERT INTO target_jurisdictions (code, name, kind) VALUES ('370497', 'x', 'district')")

@@ -49,16 +49,17 @@ def login():
             return redirect(_safe_next(request.args.get("next")))
         return render_template("login.html", next=request.args.get("next", ""))
     username = request.form.get("username", "")
+    proof = accounts.new_proof()  # the one session this sign-in may start (web/sessions.py)
     try:
         with database.account_session() as session:
-            account = accounts.authenticate(session, username=username,
-                                            password=request.form.get("password", ""), ip=_client_ip())
+            account = accounts.authenticate(session, username=username, password=request.form.get("password", ""),
+                                            ip=_client_ip(), proof=proof)
     except (accounts.AuthenticationFailed, accounts.TooManyAttempts) as exc:
         message = LOGIN_ERRORS[type(exc)]  # the page's language (the registry's message is Chinese)
         headers = {"Retry-After": str(RETRY_SIGN_IN_SECONDS)} if isinstance(exc, accounts.TooManyAttempts) else {}
         return render_template("login.html", error=message, username=username,
                                next=request.form.get("next", "")), status_for(exc), headers
-    sessions.start_new(flask_session)  # a new session id on sign-in: no session fixation
+    sessions.start_new(flask_session, proof=proof)  # a new session id on sign-in: no session fixation
     login_user(SignedInUser(account))
     generate_csrf()  # a fresh token for the signed-in session
     return redirect(_safe_next(request.form.get("next")))
@@ -83,10 +84,11 @@ def issue_token():
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not body.get("username") or not body.get("password"):
         raise errors.InvalidInput("请求体应为 JSON：{\"username\": …, \"password\": …}")
+    proof = accounts.new_proof()  # the database makes the token only for the password it just checked
     with database.account_session() as session:
         account = accounts.authenticate(session, username=str(body["username"]),
-                                        password=str(body["password"]), ip=_client_ip())
-        token, expires_at = accounts.issue_token(session, account=account)
+                                        password=str(body["password"]), ip=_client_ip(), proof=proof)
+        token, expires_at = accounts.issue_token(session, account=account, proof=proof)
     return jsonify({"token": token, "expires_at": expires_at.isoformat()}), 201
 
 

@@ -47,6 +47,7 @@ class ServerSession(CallbackDict, SessionMixin):
         self.account = account
         self.stored = dict(data or {})  # as read: written back only when different
         self.replaced: str | None = None  # the session this one replaces (signing in)
+        self.proof: str | None = None  # the sign-in's proof: the database makes the signed-in row with it
         self.ended = False
         self.unreadable: Exception | None = None  # the database could not be asked (outage)
         self.reread = False  # read the session again (after a lost connection)
@@ -86,13 +87,16 @@ def _load(secret: str) -> user_sessions.Loaded | None:
     return loaded
 
 
-def start_new(session: ServerSession) -> None:
-    """Give the session a new id when someone signs in (no session fixation); the old one ends."""
+def start_new(session: ServerSession, *, proof: str) -> None:
+    """Give the session a new id when someone signs in (no session fixation); the old one ends.
+    ``proof`` is what ``accounts.authenticate`` was given: only with it does the database store
+    the new session as signed in (migration 0016)."""
     if session.secret is not None and session.replaced is None:
         session.replaced = session.secret
     session.secret = None
     session.account = None
     session.stored = {}
+    session.proof = proof
 
 
 def end(session: ServerSession) -> None:
@@ -137,7 +141,9 @@ class ServerSessionInterface(SessionInterface):
             if data != session.stored and (session.secret is not None or data):
                 session.secret = session.secret or user_sessions.new_secret()
                 pending["save"] = dict(secret=session.secret, data=data, user_id=_user_id(data),
-                                       ip=request.remote_addr, user_agent=request.user_agent.string)
+                                       ip=request.remote_addr, user_agent=request.user_agent.string,
+                                       proof=session.proof)
+                session.proof = None
                 session.stored = data
                 response.set_cookie(name, session.secret, domain=domain, path=path,
                                     httponly=self.get_cookie_httponly(app), secure=self.get_cookie_secure(app),
