@@ -52,7 +52,7 @@ APP_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "towns": _ALL,
     "user_towns": ("SELECT",),
     "user_jurisdictions": ("SELECT",),
-    # reads go through column grants without password_hash (0010), checked below; no writes (0016)
+    # reads go through column grants without password_hash (0010), checked below; no writes (0017)
     "users": (),
     "user_sessions": ("SELECT",),
     "refusal_counts": _ALL,
@@ -83,7 +83,7 @@ APP_POLICIES: dict[str, tuple[str, ...]] = {
 # Definer functions eqreg_app may call (migration 0011, and the change stamp's triggers of 0005):
 # run with the owner's rights, so each pins its search_path; the scope functions derive the
 # request's scope from its secret, the password functions compare a hash without returning it,
-# and the account functions (0016) are the only way the web role writes an account table, each
+# and the account functions (0017) are the only way the web role writes an account table, each
 # checking its own authority. Only eqreg_app may call those (no EXECUTE for PUBLIC).
 APP_DEFINER_FUNCTIONS: dict[str, bool] = {  # signature → PUBLIC may execute it too
     "eqreg_bump_change_stamp()": True,
