@@ -24,8 +24,8 @@ render it once (``_render_once``).
 
 **Who may see what.** Sign-in still runs before the view (``web.auth``): a revoked token or
 session stops being served within its ≤ 5 s bound (DESIGN §9), cache or not. The key carries the
-role and, for town officials, their towns, so scopes never share an entry. Keys include today's
-date because ``/targets`` and ``/stats`` default to today. Only 200 responses are kept; bad
+role and, for town officials, their towns, for district-limited accounts their districts, so
+scopes never share an entry. Keys include today's date because ``/targets`` and ``/stats`` default to today. Only 200 responses are kept; bad
 input runs the view every time (and gets its 4xx).
 """
 from __future__ import annotations
@@ -70,9 +70,9 @@ def cached_json(view):
         scope = auth.current_scope()
         # sorted by name only (a stable sort): a repeated parameter's values keep their order, which
         # the views may read (the first wins)
-        key = (request.path, tuple(sorted(request.args.items(multi=True), key=lambda item: item[0])), scope.role,
-               None if scope.town_codes is None else tuple(sorted(scope.town_codes)),
-               dt.date.today(), stamp)
+        # scope.cache_key: role, towns and districts (two city viewers share a role, not an answer)
+        key = (request.path, tuple(sorted(request.args.items(multi=True), key=lambda item: item[0])),
+               scope.cache_key, dt.date.today(), stamp)
         with _lock:
             entry = _entries.get(key)
             if entry is not None:
