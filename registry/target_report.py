@@ -178,12 +178,14 @@ def _report(session: Session, scope: Scope, as_of: dt.date, district: str | None
                            value_entry=entries.get((target.id, "value")),
                            baseline_entry=baselines.get((target.id, "baseline")))
         if level is not None:
-            inside = by_level.get(jurisdiction.code, [])
             result.level = level
-            result.by_district = _by_district(result, inside, towns)
-            result.district_sum = target_levels.district_sum(
-                target, inside, [results[m.id] for m in companions[target.id]], rounding=_round)
+            result.by_district = _by_district(result, by_level.get(jurisdiction.code, []), towns)
         results[target.id] = result
+    for target in targets:  # the districts' targets are measured: add them up beside each level's
+        if target.id in companions:
+            results[target.id].district_sum = target_levels.district_sum(
+                target, by_level.get(target.jurisdiction_code, []),
+                [results[m.id] for m in companions[target.id]], rounding=_round)
     level_districts = {d for t in targets for d in by_level.get(t.jurisdiction_code, [])}
     return Report(as_of, [results[t.id] for t in targets], {code: name for code, (name, _d) in towns.items()},
                   _district_names(session, level_districts))
