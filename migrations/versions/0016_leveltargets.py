@@ -95,12 +95,22 @@ def downgrade() -> None:
     for table, policy, *_rest in reversed(POLICIES):
         op.execute(f"DROP POLICY {policy} ON {table}")
     op.execute("DROP FUNCTION eqreg_target_areas()")
-    # City and province targets have no place in the older schema: removed with their entries.
-    op.execute("DELETE FROM target_entries WHERE target_id IN (SELECT t.id FROM targets t "
-               "JOIN target_jurisdictions j ON j.code = t.jurisdiction_code WHERE j.kind IN ('city', 'province'))")
-    op.execute("DELETE FROM targets WHERE jurisdiction_code IN "
-               "(SELECT code FROM target_jurisdictions WHERE kind IN ('city', 'province'))")
-    op.execute("DELETE FROM target_jurisdictions WHERE kind IN ('city', 'province')")
+    # City and province targets have no place in the older schema: removed with their entries —
+    # only when there are any (each DELETE fires the change stamp's deferred trigger, which must not
+    # be left pending when a further downgrade drops its table), then the triggers fire at once.
+    op.execute("""
+DO $do$
+BEGIN
+  IF EXISTS (SELECT 1 FROM target_jurisdictions WHERE kind IN ('city', 'province')) THEN
+    DELETE FROM target_entries WHERE target_id IN (SELECT t.id FROM targets t
+      JOIN target_jurisdictions j ON j.code = t.jurisdiction_code WHERE j.kind IN ('city', 'province'));
+    DELETE FROM targets WHERE jurisdiction_code IN
+      (SELECT code FROM target_jurisdictions WHERE kind IN ('city', 'province'));
+    DELETE FROM target_jurisdictions WHERE kind IN ('city', 'province');
+    SET CONSTRAINTS ALL IMMEDIATE;
+  END IF;
+END
+$do$""")
     op.execute("ALTER TABLE target_jurisdictions DROP CONSTRAINT ck_target_jurisdictions_kind")
     op.execute("ALTER TABLE target_jurisdictions ADD CONSTRAINT ck_target_jurisdictions_kind "
                "CHECK (kind IN ('district', 'zone'))")
