@@ -202,8 +202,8 @@ jurisdictions:
 # Deal the projects out over the province's districts (as the owner, reference checks off: the
 # towns stay the demo district's, which only the per-district split would notice).
 SPREAD = """
-SET session_replication_role = replica;
 INSERT INTO districts (code, name) SELECT '379' || lpad(i::text, 3, '0'), '基准区' || i FROM generate_series(1, {more}) i;
+SET session_replication_role = replica;
 CREATE TEMP TABLE spread AS
 SELECT code, (row_number() OVER (ORDER BY code) - 1)::int AS k FROM districts WHERE province_code = '{province}';
 UPDATE projects p SET district_code = s.code FROM spread s WHERE s.k = p.id % {k};
@@ -217,6 +217,8 @@ VACUUM ANALYZE project_towns;
 def spread_over_province(url: str, k: int) -> None:
     started = time.perf_counter()
     common.psql(url, "-f", "-", stdin=SPREAD.format(more=k - 1, province=PROVINCE, k=k))
+    spread = common.scalar(url, "SELECT count(DISTINCT district_code) FROM projects")
+    assert int(spread) == k, f"projects in {spread} districts, not {k}"
     plan = common.WORKDIR / "targets-bench-province.yaml"
     plan.write_text(PROVINCE_PLAN, encoding="utf-8")
     common.eqreg(url, "targets", "load", str(plan))
@@ -305,8 +307,6 @@ def main() -> None:
     common.WORKDIR.mkdir(parents=True, exist_ok=True)
     common.fresh_database(url)
     generate(url, args.n)
-    if args.province > 1:
-        spread_over_province(url, args.province)
 
     from registry import db as registry_db
     from registry.figures import monthly_figures
@@ -319,14 +319,18 @@ def main() -> None:
     monthly = text(MONTHLY_SQL.format(first=MONTHS[0], last=MONTHS[1], before=before))
     with registry_db.session_scope(engine) as session:
         targets_ours, targets_bare, ours_report, bare_targets = measure(
-            session, lambda: report(session, scope, as_of=AS_OF),
+            session, lambda: report(session, scope, as_of=AS_OF, district=DISTRICT),  # the district's alone
             lambda: {t: session.execute(s).all() for t, s in statements.items()}, args.repeat, "targets")
         months_ours, months_bare, ours_months, bare_months = measure(
             session, lambda: monthly_figures(session, scope, *MONTHS),
             lambda: session.execute(monthly).all(), args.repeat, "monthly")
         province = None
-        if args.province > 1:
-            province = measure_province(session, scope, report, args.repeat)
+        if args.province > 1:  # the same measures on the same projects: one district, then 136
+            alone = measure_level(session, scope, report, args.repeat, {b: b for b in PROVINCE_TARGETS.values()})
+    if args.province > 1:
+        spread_over_province(url, args.province)
+        with registry_db.session_scope(engine) as session:
+            province = measure_level(session, scope, report, args.repeat, PROVINCE_TARGETS, province=True)
     engine.dispose()
     compare_targets(ours_report, bare_targets)
     compare_months(ours_months, bare_months)
@@ -337,7 +341,7 @@ def main() -> None:
     rows = []
     cases = [("targets report", targets_ours, targets_bare), ("monthly figures", months_ours, months_bare)]
     if province is not None:
-        cases.append((f"province targets ({args.province} districts)", *province))
+        cases += [("4 targets, one district", *alone), (f"same 4, province of {args.province} districts", *province)]
     for name, ours_s, bare_s in cases:
         ratio = ours_s / bare_s
         rows.append([name, ours_s, bare_s, ratio, common.verdict(ratio, 1.5)])
@@ -346,20 +350,22 @@ def main() -> None:
     common.print_table(["", "ours s", "bare SQL s", "ratio", "budget <= 1.5x"], rows)
 
 
-def measure_province(session, scope, report, repeat: int) -> tuple[float, float]:
-    """The province's targets alone vs their bare SQL; values compared like the district's."""
+def measure_level(session, scope, report, repeat: int, ids: dict[str, str], *, province: bool = False
+                  ) -> tuple[float, float]:
+    """Targets ``ids`` (target id → the reference's district target) one by one vs their bare SQL,
+    over the district or (``province``) the province's districts; values and problems compared."""
     from registry.target_report import Report
-    statements = {p: text(reference_statement(b, province=True)) for p, b in PROVINCE_TARGETS.items()}
+    statements = {t: text(reference_statement(b, province=province)) for t, b in ids.items()}
 
     def ours():
-        found = [report(session, scope, as_of=AS_OF, target_id=t, with_projects=False).targets[0]
-                 for t in PROVINCE_TARGETS]
+        found = [report(session, scope, as_of=AS_OF, target_id=t, with_projects=False).targets[0] for t in ids]
         return Report(AS_OF, found, {})
     ours_s, bare_s, ours_report, bare = measure(
-        session, ours, lambda: {t: session.execute(s).all() for t, s in statements.items()}, repeat, "province")
+        session, ours, lambda: {t: session.execute(s).all() for t, s in statements.items()}, repeat,
+        "province" if province else "one district")
     for target in ours_report.targets:  # by_town is compared by compare_targets for the district
         rows = bare[target.id]
-        total = sum(r.amount or 0.0 for r in rows if r.kind == "total")
+        total = float(sum(r.amount or 0 for r in rows if r.kind == "total"))
         assert abs(target.value - total) < 0.01 + 1e-9 * abs(total), (target.id, target.value, total)
         problems = next(r.n for r in rows if r.kind == "problems")
         assert len(target.undated) + len(target.unit_mismatch) + len(target.unmeasured) == problems, target.id
