@@ -136,7 +136,8 @@ def _report(session: Session, scope: Scope, as_of: dt.date, district: str | None
             target_id: str | None, with_projects: bool) -> Report:
     visible = _jurisdictions(session, scope)
     by_level = (target_levels.districts_by_level(session)
-                if any(j.kind in target_levels.LEVELS for j in visible.values()) else {})
+                if (district and target_levels.level_of(district))
+                or any(j.kind in target_levels.LEVELS for j in visible.values()) else {})
     jurisdictions = {c: j for c, j in visible.items() if _selected(j, district, by_level)}
     query = (select(Target).where(Target.jurisdiction_code.in_(list(jurisdictions)))
              .order_by(Target.jurisdiction_code, Target.position, Target.id))
