@@ -16,7 +16,14 @@ per target its value, per-year values, per-town split and the counts of undated 
 and by town and the reported count. Both run in one warm session, alternating, after a warm-up;
 their numbers must agree.
 
+``--province K`` (optional) adds a province-level case (issue 14 item 2): K − 1 more districts of
+province 37 are made and the projects (and their town shares) dealt out over the K districts by
+id; a province file sets the same measures on 37. Ours: ``report`` for those targets alone, each
+one aggregate over the province's districts (``registry.target_sums``, area ``province``);
+reference: the same bare SQL per target over ``district_code IN (the province's districts)``.
+
     .venv/bin/python bench/targets_figures.py --n 1000000
+    .venv/bin/python bench/targets_figures.py --n 1000000 --province 136
 """
 from __future__ import annotations
 
@@ -108,7 +115,8 @@ SELECT 'problems', NULL, NULL, NULL,
 """
 
 
-def reference_statement(target_id: str) -> str:
+def reference_statement(target_id: str, *, province: bool = False) -> str:
+    """The bare SQL of one district target; with ``province`` over the province's districts."""
     kind, where, day, per_year = REFERENCE_TARGETS[target_id]
     stages = "" if "stage =" in where else "AND p.stage IN ('construction', 'completed')"
     measured, amount = "'ok'", "1.0"
@@ -131,7 +139,11 @@ def reference_statement(target_id: str) -> str:
         lo, current_lo, hi = dt.date(AS_OF.year, 1, 1), dt.date(AS_OF.year, 1, 1), AS_OF
     else:
         lo, current_lo, hi = dt.date(2024, 1, 1), dt.date(AS_OF.year if per_year else 2024, 1, 1), AS_OF
-    return REFERENCE_SQL.format(
+    statement = REFERENCE_SQL
+    if province:
+        statement = statement.replace("p.district_code = '{district}'",
+                                      f"p.district_code IN (SELECT code FROM districts WHERE province_code = '{PROVINCE}')")
+    return statement.format(
         day=f"p.{day}", measured=measured, amount=amount, district=DISTRICT, where=where, stages=stages,
         per_year="extract(year FROM p.{})::int".format(day) if per_year else "0", lo=lo, hi=hi,
         current_lo=current_lo, town_key=town_key, town_amount=town_amount,
@@ -169,6 +181,49 @@ FROM progress_reports r JOIN projects p ON p.id = r.project_id
 WHERE r.superseded_at IS NULL AND r.period BETWEEN '{first}' AND '{last}' AND p.deleted_at IS NULL
 GROUP BY r.period
 """
+
+
+PROVINCE = "37"
+PROVINCE_TARGETS = {  # province target id → the district target whose reference SQL it shares
+    "p-count": "b-count", "p-total": "b-total", "p-machines": "b-machines", "p-gas": "b-gas"}
+PROVINCE_PLAN = f"""
+jurisdictions:
+  - code: "{PROVINCE}"
+    name: 山东省
+    targets:
+      - {{id: p-count, text: 全省工业项目数, metric: count, filter: {{domain: 工业, min_total_investment: 500}},
+         threshold: 1000000, deadline: 2026-12-31}}
+      - {{id: p-total, text: 全省总投资, metric: sum_total_investment, threshold: 10000000, deadline: 2026-12-31}}
+      - {{id: p-machines, text: 全省更新设备台（套）, metric: sum_quantity, filter: {{domain: [医疗卫生, 农业]}},
+         unit: 台（套）, threshold: 1000000, deadline: 2026-12-31}}
+      - {{id: p-gas, text: 全省更新管网公里, metric: sum_length_km, filter: {{domain: 市政基础设施}}, unit: 公里,
+         threshold: 100000, deadline: 2026-12-31}}
+"""
+# Deal the projects out over the province's districts (as the owner, reference checks off: the
+# towns stay the demo district's, which only the per-district split would notice).
+SPREAD = """
+INSERT INTO districts (code, name) SELECT '379' || lpad(i::text, 3, '0'), '基准区' || i FROM generate_series(1, {more}) i;
+SET session_replication_role = replica;
+CREATE TEMP TABLE spread AS
+SELECT code, (row_number() OVER (ORDER BY code) - 1)::int AS k FROM districts WHERE province_code = '{province}';
+UPDATE projects p SET district_code = s.code FROM spread s WHERE s.k = p.id % {k};
+UPDATE project_towns t SET district_code = s.code FROM spread s WHERE s.k = t.project_id % {k};
+SET session_replication_role = origin;
+VACUUM ANALYZE projects;
+VACUUM ANALYZE project_towns;
+"""
+
+
+def spread_over_province(url: str, k: int) -> None:
+    started = time.perf_counter()
+    common.psql(url, "-f", "-", stdin=SPREAD.format(more=k - 1, province=PROVINCE, k=k))
+    spread = common.scalar(url, "SELECT count(DISTINCT district_code) FROM projects")
+    assert int(spread) == k, f"projects in {spread} districts, not {k}"
+    plan = common.WORKDIR / "targets-bench-province.yaml"
+    plan.write_text(PROVINCE_PLAN, encoding="utf-8")
+    common.eqreg(url, "targets", "load", str(plan))
+    common.log.info("projects dealt out over %d districts of province %s in %.1f s", k, PROVINCE,
+                    time.perf_counter() - started)
 
 
 def generate(url: str, n: int) -> None:
@@ -243,7 +298,10 @@ def measure(session, ours_call, bare_call, repeat: int, label: str):
 
 
 def main() -> None:
-    args = common.arguments("plan targets and monthly figures vs the bare SQL aggregates", n=1_000_000).parse_args()
+    parser = common.arguments("plan targets and monthly figures vs the bare SQL aggregates", n=1_000_000)
+    parser.add_argument("--province", type=int, default=0, metavar="K",
+                        help="also measure province targets over K districts (e.g. 136); default off")
+    args = parser.parse_args()
     common.setup_logging()
     url = args.database_url
     common.WORKDIR.mkdir(parents=True, exist_ok=True)
@@ -261,11 +319,18 @@ def main() -> None:
     monthly = text(MONTHLY_SQL.format(first=MONTHS[0], last=MONTHS[1], before=before))
     with registry_db.session_scope(engine) as session:
         targets_ours, targets_bare, ours_report, bare_targets = measure(
-            session, lambda: report(session, scope, as_of=AS_OF),
+            session, lambda: report(session, scope, as_of=AS_OF, district=DISTRICT),  # the district's alone
             lambda: {t: session.execute(s).all() for t, s in statements.items()}, args.repeat, "targets")
         months_ours, months_bare, ours_months, bare_months = measure(
             session, lambda: monthly_figures(session, scope, *MONTHS),
             lambda: session.execute(monthly).all(), args.repeat, "monthly")
+        province = None
+        if args.province > 1:  # the same measures on the same projects: one district, then 136
+            alone = measure_level(session, scope, report, args.repeat, {b: b for b in PROVINCE_TARGETS.values()})
+    if args.province > 1:
+        spread_over_province(url, args.province)
+        with registry_db.session_scope(engine) as session:
+            province = measure_level(session, scope, report, args.repeat, PROVINCE_TARGETS, province=True)
     engine.dispose()
     compare_targets(ours_report, bare_targets)
     compare_months(ours_months, bare_months)
@@ -274,13 +339,37 @@ def main() -> None:
     print(f"Plan targets ({len(ours_report.targets)}) and monthly figures ({MONTHS[0]}…{MONTHS[1]}), "
           f"{args.n} projects, {reports} progress reports; medians of {args.repeat} after a warm-up")
     rows = []
-    for name, ours_s, bare_s in (("targets report", targets_ours, targets_bare),
-                                 ("monthly figures", months_ours, months_bare)):
+    cases = [("targets report", targets_ours, targets_bare), ("monthly figures", months_ours, months_bare)]
+    if province is not None:
+        cases += [("4 targets, one district", *alone), (f"same 4, province of {args.province} districts", *province)]
+    for name, ours_s, bare_s in cases:
         ratio = ours_s / bare_s
         rows.append([name, ours_s, bare_s, ratio, common.verdict(ratio, 1.5)])
         common.record_figure(f"{name.capitalize()}, {args.n} projects vs bare SQL", ours=ours_s,
                              reference=bare_s, unit="s", rows=args.n, max_ratio=1.5)
     common.print_table(["", "ours s", "bare SQL s", "ratio", "budget <= 1.5x"], rows)
+
+
+def measure_level(session, scope, report, repeat: int, ids: dict[str, str], *, province: bool = False
+                  ) -> tuple[float, float]:
+    """Targets ``ids`` (target id → the reference's district target) one by one vs their bare SQL,
+    over the district or (``province``) the province's districts; values and problems compared."""
+    from registry.target_report import Report
+    statements = {t: text(reference_statement(b, province=province)) for t, b in ids.items()}
+
+    def ours():
+        found = [report(session, scope, as_of=AS_OF, target_id=t, with_projects=False).targets[0] for t in ids]
+        return Report(AS_OF, found, {})
+    ours_s, bare_s, ours_report, bare = measure(
+        session, ours, lambda: {t: session.execute(s).all() for t, s in statements.items()}, repeat,
+        "province" if province else "one district")
+    for target in ours_report.targets:  # by_town is compared by compare_targets for the district
+        rows = bare[target.id]
+        total = float(sum(r.amount or 0 for r in rows if r.kind == "total"))
+        assert abs(target.value - total) < 0.01 + 1e-9 * abs(total), (target.id, target.value, total)
+        problems = next(r.n for r in rows if r.kind == "problems")
+        assert len(target.undated) + len(target.unit_mismatch) + len(target.unmeasured) == problems, target.id
+    return ours_s, bare_s
 
 
 if __name__ == "__main__":

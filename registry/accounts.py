@@ -3,7 +3,7 @@
 Services follow the house rule: ``do_x(session, *, ...)``, they commit, and every change (and
 every sign-in, failed sign-in and refusal) is written to the audit trail.
 
-The web role writes no account table itself (migration 0016): every write here is a call of a
+The web role writes no account table itself (migration 0017): every write here is a call of a
 definer function that checks its own authority — an admin's request secret (or the owner, for the
 CLI) for account changes, a password just checked (``eqreg_sign_in`` and its proof) for a new
 session or token. The checks and messages stay here; the database refuses what they would let
@@ -105,7 +105,7 @@ def _now() -> dt.datetime:
 
 
 def call_definer(session: Session, statement: str, **params):
-    """Run one account-writing definer function (migration 0016); its refusal is ``Forbidden``."""
+    """Run one account-writing definer function (migration 0017); its refusal is ``Forbidden``."""
     try:
         return session.scalar(text(statement), params)
     except DBAPIError as exc:
@@ -359,7 +359,7 @@ def _record_attempt(session: Session, *, username: str, ip: str) -> int:
 def authenticate(session: Session, *, username: str, password: str, ip: str, proof: str | None = None) -> Account:
     """Check a password, with rate limiting; every outcome is audited. With ``proof``
     (``new_proof()``) the database lets that secret start one session or token for this account
-    within a minute: nothing else can (migration 0016).
+    within a minute: nothing else can (migration 0017).
 
     Raises ``TooManyAttempts`` after 5 failures for one username from one address, or 20 for one
     username from anywhere, within 15 minutes (a success resets both), or after 50 failures from
@@ -372,7 +372,7 @@ def authenticate(session: Session, *, username: str, password: str, ip: str, pro
     attempt_id = _record_attempt(session, username=username, ip=ip)
     user = session.scalar(select(User).where(User.username == username)) if username else None
     # The web role reads no hash (migration 0011): the database compares what the password derives,
-    # and on success notes the sign-in (and a rehash) and keeps the proof (0016).
+    # and on success notes the sign-in (and a rehash) and keeps the proof (0017).
     ok = passwords.sign_in(session, username=username, password=password or "", proof=proof)
     if not ok or user is None:
         reason = "unknown_user" if user is None else ("disabled" if not user.active else "bad_password")

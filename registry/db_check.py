@@ -24,7 +24,7 @@ from registry import schema
 APP_ROLE = "eqreg_app"
 
 # Table privileges of eqreg_app at head (every other public table: none). The account tables are
-# read-only for it: every account write is a definer function below (migration 0016).
+# read-only for it: every account write is a definer function below (migration 0017).
 _ALL = ("SELECT", "INSERT", "UPDATE", "DELETE")
 APP_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "alembic_version": ("SELECT",),
@@ -73,9 +73,14 @@ APP_POLICIES: dict[str, tuple[str, ...]] = {
     "progress_reports": ("progress_reports_app_scope",),
     "project_towns": ("project_towns_app_no_viewer_delete", "project_towns_app_scope"),
     "projects": ("projects_app_no_viewer_delete", "projects_app_scope"),
-    "target_entries": ("target_entries_app_append", "target_entries_app_read"),
-    "target_jurisdictions": ("target_jurisdictions_app_read", "target_jurisdictions_app_write"),
-    "targets": ("targets_app_read", "targets_app_write"),
+    # *_app_scope (read) and *_app_levels_* (city and province rows: admin only) are restrictive (0018)
+    "target_entries": ("target_entries_app_append", "target_entries_app_read", "target_entries_app_scope",
+                       "target_entries_app_levels_insert"),
+    "target_jurisdictions": ("target_jurisdictions_app_read", "target_jurisdictions_app_write",
+                             "target_jurisdictions_app_scope", "target_jurisdictions_app_levels_insert",
+                             "target_jurisdictions_app_levels_update"),
+    "targets": ("targets_app_read", "targets_app_write", "targets_app_scope", "targets_app_levels_insert",
+                "targets_app_levels_update"),
     "town_notices": ("town_notices_app_read",),
 }
 

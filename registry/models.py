@@ -219,7 +219,7 @@ class User(Base):
     display_name: Mapped[str | None] = mapped_column(Text)
     role: Mapped[str] = mapped_column(String(16))
     # argon2id; NULL = cannot sign in. The web role neither reads it (migration 0010) nor writes
-    # it (0016, definer functions only): never loaded with the row; sign-in has the database
+    # it (0017, definer functions only): never loaded with the row; sign-in has the database
     # compare it (registry.passwords).
     password_hash: Mapped[str | None] = mapped_column(Text, deferred=True)
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))

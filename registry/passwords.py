@@ -6,7 +6,7 @@ would have, and ``eqreg_verify_password(username, candidate)`` says whether they
 injection in the web role can therefore learn salts, which are no secret, but no hash to attack
 offline; guessing through the functions costs an argon2 computation per guess, like any guess.
 
-Signing in is ``eqreg_sign_in`` (migration 0016): the same comparison, and on success the sign-in
+Signing in is ``eqreg_sign_in`` (migration 0017): the same comparison, and on success the sign-in
 time, a rehash, and a one-minute proof (a random secret of the app's) from which the database alone
 makes the signed-in session or API token — the web role writes no account table itself.
 """

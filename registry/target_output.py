@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from registry.cells import append_xlsx_row
 from registry.target_report import Report, TargetResult
-from registry.vocab import TARGET_METRICS, TARGET_WINDOWS, label
+from registry.vocab import TARGET_LEVELS, TARGET_METRICS, TARGET_WINDOWS, label
 
 SHEET_TITLE = "目标进度"
 HEADERS = ("序号", "辖区", "目标编号", "目标", "指标", "单位", "目标值", "当前值", "完成进度", "时序进度要求",
-           "状态", "截止日期", "统计口径", "分年度", "无日期项目", "单位不符项目", "无法计量项目")
-WIDTHS = (6, 14, 22, 48, 14, 8, 10, 12, 10, 12, 10, 12, 8, 28, 10, 12, 12)
+           "状态", "截止日期", "统计口径", "分年度", "无日期项目", "单位不符项目", "无法计量项目",
+           "层级", "区县目标合计", "区县完成合计", "区县合计说明")
+WIDTHS = (6, 14, 22, 48, 14, 8, 10, 12, 10, 12, 10, 12, 8, 28, 10, 12, 12, 6, 12, 12, 30)
 
 
 def targets_sheet(workbook, report: Report, *, index: int = 0):
@@ -39,7 +40,26 @@ def _row(n: int, t: TargetResult) -> list:
     years = "；".join(f"{y}年 {v}" for y, v in (t.years or {}).items())
     return [n, t.jurisdiction_name, t.id, t.text, label(TARGET_METRICS, t.metric), t.unit or "",
             t.threshold, t.value, t.progress, t.pace, t.status_label, t.deadline.isoformat(),
-            label(TARGET_WINDOWS, t.window), years, len(t.undated), len(t.unit_mismatch), len(t.unmeasured)]
+            label(TARGET_WINDOWS, t.window), years, len(t.undated), len(t.unit_mismatch), len(t.unmeasured),
+            *_level_cells(t)]
+
+
+def _level_cells(t: TargetResult) -> list:
+    """层级 and the 区县合计 of a city's or province's target; blank for a district's or a zone's."""
+    if t.level is None:
+        return ["", None, None, ""]
+    ds = t.district_sum
+    return [label(TARGET_LEVELS, t.level), ds.threshold, ds.value, _sum_note(ds)]
+
+
+def _sum_note(ds) -> str:
+    """Why the 区县合计 is blank, or how many districts it covers."""
+    if not ds.parts:
+        return "各区县均无同口径目标"
+    note = f"{len(ds.parts)}/{ds.of_districts} 个区县有同口径目标"
+    if ds.reason:
+        return f"{ds.reason_label}（{note}）"
+    return note + (f"，{ds.without_value} 个尚无数值" if ds.without_value else "")
 
 
 def as_text(report: Report) -> str:
@@ -56,6 +76,11 @@ def as_text(report: Report) -> str:
                     (("无日期", t.undated), ("单位不符", t.unit_mismatch), ("无法计量", t.unmeasured)) if items]
         if problems:
             lines.append("    数据问题：" + "，".join(problems))
+        if t.level is not None:
+            ds = t.district_sum
+            total = ("—" if ds.threshold is None else
+                     f"{'—' if ds.value is None else _number(ds.value)} / {_number(ds.threshold)} {unit}")
+            lines.append(f"    区县合计：{total}（{_sum_note(ds)}）")
     return "\n".join(lines) + "\n"
 
 

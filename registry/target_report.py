@@ -4,7 +4,10 @@ the data-quality lists, for ``eqreg targets report``, ``GET /api/v1/targets`` an
 Scoping (DESIGN §6): a town-limited scope sees the targets of its towns' districts (and their
 zones), computed over its towns' part only — counts by primary town, everything else by share —
 and ``by_town`` holds its towns only. A district-limited scope sees its districts' targets (and
-their zones'), over its districts' projects. Everyone else sees every target and the whole value.
+their zones'), over its districts' projects, and the targets of the cities and provinces whose
+every district it sees (``registry.target_levels``). Everyone else sees every target and the
+whole value. A city's or province's target also carries ``by_district`` and its 区县合计
+(``district_sum``): the district targets of the same measure, summed unless a ratio.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from registry import cache
 from registry import target_measures as tm
-from registry import sqlfiles, target_sums
+from registry import sqlfiles, target_levels, target_sums
 from registry.errors import InvalidInput, NotFound
 from registry.models import District, Town
 from registry.scope import Scope
@@ -62,6 +65,9 @@ class TargetResult:
     undated: list[dict] = field(default_factory=list)
     unit_mismatch: list[dict] = field(default_factory=list)
     unmeasured: list[dict] = field(default_factory=list)
+    level: str | None = None  # city | province; None for a district's or a zone's target
+    by_district: dict[str, float] | None = None  # a level's: district code → its part
+    district_sum: target_levels.DistrictSum | None = None  # a level's 区县合计
 
     @property
     def status_label(self) -> str:
@@ -76,6 +82,10 @@ class TargetResult:
             "unit_mismatch": len(self.unit_mismatch), "unmeasured": len(self.unmeasured)}
         if self.window != "per_year":
             del out["years"]
+        if self.level is not None:
+            out["level"] = self.level
+            out["by_district"] = self.by_district
+            out["district_sum"] = self.district_sum.as_json() if self.district_sum else None
         return out
 
 
@@ -84,6 +94,7 @@ class Report:
     as_of: dt.date
     targets: list[TargetResult]
     town_names: dict[str, str]
+    district_names: dict[str, str] = field(default_factory=dict)
 
     def as_json(self) -> dict:
         return {"as_of": self.as_of.isoformat(), "targets": [t.as_json() for t in self.targets]}
@@ -123,7 +134,11 @@ _VERSION = text("SELECT (SELECT max(updated_at) FROM targets), (SELECT count(*) 
 
 def _report(session: Session, scope: Scope, as_of: dt.date, district: str | None,
             target_id: str | None, with_projects: bool) -> Report:
-    jurisdictions = _jurisdictions(session, scope, district)
+    visible = _jurisdictions(session, scope)
+    by_level = (target_levels.districts_by_level(session)
+                if (district and target_levels.level_of(district))
+                or any(j.kind in target_levels.LEVELS for j in visible.values()) else {})
+    jurisdictions = {c: j for c, j in visible.items() if _selected(j, district, by_level)}
     query = (select(Target).where(Target.jurisdiction_code.in_(list(jurisdictions)))
              .order_by(Target.jurisdiction_code, Target.position, Target.id))
     if target_id is not None:
@@ -131,20 +146,26 @@ def _report(session: Session, scope: Scope, as_of: dt.date, district: str | None
     targets = list(session.scalars(query))
     if target_id is not None and not targets:
         raise NotFound(f"未找到目标：{target_id}", {"id": target_id})
-    entries = latest_entries(session, [t.id for t in targets], as_of=as_of)
-    baselines = latest_entries(session, [t.id for t in targets])
-    towns = _towns(session, scope, jurisdictions.values())
+    companions = _companions(session, [t for t in targets if visible[t.jurisdiction_code].kind
+                                       in target_levels.LEVELS], visible, by_level)
+    shown = {t.id for t in targets}
+    measured = targets + [t for t in {m.id: m for ms in companions.values() for m in ms}.values()
+                          if t.id not in shown]
+    entries = latest_entries(session, [t.id for t in measured], as_of=as_of)
+    baselines = latest_entries(session, [t.id for t in measured])
+    towns = _towns(session, scope, {visible[t.jurisdiction_code] for t in measured}, by_level)
     areas: dict[str, bool] = {}
     projects: dict[str, list[tm.Candidate]] = {}
     units: list[str] | None = None
-    results = []
-    for target in targets:
-        jurisdiction = jurisdictions[target.jurisdiction_code]
+    results: dict[str, TargetResult] = {}
+    for target in measured:
+        jurisdiction = visible[target.jurisdiction_code]
+        level = jurisdiction.kind if jurisdiction.kind in target_levels.LEVELS else None
         if jurisdiction.code not in areas:
-            areas[jurisdiction.code] = _has_area(session, jurisdiction)
+            areas[jurisdiction.code] = _has_area(session, jurisdiction, by_level)
         if not areas[jurisdiction.code]:
             summed = None
-        elif with_projects:
+        elif with_projects and level is None:  # a level lists no projects: a province holds millions
             if jurisdiction.code not in projects:
                 projects[jurisdiction.code] = _projects(session, scope, jurisdiction)
             summed = _from_candidates(projects[jurisdiction.code], scope)
@@ -152,31 +173,87 @@ def _report(session: Session, scope: Scope, as_of: dt.date, district: str | None
             if units is None and target.metric == "sum_quantity":
                 units = target_sums.stored_units(session)
             summed = _from_sql(session, jurisdiction, scope, units or [])
-        # a district lists all its towns (zeros too); a zone only the towns that add to it
+        # a district lists all its towns (zeros too); a zone or a level only the towns that add to it
         listed = [c for c, d in towns.items() if d[1] == jurisdiction.code]
         result = _evaluate(target, jurisdiction, summed, scope, as_of, towns=listed,
                            value_entry=entries.get((target.id, "value")),
                            baseline_entry=baselines.get((target.id, "baseline")))
-        results.append(result)
-    return Report(as_of, results, {code: name for code, (name, _d) in towns.items()})
+        if level is not None:
+            result.level = level
+            result.by_district = _by_district(result, by_level.get(jurisdiction.code, []), towns)
+        results[target.id] = result
+    for target in targets:  # the districts' targets are measured: add them up beside each level's
+        if target.id in companions:
+            results[target.id].district_sum = target_levels.district_sum(
+                target, by_level.get(target.jurisdiction_code, []),
+                [results[m.id] for m in companions[target.id]], rounding=_round)
+    level_districts = {d for t in targets for d in by_level.get(t.jurisdiction_code, [])}
+    return Report(as_of, [results[t.id] for t in targets], {code: name for code, (name, _d) in towns.items()},
+                  _district_names(session, level_districts))
 
 
-def _jurisdictions(session: Session, scope: Scope, district: str | None) -> dict[str, TargetJurisdiction]:
+def _jurisdictions(session: Session, scope: Scope) -> dict[str, TargetJurisdiction]:
+    """Every jurisdiction whose targets the scope may read (migration 0018 holds the database to
+    the same rule: ``eqreg_target_areas()``)."""
     query = select(TargetJurisdiction)
-    if district:
-        query = query.where(or_(TargetJurisdiction.code == district, TargetJurisdiction.parent_code == district))
     if scope.limited:
         mine = select(Town.district_code).where(Town.code.in_(scope.town_codes), Town.valid_to.is_(None))
         query = query.where(or_(TargetJurisdiction.code.in_(mine), TargetJurisdiction.parent_code.in_(mine)))
-    if scope.district_codes is not None:  # its districts' targets and their zones'
-        query = query.where(or_(TargetJurisdiction.code.in_(scope.district_codes),
+    if scope.district_codes is not None:  # its districts' targets, their zones', the levels it sees whole
+        levels = target_levels.covered_levels(session, scope) or set()
+        query = query.where(or_(TargetJurisdiction.code.in_(scope.district_codes | levels),
                                 TargetJurisdiction.parent_code.in_(scope.district_codes)))
     return {j.code: j for j in session.scalars(query)}
 
 
-def _towns(session: Session, scope: Scope, jurisdictions) -> dict[str, tuple[str, str]]:
+def _selected(jurisdiction: TargetJurisdiction, code: str | None, by_level: dict[str, list[str]]) -> bool:
+    """Whether ``jurisdiction`` answers the ``district`` parameter: a district or zone code (it
+    and its zones), or a city or province code (it, its districts and their zones)."""
+    if not code:
+        return True
+    inside = {code, *by_level.get(code, [])} if target_levels.level_of(code) else {code}
+    return jurisdiction.code in inside or jurisdiction.parent_code in inside
+
+
+def _companions(session: Session, level_targets: list[Target], visible: dict[str, TargetJurisdiction],
+                by_level: dict[str, list[str]]) -> dict[str, list[Target]]:
+    """Level target id → the district targets of the same measure in its districts."""
+    if not level_targets:
+        return {}
+    districts = [c for c, j in visible.items() if j.kind == "district"]
+    candidates = session.execute(
+        select(Target, TargetJurisdiction).join(TargetJurisdiction, TargetJurisdiction.code == Target.jurisdiction_code)
+        .where(TargetJurisdiction.code.in_(districts))
+        .order_by(Target.jurisdiction_code, Target.position, Target.id)).all()
+    return {t.id: target_levels.matching_district_targets(t, by_level.get(t.jurisdiction_code, []), candidates)
+            for t in level_targets}
+
+
+def _by_district(result: TargetResult, inside: list[str], towns: dict[str, tuple[str, str]]) -> dict[str, float]:
+    """A level target's current value split by district (its towns' parts added up)."""
+    out = dict.fromkeys(inside, 0.0)
+    for code, value in result.by_town.items():
+        district = towns[code][1] if code in towns else code[:6]
+        if district in out:
+            out[district] += value
+    return {code: _round(result.metric, value) for code, value in out.items()}
+
+
+def _district_names(session: Session, codes: set[str]) -> dict[str, str]:
+    if not codes:
+        return {}
+    return dict(session.execute(select(District.code, District.name).where(District.code.in_(codes))).all())
+
+
+def _towns(session: Session, scope: Scope, jurisdictions, by_level: dict[str, list[str]]) -> dict[str, tuple[str, str]]:
     """Current towns (code → name, district) of the jurisdictions' districts that the scope sees."""
-    districts = {j.code if j.kind == "district" else j.parent_code for j in jurisdictions} - {None}
+    districts = set()
+    for j in jurisdictions:
+        if j.kind in target_levels.LEVELS:
+            districts.update(by_level.get(j.code, []))
+        else:
+            districts.add(j.code if j.kind == "district" else j.parent_code)
+    districts.discard(None)
     query = select(Town.code, Town.name, Town.district_code).where(
         Town.valid_to.is_(None), Town.district_code.in_(districts))
     if scope.limited:
@@ -188,10 +265,12 @@ def _sql():
     return sqlfiles.load("target_projects")
 
 
-def _has_area(session: Session, jurisdiction: TargetJurisdiction) -> bool:
+def _has_area(session: Session, jurisdiction: TargetJurisdiction, by_level: dict[str, list[str]]) -> bool:
     """Whether the registry has an area for the jurisdiction (else its targets are no_data)."""
     if jurisdiction.kind == "zone":
         return jurisdiction.geom is not None
+    if jurisdiction.kind in target_levels.LEVELS:
+        return bool(by_level.get(jurisdiction.code))
     return session.get(District, jurisdiction.code) is not None
 
 
@@ -207,7 +286,7 @@ Summer = Callable[[Target, list[tm.Window], bool], tuple[target_sums.Sums, list[
 
 def _from_sql(session: Session, jurisdiction: TargetJurisdiction, scope: Scope, units: list[str]) -> Summer:
     def summed(target: Target, spans: list[tm.Window], per_year: bool):
-        return target_sums.sums(session, code=jurisdiction.code, zone=jurisdiction.kind == "zone",
+        return target_sums.sums(session, code=jurisdiction.code, kind=jurisdiction.kind,
                                 metric=target.metric, unit=target.unit, filter_=target.filter or {},
                                 spans=spans, per_year=per_year, scope=scope, units=units), []
     return summed

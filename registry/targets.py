@@ -20,7 +20,7 @@ from sqlalchemy import BigInteger, Date, ForeignKey, Integer, Numeric, String, T
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from registry import audit
+from registry import audit, target_levels
 from registry.errors import Forbidden, InvalidInput, NotFound
 from registry.models import Base, Timestamp
 from registry.roles import EDITORS
@@ -35,11 +35,12 @@ _ID = re.compile(r"^[0-9A-Za-z_.-]{1,64}$")
 
 
 class TargetJurisdiction(Base):
-    """A district (6-digit code) or a zone (letter code, e.g. ``jbsc``) whose plan sets targets."""
+    """A district (6-digit code), a zone (letter code, e.g. ``jbsc``), a city (4 digits) or a
+    province (2 digits) whose plan sets targets (``registry.target_levels`` for the last two)."""
     __tablename__ = "target_jurisdictions"
     code: Mapped[str] = mapped_column(String(12), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
-    kind: Mapped[str] = mapped_column(String(8))  # district | zone
+    kind: Mapped[str] = mapped_column(String(8))  # district | zone | city | province
     parent_code: Mapped[str | None] = mapped_column(String(6))
     document: Mapped[str | None] = mapped_column(Text)
     geom: Mapped[Any | None] = mapped_column(Geometry("MULTIPOLYGON", 4326, spatial_index=False))
@@ -95,6 +96,9 @@ def load_file(session: Session, scope: Scope, data: bytes | str) -> LoadResult:
     if not isinstance(jurisdictions, list) or not jurisdictions:
         raise InvalidInput("目标文件缺少 jurisdictions 列表", {"kind": "missing_jurisdictions"})
     parsed = [_parse_jurisdiction(j) for j in jurisdictions]
+    levels = [j["code"] for j, _targets in parsed if j["kind"] in target_levels.LEVELS]
+    if levels and not target_levels.can_write_levels(scope):
+        raise Forbidden(f"只有管理员可以导入地市或省级的规划目标：{'、'.join(levels)}")
     ids = [t["id"] for _j, targets in parsed for t in targets]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -117,10 +121,12 @@ def _parse_jurisdiction(entry) -> tuple[dict, list[dict]]:
         raise InvalidInput("jurisdictions 中每一项应为含 code、name、targets 的对象", {"kind": "bad_jurisdiction"})
     code = str(entry.get("code") or "").strip()
     if not _CODE.match(code):
-        raise InvalidInput(f"辖区代码无效：{code or '（空）'}（区县为 6 位数字，功能区为字母代码）",
+        raise InvalidInput(f"辖区代码无效：{code or '（空）'}（区县为 6 位数字，地市 4 位，省 2 位，功能区为字母代码）",
                            {"kind": "bad_jurisdiction", "code": code})
-    kind = "district" if re.fullmatch(r"\d{6}", code) else "zone"
+    kind = "district" if re.fullmatch(r"\d{6}", code) else target_levels.level_of(code) or "zone"
     parent = str(entry.get("parent") or "").strip() or None
+    if parent is not None and kind != "zone":
+        raise InvalidInput(f"辖区 {code} 不是功能区，不能指定上级区县 parent", {"kind": "bad_jurisdiction", "code": code})
     if parent is not None and not re.fullmatch(r"\d{6}", parent):
         raise InvalidInput(f"辖区 {code} 的上级区县代码应为 6 位数字：{parent}", {"kind": "bad_jurisdiction"})
     targets = entry.get("targets") or []
@@ -280,6 +286,9 @@ def _target_for_entry(session: Session, scope: Scope, target_id: str) -> Target:
     target = session.get(Target, target_id)
     if target is None or not _in_districts(session, scope, target):
         raise NotFound(f"未找到目标：{target_id}", {"id": target_id})
+    jurisdiction = session.get(TargetJurisdiction, target.jurisdiction_code)
+    if jurisdiction.kind in target_levels.LEVELS and not target_levels.can_write_levels(scope):
+        raise Forbidden("只有管理员可以填报地市或省级目标的数值和基数。")
     return target
 
 

@@ -5,7 +5,7 @@ Ending a session (logout, an administrator's revoke, a new password, disabling t
 ``revoked_at``; the next look-up of the id finds nothing. Services commit, like the rest of
 ``registry``; revokes are audited.
 
-Every write is a definer function (migration 0016): the web role may read sessions but not write
+Every write is a definer function (migration 0017): the web role may read sessions but not write
 them. A signed-in session is made only with the proof of the sign-in that just checked the
 password (``accounts.authenticate(proof=…)``), data is stored only for a live session whose raw id
 is given, and an admin's request (or the CLI, as the owner) ends other people's sessions.

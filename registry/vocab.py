@@ -64,6 +64,16 @@ TARGET_METRICS: dict[str, tuple[str, str]] = {
     "reported": ("手工填报", "Entered by hand"),
 }
 TARGET_WINDOWS: dict[str, tuple[str, str]] = {"cumulative": ("累计", "Cumulative"), "per_year": ("每年", "Each year")}
+# The jurisdictions a target file names (registry.targets): the kind follows from the code.
+TARGET_LEVELS: dict[str, tuple[str, str]] = {"district": ("区县", "District"), "zone": ("功能区", "Zone"),
+                                             "city": ("地市", "City"), "province": ("省", "Province")}
+# Why a city's or province's target shows no 区县合计 (registry.target_levels).
+TARGET_SUM_REASONS: dict[str, tuple[str, str]] = {
+    "ratio": ("增长率不能相加", "A growth rate is never summed"),
+    "percent": ("比例不能相加", "A ratio is never summed"),
+    "no_unit": ("手工填报的指标未注明计量单位，可能是比例，不相加",
+                "A target entered by hand without a unit may be a ratio: not summed"),
+}
 
 
 def label(entries: Mapping[str, tuple[str, ...] | str], code: str | None, language: str = "zh") -> str:

@@ -128,7 +128,7 @@ def token_for(session: Session, role: str, towns=(), username: str | None = None
     database derives a request's scope (``registry.scope.present_secret``, migration 0011)."""
     import secrets as random
     from registry import accounts
-    # Made as the owner, as the CLI would (the web role makes no account, migration 0016), even
+    # Made as the owner, as the CLI would (the web role makes no account, migration 0017), even
     # when the transaction already runs as the web role: that role is taken up again afterwards.
     role_now = session.execute(text("SELECT current_setting('role')")).scalar_one()
     if role_now != "none":
@@ -253,7 +253,7 @@ def sign_in(app, account) -> BrowserClient:
     """A client whose session is signed in as ``account`` (no password round-trip needed).
 
     The session row is made as the owner, as the CLI could: the web role makes a signed-in
-    session only with the proof of a password just checked (migration 0016)."""
+    session only with the proof of a password just checked (migration 0017)."""
     from itsdangerous import URLSafeTimedSerializer
     from registry import user_sessions
     app.test_client_class = BrowserClient

@@ -56,6 +56,20 @@ def test_accounts_limited_to_districts_and_viewers_are_served_from_the_cache(cli
         assert client.get("/api/v1/projects?per_page=5", headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
 
 
+def test_two_accounts_of_one_role_limited_to_different_districts_never_share_an_answer(client_for, web_data,
+                                                                                        engine):
+    from sqlalchemy.orm import Session
+    from conftest import insert_other_districts
+    with Session(engine) as session:
+        insert_other_districts(session)
+        session.commit()
+    near, far = client_for("viewer", cities=["3704"]), client_for("viewer", cities=["3715"])
+    for _ in range(2):  # the second round is served from the cache
+        assert {p["code"][5:11] for p in near.get("/api/v1/projects?per_page=50").get_json()["items"]} == {
+            "370498", "370499"}
+        assert {p["code"][5:11] for p in far.get("/api/v1/projects?per_page=50").get_json()["items"]} == {"371599"}
+
+
 def test_town_officials_see_only_their_towns_through_the_cache(client_for, web_data):
     bureau = client_for("bureau").get("/api/v1/towns").get_json()
     assert {t["code"] for t in bureau["items"]} >= {OWN, OTHER}

@@ -1,4 +1,4 @@
-"""The web role writes no account table itself (migration 0016, docs/security.md).
+"""The web role writes no account table itself (migration 0017, docs/security.md).
 
 What a stacked statement injected into the web role (``eqreg_app``, with a live bureau or town
 session) could try: write ``users``, ``user_towns``, ``user_jurisdictions``, ``api_tokens`` or

@@ -90,7 +90,7 @@ def _load(secret: str) -> user_sessions.Loaded | None:
 def start_new(session: ServerSession, *, proof: str) -> None:
     """Give the session a new id when someone signs in (no session fixation); the old one ends.
     ``proof`` is what ``accounts.authenticate`` was given: only with it does the database store
-    the new session as signed in (migration 0016)."""
+    the new session as signed in (migration 0017)."""
     if session.secret is not None and session.replaced is None:
         session.replaced = session.secret
     session.secret = None

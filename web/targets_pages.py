@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, url_for
 
-from registry import target_measures, target_report, targets
+from registry import target_levels, target_measures, target_report, targets
 from registry.errors import InvalidInput
 from registry.map_view import collection_bounds, town_collection
-from registry.vocab import TARGET_METRICS, TARGET_STATUSES, TARGET_WINDOWS
+from registry.vocab import TARGET_LEVELS, TARGET_METRICS, TARGET_STATUSES, TARGET_SUM_REASONS, TARGET_WINDOWS
 from web import auth, database
 from web.api.targets import district_param
 from web.i18n import vocabulary_labels
@@ -39,6 +39,7 @@ def targets_page():
     result = target_report.report(database.session(), auth.current_scope(), as_of=as_of, district=district)
     years = sorted({y for t in result.targets for y in (t.years or {})})
     return render_template("targets.html", report=result, years=years, district=district,
+                           has_levels=any(t.level for t in result.targets),
                            as_of_arg=request.args.get("as_of") or "", **_labels())
 
 
@@ -79,16 +80,20 @@ def _render_target(target_id: str, *, form_error: str | None = None):
     as_of = target_report.parse_as_of(request.args.get("as_of"))
     result = target_report.report(session, scope, as_of=as_of, target_id=target_id)
     target = result.targets[0]
-    district = (target.jurisdiction if target.jurisdiction.isdigit()
-                else targets.parent_code(session, target.jurisdiction))
-    towns = town_collection(session, scope, district_code=district, figures=[])
-    for feature in towns["features"]:
-        feature["properties"]["value"] = target.by_town.get(feature["properties"]["code"])
+    towns = None  # a city's or province's target: a table by district instead of the town map
+    if target.level is None:
+        district = (target.jurisdiction if target.jurisdiction.isdigit()
+                    else targets.parent_code(session, target.jurisdiction))
+        towns = town_collection(session, scope, district_code=district, figures=[])
+        for feature in towns["features"]:
+            feature["properties"]["value"] = target.by_town.get(feature["properties"]["code"])
+    can_enter = targets.can_enter_values(scope) and (target.level is None or target_levels.can_write_levels(scope))
     return render_template("target.html", report=result, target=target, towns=towns,
-                           bounds=collection_bounds(towns), form_error=form_error,
-                           can_enter=targets.can_enter_values(scope), **_labels())
+                           bounds=collection_bounds(towns) if towns else None, form_error=form_error,
+                           can_enter=can_enter, **_labels())
 
 
 def _labels() -> dict:
     return {"status_labels": vocabulary_labels(TARGET_STATUSES), "metric_labels": vocabulary_labels(TARGET_METRICS),
-            "window_labels": vocabulary_labels(TARGET_WINDOWS)}
+            "window_labels": vocabulary_labels(TARGET_WINDOWS), "level_labels": vocabulary_labels(TARGET_LEVELS),
+            "reason_labels": vocabulary_labels(TARGET_SUM_REASONS)}

@@ -1,13 +1,13 @@
 -- One target's figures summed in PostgreSQL (DESIGN §5a, §9): the same rules as
 -- registry.target_measures applied by registry.target_report per project, in one pass.
--- The jurisdiction's live projects as in target_projects.sql ({area} is DISTRICT_AREA or
--- ZONE_AREA of registry.target_sums, so each plan scans by district or by boundary); then the filter, the counting date, the window,
+-- The jurisdiction's live projects as in target_projects.sql ({area} is one of registry.target_sums.AREAS:
+-- a district's, a zone's by boundary, a city's or province's as its districts'); then the filter, the counting date, the window,
 -- the problem kind and each project's total and per-town parts.
 -- Rows out:
 --   kind 'total'  w, amount                the window's value (the scope's part)
 --   kind 'town'   w = :current, town, amount the current window's per-town split
 --   kind 'undated' | 'unit_mismatch' | 'unmeasured'   id, code, name, unit: one row per project
--- :code, :scope_towns, :scope_districts   as in target_projects.sql (the zone or district, the scope)
+-- :code, :scope_towns, :scope_districts   as in target_projects.sql (the jurisdiction, the scope)
 -- :metric text            count | sum_*_investment | growth_vs_baseline | sum_quantity | sum_length_km
 -- :domains, :categories, :stages text[]   the filter (NULL domains/categories: any)
 -- :min_total float8       minimum total investment (NULL: none)

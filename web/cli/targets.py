@@ -37,7 +37,7 @@ def load(path: str) -> None:
 
 @group.command("report")
 @click.option("--as-of", "as_of", metavar="DATE", help="统计日期 YYYY-MM-DD（默认今天）")
-@click.option("--district", metavar="CODE", help="区县代码（含其下的功能区）或功能区代码")
+@click.option("--district", metavar="CODE", help="区县代码（含其下的功能区）、功能区代码，或地市（4 位）、省（2 位）代码")
 @click.option("--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False), required=True, help="输出格式")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="输出文件（默认标准输出；xlsx 必填）")
 def report(as_of: str | None, district: str | None, fmt: str, output: str | None) -> None:
