@@ -150,6 +150,7 @@ def test_the_province_page_shows_cities_districts_and_a_map(client_for, three_di
         assert name in page
     assert 'href="/rollup/city/3715"' in page and 'href="/map?district=371599"' in page
     assert 'href="/targets?district=370499"' in page and 'id="rollup-targets"' in page
+    assert 'href="/targets?district=37"' in page  # the province's own targets, 区县合计 beside them
     assert "EqregRollup.init" in page and "js/rollup_map.js" in page
     assert "cdn" not in page.lower() and "<script>" not in page  # vendored, every inline script has the nonce
     nonce = response.headers["Content-Security-Policy"].split("'nonce-")[1].split("'")[0]

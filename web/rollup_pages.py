@@ -74,8 +74,7 @@ def figures_download(level: str, code: str, fmt: str):
     return response
 
 
-def level_targets_url(place: rollups.Jurisdiction) -> str | None:
-    """Where the plan targets of a city or province are shown, once they exist (the targets of a
-    jurisdiction above districts are built separately): the page's "目标" section links there.
-    None: no such page yet, the section links each district's targets instead."""
-    return None
+def level_targets_url(place: rollups.Jurisdiction) -> str:
+    """The targets page narrowed to a city or province: its own targets (with the 区县合计 beside
+    them) and its districts' targets, as far as the account may read them."""
+    return url_for("targets_pages.targets_page", district=place.code)
