@@ -28,6 +28,7 @@ from bench import api_load, common  # noqa: E402
 SCRIPT = common.REPO / "scripts" / "replica.sh"
 PATHS = ["/api/v1/projects?per_page=20", "/api/v1/towns"]
 DATABASE = "eqreg_bench_replica"
+TRIVIAL = "/api/v1/health"
 
 
 def replica_script(action: str, root: Path, env: dict) -> str:
@@ -35,9 +36,9 @@ def replica_script(action: str, root: Path, env: dict) -> str:
                           capture_output=True, text=True).stdout
 
 
-def standby_commits(url: str) -> int:
+def standby_commits(url: str, database: str = DATABASE) -> int:
     return int(common.scalar(url, f"SELECT xact_commit + xact_rollback FROM pg_stat_database "
-                                  f"WHERE datname = '{DATABASE}'"))
+                                  f"WHERE datname = '{database}'"))
 
 
 def wait_for_replay(primary: str, standby: str) -> None:
@@ -58,8 +59,8 @@ def main() -> None:
     if os.geteuid() == 0:  # the clusters run as postgres: a directory it can reach
         from registry import embedded
         root = embedded.home() / "replica-bench"
-    env = {**os.environ, "EQREG_PRIMARY_PORT": str(api_load.free_port()),
-           "EQREG_STANDBY_PORT": str(api_load.free_port()), "EQREG_REPLICA_DB": DATABASE}
+    env = {**os.environ, "EQREG_PRIMARY_PORT": str(common.free_port()),
+           "EQREG_STANDBY_PORT": str(common.free_port()), "EQREG_REPLICA_DB": DATABASE}
     shutil.rmtree(root, ignore_errors=True)
     urls = dict(line.split("=", 1) for line in replica_script("start", root, env).splitlines() if "=" in line)
     primary, standby = urls["DATABASE_URL"], urls["DATABASE_REPLICA_URLS"]
@@ -73,15 +74,15 @@ def main() -> None:
         common.psql(primary, "-c", "ANALYZE")
         projects = int(common.scalar(primary, "SELECT count(*) FROM projects"))
         wait_for_replay(primary, standby)
-        port = api_load.free_port()
-        server = api_load.start_server(primary, port, {"DATABASE_REPLICA_URLS": standby})
+        port = common.free_port()
+        server = common.start_server(primary, port, env={"DATABASE_REPLICA_URLS": standby})
         status, body = api_load.request(port, "POST", "/api/v1/auth/token",
                                         {"username": api_load.BENCH_USER, "password": api_load.BENCH_PASSWORD})
         if status != 201:
             raise SystemExit(f"POST /api/v1/auth/token: {status} {body[:200]!r}")
         token = json.loads(body)["token"]
         wait_for_replay(primary, standby)  # the token, for row-level security on the standby
-        for path in [api_load.ENDPOINTS[api_load.TRIVIAL], *PATHS]:
+        for path in [TRIVIAL, *PATHS]:
             status, body = api_load.request(port, "GET", path, token=token)
             if status != 200:
                 raise SystemExit(f"GET {path}: {status} {body[:200]!r}")
@@ -92,13 +93,13 @@ def main() -> None:
         for attempt in range(1, args.repeat + 1):
             for path in PATHS:  # alternate each endpoint with the reference
                 results[path].append(load(port, path, token, args.seconds))
-                trivial[path].append(load(port, api_load.ENDPOINTS[api_load.TRIVIAL], token, args.seconds))
+                trivial[path].append(load(port, TRIVIAL, token, args.seconds))
                 common.log.info("run %d %s: %.0f req/s (health %.0f)", attempt, path, results[path][-1][0],
                                 trivial[path][-1][0])
         on_standby = standby_commits(standby) - before
     finally:
         if server is not None:
-            api_load.stop_server(server)
+            common.stop_server(server)
         replica_script("stop", root, env)
         shutil.rmtree(root, ignore_errors=True)
 

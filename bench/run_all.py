@@ -37,6 +37,8 @@ PLAN: list[tuple[str, list[str] | None, list[str]]] = [
     # four endpoints × (bureau, town), each after a health run of its own, 3 rounds: 48 runs of --seconds
     ("api_load.py", ["--n", "5000", "--seconds", "3"], ["--n", "5000", "--seconds", "10"]),
     ("api_load.py", None, ["--n", "100000", "--seconds", "10"]),
+    # 136 districts, 10^6 projects on a primary + streaming standby (issue 14 item 4): ~30 min
+    ("province.py", None, ["--districts", "136", "--projects", "1000000", "--seconds", "5"]),
 ]
 
 

@@ -92,23 +92,25 @@ QUANTITY_UNITS = "('台', '套', '台（套）')"
 
 REFERENCE_SQL = """
 WITH m AS (
-    SELECT p.id, p.primary_town_code, {day} AS day, {measured} AS measured,
+    SELECT p.id, p.district_code AS dc, p.primary_town_code, {day} AS day, {measured} AS measured,
            {amount} AS amount, {per_year} AS w
     FROM projects p
-    WHERE p.district_code = '{district}' AND p.deleted_at IS NULL AND {where} {stages}
+    WHERE {districts} AND p.deleted_at IS NULL AND {where} {stages}
 )
-SELECT 'total' AS kind, w, NULL AS town, sum(amount) AS amount, NULL::bigint AS n FROM m
-WHERE day BETWEEN '{lo}' AND '{hi}' AND measured = 'ok' GROUP BY w
+SELECT 'total' AS kind, dc, w, NULL AS town, sum(amount) AS amount, NULL::bigint AS n FROM m
+WHERE day BETWEEN '{lo}' AND '{hi}' AND measured = 'ok' GROUP BY dc, w
 UNION ALL
-SELECT 'town', w, {town_key}, sum({town_amount}), NULL FROM m {town_join}
-WHERE day BETWEEN '{current_lo}' AND '{hi}' AND measured = 'ok' GROUP BY w, {town_key}
+SELECT 'town', dc, w, {town_key}, sum({town_amount}), NULL FROM m {town_join}
+WHERE day BETWEEN '{current_lo}' AND '{hi}' AND measured = 'ok' GROUP BY dc, w, {town_key}
 UNION ALL
-SELECT 'problems', NULL, NULL, NULL,
+SELECT 'problems', dc, NULL, NULL, NULL,
        count(*) FILTER (WHERE day IS NULL OR (day BETWEEN '{lo}' AND '{hi}' AND measured <> 'ok')) FROM m
+GROUP BY dc
 """
 
 
-def reference_statement(target_id: str) -> str:
+def reference_statement(target_id: str, districts: list[str] = (DISTRICT,)) -> str:
+    """The bare SQL of one kind of target over ``districts`` (one statement, grouped by district)."""
     kind, where, day, per_year = REFERENCE_TARGETS[target_id]
     stages = "" if "stage =" in where else "AND p.stage IN ('construction', 'completed')"
     measured, amount = "'ok'", "1.0"
@@ -132,7 +134,8 @@ def reference_statement(target_id: str) -> str:
     else:
         lo, current_lo, hi = dt.date(2024, 1, 1), dt.date(AS_OF.year if per_year else 2024, 1, 1), AS_OF
     return REFERENCE_SQL.format(
-        day=f"p.{day}", measured=measured, amount=amount, district=DISTRICT, where=where, stages=stages,
+        day=f"p.{day}", measured=measured, amount=amount, where=where, stages=stages,
+        districts="p.district_code IN ({})".format(", ".join(f"'{d}'" for d in districts)),
         per_year="extract(year FROM p.{})::int".format(day) if per_year else "0", lo=lo, hi=hi,
         current_lo=current_lo, town_key=town_key, town_amount=town_amount,
         town_join=town_join)
