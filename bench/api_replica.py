@@ -12,6 +12,7 @@ database; compare it with ``api_load.py``'s ratio on a single server.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -28,6 +29,7 @@ from bench import api_load, common  # noqa: E402
 SCRIPT = common.REPO / "scripts" / "replica.sh"
 PATHS = ["/api/v1/projects?per_page=20", "/api/v1/towns"]
 DATABASE = "eqreg_bench_replica"
+TRIVIAL = "/api/v1/health"
 
 
 def replica_script(action: str, root: Path, env: dict) -> str:
@@ -35,9 +37,9 @@ def replica_script(action: str, root: Path, env: dict) -> str:
                           capture_output=True, text=True).stdout
 
 
-def standby_commits(url: str) -> int:
+def standby_commits(url: str, database: str = DATABASE) -> int:
     return int(common.scalar(url, f"SELECT xact_commit + xact_rollback FROM pg_stat_database "
-                                  f"WHERE datname = '{DATABASE}'"))
+                                  f"WHERE datname = '{database}'"))
 
 
 def wait_for_replay(primary: str, standby: str) -> None:
@@ -49,23 +51,34 @@ def wait_for_replay(primary: str, standby: str) -> None:
     raise SystemExit("the standby did not catch up")
 
 
+@contextlib.contextmanager
+def replica_pair(name: str, database: str):
+    """A fresh primary and streaming standby (``scripts/replica.sh``, free ports, directory ``name``
+    under the bench directory) with ``database`` created; yields their URLs, stops and removes both."""
+    root = common.WORKDIR / name
+    if os.geteuid() == 0:  # the clusters run as postgres: a directory it can reach
+        from registry import embedded
+        root = embedded.home() / f"{name}-bench"
+    env = {**os.environ, "EQREG_PRIMARY_PORT": str(common.free_port()),
+           "EQREG_STANDBY_PORT": str(common.free_port()), "EQREG_REPLICA_DB": database}
+    shutil.rmtree(root, ignore_errors=True)
+    urls = dict(line.split("=", 1) for line in replica_script("start", root, env).splitlines() if "=" in line)
+    try:
+        yield urls["DATABASE_URL"], urls["DATABASE_REPLICA_URLS"]
+    finally:
+        replica_script("stop", root, env)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
     parser = common.arguments("JSON API req/s from a streaming standby vs a trivial endpoint", n=300)
     parser.add_argument("--seconds", type=float, default=5, help="load per run (default 5 s)")
     args = parser.parse_args()
     common.setup_logging()
-    root = common.WORKDIR / "replica"
-    if os.geteuid() == 0:  # the clusters run as postgres: a directory it can reach
-        from registry import embedded
-        root = embedded.home() / "replica-bench"
-    env = {**os.environ, "EQREG_PRIMARY_PORT": str(api_load.free_port()),
-           "EQREG_STANDBY_PORT": str(api_load.free_port()), "EQREG_REPLICA_DB": DATABASE}
-    shutil.rmtree(root, ignore_errors=True)
-    urls = dict(line.split("=", 1) for line in replica_script("start", root, env).splitlines() if "=" in line)
-    primary, standby = urls["DATABASE_URL"], urls["DATABASE_REPLICA_URLS"]
     load = api_load.wrk if shutil.which("wrk") else api_load.python_load
     server = None
-    try:
+    with replica_pair("replica", DATABASE) as (primary, standby), contextlib.ExitStack() as stop:
+        stop.callback(lambda: server is not None and common.stop_server(server))
         common.fresh_database(primary, towns=False)
         common.eqreg(primary, "demo", "--count", str(args.n))
         common.eqreg(primary, "users", "add", api_load.BENCH_USER, "--role", "bureau", "--password-stdin",
@@ -73,15 +86,15 @@ def main() -> None:
         common.psql(primary, "-c", "ANALYZE")
         projects = int(common.scalar(primary, "SELECT count(*) FROM projects"))
         wait_for_replay(primary, standby)
-        port = api_load.free_port()
-        server = api_load.start_server(primary, port, {"DATABASE_REPLICA_URLS": standby})
+        port = common.free_port()
+        server = common.start_server(primary, port, env={"DATABASE_REPLICA_URLS": standby})
         status, body = api_load.request(port, "POST", "/api/v1/auth/token",
                                         {"username": api_load.BENCH_USER, "password": api_load.BENCH_PASSWORD})
         if status != 201:
             raise SystemExit(f"POST /api/v1/auth/token: {status} {body[:200]!r}")
         token = json.loads(body)["token"]
         wait_for_replay(primary, standby)  # the token, for row-level security on the standby
-        for path in [api_load.ENDPOINTS[api_load.TRIVIAL], *PATHS]:
+        for path in [TRIVIAL, *PATHS]:
             status, body = api_load.request(port, "GET", path, token=token)
             if status != 200:
                 raise SystemExit(f"GET {path}: {status} {body[:200]!r}")
@@ -92,15 +105,10 @@ def main() -> None:
         for attempt in range(1, args.repeat + 1):
             for path in PATHS:  # alternate each endpoint with the reference
                 results[path].append(load(port, path, token, args.seconds))
-                trivial[path].append(load(port, api_load.ENDPOINTS[api_load.TRIVIAL], token, args.seconds))
+                trivial[path].append(load(port, TRIVIAL, token, args.seconds))
                 common.log.info("run %d %s: %.0f req/s (health %.0f)", attempt, path, results[path][-1][0],
                                 trivial[path][-1][0])
         on_standby = standby_commits(standby) - before
-    finally:
-        if server is not None:
-            api_load.stop_server(server)
-        replica_script("stop", root, env)
-        shutil.rmtree(root, ignore_errors=True)
 
     served = sum(r[1] for runs in results.values() for r in runs)
     rows = []

@@ -160,11 +160,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(url: str, port: int, *options: str, timeout: float = 60) -> subprocess.Popen:
-    """``eqreg serve`` on ``HOST:port`` against ``url`` (extra ``options`` such as ``--workers 2``),
-    in its own process group; returns once ``/api/v1/health`` answers 200."""
+def start_server(url: str, port: int, *options: str, timeout: float = 60,
+                 env: dict | None = None) -> subprocess.Popen:
+    """``eqreg serve`` on ``HOST:port`` against ``url`` (extra ``options`` such as ``--workers 2``,
+    extra environment ``env`` such as ``DATABASE_REPLICA_URLS``), in its own process group; returns
+    once ``/api/v1/health`` answers 200."""
     server = subprocess.Popen([EQREG, "serve", "--host", HOST, "--port", str(port), *options],
-                              env=env_for(url), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env={**env_for(url), **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

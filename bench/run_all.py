@@ -39,6 +39,8 @@ PLAN: list[tuple[str, list[str] | None, list[str]]] = [
     ("api_load.py", None, ["--n", "100000", "--seconds", "10"]),
     # the province roll-up page, 136 districts (bench/province_data.py's database when given)
     ("rollup_map.py", None, ["--n", "100000", "--districts", "136"]),
+    # 136 districts, 10^6 projects on a primary + streaming standby (issue 14 item 4): ~30 min
+    ("province.py", None, ["--districts", "136", "--projects", "1000000", "--seconds", "5"]),
 ]
 
 

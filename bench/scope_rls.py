@@ -27,7 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import common  # noqa: E402
-from bench.api_load import free_port, python_load, request, stop_server, wrk  # noqa: E402
+from bench.api_load import python_load, request, wrk  # noqa: E402
+from bench.common import free_port, stop_server  # noqa: E402
 
 PATH = "/api/v1/projects?per_page=20"
 PASSWORD = "bench-口令-2024-long"
