@@ -64,7 +64,7 @@ def test_language_switch_keeps_the_page_and_its_filters(page, served_app):
     assert page.locator("select[name=domain]").input_value() == "municipal"
     page.goto(served_app.base + "/map")  # the choice holds on the next page, menu and body alike
     assert page.locator(".main-nav a").all_inner_texts() == [
-        "Home", "Map", "Projects", "Targets", "Monthly reporting", "Import", "Export"]
+        "Home", "Roll-up", "Map", "Projects", "Targets", "Monthly reporting", "Import", "Export"]
     with page.expect_navigation():
         page.locator(".lang-switch a").click()
     assert page.locator(".main-nav a").all_inner_texts() == ["首页", "地图", "项目", "目标", "月度调度", "导入", "导出"]
