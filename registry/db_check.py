@@ -26,14 +26,15 @@ APP_ROLE = "eqreg_app"
 # Table privileges of eqreg_app at head (every other public table: none). The account tables are
 # read-only for it: every account write is a definer function below (migration 0017).
 _ALL = ("SELECT", "INSERT", "UPDATE", "DELETE")
+# Boundaries and the vocabulary are loaded by the CLI as the owner: read-only for it too (0019).
 APP_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "alembic_version": ("SELECT",),
     "api_tokens": ("SELECT",),
     "audit_log": ("SELECT", "INSERT"),  # append-only
-    "categories": _ALL,
-    "districts": _ALL,
-    "domains": _ALL,
-    "funding_sources": _ALL,
+    "categories": ("SELECT",),
+    "districts": ("SELECT",),
+    "domains": ("SELECT",),
+    "funding_sources": ("SELECT",),
     "import_batches": _ALL,
     "login_attempts": _ALL,
     "map_cell_state": ("SELECT",),  # counted by eqreg_refresh_map_cells (0016)
@@ -48,8 +49,8 @@ APP_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "target_jurisdictions": ("SELECT", "INSERT", "UPDATE"),
     "targets": ("SELECT", "INSERT", "UPDATE"),
     "town_notices": ("SELECT",),  # written by the CLI's boundary load only
-    "town_parts": _ALL,
-    "towns": _ALL,
+    "town_parts": ("SELECT",),
+    "towns": ("SELECT",),
     "user_towns": ("SELECT",),
     "user_jurisdictions": ("SELECT",),
     # reads go through column grants without password_hash (0010), checked below; no writes (0017)

@@ -220,7 +220,9 @@ def _upsert_jurisdiction(session: Session, scope: Scope, values: dict) -> None:
                      entity_id=values["code"], after=values)
         return
     before = {k: getattr(row, k) for k in values}
-    changed = {k: v for k, v in values.items() if before[k] != v and not (k == "parent_code" and v is None)}
+    # a zone keeps the parent its boundary load gave it; a district, city or province has none
+    keep_parent = values.get("kind", row.kind) == "zone"
+    changed = {k: v for k, v in values.items() if before[k] != v and not (k == "parent_code" and v is None and keep_parent)}
     if changed:
         for key, value in changed.items():
             setattr(row, key, value)
@@ -293,11 +295,15 @@ def _target_for_entry(session: Session, scope: Scope, target_id: str) -> Target:
 
 
 def _in_districts(session: Session, scope: Scope, target: Target) -> bool:
-    """A district-limited account enters values only for its districts' targets and their zones'."""
+    """A district-limited account enters values only for its districts' targets and their zones'
+    (a zone has a code that is not all digits; a district's code is its own, whatever its parent)."""
     if scope.district_codes is None:
         return True
     jurisdiction = session.get(TargetJurisdiction, target.jurisdiction_code)
-    return jurisdiction is not None and bool({jurisdiction.code, jurisdiction.parent_code} & scope.district_codes)
+    if jurisdiction is None:
+        return False
+    zone_parent = jurisdiction.parent_code if not jurisdiction.code.isdigit() else None
+    return bool({jurisdiction.code, zone_parent} & scope.district_codes)
 
 
 def _enter(session: Session, scope: Scope, target: Target, kind: str, value, as_of: dt.date) -> TargetEntry:

@@ -312,6 +312,33 @@ def test_a_district_bureau_writes_only_its_districts_targets(db, plan_targets):
     db.execute(text(_entry(plan_targets["370499"])))
 
 
+def test_a_bureau_cannot_squat_another_districts_code_as_its_zone(db, plan_targets):
+    """Only a zone (a code not all digits) belongs to its parent district: a district bureau that
+    names another district's code a "zone" of its own is refused, and a district row squatted
+    before a plan was loaded (made here as the owner) stays out of its reach (0019)."""
+    db.execute(text("INSERT INTO target_jurisdictions (code, name, kind, parent_code) "
+                    "VALUES ('370481', '占位', 'district', '370499')"))
+    db.execute(text("INSERT INTO targets (id, jurisdiction_code, text, metric, threshold, deadline) "
+                    "VALUES ('t-370481', '370481', 'x', 'count', 1, '2027-12-31')"))
+    _become_app(db, token_for(db, "bureau", districts=["370499"]))
+    for code in ("370482", "3705", "37"):
+        _refused(db, "INSERT INTO target_jurisdictions (code, name, kind, parent_code) "
+                     "VALUES (:c, 'x', 'zone', '370499')", c=code)
+    assert db.execute(text("UPDATE targets SET threshold = 0.01 WHERE id = 't-370481'")).rowcount == 0
+    _refused(db, _entry("t-370481"))
+
+
+def test_the_web_role_writes_no_boundary_or_vocabulary_table(db, districts):
+    """A viewer moving a district into its own city would widen its scope (0019): every such
+    write is refused to the web role, whoever the request is."""
+    _become_app(db, token_for(db, "viewer", cities=["3704"]))
+    for statement in ("UPDATE districts SET city_code = '3704'", "DELETE FROM towns",
+                      "UPDATE towns SET district_code = '370499'", "DELETE FROM town_parts",
+                      "INSERT INTO domains (code, label_zh) VALUES ('x', 'x')", "DELETE FROM categories",
+                      "DELETE FROM funding_sources"):
+        _refused(db, statement)
+
+
 def test_a_bureau_without_districts_and_an_admin_write_every_districts_targets(db, plan_targets):
     for role in ("bureau", "admin"):
         _become_app(db, token_for(db, role))

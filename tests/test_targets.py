@@ -269,6 +269,16 @@ def test_reload_is_idempotent_and_keeps_hand_entered_values(db, world):
     assert result["t-reported"].value == 0.9 and result["t-growth"].baseline == 400
 
 
+def test_a_plan_load_takes_a_districts_row_back_from_a_parent(db, world):
+    """A district row given a parent before the plan came (a squatted "zone") loses it when the
+    plan is loaded, so no other district's bureau owns it any more (attack pass, 0019)."""
+    db.execute(text("UPDATE target_jurisdictions SET parent_code = '370498' WHERE code = '370499'"))
+    targets.load_file(db, SYSTEM, read(PLAN))
+    assert db.scalar(text("SELECT parent_code FROM target_jurisdictions WHERE code = '370499'")) is None
+    zones = db.execute(text("SELECT code, parent_code FROM target_jurisdictions WHERE kind = 'zone'")).all()
+    assert zones and all(parent is not None for _, parent in zones)  # a zone keeps its parent
+
+
 def test_bad_metric_is_refused_with_a_chinese_message(db):
     with pytest.raises(InvalidInput, match="无法识别的指标"):
         targets.load_file(db, SYSTEM, read(BAD_METRIC))
