@@ -270,9 +270,7 @@ class _Fixer:
                 self.findings.append(Finding(f"缺少函数 {signature}", hint="运行 eqreg db upgrade，或从备份恢复"))
                 continue
             config, public = found[signature]
-            if "search_path" not in (config or "") and signature.startswith((
-                    "eqreg_password", "eqreg_request", "eqreg_visible", "eqreg_sign_in", "eqreg_session",
-                    "eqreg_token", "eqreg_user", "eqreg_verify")):
+            if "search_path" not in (config or ""):
                 self.findings.append(Finding(f"函数 {signature} 未固定 search_path", hint="从备份恢复"))
             if public and not public_allowed:
                 self._fix(f"所有人（PUBLIC）都能执行函数 {signature}",

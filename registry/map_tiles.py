@@ -81,15 +81,18 @@ def tile_etag(session: Session, scope: Scope, request: TileRequest) -> str | Non
     return hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
 
 
-def project_tile(session: Session, scope: Scope, request: TileRequest, *, use_cache: bool = True) -> bytes:
+def project_tile(session: Session, scope: Scope, request: TileRequest, *, use_cache: bool = True,
+                 counter: Engine | None = None) -> bytes:
     """The MVT bytes of one tile (layers ``projects`` and ``clusters``; see map_tiles.sql);
-    empty bytes when nothing is there. Kept per process by ETag when ``use_cache``."""
+    empty bytes when nothing is there. Kept per process by ETag when ``use_cache``.
+    ``counter``: where the cluster grid is counted when it is stale — the primary, on a
+    connection of its own (default: the session's engine)."""
     etag = tile_etag(session, scope, request) if use_cache else None
     if etag is not None:
         hit = _tiles.get(etag)
         if hit is not None:
             return hit
-    data = _build(session, scope, request)
+    data = _build(session, scope, request, counter)
     if etag is not None:
         _tiles.put(etag, data)
     return data
@@ -106,22 +109,23 @@ def tile_params(scope: Scope, request: TileRequest, grid_stamp: tuple[int, int] 
             "stamp": grid_stamp and grid_stamp[1]}
 
 
-def _build(session: Session, scope: Scope, request: TileRequest) -> bytes:
+def _build(session: Session, scope: Scope, request: TileRequest, counter: Engine | None) -> bytes:
     if request.domains == ():
         return b""
-    grid_stamp = current_grid(session) if request.z <= GRID_MAX_ZOOM else None
+    grid_stamp = current_grid(session, counter) if request.z <= GRID_MAX_ZOOM else None
     # As for the features endpoint: an interactive query, JIT costs more than it saves.
     session.execute(text("SET LOCAL jit = off; SET LOCAL work_mem = '64MB'"))
     return bytes(session.execute(sqlfiles.load("map_tiles"), tile_params(scope, request, grid_stamp)).scalar_one())
 
 
-def current_grid(session: Session) -> tuple[int, int] | None:
+def current_grid(session: Session, counter: Engine | None = None) -> tuple[int, int] | None:
     """The change stamp this transaction reads, when the cluster grid ``map_cells`` (migration
     0016) has been counted at it; else None, and the grid is counted again in the background
     while the tiles count their clusters themselves (as before the grid: slower, same answer);
     a small registry's grid is counted at once.
     None too inside a transaction with writes of its own. The tile's query checks the grid's
-    stamp again in its own snapshot."""
+    stamp again in its own snapshot. ``counter`` counts it (a standby cannot: the web app passes
+    the primary, unpooled, so a request never waits on a second connection of its own pool)."""
     current = cache.stamp(session)
     if current is None:
         return None
@@ -133,7 +137,7 @@ def current_grid(session: Session) -> tuple[int, int] | None:
         _grid_seen["stamp"] = current
         return current
     bind = session.get_bind()
-    engine = getattr(bind, "engine", bind)
+    engine = counter or getattr(bind, "engine", bind)
     if not tiles_pay_off(session, COUNT_WHILE_WAITING_BELOW):  # small: counted in milliseconds
         return current if count_grid(engine) else None
     _count_in_background(engine)

@@ -143,6 +143,13 @@ def _rollup(session: Session, scope: Scope, jurisdiction: Jurisdiction, filters:
     return out
 
 
+def districts_present(session: Session, jurisdiction: Jurisdiction) -> int:
+    """How many districts of ``jurisdiction`` the registry holds, seen or not: a roll-up that
+    counts fewer (a city viewer on its province's page) says it is partial."""
+    column = {"province": District.province_code, "city": District.city_code, "district": District.code}
+    return session.scalar(select(func.count()).where(column[jurisdiction.level] == jurisdiction.code)) or 0
+
+
 def narrowed_scope(session: Session, scope: Scope, jurisdiction: Jurisdiction | None) -> Scope:
     """``scope`` limited to the districts of ``jurisdiction`` (a province, city or district) it may
     see, for exports per level; ``NotFound`` when it sees none, ``Forbidden`` for town officials.

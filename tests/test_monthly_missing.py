@@ -74,6 +74,9 @@ def test_the_missing_page_lists_by_town_with_a_month_picker_and_the_schedule_but
     assert "甲街道供热管网" in page and "乙镇智能工厂改造" in page and "共 3 个项目未上报" in page
     assert '/progress/schedule?period=2025-06' in page
     assert 'href="/progress/missing"' in bureau.get("/").get_data(as_text=True)  # in the navigation
+    assert "上报进度" in page  # the bureau files progress; a planner (read-only) is not offered it
+    planner = client_for("planner").get("/progress/missing?period=2025-06").get_data(as_text=True)
+    assert "甲街道供热管网" in planner and "上报进度" not in planner
 
 
 def test_a_town_official_sees_their_own_list_on_the_dashboard(client_for, web_data):

@@ -93,6 +93,10 @@ def test_a_city_viewer_sees_its_city_only(client_for, three_districts):
     assert client.get("/rollup/city/3715").status_code == 404
     page = client.get("/rollup/province/37").get_data(as_text=True)
     assert "邻区" in page and "远区" not in page and "聊城市" not in page
+    assert "只统计了其 3 个区县中您有权查看的 2 个" in page  # not mistaken for the province's totals
+    city = client.get("/rollup/city/3704").get_data(as_text=True)
+    assert "rollup-partial" not in city
+    assert client.get("/rollup?code=3715&level=city").status_code == 302  # landing ignores them
 
 
 def test_answers_are_cached_per_district_scope(client_for, three_districts):

@@ -34,6 +34,7 @@ from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from registry import cache
 from registry import db as registry_db
@@ -68,6 +69,9 @@ def init_app(app: Flask, *, request_secret: Callable[[], str | None],
     if app.config.get("ENV_PRODUCTION") or app.config.get("ENV") == "production":
         check_login_role(engine)
     app.extensions["eqreg.engine"] = engine
+    # The map's cluster grid is counted on the primary (a standby cannot), on a connection of its
+    # own: not one of the request pool's, which a request already holding one would wait for.
+    app.extensions["eqreg.grid_engine"] = _engine(app.config, url, role, pooled, unpooled=True)
     app.extensions["eqreg.sessions"] = _request_sessions(engine, request_secret, request_scope, role, pooled)
     # Sign-in needs the accounts before anyone's scope is known: a session without the scope hook.
     accounts = sessionmaker(engine, expire_on_commit=False)
@@ -91,14 +95,14 @@ def init_app(app: Flask, *, request_secret: Callable[[], str | None],
     app.dispatch_request = retry_reads_once(app.dispatch_request)  # the view
 
 
-def _engine(config: Mapping, url: str, role: str, pooled: bool) -> Engine:
+def _engine(config: Mapping, url: str, role: str, pooled: bool, *, unpooled: bool = False) -> Engine:
     pool_size, max_overflow = pool_limits(config)
     # Connections older than the recycle age are replaced when next taken; overflow ones close
     # when given back. A request waits at most DB_POOL_TIMEOUT for one, then gets a 503.
-    engine = registry_db.make_engine(url, pool_size=pool_size, max_overflow=max_overflow,
-                                     pool_recycle=int(config.get("DB_POOL_RECYCLE", 600)),
-                                     pool_timeout=float(config.get("DB_POOL_TIMEOUT", 10)),
-                                     connect_args={"prepare_threshold": None} if pooled else {})
+    pool = {"poolclass": NullPool} if unpooled else {
+        "pool_size": pool_size, "max_overflow": max_overflow, "pool_recycle": int(config.get("DB_POOL_RECYCLE", 600)),
+        "pool_timeout": float(config.get("DB_POOL_TIMEOUT", 10))}
+    engine = registry_db.make_engine(url, **pool, connect_args={"prepare_threshold": None} if pooled else {})
     if not pooled:
         event.listen(engine, "connect", lambda dbapi_connection, _record: _become(dbapi_connection, role))
     return engine
@@ -237,6 +241,11 @@ def check_login_role(engine: Engine) -> None:
         raise RuntimeError(
             "生产模式下 Web 应用不得以超级用户、BYPASSRLS 角色或表的所有者连接数据库："
             "请创建专用登录角色（GRANT eqreg_app TO …），见 docs/security.md。")
+
+
+def grid_engine() -> Engine:
+    """The primary, unpooled: where the map's cluster grid is counted (``registry.map_tiles``)."""
+    return current_app.extensions["eqreg.grid_engine"]
 
 
 def session() -> Session:

@@ -51,7 +51,7 @@ RECORD_FIELDS = {
     "reason": _l("Reason"), "reported_on": _l("Report date"),
 }
 ROLES = {"admin": _l("Administrator"), "bureau": _l("Development bureau"), "planner": _l("Planner"),
-         "town": _l("Town official")}
+         "town": _l("Town official"), "viewer": _l("Viewer (city or province)")}
 # What happened to a project, in its history.
 ACTIONS = {"create": _l("Registered"), "update": _l("Edited"), "delete": _l("Deleted"), "restore": _l("Restored"),
            "progress": _l("Progress report"), "import": _l("Imported"),

@@ -32,7 +32,8 @@ def missing_page():
     return render_template("progress_missing.html", period=period, period_label=periods.label(period),
                            groups=groups, total=unreported.count(groups), town=filters.town,
                            towns=browse.visible_towns(session, scope),
-                           can_export=permissions.can_export(scope))
+                           can_export=permissions.can_export(scope),
+                           can_report=permissions.can_report_progress(scope))
 
 
 @bp.get("/progress/schedule")

@@ -38,7 +38,8 @@ def landing():
     start = rollups.landing(database.session(), scope)
     if start is None:
         return render_template("rollup.html", figures=None, map_parts=None, provinces=[], filters={})
-    return redirect(url_for("rollup.jurisdiction", level=start.level, code=start.code, **request.args))
+    kept = {key: value for key, value in request.args.items() if key not in ("level", "code")}
+    return redirect(url_for("rollup.jurisdiction", level=start.level, code=start.code, **kept))
 
 
 @bp.get("/rollup/<level>/<code>")
@@ -54,6 +55,7 @@ def jurisdiction(level: str, code: str):
     kept = {k: v for k, v in request.args.items() if v and k != "lang"}
     return render_template("rollup.html", figures=figures, map_parts=parts, filters=kept,
                            provinces=rollups.provinces(session, scope), targets_url=level_targets_url(place),
+                           present=rollups.districts_present(session, place),
                            has_outlines=bool(districts["features"]),
                            province_name=rollups.jurisdiction_name("province", figures["province_code"]),
                            city_names={c["code"]: c["name"] for c in figures["cities"]})

@@ -29,7 +29,8 @@ def project_tiles(z: int, x: int, y: int):
         headers["ETag"] = f'"{etag}"'
         if etag in request.if_none_match:
             return Response(status=304, headers=headers)
-    data = project_tile(session, scope, tile, use_cache=current_app.config.get("MAP_TILE_CACHE", True))
+    data = project_tile(session, scope, tile, use_cache=current_app.config.get("MAP_TILE_CACHE", True),
+                        counter=database.grid_engine())
     return Response(data, mimetype=MVT, headers=headers)
 
 
