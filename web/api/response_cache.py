@@ -1,7 +1,7 @@
 """Whole JSON responses of the API's figure and list GETs, cached per change stamp and scope.
 
 ``@cached_json`` on a view keeps the bytes it rendered, with a strong ETag (a hash of those
-bytes), under the key (path, query arguments sorted, the user's role and towns, today's date,
+bytes), under the key (path, query arguments sorted, the user's role, towns and districts, today's date,
 database epoch, change stamp). A repeat of the same request by anyone with the same scope is
 answered from memory: no ORM session, no transaction, no scope set-up, no JSON encoding; a client
 that sends the ETag back in ``If-None-Match`` gets ``304 Not Modified`` without the body.
