@@ -16,13 +16,14 @@ import re
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from geo.admin_codes import LEVEL_DIGITS, is_level_code
 from registry import cache, sqlfiles
 from registry.errors import Forbidden, InvalidInput, NotFound
 from registry.filters import ProjectFilters
 from registry.models import District
 from registry.scope import Scope
 
-LEVELS = {"province": 2, "city": 4}  # level → digits of its code
+LEVELS = ("province", "city")  # rolled up above districts; digits: geo.admin_codes.LEVEL_DIGITS
 LEVEL_LABELS = {"province": "省", "city": "市", "district": "区县"}
 # Outlines drawn at province zoom (a pixel ≈ 0.01°) and city zoom: ~500 m and ~150 m are invisible,
 # and 136 districts stay well under a megabyte of page.
@@ -58,8 +59,8 @@ def parse_jurisdiction(level: str | None, code: str | None) -> Jurisdiction:
         shown = f"无法识别的汇总层级：{level}" if level else "缺少汇总层级 level"
         raise InvalidInput(f"{shown}（可选：province、city）",
                            {"parameter": "level", "value": level, "allowed": list(LEVELS)})
-    if not code or not re.fullmatch(rf"\d{{{LEVELS[level]}}}", code):
-        raise InvalidInput(f"{LEVEL_LABELS[level]}代码应为 {LEVELS[level]} 位数字：{code or '（空）'}",
+    if not code or not is_level_code(code, level):
+        raise InvalidInput(f"{LEVEL_LABELS[level]}代码应为 {LEVEL_DIGITS[level]} 位数字：{code or '（空）'}",
                            {"parameter": "code", "value": code})
     return Jurisdiction(level, code)
 

@@ -22,20 +22,20 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from geo.admin_codes import is_level_code
 from registry.models import District
 from registry.roles import Role
 from registry.scope import Scope
 from registry.vocab import TARGET_SUM_REASONS, label
 
 LEVELS = ("city", "province")
-LEVEL_DIGITS = {4: "city", 2: "province"}
 LEVEL_WRITERS = frozenset({Role.ADMIN, Role.SYSTEM})
 RATIO_UNITS = ("%", "％", "比例", "百分比", "率")
 
 
 def level_of(code: str) -> str | None:
     """``city`` for a 4-digit code, ``province`` for a 2-digit one, else ``None``."""
-    return LEVEL_DIGITS.get(len(code)) if code.isdigit() else None
+    return next((level for level in LEVELS if is_level_code(code, level)), None)
 
 
 def can_write_levels(scope: Scope) -> bool:
