@@ -47,6 +47,9 @@ def test_district_map_draws_towns_and_projects_offline(viewer):
     assert "已完成投资" in popup and ("乙镇" in popup or "丙镇" in popup)
     assert viewer.page.locator(".leaflet-control-scale-line").count() == 1  # metric only, no miles
     assert "km" in viewer.page.locator(".leaflet-control-scale").inner_text()
+    # Leaflet's own controls speak the UI language too
+    assert viewer.page.locator(".leaflet-control-zoom-in").get_attribute("title") == "放大"
+    assert viewer.page.locator(".leaflet-control-zoom-out").get_attribute("title") == "缩小"
     viewer.page.wait_for_timeout(400)  # let the popup fade in for the screenshot
     viewer.screenshot("map-district.png")
     viewer.assert_stayed_local()

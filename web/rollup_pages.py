@@ -23,7 +23,8 @@ bp = Blueprint("rollup", __name__)
 # The text web/static/js/rollup_map.js shows, in the UI language.
 MAP_TEXT = {"wan_yuan": _l("10k yuan"), "total_investment": _l("Total investment"),
             "completed_investment": _l("Completed investment"), "metric": _l("Colour by"),
-            "view_district": _l("View district map →"), "no_data": _l("No data")}
+            "view_district": _l("View district map →"), "no_data": _l("No data"),
+            "zoom_in": _l("Zoom in"), "zoom_out": _l("Zoom out"), "layers_toggle": _l("Layers")}
 
 
 def _scope():

@@ -36,6 +36,7 @@ MAP_TEXT = {
     "cluster_count": _l("{n} projects"), "basemap": _l("Basemap: "), "search": _l("Search"),
     "search_placeholder": _l("Project code or name"), "not_found": _l("No matching project"),
     "layers": _l("Layers and legend"),
+    "zoom_in": _l("Zoom in"), "zoom_out": _l("Zoom out"), "layers_toggle": _l("Layers"),
 }
 
 

@@ -421,6 +421,7 @@
     cfg.map.createPane(PROJECT_PANE).style.zIndex = 450;
     // bottom left, stacked upwards: scale (metric only), basemap choice, legend (the layer list has the right)
     L.control.scale({imperial: false, position: "bottomleft"}).addTo(cfg.map);
+    localiseControls(cfg.map, cfg.options.text);
     searchControl().addTo(cfg.map);
     controlsToggle().addTo(cfg.map);
     basemapControl().addTo(cfg.map);
@@ -447,6 +448,17 @@
   }
 
   // the formatting and colour helpers, shared with the roll-up map (web/static/js/rollup_map.js)
+  // Leaflet's own control titles are English: give them the UI language's (text.zoom_in, …).
+  function localiseControls(map, text) {
+    var root = map.getContainer();
+    [[".leaflet-control-zoom-in", text.zoom_in], [".leaflet-control-zoom-out", text.zoom_out],
+     [".leaflet-control-layers-toggle", text.layers_toggle]].forEach(function (pair) {
+      var node = root.querySelector(pair[0]);
+      if (node && pair[1]) { node.title = pair[1]; node.setAttribute("aria-label", pair[1]); }
+    });
+    if (map.attributionControl) { map.attributionControl.setPrefix("Leaflet"); }
+  }
+
   window.EqregMap = {init: init, clusterIcon: clusterIcon, esc: esc, num: num, metricValue: metricValue,
-                     metricColor: metricColor};
+                     metricColor: metricColor, localiseControls: localiseControls};
 })();

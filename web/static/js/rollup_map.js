@@ -64,6 +64,7 @@ var EqregRollup = (function () {
     };
     legend.addTo(cfg.map);
     L.control.scale({imperial: false}).addTo(cfg.map);
+    EqregMap.localiseControls(cfg.map, text);
 
     cfg.districts.eachLayer(function (layer) {
       var p = layer.feature.properties;
