@@ -95,7 +95,7 @@ APP_DEFINER_FUNCTIONS: dict[str, bool] = {  # signature → PUBLIC may execute i
     "eqreg_bump_change_stamp()": True,
     "eqreg_check_project_refs()": True,  # the set-based reference checks (0013), trigger functions
     "eqreg_check_project_town_refs()": True,
-    "eqreg_district_projects()": False,  # the scope's districts' projects, for the shares' and reports' policies (0019)
+    "eqreg_district_projects()": False,  # the scope's districts' projects, for the shares' and reports' policies (0020)
     "eqreg_note_change()": True,
     "eqreg_password_settings(text)": False,
     "eqreg_refresh_map_cells(integer,integer)": False,  # the map's cluster grid (0016)

@@ -143,7 +143,7 @@ def test_the_scope_is_looked_up_once_per_statement_not_per_row(db, sample):
     every_row = calls_for("SELECT code FROM projects")
     with_shares = calls_for("SELECT p.code FROM projects p JOIN project_towns pt ON pt.project_id = p.id "
                             "AND pt.town_code = ANY (ARRAY(SELECT code FROM towns))")
-    # projects: a few per statement, whatever the rows (0019: does it see every project, the towns,
+    # projects: a few per statement, whatever the rows (0020: does it see every project, the towns,
     # the hashed set of districts, the towns' projects)
     assert 0 < one_row == every_row <= 4
     assert with_shares <= 2 * every_row  # the same again for project_towns

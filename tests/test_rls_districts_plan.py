@@ -1,4 +1,4 @@
-"""Row-level security for district-limited scopes at province scale (migration 0019).
+"""Row-level security for district-limited scopes at province scale (migration 0020).
 
 A province viewer reads projects, shares and progress reports without the list of every visible
 project (``eqreg_visible_projects()``) being built: when its districts cover every district the

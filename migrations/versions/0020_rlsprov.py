@@ -23,13 +23,13 @@ At province scale the policies of 0015 cost a viewer more than the work itself (
 
 Town scoping is unchanged. The write checks are unchanged except for the same hashed district arm.
 
-Revision ID: 0019_rlsprov
-Revises: 0018_leveltargets
+Revision ID: 0020_rlsprov
+Revises: 0019_hardening
 """
 from alembic import op
 
-revision = '0019_rlsprov'
-down_revision = '0018_leveltargets'
+revision = '0020_rlsprov'
+down_revision = '0019_hardening'
 branch_labels = None
 depends_on = None
 
