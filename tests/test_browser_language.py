@@ -67,7 +67,7 @@ def test_language_switch_keeps_the_page_and_its_filters(page, served_app):
         "Home", "Roll-up", "Map", "Projects", "Targets", "Monthly reporting", "Import", "Export"]
     with page.expect_navigation():
         page.locator(".lang-switch a").click()
-    assert page.locator(".main-nav a").all_inner_texts() == ["首页", "地图", "项目", "目标", "月度调度", "导入", "导出"]
+    assert page.locator(".main-nav a").all_inner_texts() == ["首页", "汇总", "地图", "项目", "目标", "月度调度", "导入", "导出"]
 
 
 def _shown_codes(text: str) -> list[str]:
