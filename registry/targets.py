@@ -221,7 +221,7 @@ def _upsert_jurisdiction(session: Session, scope: Scope, values: dict) -> None:
         return
     before = {k: getattr(row, k) for k in values}
     # a zone keeps the parent its boundary load gave it; a district, city or province has none
-    keep_parent = values.get("kind", row.kind) == "zone"
+    keep_parent = values["kind"] == "zone"
     changed = {k: v for k, v in values.items() if before[k] != v and not (k == "parent_code" and v is None and keep_parent)}
     if changed:
         for key, value in changed.items():
