@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+from sqlalchemy import text
+
 from registry import accounts
 from conftest import TEST_PASSWORD
 
@@ -24,13 +26,23 @@ def test_parallel_wrong_passwords_are_counted_one_after_another(app, make_user):
     assert statuses.count(429) == 16 - accounts.MAX_FAILURES_PER_USER_IP
 
 
-def test_the_right_password_among_parallel_guesses_is_checked_only_within_the_limit(app, make_user):
+def test_the_right_password_among_parallel_guesses_is_checked_only_within_the_limit(app, make_user, engine):
     make_user("bureau", username="bo")
     statuses = _all_at_once(app, ["wrong-password"] * 15 + [TEST_PASSWORD])
-    # Exactly five passwords were checked, whichever they were; everything after them was refused
-    # unchecked, so the right one yields a token only if it was among the first five.
-    assert statuses.count(429) == 16 - accounts.MAX_FAILURES_PER_USER_IP
-    assert statuses.count(401) + statuses.count(201) == accounts.MAX_FAILURES_PER_USER_IP
+    with engine.connect() as conn:
+        checked = conn.execute(text("SELECT succeeded FROM login_attempts WHERE username = 'bo' ORDER BY id")).scalars().all()
+    # Every password checked left one attempt, in the order the advisory locks let them through;
+    # everything else was refused unchecked.
+    assert statuses.count(401) + statuses.count(201) == len(checked)
+    assert statuses.count(429) == 16 - len(checked)
+    if True in checked:
+        # The right password got in only from within the first five checks; its success reset the
+        # counter, so at most five more wrong ones were checked after it.
+        position = checked.index(True)
+        assert position < accounts.MAX_FAILURES_PER_USER_IP
+        assert checked.count(True) == 1 and len(checked) - position - 1 <= accounts.MAX_FAILURES_PER_USER_IP
+    else:
+        assert checked == [False] * accounts.MAX_FAILURES_PER_USER_IP
 
 
 def test_spraying_usernames_from_one_address_does_not_lock_out_its_known_users(app, make_user):
