@@ -160,3 +160,42 @@ def test_signing_in_as_the_web_role_still_makes_a_session_and_a_token(db, victim
     assert user_sessions.load(db, "fresh").account.username == "victim"
     user_sessions.end(db, secret="fresh")
     assert user_sessions.load(db, "fresh") is None
+
+
+def _check_refused(db, statement: str, **params) -> None:
+    with pytest.raises(exc.IntegrityError) as raised, db.begin_nested():
+        db.execute(text(statement), params)
+    assert isinstance(raised.value.orig, psycopg.errors.CheckViolation), raised.value.orig
+
+
+def test_a_sign_in_cannot_store_a_weak_hash_of_its_own_password(db, victim):
+    """Migration 0021: whoever knows the password still cannot swap its hash for a cheap one."""
+    from argon2.low_level import Type, hash_secret
+
+    from registry import passwords
+    _as_app(db, None)
+    right = _candidate(db, "victim", PASSWORD)
+    cheap = hash_secret(PASSWORD.encode(), b"saltsaltsalt", time_cost=1, memory_cost=8, parallelism=1,
+                        hash_len=32, type=Type.ID).decode()
+    for weak in (cheap, "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"):  # cheap; salt and digest too short
+        _check_refused(db, "SELECT eqreg_sign_in('victim', :c, NULL, :h)", c=right, h=weak)
+    # The app's own rehash (the library's defaults) is stored, and the password still works.
+    strong = passwords.hash_password(PASSWORD)
+    assert db.scalar(text("SELECT eqreg_sign_in('victim', :c, NULL, :h)"), {"c": right, "h": strong}) is True
+    assert passwords.sign_in(db, username="victim", password=PASSWORD) is True
+
+
+@pytest.mark.parametrize("function,cap", [("token", accounts.TOKEN_LIFETIME),
+                                          ("session", user_sessions.SIGNED_IN_LIFETIME)])
+def test_no_credential_outlives_the_apps_lifetime(db, victim, function, cap):
+    """Migration 0021: a caller with a fresh proof can make its own token or session, but not one
+    that lives longer than the app would have made it."""
+    calls = {"token": "SELECT eqreg_token_issue(:secret, :lifetime, :proof, NULL)",
+             "session": "SELECT eqreg_session_save(:secret, '{}', NULL, '', :lifetime, :proof, NULL)"}
+    _as_app(db, None)
+    right = _candidate(db, "victim", PASSWORD)
+    for n, lifetime in enumerate((cap + dt.timedelta(seconds=1), dt.timedelta(days=3650))):
+        db.scalar(text("SELECT eqreg_sign_in('victim', :c, :proof, NULL)"), {"c": right, "proof": f"{n}" * 43})
+        _check_refused(db, calls[function], secret=f"eqr_long{n}", lifetime=lifetime, proof=f"{n}" * 43)
+    db.scalar(text("SELECT eqreg_sign_in('victim', :c, :proof, NULL)"), {"c": right, "proof": "k" * 43})
+    db.execute(text(calls[function]), {"secret": "eqr_capped", "lifetime": cap, "proof": "k" * 43})
