@@ -54,6 +54,16 @@ def jurisdiction_name(level: str, code: str) -> str:
     return NAMES.get(code) or f"{LEVEL_LABELS.get(level, level)} {code}"
 
 
+def place_title(session: Session, jurisdiction: Jurisdiction) -> str:
+    """How a file of one level's data is named: ``山东省-37``, ``枣庄市-3704``, ``薛城区-370403``
+    (a district by its stored name; an unknown one by code alone)."""
+    if jurisdiction.level == "district":
+        name = session.scalar(select(District.name).where(District.code == jurisdiction.code))
+        return f"{name}-{jurisdiction.code}" if name else jurisdiction.code
+    name = NAMES.get(jurisdiction.code)
+    return f"{name}-{jurisdiction.code}" if name else f"{LEVEL_LABELS[jurisdiction.level]}-{jurisdiction.code}"
+
+
 def parse_jurisdiction(level: str | None, code: str | None) -> Jurisdiction:
     """``level`` (province, city) and ``code`` checked; bad ones raise ``InvalidInput``."""
     if level not in LEVELS:
