@@ -39,7 +39,7 @@ def export_form():
     count = exporting.count_projects(session, scope=scope, filters=filters)
     kept = {k: v for k, v in request.args.items() if v and k not in ("lang", "format")}
     return render_template("export.html", count=count, args=kept, formats=exporting.FORMATS, level=level,
-                           towns=browse.visible_towns(session, scope), domains=DOMAINS, stages=STAGES)
+                           town_groups=browse.town_groups(session, scope), domains=DOMAINS, stages=STAGES)
 
 
 @bp.get("/export/download")
