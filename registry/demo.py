@@ -3,8 +3,10 @@
 viewers, for the city and province roll-ups.
 
 The boundaries (data/boundaries/xuecheng-demo-towns.geojson — 演示数据：近似边界，非官方) go through
-the boundary service, and the projects through the real spreadsheet import, so the demo exercises
-what a bureau would do on its first day. Loading twice changes nothing.
+the boundary service, the projects through the real spreadsheet import and the plan targets
+(data/targets/<code>.yaml: each district's published targets; with several districts an invented
+city and province file too, so the roll-up shows 区县合计 beside them) through the target loader,
+so the demo exercises what a bureau would do on its first day. Loading twice changes nothing.
 """
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ DEMO_DISTRICT = "370403"
 BOUNDARIES = Path(__file__).resolve().parents[1] / "data" / "boundaries"
 DEMO_TOWNS = BOUNDARIES / "xuecheng-demo-towns.geojson"
 DEMO_WORKBOOK = "xuecheng-demo-projects.xlsx"
+# One target file per jurisdiction, named by its code (the format of ``eqreg targets load``).
+DEMO_TARGETS = Path(__file__).resolve().parents[1] / "data" / "targets"
 # The districts ``eqreg demo --districts`` can load (roll-up demo, issue 14): code → (the towns
 # file the project ships, made by data/boundaries/make_demo.py; where the projects are made).
 DEMO_DISTRICTS = {
@@ -96,6 +100,26 @@ def load_demo(session: Session, *, seed: int = 2024, count: int = 300, actor: st
     result.projects_imported = report.imported
     result.report = report
     return result
+
+
+def load_demo_targets(session: Session, districts: list[str], *, levels: bool = False,
+                      actor: str = "demo") -> list[str]:
+    """Load the shipped target files of ``districts`` (and with ``levels`` of their cities and
+    provinces) whose jurisdiction has no targets yet: a plan already there, the bureau's or an
+    earlier demo's, is never touched. Returns the codes loaded, in order."""
+    from registry.scope import Scope
+    from registry.targets import TargetJurisdiction, load_file
+
+    codes = list(districts)
+    if levels:  # 370403 → 枣庄市 3704, 山东省 37
+        codes += list(dict.fromkeys(code[:n] for n in (4, 2) for code in districts))
+    loaded = []
+    for code in codes:
+        path = DEMO_TARGETS / f"{code}.yaml"
+        if path.exists() and session.get(TargetJurisdiction, code) is None:
+            load_file(session, Scope.system(actor), path.read_bytes())
+            loaded.append(code)
+    return loaded
 
 
 def parse_districts(value: str | None) -> list[str]:

@@ -41,10 +41,12 @@ Progress = Callable[[int], None]  # called with the number of projects just writ
 _UNSAFE_IN_NAMES = str.maketrans({c: "-" for c in '\\/:*?"<>|\r\n\t'})
 
 
-def export_filename(session: Session, filters: ProjectFilters, fmt: str, *, today: dt.date | None = None) -> str:
+def export_filename(session: Session, filters: ProjectFilters, fmt: str, *, today: dt.date | None = None,
+                    place: str | None = None) -> str:
     """A file name that says what the export holds: ``项目_陶庄镇_市政基础设施_在建_2025年_2026-12-01.geojson``
-    (only the filters given; the date of the export last)."""
-    parts = ["项目"]
+    (only the filters given; the date of the export last); ``place`` names the level an export is
+    limited to first: ``项目_山东省-37_2026-12-01.geojson`` (``registry.rollup.place_title``)."""
+    parts = ["项目"] + ([place] if place else [])
     if filters.town:
         parts.append(session.scalar(select(Town.name).where(Town.code == filters.town, Town.valid_to.is_(None)))
                      or filters.town)
@@ -60,6 +62,14 @@ def export_filename(session: Session, filters: ProjectFilters, fmt: str, *, toda
         parts.append("地图范围")
     parts.append((today or dt.date.today()).isoformat())
     return "_".join(part.translate(_UNSAFE_IN_NAMES) for part in parts) + f".{fmt}"
+
+
+def ascii_export_filename(fmt: str, *, level: str | None = None, code: str | None = None,
+                          today: dt.date | None = None) -> str:
+    """The ASCII stand-in of ``export_filename`` for clients that cannot read ``filename*``:
+    ``projects_2026-12-01.csv``, or for a level ``projects_province-37_2026-12-01.csv``."""
+    where = f"_{level}-{code}" if level and code else ""
+    return f"projects{where}_{(today or dt.date.today()).isoformat()}.{fmt}"
 
 
 def count_projects(session: Session, *, scope: Scope, filters: ProjectFilters) -> int:

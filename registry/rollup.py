@@ -20,6 +20,7 @@ from geo.admin_codes import LEVEL_DIGITS, is_level_code
 from registry import cache, sqlfiles
 from registry.errors import Forbidden, InvalidInput, NotFound
 from registry.filters import ProjectFilters
+from registry.level_districts import districts_of
 from registry.models import District
 from registry.scope import Scope
 
@@ -51,6 +52,16 @@ class Jurisdiction:
 def jurisdiction_name(level: str, code: str) -> str:
     """``枣庄市``; a code without a known name as ``市 3704``."""
     return NAMES.get(code) or f"{LEVEL_LABELS.get(level, level)} {code}"
+
+
+def place_title(session: Session, jurisdiction: Jurisdiction) -> str:
+    """How a file of one level's data is named: ``山东省-37``, ``枣庄市-3704``, ``薛城区-370403``
+    (a district by its stored name; an unknown one by code alone)."""
+    if jurisdiction.level == "district":
+        name = session.scalar(select(District.name).where(District.code == jurisdiction.code))
+        return f"{name}-{jurisdiction.code}" if name else jurisdiction.code
+    name = NAMES.get(jurisdiction.code)
+    return f"{name}-{jurisdiction.code}" if name else f"{LEVEL_LABELS[jurisdiction.level]}-{jurisdiction.code}"
 
 
 def parse_jurisdiction(level: str | None, code: str | None) -> Jurisdiction:
@@ -147,8 +158,7 @@ def _rollup(session: Session, scope: Scope, jurisdiction: Jurisdiction, filters:
 def districts_present(session: Session, jurisdiction: Jurisdiction) -> int:
     """How many districts of ``jurisdiction`` the registry holds, seen or not: a roll-up that
     counts fewer (a city viewer on its province's page) says it is partial."""
-    column = {"province": District.province_code, "city": District.city_code, "district": District.code}
-    return session.scalar(select(func.count()).where(column[jurisdiction.level] == jurisdiction.code)) or 0
+    return len(districts_of(session, (jurisdiction.level,), code=jurisdiction.code).get(jurisdiction.code, ()))
 
 
 def narrowed_scope(session: Session, scope: Scope, jurisdiction: Jurisdiction | None) -> Scope:
@@ -158,11 +168,8 @@ def narrowed_scope(session: Session, scope: Scope, jurisdiction: Jurisdiction | 
     if jurisdiction is None:
         return scope
     require_districts_scope(scope)
-    column = {"province": District.province_code, "city": District.city_code, "district": District.code}
-    query = select(District.code).where(column[jurisdiction.level] == jurisdiction.code)
-    if scope.district_codes is not None:
-        query = query.where(District.code.in_(scope.district_codes))
-    codes = frozenset(session.scalars(query))
+    codes = frozenset(districts_of(session, (jurisdiction.level,), code=jurisdiction.code,
+                                   within=scope.district_codes).get(jurisdiction.code, ()))
     if not codes:
         raise NotFound(f"未找到{LEVEL_LABELS[jurisdiction.level]}：{jurisdiction.code}（或无权查看）",
                        {"level": jurisdiction.level, "code": jurisdiction.code})

@@ -64,4 +64,10 @@ def export_figures(session: Session, fmt: str, out: IO[bytes], *, scope: Scope, 
 
 
 def filename(jurisdiction: Jurisdiction, fmt: str, *, today: dt.date | None = None) -> str:
-    return f"{jurisdiction.name}_汇总_{(today or dt.date.today()).isoformat()}.{fmt}"
+    """``山东省-37_汇总_2026-12-01.csv``."""
+    return f"{jurisdiction.name}-{jurisdiction.code}_汇总_{(today or dt.date.today()).isoformat()}.{fmt}"
+
+
+def ascii_filename(jurisdiction: Jurisdiction, fmt: str, *, today: dt.date | None = None) -> str:
+    """The ASCII stand-in of ``filename``: ``rollup_province-37_2026-12-01.csv``."""
+    return f"rollup_{jurisdiction.level}-{jurisdiction.code}_{(today or dt.date.today()).isoformat()}.{fmt}"

@@ -16,14 +16,12 @@ operator's, on the command line). Migration 0018 holds the database to the same 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo.admin_codes import is_level_code
-from registry.models import District
+from registry.level_districts import districts_of
 from registry.roles import Role
 from registry.scope import Scope
 from registry.vocab import TARGET_SUM_REASONS, label
@@ -45,13 +43,7 @@ def can_write_levels(scope: Scope) -> bool:
 def districts_by_level(session: Session) -> dict[str, list[str]]:
     """City or province code → the codes of its districts in the registry (zones included: a
     project belongs to one district row, so none counts twice)."""
-    out: dict[str, list[str]] = defaultdict(list)
-    for code, city, province in session.execute(
-            select(District.code, District.city_code, District.province_code).order_by(District.code)):
-        for level in (city, province):
-            if level:
-                out[level].append(code)
-    return dict(out)
+    return districts_of(session, LEVELS)
 
 
 def covered_levels(session: Session, scope: Scope) -> set[str] | None:

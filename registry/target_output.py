@@ -31,17 +31,23 @@ def targets_sheet(workbook, report: Report, *, index: int = 0):
         from openpyxl.styles import Font
         for cell in sheet[1]:
             cell.font = Font(bold=True)
-        for (cell,) in sheet.iter_rows(min_row=2, min_col=9, max_col=9):
-            cell.number_format = "0.0%"  # 完成进度
+        for row in sheet.iter_rows(min_row=2, min_col=9, max_col=10):
+            for cell in row:
+                cell.number_format = "0.0%"  # 完成进度, 时序进度要求
     return sheet
 
 
 def _row(n: int, t: TargetResult) -> list:
     years = "；".join(f"{y}年 {v}" for y, v in (t.years or {}).items())
     return [n, t.jurisdiction_name, t.id, t.text, label(TARGET_METRICS, t.metric), t.unit or "",
-            t.threshold, t.value, t.progress, t.pace, t.status_label, t.deadline.isoformat(),
+            t.threshold, t.value, t.progress, _share(t.expected_progress), t.status_label, t.deadline.isoformat(),
             label(TARGET_WINDOWS, t.window), years, len(t.undated), len(t.unit_mismatch), len(t.unmeasured),
             *_level_cells(t)]
+
+
+def _share(value: float | None) -> float | None:
+    """A share shown as a percent with one decimal (66.7%): rounded to 0.001 in the cell too."""
+    return None if value is None else round(value, 3)
 
 
 def _level_cells(t: TargetResult) -> list:
@@ -68,6 +74,8 @@ def as_text(report: Report) -> str:
     for t in report.targets:
         value = "—" if t.value is None else _number(t.value)
         progress = "—" if t.progress is None else f"{t.progress:.1%}"
+        if t.expected_progress is not None:
+            progress += f"，时序进度要求 {t.expected_progress:.1%}"
         unit = t.unit or ""
         years = "  " + "，".join(f"{y}年 {_number(v)}" for y, v in t.years.items()) if t.years else ""
         lines.append(f"[{t.status_label}] {t.jurisdiction_name} {t.id}：{value} / {_number(t.threshold)} {unit}"

@@ -27,9 +27,11 @@ from registry.scope import Scope
 from registry.targets import Target, TargetJurisdiction, latest_entries
 from registry.vocab import TARGET_STATUSES, label
 
-# JSON keys of one target, in the order of DESIGN §5a.
+# JSON keys of one target, in the order of DESIGN §5a, and ``expected_progress`` (时序进度要求,
+# the pace as a share of the threshold, like ``progress``) after ``progress``.
 JSON_KEYS = ("id", "jurisdiction", "text", "metric", "unit", "threshold", "deadline", "window", "value",
-             "progress", "status", "years", "by_town", "undated", "unit_mismatch", "unmeasured")
+             "progress", "expected_progress", "status", "years", "by_town", "undated", "unit_mismatch",
+             "unmeasured")
 
 
 @dataclass
@@ -73,11 +75,20 @@ class TargetResult:
     def status_label(self) -> str:
         return label(TARGET_STATUSES, self.status)
 
+    @property
+    def expected_progress(self) -> float | None:
+        """时序进度要求: the pace as a share of the threshold (what ``progress`` should be by now),
+        to 0.0001; None without a pace (growth before its deadline year, no data)."""
+        if self.pace is None or not self.threshold:
+            return None
+        return round(self.pace / self.threshold, 4)
+
     def as_json(self) -> dict:
         out = {
             "id": self.id, "jurisdiction": self.jurisdiction, "text": self.text, "metric": self.metric,
             "unit": self.unit, "threshold": _plain(self.threshold), "deadline": self.deadline.isoformat(),
-            "window": self.window, "value": self.value, "progress": self.progress, "status": self.status,
+            "window": self.window, "value": self.value, "progress": self.progress,
+            "expected_progress": self.expected_progress, "status": self.status,
             "years": self.years, "by_town": self.by_town, "undated": len(self.undated),
             "unit_mismatch": len(self.unit_mismatch), "unmeasured": len(self.unmeasured)}
         if self.window != "per_year":

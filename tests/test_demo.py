@@ -193,3 +193,44 @@ def test_plain_demo_makes_no_viewers(committed, engine):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM districts")).scalar_one() == 1
         assert conn.execute(text("SELECT count(*) FROM users WHERE role = 'viewer'")).scalar_one() == 0
+
+
+# --- the demo's plan targets (data/targets): the targets page is not empty ------------------------
+
+def test_demo_loads_its_districts_plan_targets_with_computed_values(committed, client_for):
+    from click.testing import CliRunner
+    from web.cli import main
+    result = CliRunner().invoke(main, ["demo"])  # the default demo, as a newcomer runs it
+    assert result.exit_code == 0, result.output
+    assert "已加载规划目标：370403" in result.output
+    targets = {t["id"]: t for t in client_for("bureau").get("/api/v1/targets").get_json()["targets"]}
+    assert {t["jurisdiction"] for t in targets.values()} == {"370403"} and len(targets) == 14
+    industry = targets["xc-industry-500"]  # 工业 ≥ 500 万元 under construction or done: the demo has some
+    assert industry["value"] > 0 and industry["status"] in ("done", "on_track", "behind", "overdue")
+    assert sum(1 for t in targets.values() if t["value"]) >= 3  # km, quantities, counts measured
+    assert targets["xc-equipment-growth-2027"]["status"] == "needs_baseline"
+    page = client_for("bureau").get("/targets").get_data(as_text=True)
+    assert "实施投资过500万元的工业企业技术改造项目80个以上" in page
+    again = CliRunner().invoke(main, ["demo"])
+    assert again.exit_code == 0 and "已加载规划目标" not in again.output  # never reloaded over
+
+
+def test_demo_with_districts_loads_a_city_and_a_province_target_beside_the_districts_total(committed, client_for):
+    from click.testing import CliRunner
+    from web.cli import main
+    result = CliRunner().invoke(main, ["demo", "--count", "40", "--districts", "370403,370784,371502"])
+    assert result.exit_code == 0, result.output
+    assert "已加载规划目标：370403、370784、371502、3704、37" in result.output
+    targets = {t["id"]: t for t in client_for("admin").get("/api/v1/targets").get_json()["targets"]}
+    city, province = targets["demo-zz-gas-2027"], targets["demo-sd-farm-machinery"]
+    assert (city["level"], province["level"]) == ("city", "province")
+    assert city["district_sum"]["targets"] == ["xc-gas-2027"]
+    assert city["district_sum"]["value"] == targets["xc-gas-2027"]["value"] == city["value"]
+    industry = targets["demo-zz-industry-500"]  # 枣庄市 holds 薛城区 only: its figure is 薛城区's
+    assert industry["district_sum"]["value"] == targets["xc-industry-500"]["value"] == industry["value"] > 0
+    assert province["district_sum"]["targets"] == ["dcf-farm-machinery"]
+    assert province["district_sum"]["threshold"] == 700
+    assert targets["demo-sd-industry-500"]["value"] >= targets["xc-industry-500"]["value"] > 0
+    assert targets["demo-sd-equipment-growth-2027"]["district_sum"]["reason"] == "ratio"
+    page = client_for("admin").get("/targets").get_data(as_text=True)
+    assert "区县合计" in page and "（演示）每年全省更新购置农业机械30000台（套）以上" in page

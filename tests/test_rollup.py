@@ -8,6 +8,7 @@ The data: 测试区 370499 (city 3704) with SAMPLE_PROJECTS, 邻区 370498 (city
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 
@@ -195,6 +196,23 @@ def test_exports_per_level(client_for, three_districts, fmt, tmp_path):
     assert own == {"2024-370498-01-01-300001", "2024-370498-01-01-300002"}
 
 
+def test_exports_per_level_are_named_after_the_level_and_code(client_for, three_districts):
+    from urllib.parse import quote
+    today = dt.date.today().isoformat()
+    admin = client_for("admin")
+    for query, name, ascii_name in (
+            ("format=geojson&province=37", f"项目_山东省-37_{today}.geojson", f"projects_province-37_{today}.geojson"),
+            ("format=csv&city=3715&stage=在建", f"项目_聊城市-3715_在建_{today}.csv", f"projects_city-3715_{today}.csv"),
+            ("format=xlsx&district=370499", f"项目_测试区-370499_{today}.xlsx", f"projects_district-370499_{today}.xlsx"),
+            ("format=csv", f"项目_{today}.csv", f"projects_{today}.csv")):
+        disposition = admin.get(f"/export/download?{query}").headers["Content-Disposition"]
+        assert disposition == f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+    figures = client_for("viewer", cities=["3704"]).get("/rollup/city/3704/figures.csv")
+    assert figures.headers["Content-Disposition"] == (
+        f"attachment; filename=\"rollup_city-3704_{today}.csv\"; "
+        f"filename*=UTF-8''{quote(f'枣庄市-3704_汇总_{today}.csv', safe='')}")
+
+
 def test_the_export_page_keeps_the_level(client_for, three_districts):
     page = client_for("admin").get("/export?province=37").get_data(as_text=True)
     assert 'name="province" value="37"' in page and "province=37" in page and "9" in page
@@ -228,3 +246,9 @@ def test_the_cli_exports_one_level(three_districts, tmp_path):
                                                                      "2024-371599-01-01-300002"}
     missing = CliRunner().invoke(main, ["projects", "export", "--format", "csv", "--city", "3799", "-o", str(out)])
     assert missing.exit_code != 0 and "未找到市：3799" in missing.output
+    # -o a directory: the file is named after the level, as the web download is
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    named = CliRunner().invoke(main, ["projects", "export", "--format", "csv", "--province", "37", "-o", str(folder)])
+    assert named.exit_code == 0, named.output
+    assert [p.name for p in folder.iterdir()] == [f"项目_山东省-37_{dt.date.today().isoformat()}.csv"]

@@ -52,7 +52,7 @@ def test_report_text_shows_chinese_status(world_committed):
     run("load", str(PLAN))
     result = run("report", "--as-of", "2025-06-30", "--format", "text")
     assert result.exit_code == 0
-    assert "[滞后] 测试区 t-count：2 / 4 个" in result.output
+    assert "[滞后] 测试区 t-count：2 / 4 个（50.0%，时序进度要求 74.8%，截止 2025-12-31）" in result.output
     assert "[暂无数据] 测试度假区 tz-fitness" in result.output
 
 
@@ -64,7 +64,8 @@ def test_report_xlsx_is_the_months_schedule_with_the_targets_first(world_committ
     sheet = load_workbook(out).worksheets[0]
     assert sheet.title == "目标进度"
     rows = {row[2]: row for row in sheet.iter_rows(min_row=2, values_only=True)}
-    assert rows["t-count"][6:11] == (4, 2, 0.5, pytest.approx(4 * 547 / 731, abs=1e-4), "滞后")
+    assert rows["t-count"][6:11] == (4, 2, 0.5, round(547 / 731, 3), "滞后")  # 时序进度要求 74.8%
+    assert sheet.cell(1, 10).value == "时序进度要求" and sheet.cell(2, 10).number_format == "0.0%"
 
 
 def test_report_xlsx_keeps_the_district_filter(world_committed, tmp_path):

@@ -25,11 +25,23 @@ def test_api_returns_the_design_json(plan_loaded, client):
     assert data["as_of"] == AS_OF
     by_id = {t["id"]: t for t in data["targets"]}
     assert set(by_id["t-farm"]) == {"id", "jurisdiction", "text", "metric", "unit", "threshold", "deadline",
-                                    "window", "value", "progress", "status", "years", "by_town", "undated",
+                                    "window", "value", "progress", "expected_progress", "status", "years",
+                                    "by_town", "undated",
                                     "unit_mismatch", "unmeasured"}
     assert by_id["t-farm"]["years"] == {"2024": 100.0, "2025": 50.0}
     assert by_id["t-count"]["by_town"] == {TOWN1: 0, TOWN2: 1, TOWN3: 1}
     assert by_id["t-imaging"]["unit_mismatch"] == 1 and by_id["t-gas-km"]["unmeasured"] == 1
+
+
+def test_the_time_based_progress_requirement_is_rounded_for_people_and_a_number_in_the_api(plan_loaded, client):
+    by_id = {t["id"]: t for t in api(client).get_json()["targets"]}
+    assert by_id["t-count"]["expected_progress"] == round(547 / 731, 4)  # 2024-01-01 … 2025-06-30 of 2025
+    assert by_id["t-growth"]["expected_progress"] is None  # growth before its deadline year: no pace
+    page = client.get(f"/targets/t-count?as_of={AS_OF}").get_data(as_text=True)
+    shown = re.search(r'<dd id="target-pace">([^<]*)</dd>', page).group(1)
+    assert shown == "74.8%（3.0 个）"  # 时序进度要求: 4 × 547/731 = 2.9932… projects due by now
+    listed = client.get(f"/targets?as_of={AS_OF}").get_data(as_text=True)
+    assert 'title="时序进度要求 74.8%"' in listed and "2.9932" not in listed
 
 
 def test_api_gives_a_town_official_their_towns_part_only(plan_loaded, client_for):

@@ -34,9 +34,9 @@ def _jurisdiction_fields(form) -> dict[str, list[str]]:
 @bp.get("/users")
 def users():
     session = database.session()
-    towns = browse.visible_towns(session, Scope.system())  # any town may be assigned
-    return render_template("admin_users.html", users=accounts.list_accounts(session),
-                           roles=accounts.ROLES, towns=towns, town_names=dict(towns))
+    groups = browse.town_groups(session, Scope.system())  # any town may be assigned
+    return render_template("admin_users.html", users=accounts.list_accounts(session), roles=accounts.ROLES,
+                           town_groups=groups, town_names={c: n for _d, _n, towns in groups for c, n in towns})
 
 
 @bp.post("/users")

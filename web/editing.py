@@ -27,7 +27,7 @@ def _form_choices() -> dict:
         "stages": choices(STAGES, language),
         "funding": choices(FUNDING_SOURCES, language),
         "crs_names": CRS_NAMES,
-        "towns": browse.visible_towns(database.session(), auth.current_scope()),
+        "town_groups": browse.town_groups(database.session(), auth.current_scope()),
     }
 
 

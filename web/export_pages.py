@@ -39,7 +39,7 @@ def export_form():
     count = exporting.count_projects(session, scope=scope, filters=filters)
     kept = {k: v for k, v in request.args.items() if v and k not in ("lang", "format")}
     return render_template("export.html", count=count, args=kept, formats=exporting.FORMATS, level=level,
-                           towns=browse.visible_towns(session, scope), domains=DOMAINS, stages=STAGES)
+                           town_groups=browse.town_groups(session, scope), domains=DOMAINS, stages=STAGES)
 
 
 @bp.get("/export/download")
@@ -54,13 +54,18 @@ def download():
     filters = ProjectFilters.parse(request.args)
     session = database.session()
     # ?province=37, ?city=3704 or ?district=370403: the scope's districts of that level only
-    scope = rollup.narrowed_scope(session, scope, rollup.export_jurisdiction(request.args))
+    level = rollup.export_jurisdiction(request.args)
+    scope = rollup.narrowed_scope(session, scope, level)
     count = exporting.count_projects(session, scope=scope, filters=filters)
     audit.record(session, actor=scope.actor, action="export", entity="projects",
                  details={"format": fmt, "count": count,
                           "filters": {k: v for k, v in request.args.items() if k != "format"}})
     session.commit()
-    disposition = {"Content-Disposition": attachment(exporting.export_filename(session, filters, fmt))}
+    # named after the level too: 项目_山东省-37_….geojson, projects_province-37_….geojson in ASCII
+    name = exporting.export_filename(session, filters, fmt,
+                                     place=rollup.place_title(session, level) if level else None)
+    ascii_name = exporting.ascii_export_filename(fmt, level=level and level.level, code=level and level.code)
+    disposition = {"Content-Disposition": attachment(name, ascii_name)}
     if fmt == "geojson":  # streamed straight from PostGIS: flat memory for any size
         chunks = exporting.iter_geojson(session, scope=scope, filters=filters)
         return Response(stream_with_context(chunks), mimetype=MIMETYPES[fmt], headers=disposition)
@@ -72,9 +77,10 @@ def download():
     return response
 
 
-def attachment(filename: str) -> str:
-    """``Content-Disposition`` for a download named ``filename`` (RFC 6266): the UTF-8 name in
-    ``filename*`` for every current browser, an ASCII stand-in in ``filename`` for the rest."""
-    stem, _dot, ext = filename.rpartition(".")
-    fallback = "projects_" + stem.rsplit("_", 1)[-1] + "." + ext  # projects_<date>.<ext>
+def attachment(filename: str, fallback: str) -> str:
+    """``Content-Disposition`` for a download named ``filename`` (RFC 6266, RFC 5987): the UTF-8
+    name in ``filename*`` for every current browser, the ASCII ``fallback`` in ``filename`` for
+    the rest."""
+    if not fallback.isascii() or any(c in fallback for c in '"\\\r\n;'):
+        raise ValueError(f"not a safe ASCII file name: {fallback!r}")
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

@@ -127,7 +127,7 @@ def projects():
                                   per_page=PAGE_SIZE)
     kept = {k: v for k, v in request.args.items() if v and k not in ("page", "lang")}
     return render_template("projects.html", result=result, args=kept,
-                           towns=browse.visible_towns(session, scope), domains=DOMAINS, stages=STAGES,
+                           town_groups=browse.town_groups(session, scope), domains=DOMAINS, stages=STAGES,
                            sortable=list(browse.SORTABLE),
                            page_url=lambda n: url_for("pages.projects", **kept, page=n))
 

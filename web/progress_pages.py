@@ -31,7 +31,7 @@ def missing_page():
     groups = unreported.not_reported(session, scope, period, filters)
     return render_template("progress_missing.html", period=period, period_label=periods.label(period),
                            groups=groups, total=unreported.count(groups), town=filters.town,
-                           towns=browse.visible_towns(session, scope),
+                           town_groups=browse.town_groups(session, scope),
                            can_export=permissions.can_export(scope),
                            can_report=permissions.can_report_progress(scope))
 

@@ -73,7 +73,8 @@ def figures_download(level: str, code: str, fmt: str):
     spool.seek(0)
     response = send_file(spool, mimetype={"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-"
                                           "officedocument.spreadsheetml.sheet"}[fmt])
-    response.headers["Content-Disposition"] = attachment(rollup_export.filename(place, fmt))
+    response.headers["Content-Disposition"] = attachment(rollup_export.filename(place, fmt),
+                                                         rollup_export.ascii_filename(place, fmt))
     return response
 
 

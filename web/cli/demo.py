@@ -17,7 +17,7 @@ def demo(seed: int, count: int, districts: str | None) -> None:
     """Load the demo: 薛城区 with approximate towns and an invented project library."""
     from registry import schema
     from registry.demo import (DEMO_DISTRICT, DEMO_DISTRICTS, DEMO_USERS, LABEL, ROLLUP_USERS,
-                               ensure_demo_users, load_demo, parse_districts)
+                               ensure_demo_users, load_demo, load_demo_targets, parse_districts)
     codes = parse_districts(districts) if districts is not None else [DEMO_DISTRICT]
     url = registry_db.database_url()
     embedded.ensure_database(url)
@@ -26,6 +26,7 @@ def demo(seed: int, count: int, districts: str | None) -> None:
     with registry_db.session_scope() as session:
         results = [load_demo(session, seed=seed + i, count=count, actor="demo", district=code)
                    for i, code in enumerate(codes)]
+        targets = load_demo_targets(session, [r.district_code for r in results], levels=districts is not None)
         ensure_demo_users(session, rollup=districts is not None)
     for result in results:
         name = DEMO_DISTRICTS[result.district_code][1].name
@@ -37,6 +38,8 @@ def demo(seed: int, count: int, districts: str | None) -> None:
             click.echo(note)
         if result.report is not None:
             click.echo(f"演示项目导入：{result.report.summary()}")
+    if targets:
+        click.echo(f"已加载规划目标：{'、'.join(targets)}（data/targets，市、省目标为虚构的演示数据）")
     click.echo("演示账号（仅供演示，正式使用请用 eqreg users add 建立账号）：")
     for username, role, towns, display_name, password in DEMO_USERS:
         click.echo(f"  {username:<10} 密码 {password:<13} {display_name}")

@@ -1,8 +1,10 @@
 """``eqreg projects export --format geojson|csv|xlsx|gpkg [filters] -o FILE``."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sys
+from pathlib import Path
 
 import click
 from tqdm import tqdm
@@ -28,8 +30,8 @@ FORMAT_NAMES = {"geojson": "GeoJSON", "csv": "CSV", "xlsx": "Excel", "gpkg": "Ge
 @click.option("--province", help="省代码（2 位）：只导出该省各区县的项目")
 @click.option("--city", help="市代码（4 位）：只导出该市各区县的项目")
 @click.option("--district", help="区县代码（6 位）：只导出该区县的项目")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True,
-              help="输出文件")
+@click.option("-o", "--output", type=click.Path(writable=True), required=True,
+              help="输出文件；给出一个已有目录时，文件按内容命名（如 项目_山东省-37_2026-12-01.geojson）")
 def export(fmt: str, town: str | None, domain: str | None, stage: str | None, year: str | None,
            year_of: str, is_key: bool | None, q: str | None, province: str | None, city: str | None,
            district: str | None, output: str) -> None:
@@ -37,19 +39,24 @@ def export(fmt: str, town: str | None, domain: str | None, stage: str | None, ye
     district of it) to a file."""
     levels = {"province": province, "city": city, "district": district}
     if not any((town, domain, stage, year, is_key is not None, q, province, city, district)):
+        if Path(output).is_dir():  # the name export_filename gives an export without filters
+            output = str(Path(output) / f"项目_{dt.date.today().isoformat()}.{fmt.lower()}")
         written = _whole_registry(fmt.lower(), output)
         click.echo(f"已导出 {written} 个项目（{FORMAT_NAMES[fmt.lower()]}）到 {output}")
         return
-    from registry.exporting import count_projects, export_projects
+    from registry.exporting import count_projects, export_filename, export_projects
     from registry.filters import ProjectFilters
     from registry.scope import Scope
     filters = ProjectFilters.parse({"town": town, "domain": domain, "stage": stage, "year": year,
                                     "year_of": year_of, "q": q,
                                     "is_key": None if is_key is None else str(is_key).lower()})
-    from registry.rollup import export_jurisdiction, narrowed_scope
+    from registry.rollup import export_jurisdiction, narrowed_scope, place_title
     level = export_jurisdiction(levels)
     with registry_db.session_scope() as session:
         scope = narrowed_scope(session, Scope.system("cli"), level)
+        if Path(output).is_dir():  # named after the level and filters, as the web download is
+            output = str(Path(output) / export_filename(session, filters, fmt.lower(),
+                                                        place=place_title(session, level) if level else None))
         total = count_projects(session, scope=scope, filters=filters)
         with tqdm(total=total, unit="项", desc="导出", disable=not sys.stderr.isatty()) as bar:
             written = export_projects(session, fmt.lower(), output, scope=scope, filters=filters,

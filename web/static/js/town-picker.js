@@ -7,7 +7,12 @@
     filter.addEventListener("input", function () {
       var text = filter.value.trim().toLowerCase();
       Array.prototype.forEach.call(select.options, function (option) {
-        option.hidden = Boolean(text) && !option.selected && option.textContent.toLowerCase().indexOf(text) < 0;
+        var group = option.parentNode.tagName === "OPTGROUP" ? option.parentNode.label.toLowerCase() : "";
+        option.hidden = Boolean(text) && !option.selected && option.textContent.toLowerCase().indexOf(text) < 0 &&
+          group.indexOf(text) < 0;  // a district's name finds its towns
+      });
+      Array.prototype.forEach.call(select.querySelectorAll("optgroup"), function (group) {
+        group.hidden = !group.querySelector("option:not([hidden])");
       });
     });
   });
