@@ -52,8 +52,6 @@ TARGET_SCHEMA = {"type": "object", "properties": {
     "window": {"type": "string", "enum": ["cumulative", "per_year"]},
     "value": {"type": "number", "nullable": True, "description": "公里、万元保留两位小数；增长率为小数"},
     "progress": {"type": "number", "nullable": True, "description": "value ÷ threshold"},
-    "expected_progress": {"type": "number", "nullable": True,
-                          "description": "时序进度要求：按已过时间应达到的进度（小数，与 progress 同口径），无进度要求时为 null"},
     "status": {"type": "string", "enum": ["done", "on_track", "behind", "overdue", "needs_baseline", "no_data"],
                "description": "已完成/进度正常/滞后/已逾期/待录入基数/暂无数据"},
     "years": {**_NUMBER_MAP, "description": "per_year 目标的各年数值"},
