@@ -153,6 +153,15 @@ def default_district(session: Session, scope: Scope) -> str | None:
                           .where(Town.valid_to.is_(None), town_clause(scope)))
 
 
+def require_district(session: Session, scope: Scope, code: str) -> str:
+    """``code`` if the scope sees current towns in that district; ``NotFound`` otherwise (a map
+    asked for by hand for another district, or one without boundaries, like ``find_town``)."""
+    if session.scalar(select(Town.code).where(Town.district_code == code, Town.valid_to.is_(None),
+                                              town_clause(scope)).limit(1)) is None:
+        raise NotFound(f"未找到区县：{code}（或无权查看，或尚未加载其镇街边界）", {"district": code})
+    return code
+
+
 def find_town(session: Session, scope: Scope, code: str) -> Town:
     """The current town ``code`` if the scope may see it; ``NotFound`` otherwise."""
     town = session.scalar(select(Town).where(Town.code == code, Town.valid_to.is_(None),

@@ -154,6 +154,23 @@ def test_unknown_town_is_404(client, web_data):
     assert "未找到镇街" in response.get_data(as_text=True)
 
 
+def test_a_district_map_the_account_cannot_see_is_404_like_a_town(client, client_for, web_data):
+    assert client.get("/map?district=370499").status_code == 200
+    for who, district in ((client, "999999"), (client_for("town", towns=["370499003"]), "370498")):
+        response = who.get(f"/map?district={district}")
+        assert response.status_code == 404
+        page = response.get_data(as_text=True)
+        assert f"未找到区县：{district}" in page and "eqreg boundaries load" not in page
+
+
+def test_an_unknown_address_is_refused_in_chinese(client, web_data):
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    page = response.get_data(as_text=True)
+    assert "页面不存在" in page and "requested URL" not in page
+    assert "页面不存在" in client.get("/api/v1/no-such-thing").get_json()["error"]["message"]
+
+
 def test_amap_basemap_shifts_towns_and_projects_to_gcj02(app, client, web_data):
     app.config["BASEMAPS"] = ["amap"]
     shifted = features(client, crs="gcj02", bbox="116.9,34.9,117.45,35.25")

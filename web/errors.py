@@ -52,6 +52,17 @@ def status_for(exc: errors.RegistryError) -> int:
     return next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
 
 
+# What a page says for werkzeug's own refusals (an unknown address, a wrong method …).
+HTTP_MESSAGES = {
+    400: "请求无效，请检查后重试。",
+    401: "请先登录。",
+    403: "没有权限执行此操作。",
+    404: "页面不存在，请检查网址。",
+    405: "不支持该请求方式。",
+    413: "上传的内容太大。",
+    429: "请求过于频繁，请稍后再试。",
+}
+
 RETRY_SIGN_IN_SECONDS = int(accounts.FAILURE_WINDOW.total_seconds())
 
 
@@ -67,8 +78,10 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        return error_response(exc.code or 500, exc.name.lower().replace(" ", "_"),
-                              exc.description or exc.name)
+        message = exc.description or exc.name
+        if message == type(exc).description:  # werkzeug's English default: say it in Chinese
+            message = HTTP_MESSAGES.get(exc.code, message)
+        return error_response(exc.code or 500, exc.name.lower().replace(" ", "_"), message)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

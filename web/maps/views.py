@@ -10,7 +10,7 @@ from registry.basemap import current_basemap
 from registry.errors import InvalidInput
 from registry.figures import town_figures
 from registry.filters import ProjectFilters
-from registry.map_view import collection_bounds, default_district, find_town, town_collection
+from registry.map_view import collection_bounds, default_district, find_town, require_district, town_collection
 from registry.map_tiles import tiles_pay_off
 from registry.scope import Scope
 from registry.vocab import DOMAINS, STAGES
@@ -43,7 +43,8 @@ MAP_TEXT = {
 @bp.get("/map")
 def district_map():
     session, scope = database.session(), current_scope()
-    district = request.args.get("district") or default_district(session, scope)
+    asked = request.args.get("district")
+    district = require_district(session, scope, asked) if asked else default_district(session, scope)
     return _render(session, scope, district_code=district, town_code=None)
 
 
