@@ -22,13 +22,15 @@ grid AS (  -- map_cells holds this zoom's cells counted at the stamp the caller 
         WHERE s.epoch = :epoch AND s.stamp = :stamp AND s.max_zoom >= :z AND s.cell_pixels = :cell_pixels)
         AS yes
 ),
-reach AS (  -- where the projects touching the tile can lie: with a town filter or a town scope, the
+reach AS MATERIALIZED (  -- where the projects touching the tile can lie: with a town filter or a town scope, the
            -- union of the extents of the grid rows of those towns (and filters) that reach the tile
            -- (NULL: none), else, or when the grid is not current, the tile itself
     SELECT CASE WHEN (CAST(:town AS text) IS NULL AND CAST(:scope_towns AS text[]) IS NULL) OR NOT (SELECT yes FROM grid)
                 THEN ST_Transform(ST_TileEnvelope(:z, :x, :y), 4326)
                 ELSE (SELECT ST_MakeEnvelope(min(m.west), min(m.south), max(m.east), max(m.north), 4326)
-                      FROM map_cells m
+                      FROM map_cells m,
+                           (SELECT ST_XMin(b) AS w, ST_YMin(b) AS s, ST_XMax(b) AS e, ST_YMax(b) AS n
+                            FROM ST_Transform(ST_TileEnvelope(:z, :x, :y), 4326) b) t
                       WHERE m.z = :z
                         AND (CAST(:domains AS text[]) IS NULL OR m.domain_code = ANY(CAST(:domains AS text[])))
                         AND (CAST(:stage AS text) IS NULL OR m.stage = :stage)
@@ -36,9 +38,10 @@ reach AS (  -- where the projects touching the tile can lie: with a town filter 
                         AND (CAST(:scope_towns AS text[]) IS NULL OR m.towns && CAST(:scope_towns AS text[]))
                         AND (CAST(:scope_districts AS text[]) IS NULL
                              OR m.district_code = ANY(CAST(:scope_districts AS text[])))
-                        -- && as the projects' own test: rounded outwards alike
-                        AND ST_MakeEnvelope(m.west, m.south, m.east, m.north, 4326)
-                            && ST_Transform(ST_TileEnvelope(:z, :x, :y), 4326)) END AS box
+                        -- reaches the tile, give or take 1e-4° (&& compares boxes rounded outwards
+                        -- to float4: less than 2e-5° at any longitude)
+                        AND m.west <= t.e + 1e-4 AND m.east >= t.w - 1e-4
+                        AND m.south <= t.n + 1e-4 AND m.north >= t.s - 1e-4) END AS box
 ),
 visible AS NOT MATERIALIZED (  -- each use below runs its own index scan
     SELECT p.id, p.code, p.name, p.domain_code, p.stage, p.total_investment, p.completed_investment,
