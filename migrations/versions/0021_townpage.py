@@ -186,9 +186,9 @@ def downgrade() -> None:
     op.execute("DELETE FROM map_cells")
     op.execute(_grid_function_of_0016().replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
     op.execute("ALTER TABLE map_cells DROP COLUMN west, DROP COLUMN south, DROP COLUMN east, DROP COLUMN north")
+    op.execute("DROP TABLE town_figure_cache")  # its policy calls eqreg_figure_reach()
     op.execute("DROP FUNCTION eqreg_store_town_figures(bigint, bigint, json)")
     op.execute("DROP FUNCTION eqreg_figure_reach()")
-    op.execute("DROP TABLE town_figure_cache")
 
 
 def _grid_function_of_0016() -> str:
