@@ -78,9 +78,9 @@ def test_town_tiles_narrowed_by_the_grid_are_the_tiles_of_every_project(owner, f
     features = 0
     for scope in (Scope.system(), Scope(actor="t", role=Role.TOWN, town_codes=frozenset({"370499003"})),
                   Scope(actor="t2", role=Role.TOWN, town_codes=frozenset({"370499001", "370499002"}))):
-        for z in (5, 9, 11, 12, 13, 14):
+        for z in (5, 9, 12, 14):
             for z, x, y in busy_tiles(owner, z):
-                for most in (0, 1, 2, 300):  # clusters above this many projects in the tile
+                for most in (0, 2, 300):  # clusters above this many projects in the tile
                     request = TileRequest(z, x, y, max_features=most, **filters)
                     from_grid = built(owner, scope, request, stamp)
                     assert from_grid == built(owner, scope, request, None), (scope, z, x, y, most)
