@@ -5,12 +5,12 @@ town-limited scope sees only its towns and, in every grouping, only its towns' s
 """
 from __future__ import annotations
 
-from sqlalchemy import Float, String, and_, bindparam, cast, func, literal, or_, select, union_all
+from sqlalchemy import Engine, Float, String, and_, bindparam, cast, func, literal, or_, select, union_all
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 
 from registry import sqlfiles
-from registry import cache, periods
+from registry import cache, figure_store, periods
 from registry.errors import InvalidInput
 from registry.filters import ProjectFilters, project_year
 from registry.models import Project, ProjectTown, Town
@@ -23,7 +23,7 @@ MAX_MONTHS = 120
 
 
 def town_figures(session: Session, scope: Scope, *, district_code: str | None = None,
-                 with_geometry: bool = False) -> list[dict]:
+                 with_geometry: bool = False, share: Engine | None = None) -> list[dict]:
     """Figures of every current town the scope may see, ordered by town code.
 
     Each dict has ``code, name, district_code, area_km2, project_count, total_investment,
@@ -31,10 +31,26 @@ def town_figures(session: Session, scope: Scope, *, district_code: str | None = 
     completed ÷ apportioned total; ``None`` without investment), ``by_stage`` and ``by_domain``
     (project counts by code) and ``pipeline_km`` (line length inside the town by category). With
     ``with_geometry`` a ``geometry`` key holds the boundary as GeoJSON text (EPSG:4326).
-    Cached per change stamp (``registry.cache``).
+    Cached per change stamp (``registry.cache``), and without geometry shared by the worker
+    processes (``registry.figure_store``: read when another process stored them at this stamp;
+    computed ones are stored through ``share``, the primary, when given).
     """
     return cache.cached(session, ("town_figures", cache.scope_key(scope), district_code, with_geometry),
-                        lambda: _town_figures(session, scope, district_code, with_geometry))
+                        lambda: _shared_town_figures(session, scope, district_code, with_geometry, share))
+
+
+def _shared_town_figures(session: Session, scope: Scope, district_code: str | None, with_geometry: bool,
+                         share: Engine | None) -> list[dict]:
+    stamp = cache.stamp(session)
+    if with_geometry or stamp is None:
+        return _town_figures(session, scope, district_code, with_geometry)
+    stored = figure_store.read(session, scope, district_code, stamp)
+    if stored is not None:
+        return stored
+    computed = _town_figures(session, scope, district_code, with_geometry)
+    if share is not None:
+        figure_store.store(session, share, stamp, computed)
+    return computed
 
 
 def _town_figures(session: Session, scope: Scope, district_code: str | None,

@@ -27,6 +27,17 @@ def district_tiles(z: int) -> list[tuple[int, int, int]]:
     return [(z, x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
 
 
+def busy_tiles(session, z: int) -> list[tuple[int, int, int]]:
+    """The tiles at zoom z that a project's bounding box reaches, and the ones around them."""
+    boxes = session.execute(text("SELECT ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) FROM projects"))
+    tiles = set()
+    for west, south, east, north in boxes:
+        _, x0, y0 = tile_of(west, north, z)
+        _, x1, y1 = tile_of(east, south, z)
+        tiles |= {(z, x, y) for x in range(x0 - 1, x1 + 2) for y in range(y0 - 1, y1 + 2)}
+    return sorted(tiles)
+
+
 def built(session, scope, request, grid_stamp) -> bytes:
     return bytes(session.execute(sqlfiles.load("map_tiles"), tile_params(scope, request, grid_stamp)).scalar_one())
 
@@ -56,6 +67,38 @@ def test_tiles_from_the_grid_are_the_tiles_counted_from_the_projects(owner, filt
                 assert from_grid == built(owner, scope, request, None), (scope, z, x, y)
                 seen += sum(c["count"] for c in clusters_of(from_grid))
     assert seen > 0
+
+
+@pytest.mark.parametrize("filters", [{"town": "370499002"}, {"town": "370499003", "stage": "construction"}, {}],
+                         ids=str)
+def test_town_tiles_narrowed_by_the_grid_are_the_tiles_of_every_project(owner, filters):
+    """With a town filter or a town user's scope, a tile looks for projects only within the extents of
+    the grid rows of those towns: the same tiles, clusters or projects (whichever the counts decide)."""
+    stamp = map_tiles.current_grid(owner)
+    features = 0
+    for scope in (Scope.system(), Scope(actor="t", role=Role.TOWN, town_codes=frozenset({"370499003"})),
+                  Scope(actor="t2", role=Role.TOWN, town_codes=frozenset({"370499001", "370499002"}))):
+        for z in (5, 9, 12, 14):
+            for z, x, y in busy_tiles(owner, z):
+                for most in (0, 2, 300):  # clusters above this many projects in the tile
+                    request = TileRequest(z, x, y, max_features=most, **filters)
+                    from_grid = built(owner, scope, request, stamp)
+                    assert from_grid == built(owner, scope, request, None), (scope, z, x, y, most)
+                    features += len(mapbox_vector_tile.decode(from_grid).get("projects", {"features": []})["features"])
+    assert features > 0
+
+
+def test_a_town_tile_looks_for_projects_only_where_the_towns_are(owner):
+    """The extents of the town's grid rows bound the search: a tile far from the town's projects
+    finds nothing even when the grid is made to say so (here: shrunk to an empty corner)."""
+    stamp = map_tiles.current_grid(owner)
+    request = TileRequest(*DISTRICT_TILE, town="370499001")
+    assert mapbox_vector_tile.decode(built(owner, Scope.system(), request, stamp))["projects"]["features"]
+    owner.execute(text("UPDATE map_cells SET west = 100, east = 100.001, south = 10, north = 10.001"))
+    assert built(owner, Scope.system(), request, stamp) == b""
+    assert built(owner, Scope.system(), TileRequest(*DISTRICT_TILE), stamp) != b""  # no town: the tile itself
+    assert mapbox_vector_tile.decode(built(owner, Scope.system(), request, None))["projects"]["features"]
+    owner.rollback()
 
 
 def test_a_tile_reads_the_grid_when_it_is_current_and_the_projects_when_it_is_not(owner):

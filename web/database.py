@@ -244,7 +244,8 @@ def check_login_role(engine: Engine) -> None:
 
 
 def grid_engine() -> Engine:
-    """The primary, unpooled: where the map's cluster grid is counted (``registry.map_tiles``)."""
+    """The primary, unpooled: where the map's cluster grid is counted (``registry.map_tiles``) and the
+    per-town figures are stored for the other workers (``registry.figure_store``)."""
     return current_app.extensions["eqreg.grid_engine"]
 
 

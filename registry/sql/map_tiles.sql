@@ -11,9 +11,37 @@
 -- :scope_towns text[] (NULL = the whole registry; else projects with a share in those towns);
 -- :max_features, :feature_limit, :full_zoom, :cell_pixels int.
 -- :use_grid bool, :epoch, :stamp bigint: count the clusters from map_cells (migration 0016, the
--- same grid counted once per change stamp) when its stamp is :epoch/:stamp; else from the projects.
+-- same grid counted once per change stamp) when its stamp is :epoch/:stamp; else from the projects;
+-- with a town filter or scope the grid's extents also narrow down where the projects are looked for.
 WITH tile AS (
     SELECT ST_TileEnvelope(:z, :x, :y) AS merc, 256.0 * 2 ^ :z AS world  -- the world's width in screen pixels at :z
+),
+grid AS (  -- map_cells holds this zoom's cells counted at the stamp the caller read
+    SELECT CAST(:use_grid AS boolean) AND EXISTS (
+        SELECT 1 FROM map_cell_state s
+        WHERE s.epoch = :epoch AND s.stamp = :stamp AND s.max_zoom >= :z AND s.cell_pixels = :cell_pixels)
+        AS yes
+),
+reach AS MATERIALIZED (  -- where the projects touching the tile can lie: with a town filter or a town scope, the
+           -- union of the extents of the grid rows of those towns (and filters) that reach the tile
+           -- (NULL: none), else, or when the grid is not current, the tile itself
+    SELECT CASE WHEN (CAST(:town AS text) IS NULL AND CAST(:scope_towns AS text[]) IS NULL) OR NOT (SELECT yes FROM grid)
+                THEN ST_Transform(ST_TileEnvelope(:z, :x, :y), 4326)
+                ELSE (SELECT ST_MakeEnvelope(min(m.west), min(m.south), max(m.east), max(m.north), 4326)
+                      FROM map_cells m,
+                           (SELECT ST_XMin(b) AS w, ST_YMin(b) AS s, ST_XMax(b) AS e, ST_YMax(b) AS n
+                            FROM ST_Transform(ST_TileEnvelope(:z, :x, :y), 4326) b) t
+                      WHERE m.z = :z
+                        AND (CAST(:domains AS text[]) IS NULL OR m.domain_code = ANY(CAST(:domains AS text[])))
+                        AND (CAST(:stage AS text) IS NULL OR m.stage = :stage)
+                        AND (CAST(:town AS text) IS NULL OR :town = ANY(m.towns))
+                        AND (CAST(:scope_towns AS text[]) IS NULL OR m.towns && CAST(:scope_towns AS text[]))
+                        AND (CAST(:scope_districts AS text[]) IS NULL
+                             OR m.district_code = ANY(CAST(:scope_districts AS text[])))
+                        -- reaches the tile, give or take 1e-4° (&& compares boxes rounded outwards
+                        -- to float4: less than 2e-5° at any longitude)
+                        AND m.west <= t.e + 1e-4 AND m.east >= t.w - 1e-4
+                        AND m.south <= t.n + 1e-4 AND m.north >= t.s - 1e-4) END AS box
 ),
 visible AS NOT MATERIALIZED (  -- each use below runs its own index scan
     SELECT p.id, p.code, p.name, p.domain_code, p.stage, p.total_investment, p.completed_investment,
@@ -23,6 +51,7 @@ visible AS NOT MATERIALIZED (  -- each use below runs its own index scan
       -- written out, not tile.box: under row-level security only a qual on the table itself
       -- (constants and stable functions) becomes an index condition
       AND p.geom && ST_Transform(ST_TileEnvelope(:z, :x, :y), 4326)
+      AND p.geom && (SELECT box FROM reach)
       AND (CAST(:domains AS text[]) IS NULL OR p.domain_code = ANY(CAST(:domains AS text[])))
       AND (CAST(:stage AS text) IS NULL OR p.stage = :stage)
       AND (CAST(:town AS text) IS NULL OR EXISTS (
@@ -30,12 +59,6 @@ visible AS NOT MATERIALIZED (  -- each use below runs its own index scan
       AND (CAST(:scope_towns AS text[]) IS NULL OR EXISTS (
             SELECT 1 FROM project_towns s
             WHERE s.project_id = p.id AND s.town_code = ANY(CAST(:scope_towns AS text[]))))
-),
-grid AS (  -- map_cells holds this zoom's cells counted at the stamp the caller read
-    SELECT CAST(:use_grid AS boolean) AND EXISTS (
-        SELECT 1 FROM map_cell_state s
-        WHERE s.epoch = :epoch AND s.stamp = :stamp AND s.max_zoom >= :z AND s.cell_pixels = :cell_pixels)
-        AS yes
 ),
 grid_cells AS (  -- this tile's cells from map_cells, per stage (empty when the grid is not current)
     SELECT m.cx::float8 AS cx, m.cy::float8 AS cy, m.stage, sum(m.n) AS n, sum(m.sx) AS sx, sum(m.sy) AS sy

@@ -23,7 +23,8 @@ def _district_param() -> str | None:
 @bp.get("/towns")
 @response_cache.cached_json
 def list_towns():
-    items = figures.town_figures(database.session(), auth.current_scope(), district_code=_district_param())
+    items = figures.town_figures(database.session(), auth.current_scope(), district_code=_district_param(),
+                                 share=database.grid_engine())
     return jsonify({"items": items, "total": len(items)})
 
 

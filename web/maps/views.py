@@ -58,7 +58,8 @@ def town_map(code: str):
 def _render(session, scope: Scope, *, district_code: str | None, town_code: str | None):
     local = current_basemap()
     basemap = _basemap(local)
-    figures = town_figures(session, scope, district_code=district_code)  # the costly part: once
+    # the costly part: once per change stamp, shared by the workers (computed ones stored on the primary)
+    figures = town_figures(session, scope, district_code=district_code, share=database.grid_engine())
     towns = town_collection(session, scope, district_code=district_code, figures=figures,
                             gcj02=basemap == "amap")
     options = {
