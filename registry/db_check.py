@@ -48,7 +48,7 @@ APP_PRIVILEGES: dict[str, tuple[str, ...]] = {
     "target_entries": ("SELECT", "INSERT"),  # hand-entered values are appended, never changed
     "target_jurisdictions": ("SELECT", "INSERT", "UPDATE"),
     "targets": ("SELECT", "INSERT", "UPDATE"),
-    "town_figure_cache": ("SELECT",),  # written by eqreg_store_town_figures (0021)
+    "town_figure_cache": ("SELECT",),  # written by eqreg_store_town_figures (0022)
     "town_notices": ("SELECT",),  # written by the CLI's boundary load only
     "town_parts": ("SELECT",),
     "towns": ("SELECT",),
@@ -106,7 +106,7 @@ APP_DEFINER_FUNCTIONS: dict[str, bool] = {  # signature → PUBLIC may execute i
     "eqreg_session_end(text)": False,
     "eqreg_session_save(text,jsonb,text,text,interval,text,integer)": False,
     "eqreg_sign_in(text,text,text,text)": False,
-    "eqreg_store_town_figures(bigint,bigint,json)": False,  # the shared per-town figures (0021)
+    "eqreg_store_town_figures(bigint,bigint,json)": False,  # the shared per-town figures (0022)
     "eqreg_token_issue(text,interval,text,integer)": False,
     "eqreg_token_revoke(text)": False,
     "eqreg_user_create(text,text,text,text,text[],text[],text[])": False,

@@ -1,4 +1,4 @@
-"""Per-town figures shared by every worker process, per change stamp (migration 0021).
+"""Per-town figures shared by every worker process, per change stamp (migration 0022).
 
 ``registry.cache`` keeps figures per process: at 10^6 projects a fresh worker spent seconds on
 ``registry.figures.town_figures`` before its first map page. ``town_figure_cache`` keeps one row per

@@ -1,4 +1,4 @@
-"""Per-town figures shared by the worker processes (migration 0021, registry.figure_store): what one
+"""Per-town figures shared by the worker processes (migration 0022, registry.figure_store): what one
 process computed is what another reads, at the same change stamp only, and each scope reads and
 stores only the towns it sees, under its own reach."""
 from __future__ import annotations

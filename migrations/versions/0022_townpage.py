@@ -29,8 +29,8 @@ the rows of the town (or of the scope's towns) that reach the tile bounds where 
 touching the tile can lie, and ``registry/sql/map_tiles.sql`` looks only there.
 ``eqreg_refresh_map_cells`` fills them (each zoom from the one below, as the counts).
 
-Revision ID: 0021_townpage
-Revises: 0020_rlsprov
+Revision ID: 0022_townpage
+Revises: 0021_selfcaps
 """
 import importlib.util
 from pathlib import Path
@@ -38,8 +38,8 @@ from pathlib import Path
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0021_townpage'
-down_revision = '0020_rlsprov'
+revision = '0022_townpage'
+down_revision = '0021_selfcaps'
 branch_labels = None
 depends_on = None
 
