@@ -29,28 +29,45 @@ WITH town AS (
       AND (CAST(:scope_towns AS text[]) IS NULL OR pt.town_code = ANY(CAST(:scope_towns AS text[])))
       AND (CAST(:scope_districts AS text[]) IS NULL OR pt.district_code = ANY(CAST(:scope_districts AS text[])))
 ), fine AS (
-    -- one parallel pass down to a few hundred rows (GROUPING SETS never run in parallel)
-    SELECT town_code, stage, domain_code, line_category,
-           count(*) AS n, sum(total) AS total, sum(completed) AS completed, sum(length_km) AS km
+    -- one parallel hash aggregate down to a row per town, domain and line category (a few per
+    -- town and domain: the category is NULL for shares without a length), stages as columns
+    -- (the six of ck_projects_stage; tests/test_figures.py holds them to registry.vocab.STAGES)
+    SELECT town_code, domain_code, line_category,
+           count(*) AS n, sum(total) AS total, sum(completed) AS completed, sum(length_km) AS km,
+           count(*) FILTER (WHERE stage = 'reserve') AS reserve,
+           count(*) FILTER (WHERE stage = 'approval') AS approval,
+           count(*) FILTER (WHERE stage = 'construction') AS construction,
+           count(*) FILTER (WHERE stage = 'completed') AS completed_n,
+           count(*) FILTER (WHERE stage = 'suspended') AS suspended,
+           count(*) FILTER (WHERE stage = 'cancelled') AS cancelled
     FROM share
-    GROUP BY town_code, stage, domain_code, line_category
+    GROUP BY town_code, domain_code, line_category
 ), grouped AS (
-    -- four groupings of that: per town, per town × stage, × domain, × line category
-    SELECT town_code, stage, domain_code, line_category,
-           GROUPING(stage, domain_code, line_category) AS level,
-           sum(n)::bigint AS n, sum(total) AS total, sum(completed) AS completed, sum(km) AS km
+    -- three small groupings of that: per town, per town × domain, per town × line category
+    SELECT town_code, domain_code, line_category,
+           GROUPING(domain_code, line_category) AS level,
+           sum(n)::bigint AS n, sum(total) AS total, sum(completed) AS completed, sum(km) AS km,
+           sum(reserve)::bigint AS reserve, sum(approval)::bigint AS approval,
+           sum(construction)::bigint AS construction, sum(completed_n)::bigint AS completed_n,
+           sum(suspended)::bigint AS suspended, sum(cancelled)::bigint AS cancelled
     FROM fine
-    GROUP BY GROUPING SETS ((town_code), (town_code, stage), (town_code, domain_code),
-                            (town_code, line_category))
+    GROUP BY GROUPING SETS ((town_code), (town_code, domain_code), (town_code, line_category))
 ), folded AS (
     SELECT town_code,
-           max(n) FILTER (WHERE level = 7) AS project_count,
-           max(total) FILTER (WHERE level = 7) AS total_investment,
-           max(completed) FILTER (WHERE level = 7) AS completed_investment,
-           jsonb_object_agg(stage, n) FILTER (WHERE level = 3) AS by_stage,
-           jsonb_object_agg(domain_code, n) FILTER (WHERE level = 5) AS by_domain,
+           max(n) FILTER (WHERE level = 3) AS project_count,
+           max(total) FILTER (WHERE level = 3) AS total_investment,
+           max(completed) FILTER (WHERE level = 3) AS completed_investment,
+           -- the stages present, as jsonb_object_agg would list them (zero counts left out)
+           jsonb_strip_nulls(jsonb_build_object(
+               'reserve', nullif(max(reserve) FILTER (WHERE level = 3), 0),
+               'approval', nullif(max(approval) FILTER (WHERE level = 3), 0),
+               'construction', nullif(max(construction) FILTER (WHERE level = 3), 0),
+               'completed', nullif(max(completed_n) FILTER (WHERE level = 3), 0),
+               'suspended', nullif(max(suspended) FILTER (WHERE level = 3), 0),
+               'cancelled', nullif(max(cancelled) FILTER (WHERE level = 3), 0))) AS by_stage,
+           jsonb_object_agg(domain_code, n) FILTER (WHERE level = 1) AS by_domain,
            jsonb_object_agg(line_category, round(km::numeric, 3))
-               FILTER (WHERE level = 6 AND line_category IS NOT NULL) AS pipeline_km
+               FILTER (WHERE level = 2 AND line_category IS NOT NULL) AS pipeline_km
     FROM grouped
     GROUP BY town_code
 )
