@@ -2,6 +2,7 @@
 shapely + pyproj from the inserted sample — not by re-running the registry's SQL."""
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 
 import pytest
@@ -11,11 +12,11 @@ from shapely.geometry import box
 from sqlalchemy import text
 
 from conftest import GRID_TOWNS, SAMPLE_PROJECTS, insert_sample_projects
-from registry import figures
+from registry import figures, sqlfiles
 from registry.errors import InvalidInput
 from registry.filters import ProjectFilters
 from registry.scope import Scope
-from registry.vocab import STAGES
+from registry.vocab import DOMAINS, STAGES
 
 GEOD = Geod(ellps="WGS84")
 TOWN_BOXES = {code: box(west, 35.0, west + 0.1, 35.1) for code, _, west in GRID_TOWNS}
@@ -228,3 +229,20 @@ def test_town_figures_equal_a_count_in_python_of_every_stage_domain_and_category
     every = figures.town_figures(db, Scope.system())
     assert {s for t in every for s in t["by_stage"]} == set(STAGES)
     assert any("未分类" in t["pipeline_km"] for t in every)
+
+
+def test_the_town_figures_statement_lists_every_stage_and_domain_of_the_vocabulary():
+    """town_figures.sql counts stages and domains in columns of its own: the lists must be the
+    vocabulary's (the domains table, seeded from DOMAINS; a code it gains is refused below)."""
+    source = sqlfiles.source("town_figures")
+    assert re.findall(r"FILTER \(WHERE stage = '(\w+)'\)", source) == list(STAGES)
+    assert re.findall(r"FILTER \(WHERE domain_code = '(\w+)'\)", source) == list(DOMAINS)
+    assert re.findall(r"'(\w+)', nullif\(sum\(d_(\w+)\), 0\)", source) == [(d, d) for d in DOMAINS]
+    assert re.findall(r"'(\w+)', nullif\(sum\(s_(\w+)\), 0\)", source) == [(s, s) for s in STAGES]
+
+
+def test_a_domain_the_statement_does_not_list_is_refused_not_left_out(db, sample):
+    db.execute(text("INSERT INTO domains (code, label_zh, label_en) VALUES ('test_new', '新领域', 'New')"))
+    db.execute(text("UPDATE projects SET domain_code = 'test_new' WHERE code = '2024-370499-01-01-100004'"))
+    with pytest.raises(RuntimeError, match="domains table"):
+        figures.town_figures(db, Scope.system())
