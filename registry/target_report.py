@@ -162,6 +162,9 @@ def _report(session: Session, scope: Scope, as_of: dt.date, district: str | None
     by_sql = [t for t in measured if areas[t.jurisdiction_code] and t.metric != "reported"
               and not (with_projects and visible[t.jurisdiction_code].kind not in target_levels.LEVELS)]
     summed_in_sql = _sums_in_sql(session, by_sql, visible, scope, as_of)
+    towns_of: dict[str, list[str]] = {}
+    for code, (_name, district_code) in towns.items():
+        towns_of.setdefault(district_code, []).append(code)
     results: dict[str, TargetResult] = {}
     for target in measured:
         jurisdiction = visible[target.jurisdiction_code]
@@ -175,7 +178,7 @@ def _report(session: Session, scope: Scope, as_of: dt.date, district: str | None
         else:
             summed = _summed(summed_in_sql[target.id])
         # a district lists all its towns (zeros too); a zone or a level only the towns that add to it
-        listed = [c for c, d in towns.items() if d[1] == jurisdiction.code]
+        listed = towns_of.get(jurisdiction.code, [])
         result = _evaluate(target, jurisdiction, summed, scope, as_of, towns=listed,
                            value_entry=entries.get((target.id, "value")),
                            baseline_entry=baselines.get((target.id, "baseline")))
