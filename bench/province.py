@@ -12,7 +12,7 @@ same data:
    ``bench/targets_figures.py``. Figure cache cleared before each run; the numbers must agree.
 2. **Targets report** over every district's nine targets as a province viewer
    (``registry.target_report.report``, summed by ``registry.target_sums``: one statement per
-   target) against the bare SQL that computes the same numbers for all districts at once (one
+   measure and kind of jurisdiction, grouped by jurisdiction) against the bare SQL that computes the same numbers for all districts at once (one
    statement per kind of target, grouped by district). The numbers must agree.
 3. **API reads on the standby**: ``eqreg serve`` with ``DATABASE_REPLICA_URLS`` = the standby,
    32 keep-alive clients on ``/api/v1/projects?per_page=20``, ``/towns``, ``/stats?group_by=town``

@@ -59,6 +59,9 @@ def _town_figures(session: Session, scope: Scope, district_code: str | None,
     rows = session.execute(sqlfiles.load("town_figures"), params).mappings()
     out = []
     for row in rows:
+        if row["unlisted_domains"]:  # a domain the statement does not list: never counted silently
+            raise RuntimeError(f"town_figures.sql lists no domain of {row['unlisted_domains']} shares in "
+                               f"town {row['code']}: add the domains table's new codes to it")
         figures = {
             "code": row["code"], "name": row["name"], "district_code": row["district_code"],
             "area_km2": _round(row["area_km2"], 3),

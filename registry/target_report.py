@@ -11,7 +11,9 @@ whole value. A city's or province's target also carries ``by_district`` and its 
 """
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -163,27 +165,29 @@ def _report(session: Session, scope: Scope, as_of: dt.date, district: str | None
     entries = latest_entries(session, [t.id for t in measured], as_of=as_of)
     baselines = latest_entries(session, [t.id for t in measured])
     towns = _towns(session, scope, {visible[t.jurisdiction_code] for t in measured}, by_level)
-    areas: dict[str, bool] = {}
+    areas = {code: _has_area(session, visible[code], by_level)
+             for code in dict.fromkeys(t.jurisdiction_code for t in measured)}
     projects: dict[str, list[tm.Candidate]] = {}
-    units: list[str] | None = None
+    by_sql = [t for t in measured if areas[t.jurisdiction_code] and t.metric != "reported"
+              and not (with_projects and visible[t.jurisdiction_code].kind not in target_levels.LEVELS)]
+    summed_in_sql = _sums_in_sql(session, by_sql, visible, scope, as_of)
+    towns_of: dict[str, list[str]] = {}
+    for code, (_name, district_code) in towns.items():
+        towns_of.setdefault(district_code, []).append(code)
     results: dict[str, TargetResult] = {}
     for target in measured:
         jurisdiction = visible[target.jurisdiction_code]
         level = jurisdiction.kind if jurisdiction.kind in target_levels.LEVELS else None
-        if jurisdiction.code not in areas:
-            areas[jurisdiction.code] = _has_area(session, jurisdiction, by_level)
-        if not areas[jurisdiction.code]:
-            summed = None
-        elif with_projects and level is None:  # a level lists no projects: a province holds millions
+        if not areas[jurisdiction.code] or target.metric == "reported":
+            summed = None  # no_data without an area; a reported figure is entered, not summed
+        elif target.id not in summed_in_sql:  # with_projects, a district's or zone's target
             if jurisdiction.code not in projects:
                 projects[jurisdiction.code] = _projects(session, scope, jurisdiction)
             summed = _from_candidates(projects[jurisdiction.code], scope)
         else:
-            if units is None and target.metric == "sum_quantity":
-                units = target_sums.stored_units(session)
-            summed = _from_sql(session, jurisdiction, scope, units or [])
+            summed = _summed(summed_in_sql[target.id])
         # a district lists all its towns (zeros too); a zone or a level only the towns that add to it
-        listed = [c for c, d in towns.items() if d[1] == jurisdiction.code]
+        listed = towns_of.get(jurisdiction.code, [])
         result = _evaluate(target, jurisdiction, summed, scope, as_of, towns=listed,
                            value_entry=entries.get((target.id, "value")),
                            baseline_entry=baselines.get((target.id, "baseline")))
@@ -293,12 +297,33 @@ def _projects(session: Session, scope: Scope, jurisdiction: TargetJurisdiction) 
 Summer = Callable[[Target, list[tm.Window], bool], tuple[target_sums.Sums, list[CountedProject]]]
 
 
-def _from_sql(session: Session, jurisdiction: TargetJurisdiction, scope: Scope, units: list[str]) -> Summer:
-    def summed(target: Target, spans: list[tm.Window], per_year: bool):
-        return target_sums.sums(session, code=jurisdiction.code, kind=jurisdiction.kind,
-                                metric=target.metric, unit=target.unit, filter_=target.filter or {},
-                                spans=spans, per_year=per_year, scope=scope, units=units), []
-    return summed
+def _sums_in_sql(session: Session, targets: list[Target], visible: dict[str, TargetJurisdiction],
+                 scope: Scope, as_of: dt.date) -> dict[str, target_sums.Sums]:
+    """Target id → its sums, one statement per measure and kind of jurisdiction: the targets
+    that measure the same (metric, unit, filter, windows) in jurisdictions of one kind — a
+    province's district targets of one kind — are summed together, grouped by jurisdiction."""
+    batches: dict[tuple, list[Target]] = {}
+    for target in targets:
+        spans, per_year = _windows(target, as_of)
+        key = (visible[target.jurisdiction_code].kind, target.metric, target.unit,
+               json.dumps(target.filter or {}, sort_keys=True, ensure_ascii=False), tuple(spans), per_year)
+        batches.setdefault(key, []).append(target)
+    units = target_sums.stored_units(session) if any(t.metric == "sum_quantity" for t in targets) else []
+    out = {}
+    for (kind, metric, unit, _filter, spans, per_year), batch in batches.items():
+        found = target_sums.sums_of(session, codes=sorted({t.jurisdiction_code for t in batch}), kind=kind,
+                                    metric=metric, unit=unit, filter_=batch[0].filter or {}, spans=list(spans),
+                                    per_year=per_year, scope=scope, units=units)
+        taken = set()
+        for target in batch:  # two targets of one jurisdiction with one measure: a copy each
+            code = target.jurisdiction_code
+            out[target.id] = copy.deepcopy(found[code]) if code in taken else found[code]
+            taken.add(code)
+    return out
+
+
+def _summed(sums: target_sums.Sums) -> Summer:
+    return lambda _target, _spans, _per_year: (sums, [])
 
 
 def _from_candidates(projects: list[tm.Candidate], scope: Scope) -> Summer:
@@ -355,11 +380,7 @@ def _evaluate(target: Target, jurisdiction: TargetJurisdiction, summed: Summer |
     if metric == "growth_vs_baseline":
         baseline = baseline_entry.value if baseline_entry is not None else target.file_baseline
         result.baseline = None if baseline is None else float(baseline)
-        year = tm.growth_year(target.deadline, as_of)
-        spans = [tm.Window(year, dt.date(year, 1, 1), min(dt.date(year, 12, 31), as_of))]
-    else:
-        spans = tm.windows(target.window, target.deadline, as_of)
-    per_year = target.window == "per_year" and metric != "growth_vs_baseline"
+    spans, per_year = _windows(target, as_of)
     sums, result.counted = summed(target, spans, per_year)
     result.undated, result.unit_mismatch, result.unmeasured = sums.undated, sums.unit_mismatch, sums.unmeasured
     current = spans[-1] if spans else None
@@ -371,6 +392,14 @@ def _evaluate(target: Target, jurisdiction: TargetJurisdiction, summed: Summer |
         result.years = {str(w.year): _round(metric, sums.totals.get(w.year, 0.0)) for w in spans}
     _finish(result, target, raw, current, as_of)
     return result
+
+
+def _windows(target: Target, as_of: dt.date) -> tuple[list[tm.Window], bool]:
+    """The target's windows as of the date and whether they are per year (keys of ``Sums.totals``)."""
+    if target.metric == "growth_vs_baseline":
+        year = tm.growth_year(target.deadline, as_of)
+        return [tm.Window(year, dt.date(year, 1, 1), min(dt.date(year, 12, 31), as_of))], False
+    return tm.windows(target.window, target.deadline, as_of), target.window == "per_year"
 
 
 def _finish(result: TargetResult, target: Target, raw: float, current: tm.Window | None, as_of: dt.date) -> None:

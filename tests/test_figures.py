@@ -2,18 +2,21 @@
 shapely + pyproj from the inserted sample — not by re-running the registry's SQL."""
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 
 import pytest
 from pyproj import Geod
 from shapely import wkt as shapely_wkt
 from shapely.geometry import box
+from sqlalchemy import text
 
 from conftest import GRID_TOWNS, SAMPLE_PROJECTS, insert_sample_projects
-from registry import figures
+from registry import figures, sqlfiles
 from registry.errors import InvalidInput
 from registry.filters import ProjectFilters
 from registry.scope import Scope
+from registry.vocab import DOMAINS, STAGES
 
 GEOD = Geod(ellps="WGS84")
 TOWN_BOXES = {code: box(west, 35.0, west + 0.1, 35.1) for code, _, west in GRID_TOWNS}
@@ -175,3 +178,71 @@ def test_totals_for_district_and_town_scope(db, sample):
     town = figures.totals(db, scope)
     assert town["town_count"] == 1
     assert town["total_investment"] == pytest.approx(expected_by_town()["370499003"]["total"], abs=0.02)
+
+
+def _naive_town_figures(db, towns: list[str], districts: list[str] | None = None) -> dict[str, dict]:
+    """Per-town figures counted here in Python from the stored shares, row by row."""
+    out = {code: {"project_count": 0, "total": 0.0, "completed": 0.0, "by_stage": Counter(),
+                  "by_domain": Counter(), "km": defaultdict(float)} for code in towns}
+    rows = db.execute(text("""
+        SELECT pt.town_code, pt.district_code, pt.share, pt.length_km, p.stage, p.domain_code, p.category,
+               p.total_investment::float8 AS total, p.completed_investment::float8 AS completed
+        FROM project_towns pt JOIN projects p ON p.id = pt.project_id WHERE p.deleted_at IS NULL"""))
+    for row in rows:
+        if row.town_code not in out or (districts is not None and row.district_code not in districts):
+            continue
+        town = out[row.town_code]
+        town["project_count"] += 1
+        town["total"] += row.total * row.share
+        town["completed"] += (row.completed or 0) * row.share
+        town["by_stage"][row.stage] += 1
+        town["by_domain"][row.domain_code] += 1
+        if row.length_km is not None:
+            town["km"][row.category or "未分类"] += row.length_km
+    return {code: {"project_count": t["project_count"], "total_investment": round(t["total"], 2),
+                   "completed_investment": round(t["completed"], 2), "by_stage": dict(t["by_stage"]),
+                   "by_domain": dict(t["by_domain"]), "pipeline_km": {c: round(km, 3) for c, km in t["km"].items()}}
+            for code, t in out.items()}
+
+
+def test_town_figures_equal_a_count_in_python_of_every_stage_domain_and_category(db, sample):
+    """Every stage of the vocabulary, an uncategorised line, three scopes: the SQL's figures are
+    those counted here row by row (the stage columns of town_figures.sql cover registry.vocab)."""
+    db.execute(text("UPDATE projects SET stage = 'suspended' WHERE code = '2024-370499-01-01-100004'"))
+    db.execute(text("UPDATE projects SET stage = 'cancelled', category = NULL WHERE code = '2024-370499-01-01-100005'"))
+    db.execute(text("""
+        WITH p AS (INSERT INTO projects (district_code, code, name, domain_code, owner, geom, total_investment, stage)
+                   VALUES ('370499', '2024-370499-01-01-100007', '乙镇体育设施', 'sports', '测试单位',
+                           ST_GeomFromText('POINT(117.12 35.01)', 4326), 70, 'approval') RETURNING id)
+        INSERT INTO project_towns (project_id, town_code, district_code, town_id, share)
+        SELECT p.id, t.code, t.district_code, t.id, 1 FROM p, towns t WHERE t.code = '370499002'"""))
+    db.execute(text("UPDATE projects SET stage = 'reserve' WHERE code = '2024-370499-01-01-100001'"))
+    towns = [code for code, _, _ in GRID_TOWNS]
+    scopes = [(Scope.system(), towns, None),
+              (Scope(actor="区用户", role="bureau", district_codes=frozenset({"370499"})), towns, ["370499"]),
+              (Scope(actor="乙丙", role="town", town_codes=frozenset({"370499002", "370499003"})), towns[1:], None)]
+    for scope, seen, districts in scopes:
+        got = {t["code"]: {k: t[k] for k in ("project_count", "total_investment", "completed_investment",
+                                             "by_stage", "by_domain", "pipeline_km")}
+               for t in figures.town_figures(db, scope)}
+        assert got == _naive_town_figures(db, seen, districts), scope.actor
+    every = figures.town_figures(db, Scope.system())
+    assert {s for t in every for s in t["by_stage"]} == set(STAGES)
+    assert any("未分类" in t["pipeline_km"] for t in every)
+
+
+def test_the_town_figures_statement_lists_every_stage_and_domain_of_the_vocabulary():
+    """town_figures.sql counts stages and domains in columns of its own: the lists must be the
+    vocabulary's (the domains table, seeded from DOMAINS; a code it gains is refused below)."""
+    source = sqlfiles.source("town_figures")
+    assert re.findall(r"FILTER \(WHERE stage = '(\w+)'\)", source) == list(STAGES)
+    assert re.findall(r"FILTER \(WHERE domain_code = '(\w+)'\)", source) == list(DOMAINS)
+    assert re.findall(r"'(\w+)', nullif\(sum\(d_(\w+)\), 0\)", source) == [(d, d) for d in DOMAINS]
+    assert re.findall(r"'(\w+)', nullif\(sum\(s_(\w+)\), 0\)", source) == [(s, s) for s in STAGES]
+
+
+def test_a_domain_the_statement_does_not_list_is_refused_not_left_out(db, sample):
+    db.execute(text("INSERT INTO domains (code, label_zh, label_en) VALUES ('test_new', '新领域', 'New')"))
+    db.execute(text("UPDATE projects SET domain_code = 'test_new' WHERE code = '2024-370499-01-01-100004'"))
+    with pytest.raises(RuntimeError, match="domains table"):
+        figures.town_figures(db, Scope.system())

@@ -12,7 +12,7 @@ import datetime as dt
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -170,6 +170,41 @@ def test_ratios_are_never_summed_and_nothing_is_invented(levels):
     assert schools.parts == [] and schools.threshold is None and schools.value is None
     assert found["d1-money"].as_json().keys() == found["d3-money"].as_json().keys()
     assert "district_sum" not in found["d1-money"].as_json()
+
+
+def _figures(result: target_report.TargetResult) -> dict:
+    return {**result.as_json(), "pace": result.pace, "undated": result.undated,
+            "unit_mismatch": result.unit_mismatch, "unmeasured": result.unmeasured}
+
+
+@pytest.mark.parametrize("scope", [SYSTEM, Scope("t1", "town", frozenset({"370499001"}))], ids=["system", "town"])
+def test_district_targets_of_one_measure_are_summed_in_one_statement_each_its_own(levels, scope):
+    """d1-money, d2-money and d3-money (one measure in three districts): one statement grouped by
+    district, each district's figures those of the per-project rules applied to it alone."""
+    db = levels
+    statements = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        if "FROM classified c" in statement:
+            statements.append(statement)
+    event.listen(db.get_bind(), "before_cursor_execute", seen)
+    try:
+        summed = _by_id(target_report.report(db, scope, as_of=AS_OF, with_projects=False))
+    finally:
+        event.remove(db.get_bind(), "before_cursor_execute", seen)
+    cache.clear()
+    one_by_one = _by_id(target_report.report(db, scope, as_of=AS_OF, with_projects=True))
+    money = [summed[t] for t in ("d1-money", "d2-money", "d3-money") if t in summed]
+    assert len(money) == (3 if scope is SYSTEM else 1)
+    for target_id, result in summed.items():
+        if result.level is None:
+            assert _figures(result) == _figures(one_by_one[target_id]), target_id
+    if scope is SYSTEM:
+        assert [m.value for m in money] == [1400, 1200, 900]
+        # 13 summed targets, 8 statements: the cities' four measures, the province's one, and the
+        # districts' money (d1, d2, d3), gas (d1-gas and d2-gas-2025: the same window as of
+        # 2025-06-30) and growth
+        assert len(statements) == 8
 
 
 ACCOUNTS = [  # (role, reach, the targets seen)

@@ -1,13 +1,18 @@
--- One target's figures summed in PostgreSQL (DESIGN §5a, §9): the same rules as
--- registry.target_measures applied by registry.target_report per project, in one pass.
--- The jurisdiction's live projects as in target_projects.sql ({area} is one of registry.target_sums.AREAS:
--- a district's, a zone's by boundary, a city's or province's as its districts'); then the filter, the counting date, the window,
--- the problem kind and each project's total and per-town parts.
--- Rows out:
+-- The figures of one measure (metric, filter, windows) over several jurisdictions of one kind at
+-- once, summed in PostgreSQL (DESIGN §5a, §9): the same rules as registry.target_measures applied
+-- by registry.target_report per project, in one set-based pass grouped by jurisdiction (a
+-- province's 136 district targets of one measure: one statement, not 136).
+-- Each jurisdiction's live projects as in target_projects.sql ({area} is one of
+-- registry.target_sums.AREAS: a district's, a zone's by boundary, a city's or province's as its
+-- districts'; {jc} the jurisdiction code it gives each project — a project inside two zones counts
+-- in both); then the filter, the counting date, the window, the problem kind and each project's
+-- total and per-town parts.
+-- Rows out, each with jc (the jurisdiction code):
 --   kind 'total'  w, amount                the window's value (the scope's part)
 --   kind 'town'   w = :current, town, amount the current window's per-town split
 --   kind 'undated' | 'unit_mismatch' | 'unmeasured'   id, code, name, unit: one row per project
--- :code, :scope_towns, :scope_districts   as in target_projects.sql (the jurisdiction, the scope)
+-- :codes text[]          the jurisdictions' codes (all of the kind of {area})
+-- :scope_towns, :scope_districts   as in target_projects.sql (the scope)
 -- :metric text            count | sum_*_investment | growth_vs_baseline | sum_quantity | sum_length_km
 -- :domains, :categories, :stages text[]   the filter (NULL domains/categories: any)
 -- :min_total float8       minimum total investment (NULL: none)
@@ -18,10 +23,10 @@
 -- :units_ok text[]        stored units that agree with the target's (NULL: any unit agrees)
 -- :km_units text[]        units that make 数量 a length in km
 WITH classified AS (  -- the counted or listed projects, narrow: what the sums below need
-    SELECT m.id, m.primary_town_code, m.w, m.kind,
+    SELECT m.jc, m.id, m.primary_town_code, m.w, m.kind,
            CASE m.kind WHEN 'count' THEN 1.0 WHEN 'money' THEN coalesce(m.money, 0) ELSE m.quantity END AS amount
     FROM (
-        SELECT p.id, p.primary_town_code, p.quantity::float8 AS quantity,
+        SELECT {jc} AS jc, p.id, p.primary_town_code, p.quantity::float8 AS quantity,
                CASE CAST(:metric AS text)
                    WHEN 'sum_total_investment' THEN p.total_investment
                    WHEN 'sum_completed_investment' THEN p.completed_investment
@@ -59,34 +64,36 @@ WITH classified AS (  -- the counted or listed projects, narrow: what the sums b
     ) m
 ),
 parts AS (  -- each counted project's part in each town
-    SELECT c.w, c.primary_town_code AS town, 1.0::float8 AS amount
+    SELECT c.jc, c.w, c.primary_town_code AS town, 1.0::float8 AS amount
     FROM classified c WHERE c.kind = 'count' AND c.primary_town_code IS NOT NULL
     UNION ALL
-    SELECT c.w, pt.town_code,
+    SELECT c.jc, c.w, pt.town_code,
            CASE WHEN c.kind = 'line' THEN coalesce(pt.length_km, 0) ELSE c.amount * pt.share END
     FROM classified c JOIN project_towns pt ON pt.project_id = c.id
     WHERE c.kind IN ('money', 'share', 'line')
       AND (CAST(:scope_towns AS text[]) IS NOT NULL OR c.w = CAST(:current AS int))
 )
-SELECT 'total' AS kind, w, NULL AS town, sum(amount) AS amount,
+-- totals summed exactly (numeric of each float's 15 digits): the same value however the rows are
+-- ordered, batched or split over parallel workers
+SELECT 'total' AS kind, jc, w, NULL AS town, sum(amount::numeric)::float8 AS amount,
        NULL::bigint AS id, NULL AS code, NULL AS name, NULL AS unit
-FROM (SELECT c.w, CASE WHEN c.kind = 'line'
+FROM (SELECT c.jc, c.w, CASE WHEN c.kind = 'line'
                        THEN (SELECT coalesce(sum(coalesce(pt.length_km, 0)), 0)
                              FROM project_towns pt WHERE pt.project_id = c.id)
                        ELSE c.amount END AS amount
       FROM classified c
       WHERE CAST(:scope_towns AS text[]) IS NULL AND c.kind IN ('count', 'money', 'share', 'line')) unlimited
-GROUP BY w
+GROUP BY jc, w
 UNION ALL
-SELECT 'total', w, NULL, sum(amount), NULL, NULL, NULL, NULL
+SELECT 'total', jc, w, NULL, sum(amount::numeric)::float8, NULL, NULL, NULL, NULL
 FROM parts WHERE CAST(:scope_towns AS text[]) IS NOT NULL AND town = ANY (CAST(:scope_towns AS text[]))
-GROUP BY w
+GROUP BY jc, w
 UNION ALL
-SELECT 'town', w, town, sum(amount), NULL, NULL, NULL, NULL
+SELECT 'town', jc, w, town, sum(amount), NULL, NULL, NULL, NULL
 FROM parts WHERE w = CAST(:current AS int)
   AND (CAST(:scope_towns AS text[]) IS NULL OR town = ANY (CAST(:scope_towns AS text[])))
-GROUP BY w, town
+GROUP BY jc, w, town
 UNION ALL
-SELECT c.kind, NULL, NULL, NULL, p.id, p.code, p.name, p.unit
+SELECT c.kind, c.jc, NULL, NULL, NULL, p.id, p.code, p.name, p.unit
 FROM classified c JOIN projects p ON p.id = c.id
 WHERE c.kind IN ('undated', 'unit_mismatch', 'unmeasured')
