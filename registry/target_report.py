@@ -221,10 +221,14 @@ def _jurisdictions(session: Session, scope: Scope) -> dict[str, TargetJurisdicti
 
 def _selected(jurisdiction: TargetJurisdiction, code: str | None, by_level: dict[str, list[str]]) -> bool:
     """Whether ``jurisdiction`` answers the ``district`` parameter: a district or zone code (it
-    and its zones), or a city or province code (it, its districts and their zones)."""
+    and its zones), or a city or province code (it, its districts and their zones; a province's
+    cities too)."""
     if not code:
         return True
-    inside = {code, *by_level.get(code, [])} if target_levels.level_of(code) else {code}
+    level = target_levels.level_of(code)
+    if level == "province" and jurisdiction.kind == "city" and jurisdiction.code.startswith(code):
+        return True
+    inside = {code, *by_level.get(code, [])} if level else {code}
     return jurisdiction.code in inside or jurisdiction.parent_code in inside
 
 

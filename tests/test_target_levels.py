@@ -247,6 +247,9 @@ def test_a_city_viewer_sees_the_city_sums_and_never_another_citys(levels):
     assert only.targets == []
     filtered = {t.id for t in target_report.report(db, SYSTEM, as_of=AS_OF, district="3704").targets}
     assert filtered == CITY_3704
+    # A province's code answers with everything inside it: itself, its cities, their districts.
+    everything = {t.id for t in target_report.report(db, SYSTEM, as_of=AS_OF).targets}
+    assert {t.id for t in target_report.report(db, SYSTEM, as_of=AS_OF, district="37").targets} == everything
     far = accounts.create_user(db, actor="test", username="city3715", role=Role.VIEWER, cities=["3715"])
     assert [t.id for t in target_report.report(db, scope_for(far), as_of=AS_OF, district="3715").targets] == [
         "d3-money"]  # 3715 has no targets of its own: its districts' still answer its code
