@@ -46,9 +46,11 @@ class NewCodeWrite:
 
 @dataclass
 class StagedChunks:
-    """What the worker found: rows outside the district (row, geom_column, kind), rows of new codes
+    """What the worker found: rows outside the district (row, geom_column, kind), lines and
+    polygons partly outside it (row, geom_column, outside_km, outside_km2), rows of new codes
     someone registered since they were validated (row, code), new codes inserted."""
     outside: list[tuple[int, str, str]] = field(default_factory=list)
+    partly_outside: list[tuple[int, str, float | None, float | None]] = field(default_factory=list)
     overtaken: list[tuple[int, str]] = field(default_factory=list)
     inserted: int = 0
 
@@ -80,7 +82,8 @@ class BackgroundStaging:
     """Stage each validated chunk on a worker thread while the next chunk is validated.
 
     The worker builds the chunk's points, converts it to WGS84, COPYs it into ``import_staging``,
-    removes its rows outside the district (``import/02_reject_outside.sql``), matches the rows of
+    removes its rows outside the district (``import/02_reject_outside.sql``), finds those partly
+    outside (``03_partly_outside.sql``), matches the rows of
     new codes to towns (``geo.matching.add_shares``), makes their audit snapshots
     (``import/01_new_snapshots.sql``) and, given ``write``, inserts them with their town shares
     and audit entries (``import/01_write_new.sql``): on two cores the server's share of that work
@@ -133,6 +136,8 @@ class BackgroundStaging:
         chunk = {**self._literals, "first": psycopg_sql.Literal(valid[0]["row"]),
                  "last": psycopg_sql.Literal(valid[-1]["row"])}
         self.found.outside.extend(connection.execute(_statement("02_reject_outside").format(**chunk)).fetchall())
+        self.found.partly_outside.extend(
+            connection.execute(_statement("03_partly_outside").format(**chunk)).fetchall())
         add_shares(connection, _NEW_CODES_TO_MATCH.format(**chunk))
         # the audit snapshots of the chunk's new codes, from its staged rows and shares just made
         connection.execute(_statement("01_new_snapshots").format(**chunk))

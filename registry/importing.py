@@ -166,12 +166,10 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
                    else "位置不在本行政区范围内，请核对坐标和坐标系")
         report.problems.append(Problem(row, geom_column, kind, "error", message))
     rejected_rows |= _overtaken(report, stage.found.overtaken)
-    with _phase("partly outside"):
-        for row, geom_column, outside_km, outside_km2 in session.execute(
-                sqlfiles.load("import/03_partly_outside"), {"district_code": district}):
-            message = partly_outside_message(outside_km, outside_km2)
-            if message is not None:
-                report.problems.append(Problem(row, geom_column, "partly_outside", "warning", message))
+    for row, geom_column, outside_km, outside_km2 in stage.found.partly_outside:
+        message = partly_outside_message(outside_km, outside_km2)
+        if message is not None:
+            report.problems.append(Problem(row, geom_column, "partly_outside", "warning", message))
     new_codes_written = write_new is not None
     if not dry_run:
         with _phase("lock and version check"):
