@@ -141,7 +141,7 @@ class BackgroundStaging:
         add_shares(connection, _NEW_CODES_TO_MATCH.format(**chunk))
         # the audit snapshots of the chunk's new codes, from its staged rows and shares just made
         connection.execute(_statement("01_new_snapshots").format(**chunk))
-        if self._write:
+        if self._write and any(values["expected_version"] is None for values in valid):  # new codes
             cursor = connection.execute(_statement("01_write_new").format(**chunk))
             while cursor.nextset():
                 pass
