@@ -2,14 +2,12 @@
 ``eqreg projects import`` command and the web import.
 
 Rows are read and validated in Python (``registry.validation``) and COPYed into a temporary
-staging table chunk by chunk (a file's rows are never all in memory) by a worker thread
-(``registry.import_staging``), which also rejects rows outside the district, matches new codes to
-towns and — unless another import is writing new codes too — inserts them with their town shares
-and audit entries while the next chunk is validated. Everything else that needs the database —
-swapped coordinates, town matching of moved projects, upsert of stored projects by project code
-(with the primary town), their town shares, one audit entry per changed project (before → after,
-like an edit), declared-town comparison — is one set-based statement each, all in the caller's
-session and committed once, so a failure leaves the registry as it was.
+staging table chunk by chunk (a file's rows are never all in memory) by a worker thread, which
+also matches new codes to towns and makes their audit snapshots while the next chunk is validated; everything else that needs the
+database — jurisdiction, swapped coordinates, town matching of moved projects, upsert by project code (with the primary town), their town shares,
+one audit entry per inserted or changed project (before → after, like an edit), declared-town
+comparison — is one set-based statement each, all in the caller's session and
+committed once, so a failure leaves the registry as it was.
 """
 from __future__ import annotations
 
@@ -17,25 +15,41 @@ import gc
 import hashlib
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import cache
+from operator import itemgetter
 from pathlib import Path
 from typing import BinaryIO, Callable, Mapping
 
+import shapely
+from psycopg import sql as psycopg_sql
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.crs import many_to_wgs84
+from geo.matching import add_shares, discard_added_shares
 from registry.matching import match_staged
 from registry import audit, fields, sqlfiles
 from registry.district_fit import partly_outside_message, resolve_district
-from registry.errors import Conflict
+from registry.errors import Conflict, InvalidInput
 from registry.import_report import ImportReport, Problem, field_label, shown
-from registry.import_rows import validate_rows
-from registry.import_staging import BackgroundStaging, NewCodeWrite, analyze_staging, create_staging
+from registry.import_rows import build_points, validate_rows
 from registry.models import ImportBatch
 from registry.spreadsheet import read_table
 
 log = logging.getLogger(__name__)
 
+# The staging table's columns (registry/sql/import/01_staging.sql) and the type COPY sends each
+# as (text format: geometry travels as hex EWKB text): the declared imported fields between the
+# import's own columns.
+_STAGED = {"row": "int4", **{name: fields.BY_NAME[name].copy_type for name in fields.IMPORTED},
+           "geom_column": "text", "stage_reason": "text", "expected_version": "int4", "restore": "bool"}
+STAGING_COLUMNS = tuple(_STAGED)
+_STAGING_TYPES = tuple(_STAGED.values())
+# text[] columns travel as array literals built by _array_literal (psycopg's list dumper costs
+# ~4 µs per list, most of the COPY)
+_ARRAY_COLUMNS = tuple(name for name in fields.IMPORTED if fields.BY_NAME[name].is_array)
 # the change list's field order: the audit snapshot's
 _FIELD_ORDER = {name: i for i, name in enumerate(fields.SNAPSHOT_KEYS)}
 
@@ -140,49 +154,41 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
     report = ImportReport(dry_run=dry_run)
     table = read_table(data, filename=filename, sheet=sheet)
     report.problems.extend(table.problems)
-    batch = ImportBatch(district_code=district, filename=filename,
-                        sha256=hashlib.sha256(data).hexdigest(), created_by=actor)
-    write_new = None
     if not dry_run:
         _one_import_per_district(session, district, when_busy)
-        session.add(batch)
-        session.flush()
-        if session.execute(_TRY_NEW_CODES_LOCK).scalar():
-            write_new = NewCodeWrite(batch_id=batch.id, actor=actor, filename=filename)
     # rows stream: each chunk is validated, converted and COPYed before the next is read
     with _phase("read, validate and stage"), _no_cycle_collection():
-        create_staging(session)
-        with BackgroundStaging(session, district, write_new) as stage:
+        _create_staging(session)
+        with _BackgroundStaging(session, district) as stage:
             rows = validate_rows(session, table.rows, default_crs=default_crs,
                                  clear_blanks=clear_blanks, restore=restore,
                                  expected_versions=expected_versions, progress=progress, stage=stage)
-        analyze_staging(session)
+        _analyze_staging(session)
     report.problems.extend(rows.problems)
     report.versions, report.new_rows = rows.versions, rows.new_rows
     rejected_rows = set(rows.rejected)
-    for row, geom_column, kind in stage.found.outside:
+    with _phase("jurisdiction check"):
+        outside = session.execute(sqlfiles.load("import/02_reject_outside"), {"district_code": district}).all()
+    for row, geom_column, kind in outside:
         rejected_rows.add(row)
         message = ("位置在本行政区之外，经纬度可能填反了" if kind == "swapped_coords"
                    else "位置不在本行政区范围内，请核对坐标和坐标系")
         report.problems.append(Problem(row, geom_column, kind, "error", message))
-    rejected_rows |= _overtaken(report, stage.found.overtaken)
-    for row, geom_column, outside_km, outside_km2 in stage.found.partly_outside:
-        message = partly_outside_message(outside_km, outside_km2)
-        if message is not None:
-            report.problems.append(Problem(row, geom_column, "partly_outside", "warning", message))
-    new_codes_written = write_new is not None
+    with _phase("partly outside"):
+        for row, geom_column, outside_km, outside_km2 in session.execute(
+                sqlfiles.load("import/03_partly_outside"), {"district_code": district}):
+            message = partly_outside_message(outside_km, outside_km2)
+            if message is not None:
+                report.problems.append(Problem(row, geom_column, "partly_outside", "warning", message))
     if not dry_run:
         with _phase("lock and version check"):
-            if not new_codes_written:  # wait for the import writing new codes (one at a time)
-                session.execute(_NEW_CODES_LOCK)
-            _reject_edited(session, rejected_rows, report, new_codes_written)
+            _reject_edited(session, rejected_rows, report)
     report.rejected = len(rejected_rows)
     staged = rows.staged - len(rejected_rows - rows.rejected)
     with _phase("change list"):
         session.execute(text("DROP TABLE IF EXISTS pg_temp.import_before"))
         session.execute(sqlfiles.load("import/05_audit_snapshot"))
-        session.execute(sqlfiles.load("import/06_audit_before"),
-                        {"district_code": district, "new_codes_written": new_codes_written})
+        session.execute(sqlfiles.load("import/06_audit_before"), {"district_code": district})
         session.execute(text("ANALYZE import_before"))
         _list_changes(session, report)
 
@@ -190,16 +196,16 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
         report.sort()
         return report
     with _phase("town matching"):
-        match_staged(session, district_code=district, added_written=new_codes_written)
+        match_staged(session, district_code=district)
         session.execute(text("ANALYZE match_shares"))
-    if dry_run:  # the batch only gives the preview's upsert a key (rolled back)
-        session.add(batch)
-        session.flush()
+    batch = ImportBatch(district_code=district, filename=filename,
+                        sha256=hashlib.sha256(data).hexdigest(), created_by=actor)
+    session.add(batch)
+    session.flush()
     with _phase("upsert"):
         overtaken = _upsert(session, report, {"district_code": district, "batch_id": batch.id,
-                                              "actor": actor, "new_codes_written": new_codes_written})
+                                              "actor": actor})
         report.imported, report.updated, relocated_ids = session.execute(_WRITTEN).one()
-        report.imported += stage.found.inserted
         session.execute(text("ANALYZE import_written"))
     rejected_rows |= overtaken
     report.rejected, staged = len(rejected_rows), staged - len(overtaken)
@@ -217,8 +223,7 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
                              "district_code": district})
     with _phase("declared towns"):
         _check_towns(session, district, report)
-    session.execute(text("DROP TABLE import_staging, import_new_snapshot, import_chunk_written, import_before, "
-                         "import_written"))
+    session.execute(text("DROP TABLE import_staging, import_new_snapshot, import_before, import_written"))
     report.sort()
     report.batch_id = None if dry_run else batch.id
     report.written = not dry_run
@@ -259,22 +264,13 @@ _WRITTEN = text("SELECT count(*) FILTER (WHERE w.inserted), count(*) FILTER (WHE
 _LOCK_KEY = "hashtext('eqreg.import'), hashtext(:district)"
 _TRY_LOCK = text(f"SELECT pg_try_advisory_xact_lock({_LOCK_KEY})")
 _LOCK = text(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
-# One import at a time writes new codes as it stages them (import_staging.BackgroundStaging):
-# its chunks insert codes in no global order, so two such imports (of two districts) could wait
-# on each other's codes. An import that does not get this lock stages only, and takes it (waits
-# for the other to commit) before it locks and writes anything, in code order as before.
-_NEW_CODES_KEY = "hashtext('eqreg.import'), hashtext('new codes')"
-_TRY_NEW_CODES_LOCK = text(f"SELECT pg_try_advisory_xact_lock({_NEW_CODES_KEY})")
-_NEW_CODES_LOCK = text(f"SELECT pg_advisory_xact_lock({_NEW_CODES_KEY})")
 
 
-def _reject_edited(session: Session, rejected_rows: set[int], report: ImportReport,
-                   new_codes_written: bool) -> None:
+def _reject_edited(session: Session, rejected_rows: set[int], report: ImportReport) -> None:
     """Lock the stored projects in code order and drop the rows whose project changed since the
     row was validated (``edit_conflict``): an edit is never overwritten by an import."""
     conflicts = []
-    for row, code, version, was in session.execute(sqlfiles.load("import/04_lock"),
-                                                   {"new_codes_written": new_codes_written}):
+    for row, code, version, was in session.execute(sqlfiles.load("import/04_lock")):
         conflicts.append(row)
         message = (f"项目 {code} 在本次导入校验之后已被修改（现为第 {version} 版，校验时为"
                    f"{'新项目' if was is None else f'第 {was} 版'}），本行未导入，以免覆盖他人的修改；"
@@ -302,18 +298,13 @@ def _upsert(session: Session, report: ImportReport, params: dict) -> set[int]:
             savepoint.commit()
             return dropped
         savepoint.rollback()
+        for row, code in overtaken:
+            report.problems.append(Problem(
+                row, "项目代码", "edit_conflict", "error",
+                f"项目 {code} 在本次导入校验之后已由他人登记，本行未导入，以免覆盖；请核对后重新导入"))
         session.execute(text("DELETE FROM import_staging WHERE row = ANY(:rows)"),
                         {"rows": [row for row, _code in overtaken]})
-        dropped |= _overtaken(report, overtaken)
-
-
-def _overtaken(report: ImportReport, overtaken) -> set[int]:
-    """Report rows of new codes that someone registered after they were validated; their rows."""
-    for row, code in overtaken:
-        report.problems.append(Problem(
-            row, "项目代码", "edit_conflict", "error",
-            f"项目 {code} 在本次导入校验之后已由他人登记，本行未导入，以免覆盖；请核对后重新导入"))
-    return {row for row, _code in overtaken}
+        dropped.update(row for row, _code in overtaken)
 
 
 # rows validated as new codes whose upsert updated a project instead: created meanwhile
@@ -341,6 +332,143 @@ def _list_changes(session: Session, report: ImportReport) -> None:
 
 def _empty(value) -> bool:
     return value is None or value == "" or value == []
+
+
+def _convert_to_wgs84(valid: list[dict]) -> None:
+    """Bring the rows' geometries to WGS84: one vectorised conversion per source CRS (a kept
+    stored geometry is WGS84 already)."""
+    by_crs: dict[str, list[dict]] = {}
+    for values in valid:
+        if values["source_crs"] not in ("WGS84", "CGCS2000") and not values.get("geom_kept"):
+            by_crs.setdefault(values["source_crs"], []).append(values)
+    for crs, rows in by_crs.items():
+        converted = many_to_wgs84([values["geom"] for values in rows], crs)
+        for values, geom in zip(rows, converted):
+            values["geom"] = geom
+
+
+def _create_staging(session: Session) -> None:
+    """The empty staging table, in the session's own transaction."""
+    # the planner's cost estimates for the geodesic SQL trigger JIT compilation, which costs more
+    # than it saves on these single-pass statements
+    session.execute(text("SET LOCAL jit = off"))
+    # the upsert sorts the staged rows by code and the audit sorts 100 000 snapshots by id: with
+    # the default 4 MB each spilled to disk (~1 s apiece at 100 000 rows)
+    session.execute(text("SET LOCAL work_mem = '128MB'"))
+    session.execute(text("DROP TABLE IF EXISTS pg_temp.import_staging, pg_temp.import_new_snapshot"))
+    session.execute(sqlfiles.load("import/01_staging"))
+    session.execute(_NEW_SNAPSHOT_TABLE)
+    discard_added_shares(session)
+
+
+class _BackgroundStaging:
+    """Stage each validated chunk on a worker thread while the next chunk is validated.
+
+    The worker builds the chunk's points, converts it to WGS84, COPYs it into ``import_staging``,
+    matches the rows of new codes to towns (``geo.matching.add_shares``) and makes their audit
+    snapshots (``import/01_new_snapshots.sql``): on two cores the server's share of that
+    work overlaps the Python checks instead of following them. One chunk is in flight at a time
+    (memory stays bounded); the worker uses the session's own psycopg connection, whose lock
+    keeps its statements and the validator's look-ups apart, all in the one transaction. Leaving
+    the block waits for the worker and raises what it raised.
+    """
+
+    def __init__(self, session: Session, district: str):
+        self._connection = session.connection().connection.driver_connection
+        self._district = district
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-staging")
+        self._pending: Future | None = None
+        self._waited = 0.0  # for ``eqreg -v``: how long the checks waited for the worker
+
+    def __enter__(self) -> "_BackgroundStaging":
+        return self
+
+    def __call__(self, valid: list[dict]) -> None:
+        self._wait()
+        if valid:
+            self._pending = self._worker.submit(self._stage, valid)
+
+    def __exit__(self, kind, error, traceback) -> None:
+        # a failed worker statement aborts the transaction, so the validator's next look-up fails
+        # too: the worker's error is the one to report
+        try:
+            self._wait()
+        finally:
+            self._worker.shutdown()
+            log.debug("import staging: the checks waited %.2f s for the worker", self._waited)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            started = time.perf_counter()
+            pending.result()
+            self._waited += time.perf_counter() - started
+
+    def _stage(self, valid: list[dict]) -> None:
+        _stage(self._connection, valid)
+        first, last = psycopg_sql.Literal(valid[0]["row"]), psycopg_sql.Literal(valid[-1]["row"])
+        add_shares(self._connection, _NEW_CODES_TO_MATCH.format(
+            district_code=psycopg_sql.Literal(self._district), first=first, last=last))
+        # the audit snapshots of the chunk's new codes, from its staged rows and shares just made
+        self._connection.execute(_new_snapshots().format(first=first, last=last))
+
+
+# the staged rows of one chunk that are new codes: matched as they are staged (the rest once every
+# row is staged: match_input_staged.sql)
+_NEW_CODES_TO_MATCH = psycopg_sql.SQL(
+    "INSERT INTO match_input (key, district_code, geom) "
+    "SELECT s.row, {district_code}, ST_SetSRID(s.geom, 4326) FROM import_staging s "
+    "WHERE s.row BETWEEN {first} AND {last} AND s.expected_version IS NULL")
+
+
+# the new codes' audit snapshots, one row each (import/01_new_snapshots.sql, 11_audit.sql)
+_NEW_SNAPSHOT_TABLE = text("CREATE TEMP TABLE import_new_snapshot (row integer NOT NULL, snap jsonb NOT NULL) "
+                           "ON COMMIT DROP")
+
+
+@cache
+def _new_snapshots() -> psycopg_sql.SQL:
+    return psycopg_sql.SQL(sqlfiles.source("import/01_new_snapshots"))
+
+
+def _stage(connection, valid: list[dict]) -> None:
+    """Convert one chunk of valid rows to WGS84 and COPY it into the staging table."""
+    if not valid:
+        return
+    build_points(valid)
+    _convert_to_wgs84(valid)
+    geoms = shapely.set_srid([values["geom"] for values in valid], 4326)
+    ewkb = shapely.to_wkb(geoms, hex=True, include_srid=True)
+    columns = ", ".join(STAGING_COLUMNS)
+    with connection.cursor() as cursor:
+        with cursor.copy(f"COPY import_staging ({columns}) FROM STDIN") as copy:
+            copy.set_types(_STAGING_TYPES)
+            # the values are not used after staging: they take the COPY's text forms in place
+            # and one C-level itemgetter makes each row
+            row_of = itemgetter(*STAGING_COLUMNS)
+            for values, geom in zip(valid, ewkb):
+                values["geom"] = geom
+                for column in _ARRAY_COLUMNS:
+                    values[column] = _array_literal(values[column])
+                copy.write_row(row_of(values))
+
+
+def _analyze_staging(session: Session) -> None:
+    # a fresh temp table has no statistics: without them the planner guessed ~90 rows and joined
+    # the staged rows with projects in nested loops (quadratic on the web role, DESIGN §9)
+    session.execute(text("ANALYZE import_staging (row, code, expected_version)"))
+    session.execute(text("ANALYZE import_new_snapshot (row)"))
+
+
+def _array_literal(items: list[str]) -> str:
+    """A PostgreSQL text[] literal; every element quoted, so commas, braces and NULL stay text."""
+    if not items:
+        return "{}"
+    joined = '","'.join(items)
+    if "\\" not in joined and joined.count('"') == 2 * (len(items) - 1):  # nothing to escape
+        return '{"' + joined + '"}'
+    return "{" + ",".join('"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                          for item in items) + "}"
 
 
 def _check_towns(session: Session, district: str, report: ImportReport) -> None:

@@ -10,7 +10,7 @@ from typing import Sequence
 
 from sqlalchemy.orm import Session
 
-from geo.matching import compute_shares, discard_added_shares, keep_added_shares
+from geo.matching import compute_shares, keep_added_shares
 from registry import sqlfiles
 
 
@@ -33,7 +33,7 @@ def match_projects(session: Session, *, project_ids: Sequence[int] | None = None
     return count
 
 
-def match_staged(session: Session, *, district_code: str, added_written: bool = False) -> None:
+def match_staged(session: Session, *, district_code: str) -> None:
     """Compute the town shares of the import's staged rows (``import_staging``), before writing.
 
     Only the towns of ``district_code`` are candidates. Leaves the shares in the temp table
@@ -41,12 +41,7 @@ def match_staged(session: Session, *, district_code: str, added_written: bool = 
     project-towns step. The rows of new codes were matched while they were staged
     (``geo.matching.add_shares``, kept in ``match_shares_kept``); here only rows that move a stored
     project are (``import_before.geom_same``, so it runs after the audit-before step), and the kept
-    shares join them — unless those rows were written with their shares already
-    (``added_written``: the staging worker inserted the new codes). Runs in the caller's
-    transaction.
+    shares join them. Runs in the caller's transaction.
     """
     compute_shares(session, sqlfiles.load("match_input_staged"), {"district_code": district_code})
-    if added_written:
-        discard_added_shares(session)
-    else:
-        keep_added_shares(session)
+    keep_added_shares(session)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import aliased
 
 from registry.project_features import property_pairs
 from geo.sqlfiles import read
-from registry import browse, fields, import_staging, projects, sqlfiles, template
+from registry import browse, fields, importing, projects, sqlfiles, template
 from registry.models import Domain, Project, Town
 from registry.progress import field_label
 from registry.project_input import ATTRIBUTE
@@ -32,7 +32,7 @@ NOT_TEMPLATE_COLUMNS = {"geom", "stage_before_suspension"}
 # Fields people see that need no label of their own in the UI
 UNLABELLED = {"id", "version", "district_code", "created_at", "updated_at", "created_by", "updated_by"}
 _HAN = re.compile(r"[\u4e00-\u9fff]")
-IMPORT_SQL = ("01_staging", "01_new_snapshots", "01_write_new", "02_reject_outside", "03_partly_outside", "04_lock", "05_audit_snapshot",
+IMPORT_SQL = ("01_staging", "01_new_snapshots", "02_reject_outside", "03_partly_outside", "04_lock", "05_audit_snapshot",
               "06_audit_before", "07_changes", "08_written", "09_upsert", "10_project_towns", "11_audit",
               "12_town_check")
 
@@ -97,7 +97,7 @@ def test_the_staging_table_holds_the_imported_fields_with_the_tables_types(db):
     db.execute(sqlfiles.load("import/01_staging"))
     staging, table = _table_columns(db, "import_staging"), _table_columns(db, "projects")
     assert {name: staging[name] for name in fields.IMPORTED} == {name: table[name] for name in fields.IMPORTED}
-    assert set(staging) == set(import_staging.STAGING_COLUMNS)
+    assert set(staging) == set(importing.STAGING_COLUMNS)
 
 
 # --- a throw-away field ---
@@ -126,9 +126,9 @@ def _run_import_sql(session, declared: fields.Declaration, district: str) -> Non
     session.execute(text(declared.fill(read("registry", "import/01_new_snapshots"))
                          .replace("{first}", "2").replace("{last}", "2")))
     run("05_audit_snapshot")
-    run("06_audit_before", {"district_code": district, "new_codes_written": False})
+    run("06_audit_before", {"district_code": district})
     run("08_written")
-    run("09_upsert", {"district_code": district, "batch_id": None, "actor": "test", "new_codes_written": False})
+    run("09_upsert", {"district_code": district, "batch_id": None, "actor": "test"})
     run("11_audit", {"batch_id": None, "actor": "test", "filename": "f.csv", "district_code": district})
 
 
@@ -163,12 +163,12 @@ def test_a_throw_away_field_reaches_the_import_the_audit_and_the_api_and_the_dri
 
 
 def test_copy_sends_each_staged_field_as_its_type():
-    copy_types = dict(zip(import_staging.STAGING_COLUMNS, import_staging._STAGING_TYPES))
+    copy_types = dict(zip(importing.STAGING_COLUMNS, importing._STAGING_TYPES))
     assert copy_types["total_investment"] == "numeric" and copy_types["planned_start"] == "date"
     assert copy_types["is_key"] == "bool" and copy_types["funding"] == "text"
     assert {name: copy_types[name] for name in fields.IMPORTED} == {
         name: fields.BY_NAME[name].copy_type for name in fields.IMPORTED}
-    assert set(import_staging._ARRAY_COLUMNS) == {"funding", "responsible_units"}
+    assert set(importing._ARRAY_COLUMNS) == {"funding", "responsible_units"}
 
 
 def test_the_import_sql_names_no_field_list_by_hand():

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from conftest import insert_grid_district, insert_other_districts
+from conftest import insert_grid_district
 from registry.importing import import_projects
 from registry.models import AuditEntry, Project
 from registry.projects import update_project
@@ -185,106 +185,23 @@ def test_the_cli_waits_for_a_running_import_and_says_so(registry, tmp_path):
     assert set(names(registry).values()) == {f"命令行{i}" for i in range(len(CODES))}
 
 
-NEW_CODES_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('eqreg.import'), hashtext('new codes'))")
-
-
 def test_a_project_registered_under_a_new_code_while_the_import_writes_is_not_overwritten(registry, monkeypatch):
-    """Another import writing new codes holds their lock: this one stages only, waits for the lock
-    before it locks and writes, and a code registered meanwhile stays the other's."""
     from registry import importing
+    from registry.projects import create_project
     new_code = "2024-370499-42-01-000900"
     real_match = importing.match_staged
 
     def match_then_someone_registers_the_code(session, **kwargs):  # after the lock, before the write
         real_match(session, **kwargs)
-        register(registry, new_code)
+        with Session(registry) as other:
+            create_project(other, scope=Scope(actor="editor", role="bureau"), actor="editor", values={
+                "code": new_code, "name": "他人登记的项目", "domain": "industry", "owner": "乙公司",
+                "total_investment": 50, "stage": "reserve",
+                "geometry": {"type": "Point", "coordinates": [117.15, 35.05]}})
 
     monkeypatch.setattr(importing, "match_staged", match_then_someone_registers_the_code)
-    with Session(registry) as holder, Session(registry) as session:
-        holder.execute(NEW_CODES_LOCK)  # released once every row is checked
-        report = import_projects(session, csv_file("导入", [CODES[0], new_code], total=300),
-                                 progress=lambda _rows: holder.rollback())
+    with Session(registry) as session:
+        report = import_projects(session, csv_file("导入", [CODES[0], new_code], total=300))
     assert [(p.row, p.kind) for p in report.errors] == [(3, "edit_conflict")]
     assert (report.updated, report.imported, report.rejected) == (1, 0, 1)
     assert names(registry)[new_code] == "他人登记的项目" and names(registry)[CODES[0]] == "导入0"
-
-
-def register(engine, code: str) -> None:
-    from registry.projects import create_project
-    with Session(engine) as other:
-        create_project(other, scope=Scope(actor="editor", role="bureau"), actor="editor", values={
-            "code": code, "name": "他人登记的项目", "domain": "industry", "owner": "乙公司",
-            "total_investment": 50, "stage": "reserve",
-            "geometry": {"type": "Point", "coordinates": [117.15, 35.05]}})
-
-
-def test_a_new_code_registered_after_its_row_was_checked_is_not_overwritten_by_the_staging_worker(
-        registry, monkeypatch):
-    """The import writes new codes as it stages them; one registered between the row's check and
-    its chunk's staging stays the other's, and the row is an edit_conflict."""
-    from registry import import_staging
-    new_codes = ["2024-370499-42-01-000900", "2024-370499-42-01-000901"]
-    real_call = import_staging.BackgroundStaging.__call__
-
-    def someone_registers_then_stage(self, valid):
-        if any(values["code"] == new_codes[1] for values in valid):
-            register(registry, new_codes[1])
-        real_call(self, valid)
-
-    monkeypatch.setattr(import_staging.BackgroundStaging, "__call__", someone_registers_then_stage)
-    with Session(registry) as session:
-        report = import_projects(session, csv_file("导入", [CODES[0], *new_codes], total=300), actor="importer")
-    assert [(p.row, p.kind) for p in report.errors] == [(4, "edit_conflict")]
-    assert "已由他人登记" in report.errors[0].message
-    assert (report.updated, report.imported, report.rejected) == (1, 1, 1)
-    stored = names(registry)
-    assert (stored[new_codes[0]], stored[new_codes[1]], stored[CODES[0]]) == ("导入1", "他人登记的项目", "导入0")
-    with Session(registry) as session:  # the inserted one has its town share and audit entry
-        inserted_id = session.scalar(select(Project.id).where(Project.code == new_codes[0]))
-        assert session.execute(text("SELECT count(*) FROM project_towns WHERE project_id = :id"),
-                               {"id": inserted_id}).scalar() == 1
-        [entry] = session.scalars(select(AuditEntry).where(AuditEntry.entity_id == str(inserted_id))).all()
-        assert (entry.action, entry.actor, entry.before) == ("import", "importer", None)
-        assert entry.details["row"] == 3 and entry.after["name"] == "导入1"
-        taken_id = session.scalar(select(Project.id).where(Project.code == new_codes[1]))
-        assert [e.actor for e in session.scalars(select(AuditEntry).where(
-            AuditEntry.entity == "project", AuditEntry.entity_id == str(taken_id)))] == ["editor"]
-
-
-def test_imports_of_two_districts_with_the_same_new_codes_never_deadlock(registry):
-    """Lines across the border of 测试区 and 邻区 belong in both: two imports of the same new codes
-    in opposite orders, at once. One writes them; the other waits, then finds them taken."""
-    with Session(registry) as session:
-        insert_other_districts(session)
-        session.commit()
-    codes = [f"2024-370499-42-01-{n:06d}" for n in range(800, 840)]
-    header = "项目代码,项目名称,领域,建设单位,几何WKT,总投资（万元）,项目阶段"
-
-    def lines(name, order):
-        rows = [f'{code},{name}{i},工业,甲公司,"LINESTRING(117.05 35.05, 117.05 35.25)",100,谋划储备'
-                for i, code in enumerate(order)]
-        return io.BytesIO((header + "\n" + "\n".join(rows) + "\n").encode())
-
-    barrier, reports, errors = threading.Barrier(2), {}, []
-
-    def run(district, order):
-        try:
-            barrier.wait(30)
-            with Session(registry) as session:
-                reports[district] = import_projects(session, lines(district, order), district_code=district)
-        except BaseException as exc:  # noqa: BLE001 — any failure, a deadlock above all, fails the test
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=("370499", codes)),
-               threading.Thread(target=run, args=("370498", codes[::-1]))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert errors == []
-    assert sorted(report.imported for report in reports.values()) == [0, len(codes)]
-    loser = next(report for report in reports.values() if not report.imported)
-    assert {p.kind for p in loser.errors} == {"edit_conflict"} and loser.rejected == len(codes)
-    with Session(registry) as session:
-        assert session.execute(text("SELECT count(DISTINCT district_code), count(*) FROM projects "
-                                    "WHERE code = ANY(:codes)"), {"codes": codes}).one() == (1, len(codes))

@@ -3,15 +3,12 @@
 -- an edit, then never wait on each other in a circle), and return those whose version is not the
 -- staged expected_version: the project was edited after the row was validated (edit_conflict).
 -- New codes that exist by now come back too (expected_version NULL). Every matching project is
--- locked (the CTE is materialised, so the filter cannot skip locks). When the staging worker
--- inserted the new codes already (01_write_new.sql), only stored projects are looked at.
+-- locked (the CTE is materialised, so the filter cannot skip locks).
 -- Returns (row, code, version, expected_version).
--- :new_codes_written
 WITH locked AS MATERIALIZED (
     SELECT s.row, p.code, p.version, s.expected_version
     FROM projects p
     JOIN import_staging s ON s.code = p.code
-    WHERE s.expected_version IS NOT NULL OR NOT CAST(:new_codes_written AS boolean)
     ORDER BY p.code
     FOR UPDATE OF p
 )

@@ -6,8 +6,7 @@
 -- district) stays, so the town matching, the primary town and the shares stay too.
 -- Taken after the projects are locked (04_lock.sql), so "before" is what the import
 -- overwrites; also the stored side of the change list (07_changes.sql). Dropped at commit.
--- Rows of new codes the staging worker inserted (01_write_new.sql) are not looked at.
--- :district_code, :new_codes_written
+-- :district_code
 CREATE TEMP TABLE import_before ON COMMIT DROP AS
 SELECT p.id, p.code, p.primary_town_code,
        p.deleted_at IS NULL AND p.district_code = :district_code
@@ -16,7 +15,6 @@ SELECT p.id, p.code, p.primary_town_code,
 FROM import_staging s
 JOIN projects p ON p.code = s.code
 JOIN import_snapshot v ON v.id = p.id
-WHERE (s.expected_version IS NOT NULL OR NOT CAST(:new_codes_written AS boolean))
-  AND (p.deleted_at IS NOT NULL
+WHERE p.deleted_at IS NOT NULL
    OR (p.district_code, {{changeable|p.@}})
-      IS DISTINCT FROM (CAST(:district_code AS varchar), {{changeable|s.@}}))
+      IS DISTINCT FROM (CAST(:district_code AS varchar), {{changeable|s.@}})

@@ -13,9 +13,7 @@
 -- stays (import_before.geom_same): the primary town is written here, the shares next
 -- (10_project_towns.sql). A new code created by someone else meanwhile is updated here too;
 -- the caller finds it (expected_version NULL) and undoes the write.
--- When the staging worker inserted the new codes already (01_write_new.sql), only the changed
--- stored projects are left.
--- :district_code, :batch_id, :actor, :new_codes_written
+-- :district_code, :batch_id, :actor
 WITH written AS (
     INSERT INTO projects AS p (
         district_code, {{imported}},
@@ -27,7 +25,7 @@ WITH written AS (
     FROM import_staging s
     LEFT JOIN import_before b ON b.code = s.code
     LEFT JOIN match_shares m ON m.key = s.row AND m.is_primary
-    WHERE (s.expected_version IS NULL AND NOT CAST(:new_codes_written AS boolean)) OR b.id IS NOT NULL
+    WHERE s.expected_version IS NULL OR b.id IS NOT NULL
     ORDER BY s.code
     ON CONFLICT (code) DO UPDATE SET
         district_code = EXCLUDED.district_code, {{changeable|@ = EXCLUDED.@}}, deleted_at = NULL,
