@@ -199,3 +199,24 @@ def test_no_credential_outlives_the_apps_lifetime(db, victim, function, cap):
         _check_refused(db, calls[function], secret=f"eqr_long{n}", lifetime=lifetime, proof=f"{n}" * 43)
     db.scalar(text("SELECT eqreg_sign_in('victim', :c, :proof, NULL)"), {"c": right, "proof": "k" * 43})
     db.execute(text(calls[function]), {"secret": "eqr_capped", "lifetime": cap, "proof": "k" * 43})
+
+
+def test_an_account_with_an_old_weak_hash_still_signs_in_and_is_rehashed(db):
+    """Migration 0021 checks new hashes only: an account stored before it keeps signing in."""
+    from argon2.low_level import Type, hash_secret
+
+    from registry import passwords
+    accounts.create_user(db, actor="test", role="planner", username="elder", password=PASSWORD)
+    old = hash_secret(PASSWORD.encode(), b"saltsaltsalt", time_cost=1, memory_cost=8, parallelism=1,
+                      hash_len=32, type=Type.ID).decode()
+    db.execute(text("ALTER TABLE users DISABLE TRIGGER users_password_hash_strong"))  # as stored before 0021
+    db.execute(text("UPDATE users SET password_hash = :h WHERE username = 'elder'"), {"h": old})
+    db.execute(text("ALTER TABLE users ENABLE TRIGGER users_password_hash_strong"))
+    db.execute(text("UPDATE users SET active = true, last_login_at = now() WHERE username = 'elder'"))
+    _as_app(db, None)
+    right = _candidate(db, "elder", PASSWORD)
+    assert db.scalar(text("SELECT eqreg_sign_in('elder', :c, NULL, NULL)"), {"c": right}) is True
+    assert passwords.sign_in(db, username="elder", password=PASSWORD) is True  # rehashed on the way
+    db.execute(text("RESET ROLE"))
+    assert db.scalar(text("SELECT password_hash FROM users WHERE username = 'elder'")).startswith(
+        "$argon2id$v=19$m=65536,t=3")
