@@ -107,6 +107,7 @@ APP_DEFINER_FUNCTIONS: dict[str, bool] = {  # signature → PUBLIC may execute i
     "eqreg_session_save(text,jsonb,text,text,interval,text,integer)": False,
     "eqreg_sign_in(text,text,text,text)": False,
     "eqreg_store_town_figures(bigint,bigint,json)": False,  # the shared per-town figures (0022)
+    "eqreg_taken_codes(text[])": False,  # which codes exist, seen or not: an import's hidden codes (0023)
     "eqreg_token_issue(text,interval,text,integer)": False,
     "eqreg_token_revoke(text)": False,
     "eqreg_user_create(text,text,text,text,text[],text[],text[])": False,

@@ -140,12 +140,24 @@ def _next_chunk(session: Session, rows: Iterator[Row]) -> tuple[list[Row], dict]
 
 
 def _stored(session: Session, codes: set[str]) -> dict:
+    """Code → the stored project the session sees, or ``HIDDEN`` for a code registered where it
+    cannot see (another district's project, under row-level security; migration 0023)."""
     codes.discard("")
     if not codes:
         return {}
     width = len(_RECORD_KEYS)
-    return {row[_CODE_AT]: _Stored(dict(zip(_RECORD_KEYS, row[:width])), *row[width:])
-            for row in session.execute(_STORED, {"codes": sorted(codes)})}
+    stored: dict = {row[_CODE_AT]: _Stored(dict(zip(_RECORD_KEYS, row[:width])), *row[width:])
+                    for row in session.execute(_STORED, {"codes": sorted(codes)})}
+    if len(stored) < len(codes):
+        taken = session.scalar(_TAKEN, {"codes": sorted(codes - stored.keys())})
+        stored.update(dict.fromkeys(taken, HIDDEN))
+    return stored
+
+
+HIDDEN = object()  # a code ``_stored`` found registered but out of the session's sight
+# Only a session under row-level security (the web role) can miss a registered code.
+_TAKEN = text("SELECT CASE WHEN row_security_active('projects') "
+              "THEN eqreg_taken_codes(CAST(:codes AS text[])) ELSE '{}' END")
 
 
 @dataclass
@@ -184,6 +196,12 @@ def _validate_row(out: ValidatedRows, row: int, record: dict, stored: dict, firs
         first = first_row_of[code]
         out.problems.append(Problem(row, "项目代码", "duplicate_code", "error",
                                     f"项目代码 {code} 与第 {first} 行重复，以第 {first} 行为准"))
+        out.rejected.add(row)
+        return
+    if project is HIDDEN:
+        out.problems.append(Problem(
+            row, "项目代码", "code_of_other_district", "error",
+            f"项目代码 {code} 已登记在您无权修改的区县，不能在此导入；如需调整请联系该区县或管理员"))
         out.rejected.add(row)
         return
     if project is not None and project.deleted_at is not None and not restore:

@@ -156,6 +156,7 @@ PROBLEM_KINDS: dict[str, tuple[str, str]] = {
     "end_before_start": ("竣工早于开工", "End before start"),
     "completed_without_end": ("已竣工但缺少实际竣工日期", "Completed without an end date"),
     "deleted_project": ("项目已删除", "Deleted project"),
+    "code_of_other_district": ("代码已在其他区县登记", "Code registered in another district"),
     "edit_conflict": ("项目已被他人修改", "Edited by someone else meanwhile"),
     "stage_backward": ("阶段退回缺少原因", "Stage moved back without a reason"),
     "cancelled_is_final": ("已取消的项目不能恢复", "A cancelled project stays cancelled"),

@@ -131,6 +131,28 @@ def test_the_admin_page_gives_and_shows_districts(app, committed, make_user):
     assert "市 3704" in answer.get_data(as_text=True)
 
 
+def test_a_code_registered_in_another_district_is_a_row_error_not_a_500(app, two_districts, make_user, engine):
+    """The bureau of A cannot see B's project, so its code looked new and the upsert hit the hidden
+    row (a 500 from row-level security, found by the attack pass): now a row error, in the preview
+    and the import alike, and B's project is untouched."""
+    client = sign_in(app, make_user("bureau", districts=[A]))
+    taken = f"2024-{B}-01-01-300001"
+    sheet = ("项目代码,项目名称,领域,建设单位,经度,纬度,总投资（万元）,项目阶段\n"
+             f"{taken},冒用代码,工业,某公司,117.02,35.05,120,谋划储备\n"
+             f"2025-{A}-01-01-800002,本区新项目,工业,某公司,117.02,35.05,100,谋划储备\n").encode()
+    for dry_run in ("1", ""):
+        response = client.post("/api/v1/imports", content_type="multipart/form-data",
+                               data={"file": (io.BytesIO(sheet), "a.csv"), "dry_run": dry_run})
+        body = response.get_json()
+        assert response.status_code == (200 if dry_run else 201), body
+        assert (body["imported"], body["rejected"]) == (1, 1)
+        assert [(p["row"], p["kind"]) for p in body["problems"]] == [(2, "code_of_other_district")]
+    with engine.connect() as connection:
+        names = dict(connection.execute(text("SELECT code, name FROM projects WHERE code IN (:a, :b)"),
+                                        {"a": taken, "b": f"2025-{A}-01-01-800002"}).all())
+    assert names == {taken: _names_of(B)[taken], f"2025-{A}-01-01-800002": "本区新项目"}
+
+
 def test_the_web_import_of_a_bureau_of_two_districts_picks_the_district(app, two_districts, make_user, tmp_path, engine):
     """The upload page offers the account's districts (the CLI's --district); the preview and the
     confirmation import into the one chosen, and one outside the account is refused."""
