@@ -2,8 +2,10 @@
 
 ``registry.cache`` keeps figures per process: at 10^6 projects a fresh worker spent seconds on
 ``registry.figures.town_figures`` before its first map page. ``town_figure_cache`` keeps one row per
-town as one worker computed it, at the stamp it read; another worker with the same reach
-(``eqreg_figure_reach()``: the scope's district limit, if any) reads those rows instead.
+town as one worker computed it, at the stamp it read; another worker with the same reach reads
+those rows instead. The reach (``eqreg_figure_reach()``) is shared only by the accounts that see
+and edit the whole registry (admin, bureau and planner without a district limit); any other
+request's is its own credential's, so no account reads figures another account stored.
 
 Reading goes through the request's own session (its snapshot, its row-level security): the rows are
 used only when every town the computation would list has one at the stamp the session reads, so

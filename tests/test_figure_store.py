@@ -3,6 +3,7 @@ process computed is what another reads, at the same change stamp only, and each 
 stores only the towns it sees, under its own reach."""
 from __future__ import annotations
 
+import hashlib
 import json
 from contextlib import contextmanager
 
@@ -15,6 +16,13 @@ from registry.roles import Role
 from registry.scope import Scope, present_secret
 
 TOWNS = ("370499001", "370499002", "370499003")
+
+
+def own_reach(secret: str) -> str:
+    """The reach of a credential that shares its figures with no one (migration 0022)."""
+    return "secret:" + hashlib.sha256(secret.encode()).hexdigest()
+
+
 ROWS = text("SELECT reach, town_code FROM town_figure_cache ORDER BY 1, 2")
 
 
@@ -72,11 +80,12 @@ def test_figures_one_process_stored_are_what_another_reads(engine, account_secre
 
 
 def test_read_figures_are_the_computed_ones_for_every_scope(engine, account_secret):
+    expected_rows = []
     for role, reach, scope, shared in [
             (Role.PLANNER, {}, Scope(actor="p", role=Role.PLANNER), False),
-            # a town user's towns have the rows of the whole registry: the planner's are read
+            # a town user reads its own rows only, never the whole registry's
             (Role.TOWN, {"towns": ["370499003"]}, Scope(actor="t", role=Role.TOWN, town_codes=frozenset({"370499003"})),
-             True),
+             False),
             (Role.PLANNER, {"districts": ["370499"]},
              Scope(actor="d", role=Role.PLANNER, district_codes=frozenset({"370499"})), False)]:
         secret = account_secret(role, **reach)
@@ -89,7 +98,8 @@ def test_read_figures_are_the_computed_ones_for_every_scope(engine, account_secr
             assert figure_store.read(session, scope, None, stamp) == expected
             assert json.dumps(figure_store.read(session, scope, None, stamp)) == json.dumps(expected)  # key order too
             assert figure_store.read(session, scope, "370401", stamp) == []
-    assert owner_rows(engine) == [("", code) for code in TOWNS] + [("370499", code) for code in TOWNS]
+        expected_rows += [("" if not reach else own_reach(secret), t["code"]) for t in expected]
+    assert owner_rows(engine) == sorted(expected_rows)
 
 
 def test_a_town_user_stores_and_reads_only_its_towns(engine, account_secret):
@@ -103,9 +113,11 @@ def test_a_town_user_stores_and_reads_only_its_towns(engine, account_secret):
         everything = computed(session, whole)
         assert [t["code"] for t in everything] == list(TOWNS)
         assert figure_store.store(session, engine, stamp, everything) == 1  # the database keeps its own town only
-    assert owner_rows(engine) == [("", "370499001")]
+    assert owner_rows(engine) == [(own_reach(town), "370499001")]
     with as_web_role(engine, planner) as session:
-        assert figure_store.store(session, engine, stamp, computed(session, whole)) == 2  # the two others
+        # … under the town user's own reach: nothing it stores is read by anyone else
+        assert figure_store.read(session, whole, None, stamp) is None
+        assert figure_store.store(session, engine, stamp, computed(session, whole)) == 3
     with as_web_role(engine, town) as session:
         seen = session.execute(text("SELECT town_code FROM town_figure_cache ORDER BY 1")).scalars().all()
         assert seen == ["370499001"]  # the other towns' rows are there, not for it
@@ -142,5 +154,7 @@ def test_the_map_page_shares_its_figures(client_for, engine, web_data):
     assert planner.get("/map").status_code == 200
     assert owner_rows(engine) == [("", code) for code in TOWNS]
     town = client_for("town", towns=["370499002"])
-    assert town.get("/towns/370499002").status_code == 200  # reads its town's row
-    assert owner_rows(engine) == [("", code) for code in TOWNS]
+    assert town.get("/towns/370499002").status_code == 200  # stores its town's row, for itself alone
+    rows = owner_rows(engine)
+    assert rows[:3] == [("", code) for code in TOWNS]
+    assert len(rows) == 4 and rows[3][0].startswith("secret:") and rows[3][1] == "370499002"
