@@ -177,7 +177,9 @@ def test_a_sign_in_cannot_store_a_weak_hash_of_its_own_password(db, victim):
     right = _candidate(db, "victim", PASSWORD)
     cheap = hash_secret(PASSWORD.encode(), b"saltsaltsalt", time_cost=1, memory_cost=8, parallelism=1,
                         hash_len=32, type=Type.ID).decode()
-    for weak in (cheap, "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"):  # cheap; salt and digest too short
+    costly = "$argon2id$v=19$m=999999999,t=9999,p=999$c2FsdHNhbHRzYWx0$" + "A" * 5000  # each guess: minutes
+    zero_lanes = "$argon2id$v=19$m=65536,t=3,p=0$c2FsdHNhbHRzYWx0c2FsdA$" + "A" * 43
+    for weak in (cheap, "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", costly, zero_lanes):
         _check_refused(db, "SELECT eqreg_sign_in('victim', :c, NULL, :h)", c=right, h=weak)
     # The app's own rehash (the library's defaults) is stored, and the password still works.
     strong = passwords.hash_password(PASSWORD)

@@ -11,7 +11,9 @@ Two limits that docs/security.md listed as open (each needs a SQL injection firs
 Both become rules of the tables, so every path — the definer functions, the CLI as the owner — obeys
 them: a password hash is argon2id v19 with at least the parameters of RFC 9106's low-memory choice
 (``m=65536,t=3``, argon2-cffi's defaults, which ``registry.passwords`` uses), a salt of at least
-8 bytes and a digest of at least 16; an API token lives at most 30 days and a session at most
+8 bytes and a digest of at least 16 — and at most ``m=262144,t=10,p=16`` and 48/96 bytes, since
+every sign-in attempt, wrong ones included, derives a hash with the stored parameters (an attack
+pass stored ``t=9999``: each guess then tied up a worker for minutes); an API token lives at most 30 days and a session at most
 7 days from when it was made (``registry.accounts.TOKEN_LIFETIME``,
 ``registry.user_sessions.SIGNED_IN_LIFETIME``; ``tests/test_security_accounts.py`` ties them).
 Only new or changed values are checked: a stored weaker hash still signs in (a trigger on the
@@ -39,10 +41,12 @@ BEGIN
     RETURN NEW;  -- kept as it was (every sign-in names the column)
   END IF;
   IF NEW.password_hash IS NOT NULL AND NOT (
-      NEW.password_hash ~ '^\$argon2id\$v=19\$m=[0-9]{1,9},t=[0-9]{1,4},p=[0-9]{1,3}\$[A-Za-z0-9+/]{11,}\$[A-Za-z0-9+/]{22,}$'
-      AND substring(NEW.password_hash FROM 'm=([0-9]+)')::int >= 65536
-      AND substring(NEW.password_hash FROM 't=([0-9]+)')::int >= 3) THEN
-    RAISE EXCEPTION '密码哈希强度不足（需要 argon2id，m≥65536，t≥3）' USING ERRCODE = 'check_violation';
+      NEW.password_hash ~ '^\$argon2id\$v=19\$m=[0-9]{1,9},t=[0-9]{1,4},p=[0-9]{1,3}\$[A-Za-z0-9+/]{11,64}\$[A-Za-z0-9+/]{22,128}$'
+      AND substring(NEW.password_hash FROM 'm=([0-9]+)')::int BETWEEN 65536 AND 262144
+      AND substring(NEW.password_hash FROM 't=([0-9]+)')::int BETWEEN 3 AND 10
+      AND substring(NEW.password_hash FROM 'p=([0-9]+)')::int BETWEEN 1 AND 16) THEN
+    RAISE EXCEPTION '密码哈希参数不在允许范围（argon2id，m 65536–262144，t 3–10，p 1–16）'
+      USING ERRCODE = 'check_violation';
   END IF;
   RETURN NEW;
 END
