@@ -32,7 +32,7 @@ def resolve_district(session: Session, district_code: str | None,
     if not codes:
         raise InvalidInput("请先加载行政区划边界（eqreg boundaries load …）再导入项目")
     if len(codes) > 1:
-        raise InvalidInput("库中有多个行政区（" + "、".join(codes) + "），请用 --district 指定")
+        raise InvalidInput("库中有多个行政区（" + "、".join(codes) + "），请指定导入到哪个区县（网页上选择“区县”，命令行用 --district，接口用 district 参数）")
     return codes[0]
 
 
