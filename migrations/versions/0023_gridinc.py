@@ -207,10 +207,13 @@ BEGIN
     RETURNING cx, cy, stage, domain_code, district_code, towns
   )
   INSERT INTO map_cell_touched SELECT * FROM rows;
+  ANALYZE map_cell_touched;  -- a few rows: the grid's rows are then found by their index
   FOR zoom IN REVERSE $1 .. 0 LOOP
-    IF zoom < $1 THEN  -- the rows above the ones just counted
-      UPDATE map_cell_touched SET cx = cx / 2, cy = cy / 2;
-    END IF;
+    -- each row once; above the deepest zoom, the rows holding the ones just counted
+    WITH done AS (DELETE FROM map_cell_touched RETURNING *)
+    INSERT INTO map_cell_touched
+    SELECT DISTINCT cx / step, cy / step, stage, domain_code, district_code, towns
+    FROM done CROSS JOIN (SELECT CASE WHEN zoom < $1 THEN 2 ELSE 1 END AS step) s;
     DELETE FROM map_cells m USING map_cell_touched t
     WHERE m.z = zoom AND m.cx = t.cx AND m.cy = t.cy AND m.stage = t.stage AND m.domain_code = t.domain_code
       AND m.district_code IS NOT DISTINCT FROM t.district_code AND m.towns = t.towns;
@@ -218,7 +221,7 @@ BEGIN
       INSERT INTO map_cells (z, cx, cy, stage, domain_code, district_code, towns, n, sx, sy, west, south, east, north)
       SELECT zoom, p.cx, p.cy, p.stage, p.domain_code, p.district_code, p.towns, count(*), sum(p.px), sum(p.py),
              min(p.west), min(p.south), max(p.east), max(p.north)
-      FROM (SELECT DISTINCT * FROM map_cell_touched) t  -- each row once
+      FROM map_cell_touched t
       JOIN map_cell_projects p ON p.cx = t.cx AND p.cy = t.cy AND p.stage = t.stage AND p.domain_code = t.domain_code
                               AND p.district_code IS NOT DISTINCT FROM t.district_code AND p.towns = t.towns
       GROUP BY 2, 3, 4, 5, 6, 7;
@@ -226,7 +229,7 @@ BEGIN
       INSERT INTO map_cells (z, cx, cy, stage, domain_code, district_code, towns, n, sx, sy, west, south, east, north)
       SELECT zoom, t.cx, t.cy, m.stage, m.domain_code, m.district_code, m.towns,
              sum(m.n), sum(m.sx) / 2, sum(m.sy) / 2, min(m.west), min(m.south), max(m.east), max(m.north)
-      FROM (SELECT DISTINCT * FROM map_cell_touched) t  -- each row once
+      FROM map_cell_touched t
       JOIN map_cells m ON m.z = zoom + 1 AND m.cx BETWEEN 2 * t.cx AND 2 * t.cx + 1
                       AND m.cy BETWEEN 2 * t.cy AND 2 * t.cy + 1
                       AND m.stage = t.stage AND m.domain_code = t.domain_code
