@@ -15,8 +15,8 @@ stamp: 13–25 s of one core at 10^6 projects, so the first map after any edit w
   are counted again, not adjusted, so the counts and extents are exactly the whole count's (the
   sums of pixels up to the order of addition).
 * The whole count (it also fills ``map_cell_projects``) is still done when the bookkeeping is
-  missing or counted for another grid, when more than a tenth of the counted projects (and more
-  than a hundred) changed — an import —, and when the caller's transaction is READ COMMITTED: the
+  missing or counted for another grid, when more than a tenth of the projects (the planner's
+  estimate; and more than a hundred) changed — an import —, and when the caller's transaction is READ COMMITTED: the
   counting reads over several statements, one snapshot is needed for the grid and the stamp it is
   written with (``registry.map_tiles.count_grid`` counts in REPEATABLE READ). A count that started
   from a snapshot older than another one's that has since committed fails on the stamp's row,
