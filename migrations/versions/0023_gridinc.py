@@ -56,7 +56,7 @@ CREATE TABLE map_cell_projects (
     east double precision NOT NULL,
     north double precision NOT NULL
 );
-CREATE INDEX ix_map_cell_projects_cx_cy ON map_cell_projects (cx, cy);
+CREATE INDEX ix_map_cell_projects_cell ON map_cell_projects (cx, cy, stage, domain_code);
 CREATE TABLE map_cell_dirty (project_id bigint NOT NULL);
 """
 
@@ -108,14 +108,19 @@ TRIGGERS = [
     ("project_towns", "TRUNCATE", ""),
 ]
 
-# One project's row of map_cell_projects, from ``projects p`` (as map_tiles.sql: screen pixels of
-# the bounding box's centre at max_zoom $1; towns sorted).
+# The rows of map_cell_projects, from ``projects p`` (as map_tiles.sql: screen pixels of the
+# bounding box's centre at max_zoom $1; towns sorted): every project's (a CTE ``towns`` joined) or,
+# ``AND p.id = ANY (changed)`` added, a few (their towns looked up one by one).
+WHOLE, FEW = (
+    {"@TOWNS@": "t.codes", "@JOIN@": "LEFT JOIN towns t ON t.project_id = p.id"},
+    {"@TOWNS@": "(SELECT array_agg(pt.town_code::text ORDER BY pt.town_code::text) "
+                "FROM project_towns pt WHERE pt.project_id = p.id)", "@JOIN@": ""})
 PROJECT_ROW = r"""
     SELECT p.id, floor(px / $2), floor(py / $2), p.stage, p.domain_code, p.district_code,
-           coalesce((SELECT array_agg(pt.town_code::text ORDER BY pt.town_code::text)
-                     FROM project_towns pt WHERE pt.project_id = p.id), '{}'),
+           coalesce(@TOWNS@, '{}'),
            px, py, ST_XMin(box.b), ST_YMin(box.b), ST_XMax(box.b), ST_YMax(box.b)
     FROM projects p
+    @JOIN@
     CROSS JOIN LATERAL (SELECT p.geom::box2d AS b) box
     CROSS JOIN LATERAL (SELECT (ST_XMin(box.b) + ST_XMax(box.b)) / 2 AS lng,
                                (ST_YMin(box.b) + ST_YMax(box.b)) / 2 AS lat) c
@@ -131,6 +136,8 @@ DECLARE
   zoom integer;
   counted_for record;
   changed bigint[];
+  hash_joins text := current_setting('enable_hashjoin');
+  merge_joins text := current_setting('enable_mergejoin');
 BEGIN
   IF pg_is_in_recovery() THEN
     RETURN false;  -- a standby: the primary's grid arrives by replication
@@ -162,11 +169,13 @@ BEGIN
     DELETE FROM map_cells;  -- not TRUNCATE: readers keep their snapshot and take no conflicting lock
     TRUNCATE map_cell_projects;  -- read by this function only, under its lock
     WITH changes AS (SELECT epoch, stamp FROM registry_changes),
+    towns AS (SELECT project_id, array_agg(town_code::text ORDER BY town_code::text) AS codes
+              FROM project_towns GROUP BY project_id),
     covered AS (DELETE FROM map_cell_dirty),  -- changes committed since stay for the next count
     rows AS (
       INSERT INTO map_cell_projects (project_id, cx, cy, stage, domain_code, district_code, towns,
                                      px, py, west, south, east, north)
-      @PROJECT_ROW@
+      @PROJECT_ROWS@
       RETURNING *
     ),
     counted AS (
@@ -195,6 +204,9 @@ BEGIN
   IF changed IS NULL THEN
     RETURN true;  -- a change of something else (towns, reports…): the grid is as it was
   END IF;
+  -- A few rows each found by index: never a sort or hash of a whole zoom (the estimates of the
+  -- small table mislead the planner into those). Local to the transaction, put back below.
+  PERFORM set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true);
   CREATE TEMP TABLE map_cell_touched (cx integer, cy integer, stage text, domain_code text, district_code text,
                                       towns text[]) ON COMMIT DROP;
   WITH gone AS (DELETE FROM map_cell_projects m WHERE m.project_id = ANY (changed)
@@ -238,10 +250,21 @@ BEGIN
     END IF;
   END LOOP;
   DROP TABLE map_cell_touched;
+  PERFORM set_config('enable_hashjoin', hash_joins, true), set_config('enable_mergejoin', merge_joins, true);
   RETURN true;
 END
 $fn$;
-""".replace("@PROJECT_ROW@", PROJECT_ROW)
+"""
+
+
+def _project_rows(kind: dict) -> str:
+    rows = PROJECT_ROW
+    for placeholder, value in kind.items():
+        rows = rows.replace(placeholder, value)
+    return rows
+
+
+GRID_FUNCTION = GRID_FUNCTION.replace("@PROJECT_ROWS@", _project_rows(WHOLE)).replace("@PROJECT_ROW@", _project_rows(FEW))
 
 
 def upgrade() -> None:
