@@ -146,6 +146,7 @@ def rehearse_downgrade(database_url: str, revision: str) -> list[Loss]:
 
 # Derived or bookkeeping tables: rebuilt on demand, nothing a person entered.
 _DERIVED = {"registry_changes", "registry_change_requests", "town_parts", "map_cells", "map_cell_state",
+            "map_cell_projects", "map_cell_dirty",
             "town_figure_cache", "sign_in_proofs"}  # a proof lives a minute
 # Columns filled from others (a district's city and province from its code, migration 0012).
 _DERIVED_COLUMNS = {("districts", "city_code"), ("districts", "province_code")}

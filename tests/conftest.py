@@ -70,7 +70,7 @@ def committed(engine, database_url, monkeypatch):
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE password_checks, project_towns, projects, import_batches, towns, districts, audit_log, "
                           "users, user_towns, user_jurisdictions, api_tokens, sign_in_proofs, login_attempts, user_sessions, refusal_counts, town_notices, "
-                          "target_jurisdictions, map_cells, map_cell_state, town_figure_cache RESTART IDENTITY CASCADE"))
+                          "target_jurisdictions, map_cells, map_cell_state, map_cell_projects, map_cell_dirty, town_figure_cache RESTART IDENTITY CASCADE"))
 
 
 def insert_grid_district(session: Session) -> None:
