@@ -1,4 +1,4 @@
-"""Benchmark: counting the map's cluster grid after an edit (migration 0023) vs counting it whole.
+"""Benchmark: counting the map's cluster grid after an edit (migration 0024) vs counting it whole.
 
 On ``bench/map_tiles.py``'s database (``--n`` projects made in SQL, re-used when it holds that
 many), each round times, as ``registry.map_tiles.count_grid`` calls it (REPEATABLE READ):
@@ -65,11 +65,11 @@ def main() -> None:
     prepare(args.database_url, args.n, args.reuse)
     install_0022_count(args.database_url)
     timed_count(args.database_url)  # the bookkeeping, once
-    runs: dict[str, list[float]] = {"whole before 0023": [], "whole": [], "1 edited": [], "1 000 edited": []}
+    runs: dict[str, list[float]] = {"whole before 0024": [], "whole": [], "1 edited": [], "1 000 edited": []}
     loads = []
     for round_ in range(args.repeat):
         loads.append(os.getloadavg()[0])
-        for label, function in (("whole before 0023", "bench_refresh_map_cells_0022"), ("whole", "eqreg_refresh_map_cells")):
+        for label, function in (("whole before 0024", "bench_refresh_map_cells_0022"), ("whole", "eqreg_refresh_map_cells")):
             with psycopg.connect(args.database_url) as conn:
                 conn.execute("DELETE FROM map_cell_state")  # forgotten: counted whole
             runs[label].append(timed_count(args.database_url, function))

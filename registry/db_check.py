@@ -99,7 +99,7 @@ APP_DEFINER_FUNCTIONS: dict[str, bool] = {  # signature → PUBLIC may execute i
     "eqreg_check_project_town_refs()": True,
     "eqreg_district_projects()": False,  # the scope's districts' projects, for the shares' and reports' policies (0020)
     "eqreg_note_change()": True,
-    "eqreg_note_map_cell_change()": True,  # trigger function: the projects the grid counts again (0023)
+    "eqreg_note_map_cell_change()": True,  # trigger function: the projects the grid counts again (0024)
     "eqreg_password_settings(text)": False,
     "eqreg_refresh_map_cells(integer,integer)": False,  # the map's cluster grid (0016)
     "eqreg_refuse_referenced_change()": True,

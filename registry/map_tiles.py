@@ -149,7 +149,7 @@ def current_grid(session: Session, counter: Engine | None = None) -> tuple[int, 
 def count_grid(engine: Engine) -> bool:
     """Count ``map_cells`` at the registry's current stamp in a transaction of its own (as the
     table's owner, ``eqreg_refresh_map_cells``): only the cells of the projects changed since the
-    last count (migration 0023), or whole — seconds at 10^6 projects — after an import. REPEATABLE
+    last count (migration 0024), or whole — seconds at 10^6 projects — after an import. REPEATABLE
     READ: the changes are counted over several statements of one snapshot (in READ COMMITTED the
     function counts whole). False when another transaction is counting it, or has counted it since
     this one began, or on a standby (the primary's grid arrives by replication)."""

@@ -1,4 +1,4 @@
-"""The cluster grid counted again only where projects changed (migration 0023): after each kind of
+"""The cluster grid counted again only where projects changed (migration 0024): after each kind of
 change the grid kept up to date is the grid counted from scratch, row for row (counts and extents
 exactly, sums of pixels up to the order of addition), and only the changed projects were counted."""
 from __future__ import annotations

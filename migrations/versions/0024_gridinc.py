@@ -25,16 +25,16 @@ stamp: 13–25 s of one core at 10^6 projects, so the first map after any edit w
 
 A town's set in a grid row is now sorted, so one set of towns is one row whichever way it is counted.
 
-Revision ID: 0023_gridinc
-Revises: 0022_townpage
+Revision ID: 0024_gridinc
+Revises: 0023_codereach
 """
 import importlib.util
 from pathlib import Path
 
 from alembic import op
 
-revision = '0023_gridinc'
-down_revision = '0022_townpage'
+revision = '0024_gridinc'
+down_revision = '0023_codereach'
 branch_labels = None
 depends_on = None
 
