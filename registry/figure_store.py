@@ -3,9 +3,10 @@
 ``registry.cache`` keeps figures per process: at 10^6 projects a fresh worker spent seconds on
 ``registry.figures.town_figures`` before its first map page. ``town_figure_cache`` keeps one row per
 town as one worker computed it, at the stamp it read; another worker with the same reach reads
-those rows instead. The reach (``eqreg_figure_reach()``) is shared only by the accounts that see
-and edit the whole registry (admin, bureau and planner without a district limit); any other
-request's is its own credential's, so no account reads figures another account stored.
+those rows instead. The reach (``eqreg_figure_reach()``) is shared only by accounts that may edit
+what the figures count (admin, bureau and planner: the whole registry's, or one per set of
+districts); a town official's or viewer's is its own credential's, so no account reads figures
+stored by one that could not change the projects behind them.
 
 Reading goes through the request's own session (its snapshot, its row-level security): the rows are
 used only when every town the computation would list has one at the stamp the session reads, so

@@ -20,7 +20,7 @@ TOWNS = ("370499001", "370499002", "370499003")
 
 def own_reach(secret: str) -> str:
     """The reach of a credential that shares its figures with no one (migration 0022)."""
-    return "secret:" + hashlib.sha256(secret.encode()).hexdigest()
+    return "secret:" + hashlib.sha256(("figures:" + secret).encode()).hexdigest()
 
 
 ROWS = text("SELECT reach, town_code FROM town_figure_cache ORDER BY 1, 2")
@@ -98,7 +98,8 @@ def test_read_figures_are_the_computed_ones_for_every_scope(engine, account_secr
             assert figure_store.read(session, scope, None, stamp) == expected
             assert json.dumps(figure_store.read(session, scope, None, stamp)) == json.dumps(expected)  # key order too
             assert figure_store.read(session, scope, "370401", stamp) == []
-        expected_rows += [("" if not reach else own_reach(secret), t["code"]) for t in expected]
+        shared_by = {"": "", "districts": "w:370499"}
+        expected_rows += [(shared_by.get(next(iter(reach), ""), own_reach(secret)), t["code"]) for t in expected]
     assert owner_rows(engine) == sorted(expected_rows)
 
 

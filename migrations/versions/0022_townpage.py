@@ -58,13 +58,17 @@ CREATE TABLE town_figure_cache (
 """
 
 FUNCTIONS = r"""
--- Whose figures a request shares: '' for the accounts that see and edit the whole registry
--- (admin, and bureau and planner without a district limit); every other request only its own
--- credential's ('secret:' and the hash of its secret), so no account can store figures that
--- another one reads (an attack pass showed a town official's injected figures served to admins).
+-- Whose figures a request shares: the accounts that may edit what the figures count share them —
+-- '' for admin, bureau and planner without a district limit, 'w:' and the districts (sorted) for
+-- bureau and planner limited to those; any other request (town officials, viewers) only its own
+-- credential's ('secret:' and a hash of its secret), so no account can store figures that another
+-- one reads unless it could change the projects behind them (an attack pass showed a town
+-- official's injected figures served to admins).
 CREATE FUNCTION eqreg_figure_reach() RETURNS text LANGUAGE sql STABLE SET search_path = public, pg_temp AS $fn$
   SELECT CASE WHEN s.role IN ('admin', 'bureau', 'planner') AND s.districts IS NULL THEN ''
-              ELSE 'secret:' || encode(sha256(convert_to(coalesce(current_setting('eqreg.session', true), ''),
+              WHEN s.role IN ('bureau', 'planner')
+                THEN 'w:' || array_to_string(ARRAY(SELECT unnest(s.districts) ORDER BY 1), ',')
+              ELSE 'secret:' || encode(sha256(convert_to('figures:' || coalesce(current_setting('eqreg.session', true), ''),
                                                          'UTF8')), 'hex') END
   FROM eqreg_request_scope() s
 $fn$;
