@@ -11,7 +11,6 @@ rounds; the machine's load average is printed with it.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import statistics
 import sys
@@ -24,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import common  # noqa: E402
 from bench.map_tiles import prepare  # noqa: E402
+from migrations import revision_module  # noqa: E402
 from registry.map_tiles import CELL_PIXELS, GRID_MAX_ZOOM  # noqa: E402
 
-MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations" / "versions"
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:54329/eqreg_bench_grid"
 
 
@@ -41,11 +40,8 @@ def timed_count(url: str, function: str = "eqreg_refresh_map_cells") -> float:
 
 def install_0022_count(url: str) -> None:
     """The whole count before this migration (0022's function) as ``bench_refresh_map_cells_0022``."""
-    spec = importlib.util.spec_from_file_location("eqreg_revision_0022", MIGRATIONS / "0022_townpage.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     with psycopg.connect(url) as conn:
-        conn.execute(module.GRID_FUNCTION.replace("FUNCTION eqreg_refresh_map_cells(", "FUNCTION bench_refresh_map_cells_0022(", 1))
+        conn.execute(revision_module("0022_townpage.py").GRID_FUNCTION.replace("FUNCTION eqreg_refresh_map_cells(", "FUNCTION bench_refresh_map_cells_0022(", 1))
 
 
 def move(url: str, count: int, step: float) -> None:

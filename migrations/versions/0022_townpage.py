@@ -32,11 +32,10 @@ touching the tile can lie, and ``registry/sql/map_tiles.sql`` looks only there.
 Revision ID: 0022_townpage
 Revises: 0021_selfcaps
 """
-import importlib.util
-from pathlib import Path
-
 from alembic import op
 import sqlalchemy as sa
+
+from migrations import revision_module
 
 revision = '0022_townpage'
 down_revision = '0021_selfcaps'
@@ -192,16 +191,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DELETE FROM map_cell_state")
     op.execute("DELETE FROM map_cells")
-    op.execute(_grid_function_of_0016().replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
+    op.execute(revision_module("0016_map1m.py").FUNCTION.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
     op.execute("ALTER TABLE map_cells DROP COLUMN west, DROP COLUMN south, DROP COLUMN east, DROP COLUMN north")
     op.execute("DROP TABLE town_figure_cache")  # its policy calls eqreg_figure_reach()
     op.execute("DROP FUNCTION eqreg_store_town_figures(bigint, bigint, json)")
     op.execute("DROP FUNCTION eqreg_figure_reach()")
-
-
-def _grid_function_of_0016() -> str:
-    """0016's ``eqreg_refresh_map_cells`` (the downgrade puts it back), from that revision's file."""
-    spec = importlib.util.spec_from_file_location("eqreg_revision_0016", Path(__file__).with_name("0016_map1m.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.FUNCTION

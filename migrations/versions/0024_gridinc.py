@@ -28,10 +28,9 @@ A town's set in a grid row is now sorted, so one set of towns is one row whichev
 Revision ID: 0024_gridinc
 Revises: 0023_codereach
 """
-import importlib.util
-from pathlib import Path
-
 from alembic import op
+
+from migrations import revision_module
 
 revision = '0024_gridinc'
 down_revision = '0023_codereach'
@@ -292,18 +291,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DELETE FROM map_cell_state")
     op.execute("DELETE FROM map_cells")
-    op.execute(_grid_function_of_0022())
+    op.execute(revision_module("0022_townpage.py").GRID_FUNCTION)
     for table, event, _ in TRIGGERS:
         op.execute(f"DROP TRIGGER {table}_map_cells_{event.lower()} ON {table}")
     op.execute("DROP FUNCTION eqreg_note_map_cell_change()")
     op.execute("DROP INDEX ix_map_cells_row")
     op.execute("DROP TABLE map_cell_dirty")
     op.execute("DROP TABLE map_cell_projects")
-
-
-def _grid_function_of_0022() -> str:
-    """0022's ``eqreg_refresh_map_cells`` (the downgrade puts it back), from that revision's file."""
-    spec = importlib.util.spec_from_file_location("eqreg_revision_0022", Path(__file__).with_name("0022_townpage.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.GRID_FUNCTION
