@@ -1,12 +1,15 @@
-"""The set-based reference checks that replace four foreign keys (migration 0013_importspeed):
-a project's district, domain and import batch, a town share's town. Same refusals as the foreign
-keys they replace: SQLSTATE 23503 on either side, naming the old constraint."""
+"""The set-based reference checks that replace five foreign keys (migrations 0013_importspeed and
+0025_importlean): a project's district, domain and import batch, a town share's town and project.
+Same refusals as the foreign keys they replace: SQLSTATE 23503 on either side, naming the old
+constraint; a project's hard delete still takes its shares with it, also those written meanwhile."""
 from __future__ import annotations
+
+import threading
 
 import pytest
 from psycopg import errors
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from conftest import GRID_DISTRICT, insert_sample_projects
 
@@ -82,3 +85,85 @@ def test_an_unused_domain_can_be_renamed_and_deleted(db):
     db.execute(text("UPDATE domains SET code = 'spare2' WHERE code = 'spare'"))
     db.execute(text("DELETE FROM domains WHERE code = 'spare2'"))
     assert db.execute(text("SELECT count(*) FROM domains WHERE code LIKE 'spare%'")).scalar() == 0
+
+
+SHARE = ("INSERT INTO project_towns (project_id, town_code, district_code, town_id, share) "
+         "SELECT :p, code, district_code, id, 0.5 FROM towns WHERE code = :town AND valid_to IS NULL")
+PROJECT_KEY = "fk_project_towns_project_id_projects"
+
+
+def _shares(conn, project_id: int) -> list[str]:
+    return conn.execute(text("SELECT town_code FROM project_towns WHERE project_id = :p ORDER BY town_code"),
+                        {"p": project_id}).scalars().all()
+
+
+def test_a_town_share_of_a_missing_project_is_refused(db, grid_district):
+    ids = insert_sample_projects(db)
+    missing = max(ids.values()) + 1000
+    with pytest.raises(IntegrityError) as refused, db.begin_nested():
+        db.execute(text(SHARE), {"p": missing, "town": "370499001"})
+    assert isinstance(refused.value.orig, errors.ForeignKeyViolation)
+    assert refused.value.orig.diag.constraint_name == PROJECT_KEY
+    assert str(missing) in refused.value.orig.diag.message_detail
+
+
+def test_a_hard_delete_takes_the_shares_and_an_id_in_use_cannot_change(db, grid_district):
+    ids = insert_sample_projects(db)
+    pipeline, industry = ids["2024-370499-01-01-100002"], ids["2024-370499-01-01-100001"]
+    assert _shares(db, pipeline) == ["370499001", "370499002", "370499003"]
+    _refused(db, "UPDATE projects SET id = id + 1000 WHERE id = :p", {"p": pipeline}, PROJECT_KEY)
+    db.execute(text("DELETE FROM projects WHERE id = :p"), {"p": pipeline})
+    assert _shares(db, pipeline) == [] and _shares(db, industry) == ["370499002"]
+    db.execute(text("TRUNCATE projects CASCADE"))
+    assert db.execute(text("SELECT count(*) FROM project_towns")).scalar_one() == 0
+
+
+def test_a_hard_delete_outside_read_committed_is_refused(engine, web_data):
+    with engine.connect() as conn:
+        conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        with pytest.raises(DBAPIError) as refused:
+            conn.execute(text("DELETE FROM projects WHERE id = :p"), {"p": web_data["2024-370499-01-01-100001"]})
+        assert isinstance(refused.value.orig, errors.FeatureNotSupported)
+        conn.rollback()
+        assert _shares(conn, web_data["2024-370499-01-01-100001"]) == ["370499002"]
+
+
+def test_a_delete_waits_for_an_open_share_writer_then_takes_its_share(engine, web_data):
+    industry = web_data["2024-370499-01-01-100001"]
+    with engine.connect() as writer, engine.connect() as deleter:
+        writer.execute(text(SHARE), {"p": industry, "town": "370499003"})  # not committed yet
+        deleter.execute(text("SET lock_timeout = '300ms'"))
+        with pytest.raises(OperationalError) as waited:
+            deleter.execute(text("DELETE FROM projects WHERE id = :p"), {"p": industry})
+        assert isinstance(waited.value.orig, errors.LockNotAvailable)
+        deleter.rollback()
+        writer.commit()
+        assert _shares(deleter, industry) == ["370499002", "370499003"]
+        deleter.execute(text("DELETE FROM projects WHERE id = :p"), {"p": industry})
+        deleter.commit()
+        assert _shares(deleter, industry) == []
+
+
+def test_a_share_written_while_a_delete_is_open_is_refused_once_it_commits(engine, web_data):
+    industry = web_data["2024-370499-01-01-100001"]
+    outcome: dict = {}
+    with engine.connect() as deleter, engine.connect() as writer:
+        deleter.execute(text("DELETE FROM projects WHERE id = :p"), {"p": industry})  # open
+
+        def write() -> None:
+            try:
+                writer.execute(text(SHARE), {"p": industry, "town": "370499003"})
+            except IntegrityError as error:
+                outcome["error"] = error.orig
+            writer.rollback()
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        thread.join(0.5)
+        assert thread.is_alive()  # the writer waits for the delete
+        deleter.commit()
+        thread.join(10)
+    assert isinstance(outcome.get("error"), errors.ForeignKeyViolation)
+    assert outcome["error"].diag.constraint_name == PROJECT_KEY
+    with engine.connect() as conn:
+        assert _shares(conn, industry) == []
