@@ -22,11 +22,12 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from registry import lifecycle
+from registry.db import text_array
 from registry.import_report import Problem
 from registry.project_input import ATTRIBUTE, GEOMETRY_KEYS
 from registry.spreadsheet import Row
 from registry.template import COLUMNS, REQUIRED_KEYS, header_label
-from registry.validation import registry_vocabularies, validate_record
+from registry.validation import parse_wkts, registry_vocabularies, validate_record
 
 _CHUNK = 2000
 _PROGRESS_EVERY = 1000
@@ -55,7 +56,7 @@ _STORED = text(
            CASE WHEN ST_GeometryType(p.geom) = 'ST_Point' THEN ST_X(p.geom) END AS x,
            CASE WHEN ST_GeometryType(p.geom) = 'ST_Point' THEN ST_Y(p.geom) END AS y
     FROM projects p
-    WHERE p.code = ANY(:codes)""")
+    WHERE p.code = ANY(CAST(:codes AS text[]))""")
 _CODE_AT = _RECORD_KEYS.index("code")
 _LIFECYCLE_FIELDS = ("stage", "stage_before_suspension", "actual_start", "actual_end",
                      "completed_investment")
@@ -114,10 +115,11 @@ def validate_rows(session: Session, rows: Iterator[Row], *, default_crs: str, cl
     pending = 0
     chunk, stored = _next_chunk(session, rows)
     while chunk:
+        wkts = parse_wkts(record.get("wkt") for _row, record in chunk)
         for row, record in chunk:
             _validate_row(out, row, record, stored, first_row_of, default_crs=default_crs,
                           domains=domains, funding=funding, clear_blanks=clear_blanks,
-                          restore=restore, expected_versions=expected_versions)
+                          restore=restore, expected_versions=expected_versions, wkts=wkts)
         pending += len(chunk)
         # the next chunk's stored projects are read before this chunk is staged: a ``stage`` that
         # works in the background then has the connection while the next chunk is validated
@@ -147,7 +149,7 @@ def _stored(session: Session, codes: set[str]) -> dict:
         return {}
     width = len(_RECORD_KEYS)
     stored: dict = {row[_CODE_AT]: _Stored(dict(zip(_RECORD_KEYS, row[:width])), *row[width:])
-                    for row in session.execute(_STORED, {"codes": sorted(codes)})}
+                    for row in session.execute(_STORED, {"codes": text_array(sorted(codes))})}
     if len(stored) < len(codes):
         taken = session.scalar(_TAKEN, {"codes": sorted(codes - stored.keys())})
         stored.update(dict.fromkeys(taken, HIDDEN))
@@ -189,7 +191,7 @@ class _Stored:
 
 def _validate_row(out: ValidatedRows, row: int, record: dict, stored: dict, first_row_of: dict, *,
                   default_crs: str, domains, funding, clear_blanks: bool, restore: bool,
-                  expected_versions: Mapping | None) -> None:
+                  expected_versions: Mapping | None, wkts: Mapping) -> None:
     code = clean_code(record.get("code"))
     project = stored.get(code)
     if code and first_row_of.setdefault(code, row) != row:
@@ -213,7 +215,7 @@ def _validate_row(out: ValidatedRows, row: int, record: dict, stored: dict, firs
         return
     if project is None:
         values, problems = validate_record(record, row=row, default_crs=default_crs, domains=domains,
-                                           funding=funding, convert=False)
+                                           funding=funding, convert=False, wkts=wkts)
     else:
         given = _given(record)
         merged = _merge(record, given, project.record, clear_blanks)
@@ -221,7 +223,7 @@ def _validate_row(out: ValidatedRows, row: int, record: dict, stored: dict, firs
         kept = None if given & _GEOMETRY_GIVEN else (project.geometry(), project.source_crs)
         values, problems = validate_record(
             merged, row=row, default_crs=default_crs, domains=domains, funding=funding, convert=False,
-            kept_geometry=kept)
+            kept_geometry=kept, wkts=wkts)
         problems = _own_problems(problems, record, given)
     if values is not None and project is not None and not values.get("geom_kept"):
         _keep_unmoved_location(values, project)

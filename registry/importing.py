@@ -31,6 +31,7 @@ from geo.crs import many_to_wgs84
 from geo.matching import add_shares, discard_added_shares
 from registry.matching import match_staged
 from registry import audit, fields, sqlfiles
+from registry.db import text_array
 from registry.district_fit import partly_outside_message, resolve_district
 from registry.errors import Conflict, InvalidInput
 from registry.import_report import ImportReport, Problem, field_label, shown
@@ -449,7 +450,7 @@ def _stage(connection, valid: list[dict]) -> None:
             for values, geom in zip(valid, ewkb):
                 values["geom"] = geom
                 for column in _ARRAY_COLUMNS:
-                    values[column] = _array_literal(values[column])
+                    values[column] = text_array(values[column])
                 copy.write_row(row_of(values))
 
 
@@ -458,17 +459,6 @@ def _analyze_staging(session: Session) -> None:
     # the staged rows with projects in nested loops (quadratic on the web role, DESIGN §9)
     session.execute(text("ANALYZE import_staging (row, code, expected_version)"))
     session.execute(text("ANALYZE import_new_snapshot (row)"))
-
-
-def _array_literal(items: list[str]) -> str:
-    """A PostgreSQL text[] literal; every element quoted, so commas, braces and NULL stay text."""
-    if not items:
-        return "{}"
-    joined = '","'.join(items)
-    if "\\" not in joined and joined.count('"') == 2 * (len(items) - 1):  # nothing to escape
-        return '{"' + joined + '"}'
-    return "{" + ",".join('"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"'
-                          for item in items) + "}"
 
 
 def _check_towns(session: Session, district: str, report: ImportReport) -> None:

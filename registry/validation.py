@@ -14,9 +14,10 @@ import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 from operator import mul
-from typing import Mapping
+from typing import Iterable, Mapping, NamedTuple
 
 import shapely
+from numpy import isin as np_isin
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -43,6 +44,7 @@ _EXCEL_EPOCH = dt.date(1899, 12, 30)
 _FLAGS = {"是": True, "否": False, "yes": True, "no": False, "y": True, "n": False, "1": True,
           "0": False, "true": True, "false": False, "√": True, "×": False, "重点": True, "非重点": False}
 _ALLOWED_TYPES = {"Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"}
+_ALLOWED_TYPE_IDS = [shapely.GeometryType[name.upper()].value for name in _ALLOWED_TYPES]
 # Template key → field of the cells stored as written (parser "text", registry.fields).
 _TEXT_FIELDS = tuple((column.key, fields.FIELD_OF_TEMPLATE_KEY[column.key])
                      for column in COLUMNS if column.parser == "text")
@@ -156,7 +158,8 @@ def validate_record(record: Mapping[str, str | None], *, row: int, default_crs: 
                     domains: Mapping[str, str] | None = None,
                     funding: Mapping[str, str] | None = None,
                     convert: bool = True,
-                    kept_geometry: tuple | None = None) -> tuple[dict | None, list[Problem]]:
+                    kept_geometry: tuple | None = None,
+                    wkts: Mapping[str, "ParsedWkt"] | None = None) -> tuple[dict | None, list[Problem]]:
     """Check one template record; return ``(values, problems)`` with ``values`` None on error.
 
     ``record`` maps template keys (see ``registry.template``) to text; ``row`` is the spreadsheet
@@ -168,7 +171,8 @@ def validate_record(record: Mapping[str, str | None], *, row: int, default_crs: 
     them together (``registry.import_rows.build_points``, ``geo.crs.many_to_wgs84``: one numpy
     pass instead of one per record).
     ``kept_geometry`` is ``(geometry, source_crs)`` of a stored project (WGS84): a record without
-    any location keeps it (``geom_kept`` true, nothing to convert). The stage rules are not
+    any location keeps it (``geom_kept`` true, nothing to convert). ``wkts`` holds WKT cells
+    already parsed by ``parse_wkts`` (an import's chunk); others are parsed here. The stage rules are not
     checked here: they belong to ``registry.lifecycle``, which needs the stored project too.
     """
     r = _Row(row)
@@ -198,7 +202,7 @@ def validate_record(record: Mapping[str, str | None], *, row: int, default_crs: 
         values["geom"], values["source_crs"] = kept_geometry
         values["geom_column"], values["geom_kept"] = None, True
     else:
-        _geometry(r, v, values, default_crs, convert)
+        _geometry(r, v, values, default_crs, convert, wkts)
     return (None if r.failed else values), r.problems
 
 
@@ -333,7 +337,8 @@ def _out_of_range(r: _Row, key: str, west: float, south: float, east: float, nor
 _crs_code = lru_cache(maxsize=64)(crs_code)
 
 
-def _geometry(r: _Row, v: dict, values: dict, default_crs: str, convert: bool) -> None:
+def _geometry(r: _Row, v: dict, values: dict, default_crs: str, convert: bool,
+              wkts: Mapping[str, "ParsedWkt"] | None) -> None:
     crs_text = v.get("crs") or default_crs
     crs = _crs_code(crs_text)
     values["source_crs"] = crs
@@ -343,9 +348,10 @@ def _geometry(r: _Row, v: dict, values: dict, default_crs: str, convert: bool) -
     wkt = v.get("wkt")
     if wkt is not None:
         values["geom_column"] = "几何WKT"
-        geom = _parse_wkt(r, wkt)
-        if geom is None or _out_of_range(r, "wkt", *geom.bounds):
+        parsed = (wkts.get(wkt) if wkts else None) or _parse_wkt(r, wkt)
+        if parsed is None or _out_of_range(r, "wkt", *parsed.bounds):
             return
+        geom = parsed.geom
     elif "lng" in v and "lat" in v:
         values["geom_column"] = "经度、纬度"
         lng, lat = _coordinate(r, v, "lng"), _coordinate(r, v, "lat")
@@ -395,4 +401,37 @@ def _parse_wkt(r: _Row, text: str):
             return None
         r.warn("wkt", "geometry_repaired", f"面几何无效（{shapely.is_valid_reason(geom)}），已自动修复")
         geom = repaired
-    return geom
+    return ParsedWkt(geom, geom.bounds)
+
+
+class ParsedWkt(NamedTuple):
+    """A WKT cell that passed every check as it stands (2D, valid, of an allowed type, not too big)."""
+    geom: object
+    bounds: tuple[float, float, float, float]
+
+
+def parse_wkts(cells: Iterable[object]) -> dict[str, ParsedWkt]:
+    """The WKT cells among ``cells`` that pass every check as they stand, parsed and checked in one
+    vectorised pass (an import's chunk: ~40 µs a cell less than one by one), keyed by the cleaned
+    text ``validate_record(wkts=…)`` looks up. Any other cell is left out: it is parsed alone,
+    with its error, warning or repair, when its row is validated."""
+    texts = list({clean for cell in cells if isinstance(cell, str) and (clean := _clean_cell(cell))})
+    if not texts:
+        return {}
+    try:
+        geoms = shapely.from_wkt([_EWKT_SRID.sub("", text) for text in texts], on_invalid="ignore")
+    except (shapely.errors.GEOSException, NotImplementedError, ValueError):
+        return {}  # one cell the batch reader refuses outright: every cell alone, as before
+    usable = (~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
+              & shapely.is_valid(geoms) & ~shapely.has_z(geoms)
+              & (shapely.get_num_coordinates(geoms) <= MAX_VERTICES)
+              & np_isin(shapely.get_type_id(geoms), _ALLOWED_TYPE_IDS))
+    bounds = shapely.bounds(geoms)
+    return {text: ParsedWkt(geom, tuple(box)) for text, geom, box, ok in zip(texts, geoms, bounds.tolist(), usable)
+            if ok}
+
+
+def _clean_cell(cell: str) -> str:
+    """A cell's text as ``_clean`` leaves it."""
+    text = cell.strip()
+    return text[1:].strip() if text[:1] == "'" else text
