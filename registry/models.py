@@ -184,6 +184,7 @@ class ProjectTown(Base):
         CheckConstraint("share > 0 AND share <= 1.000001", name="share_range"),
         Index("ix_project_towns_town_code_project", "town_code", "project_id"),
     )
+    # checked once per statement and deleted with its project by triggers, not a foreign key (0025)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
     town_code: Mapped[str] = mapped_column(String(9), primary_key=True)
     district_code: Mapped[str] = mapped_column(String(6))

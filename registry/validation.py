@@ -389,7 +389,7 @@ def _parse_wkt(r: _Row, text: str):
     if geom.is_empty or geom.geom_type not in _ALLOWED_TYPES:
         r.error("wkt", "bad_wkt", f"几何WKT 须为点、线或面（含 MULTI*），不能是 {geom.geom_type} 或空几何")
         return None
-    if shapely.has_z(geom):
+    if shapely.has_z(geom) or shapely.has_m(geom):  # the column is 2D
         geom = shapely.force_2d(geom)
     if not geom.is_valid:
         if geom.geom_type in ("LineString", "MultiLineString", "Point", "MultiPoint"):
@@ -405,7 +405,8 @@ def _parse_wkt(r: _Row, text: str):
 
 
 class ParsedWkt(NamedTuple):
-    """A WKT cell that passed every check as it stands (2D, valid, of an allowed type, not too big)."""
+    """A WKT cell that passed every check as it stands (2D without M, valid, of an allowed type, not
+    too big)."""
     geom: object
     bounds: tuple[float, float, float, float]
 
@@ -423,7 +424,7 @@ def parse_wkts(cells: Iterable[object]) -> dict[str, ParsedWkt]:
     except (shapely.errors.GEOSException, NotImplementedError, ValueError):
         return {}  # one cell the batch reader refuses outright: every cell alone, as before
     usable = (~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
-              & shapely.is_valid(geoms) & ~shapely.has_z(geoms)
+              & shapely.is_valid(geoms) & ~shapely.has_z(geoms) & ~shapely.has_m(geoms)
               & (shapely.get_num_coordinates(geoms) <= MAX_VERTICES)
               & np_isin(shapely.get_type_id(geoms), _ALLOWED_TYPE_IDS))
     bounds = shapely.bounds(geoms)

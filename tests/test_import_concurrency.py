@@ -174,7 +174,8 @@ def test_the_cli_waits_for_a_running_import_and_says_so(registry, tmp_path):
         thread.start()
         with registry.connect() as watcher:  # until the CLI queues behind the lock
             while not watcher.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                                           "AND NOT granted")).scalar() and thread.is_alive():
+                                           "AND NOT granted AND database = (SELECT oid FROM pg_database "
+                                           "WHERE datname = current_database())")).scalar() and thread.is_alive():
                 watcher.rollback()
                 threading.Event().wait(0.05)
         assert thread.is_alive()  # still waiting while the other import holds the district

@@ -5,7 +5,9 @@ constraint; a project's hard delete still takes its shares with it, also those w
 from __future__ import annotations
 
 import threading
+import time
 
+import psycopg
 import pytest
 from psycopg import errors
 from sqlalchemy import text
@@ -128,42 +130,94 @@ def test_a_hard_delete_outside_read_committed_is_refused(engine, web_data):
         assert _shares(conn, web_data["2024-370499-01-01-100001"]) == ["370499002"]
 
 
+def _pid(conn) -> int:
+    return conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+
+def _waits(engine, pid: int, locktype: str) -> None:
+    """Until backend ``pid`` waits for a lock of ``locktype`` (advisory: the shares' lock;
+    transactionid: a row another transaction holds)."""
+    deadline = time.monotonic() + 20
+    # a connection of its own: the test's two may be all the engine's pool holds
+    with psycopg.connect(engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
+                         autocommit=True) as watcher:
+        while time.monotonic() < deadline:
+            if watcher.execute("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted "
+                               "AND locktype = %s)", (pid, locktype)).fetchone()[0]:
+                return
+            time.sleep(0.02)
+    raise AssertionError(f"backend {pid} never waited for a {locktype} lock")
+
+
+def _in_thread(conn, statement: str, params: dict) -> tuple[threading.Thread, dict]:
+    """Run ``statement`` and commit on ``conn`` in a thread; the outcome's "error" is what it raised.
+    ``conn`` is the thread's until it ends (ask its backend's pid before)."""
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            conn.execute(text(statement), params)
+            conn.commit()
+        except Exception as error:  # noqa: BLE001 - handed to the test
+            outcome["error"] = error
+            conn.rollback()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+DELETE = "DELETE FROM projects WHERE id = :p"
+
+
 def test_a_delete_waits_for_an_open_share_writer_then_takes_its_share(engine, web_data):
     industry = web_data["2024-370499-01-01-100001"]
     with engine.connect() as writer, engine.connect() as deleter:
         writer.execute(text(SHARE), {"p": industry, "town": "370499003"})  # not committed yet
-        deleter.execute(text("SET lock_timeout = '300ms'"))
-        with pytest.raises(OperationalError) as waited:
-            deleter.execute(text("DELETE FROM projects WHERE id = :p"), {"p": industry})
-        assert isinstance(waited.value.orig, errors.LockNotAvailable)
-        deleter.rollback()
+        pid = _pid(deleter)
+        thread, outcome = _in_thread(deleter, DELETE, {"p": industry})
+        _waits(engine, pid, "advisory")  # its rows are gone, its shares wait for the writer
         writer.commit()
-        assert _shares(deleter, industry) == ["370499002", "370499003"]
-        deleter.execute(text("DELETE FROM projects WHERE id = :p"), {"p": industry})
-        deleter.commit()
-        assert _shares(deleter, industry) == []
+        thread.join(20)
+        assert not thread.is_alive() and "error" not in outcome
+        # the share committed while the delete waited went with the project
+        assert _shares(writer, industry) == []
 
 
 def test_a_share_written_while_a_delete_is_open_is_refused_once_it_commits(engine, web_data):
     industry = web_data["2024-370499-01-01-100001"]
-    outcome: dict = {}
     with engine.connect() as deleter, engine.connect() as writer:
-        deleter.execute(text("DELETE FROM projects WHERE id = :p"), {"p": industry})  # open
-
-        def write() -> None:
-            try:
-                writer.execute(text(SHARE), {"p": industry, "town": "370499003"})
-            except IntegrityError as error:
-                outcome["error"] = error.orig
-            writer.rollback()
-
-        thread = threading.Thread(target=write)
-        thread.start()
-        thread.join(0.5)
-        assert thread.is_alive()  # the writer waits for the delete
+        deleter.execute(text(DELETE), {"p": industry})  # open
+        pid = _pid(writer)
+        thread, outcome = _in_thread(writer, SHARE, {"p": industry, "town": "370499003"})
+        _waits(engine, pid, "advisory")
         deleter.commit()
-        thread.join(10)
-    assert isinstance(outcome.get("error"), errors.ForeignKeyViolation)
-    assert outcome["error"].diag.constraint_name == PROJECT_KEY
+        thread.join(20)
+    assert isinstance(outcome.get("error"), IntegrityError)
+    assert isinstance(outcome["error"].orig, errors.ForeignKeyViolation)
+    assert outcome["error"].orig.diag.constraint_name == PROJECT_KEY
     with engine.connect() as conn:
         assert _shares(conn, industry) == []
+
+
+@pytest.mark.parametrize("isolation", ["READ COMMITTED", "REPEATABLE READ"])
+def test_a_writer_holding_the_project_then_writing_its_share_does_not_deadlock_a_delete(engine, web_data, isolation):
+    """As an import or an edit: the project locked (or, under REPEATABLE READ, its share's foreign
+    key lock), the delete waiting for that row, then the share written and committed."""
+    industry = web_data["2024-370499-01-01-100001"]
+    with engine.connect() as writer, engine.connect() as deleter:
+        writer.execute(text(f"SET TRANSACTION ISOLATION LEVEL {isolation}"))
+        pid = _pid(deleter)
+        if isolation == "READ COMMITTED":
+            writer.execute(text("SELECT id FROM projects WHERE id = :p FOR UPDATE"), {"p": industry})
+            thread, outcome = _in_thread(deleter, DELETE, {"p": industry})
+            _waits(engine, pid, "transactionid")
+            writer.execute(text(SHARE), {"p": industry, "town": "370499003"})
+        else:  # the share first: its check locks the project FOR KEY SHARE, which the delete waits for
+            writer.execute(text(SHARE), {"p": industry, "town": "370499003"})
+            thread, outcome = _in_thread(deleter, DELETE, {"p": industry})
+            _waits(engine, pid, "transactionid")
+        writer.commit()
+        thread.join(20)
+        assert not thread.is_alive() and "error" not in outcome
+        assert _shares(writer, industry) == []

@@ -182,7 +182,8 @@ def test_without_conversion_a_lng_lat_point_comes_back_as_its_pair_and_is_built_
 
 
 WKT_CELLS = ["LINESTRING(117 35, 118 36)", "  'SRID=4326;POINT(117 35)  ", "POINT(200 95)", "POINT(35 117)",
-             "MULTIPOLYGON(((117 35,117.1 35,117.1 35.1,117 35)))", "POINT Z(117 35 1)", "POINT(nan nan)",
+             "MULTIPOLYGON(((117 35,117.1 35,117.1 35.1,117 35)))", "POINT Z(117 35 1)", "POINT M (117 35 5)",
+             "LINESTRING ZM (117 35 1 5, 118 36 1 6)", "POINT(nan nan)",
              "POLYGON((117 35,117.1 35.1,117.1 35,117 35.1,117 35))", "POINT EMPTY", "LINESTRING(117 35)",
              "GEOMETRYCOLLECTION(POINT(117 35))", "garbage\x00", "POINT(117 35", "CIRCULARSTRING(0 0,1 1,2 0)"]
 
@@ -202,3 +203,4 @@ def test_wkt_cells_parsed_together_validate_as_each_alone(cells):
         assert (together is None) == (alone is None)
         if together is not None:
             assert shapely.equals_exact(together["geom"], alone["geom"], 0)
+            assert not shapely.has_z(together["geom"]) and not shapely.has_m(together["geom"])

@@ -4,30 +4,37 @@
 ``project_towns.project_id → projects.id`` was the last real foreign key on the import's path: its
 per-row check locks every referenced project ``FOR KEY SHARE`` (a tuple lock and a WAL record
 each), about 1.7 s of a 100 000-row import. Locking the same projects set-based costs as much
-(0013), and an import's projects need no lock at all: it has just inserted or updated them, so a
-concurrent delete already waits for it. Instead:
+(0013). Instead:
 
 * **Writers of shares** (``eqreg_check_project_town_refs``, the statement trigger of 0013, which
   keeps its town check) take a *shared* transaction-level advisory lock, then look for a project id
   that is missing. In READ COMMITTED that look is a fresh snapshot, so a delete committed meanwhile is
   seen. Under REPEATABLE READ or SERIALIZABLE, whose snapshot is older, the referenced projects are
-  locked ``FOR KEY SHARE`` as a foreign key does (a concurrent delete is then a serialization failure).
-* **Deleting projects** takes the same advisory lock *exclusively* before the first row goes (a
-  statement trigger), so it waits for every transaction that wrote shares to end, and no share can
-  be written for the projects while the delete is open; after the statement the projects' shares
-  are deleted (the former ``ON DELETE CASCADE``), from a fresh snapshot that sees the shares committed
-  while it waited. Outside READ COMMITTED such a delete is refused: its snapshot could not see them.
-  Projects are soft-deleted by the registry; hard deletes are an owner's or a test's.
-* ``TRUNCATE projects`` empties ``project_towns`` too, and changing a project's id while shares name
-  it is refused (``eqreg_refuse_referenced_change`` of 0013), as the foreign key did.
+  also locked ``FOR KEY SHARE`` as a foreign key does.
+* **Deleting projects** deletes the rows first (waiting, as before, for any transaction that locked
+  or changed them: the import locks its stored projects before it writes their shares, an edit locks
+  its project), then, after the statement, takes the advisory lock *exclusively* — waiting for every
+  open writer of shares to end, and keeping new ones out — and deletes the projects' shares from a
+  fresh snapshot that sees the shares committed while it waited (the former ``ON DELETE CASCADE``).
+  A share written after that waits for the delete and is then refused. The lock is taken after the
+  delete's row locks, never before them, so an import that holds rows and then writes shares cannot
+  deadlock with it. Outside READ COMMITTED a delete is refused (its snapshot could not see those
+  shares). Projects are soft-deleted by the registry; a hard delete is an owner's maintenance, and
+  while it waits for the lock every writer of shares queues behind it (set ``lock_timeout``).
+* ``TRUNCATE projects`` empties ``project_towns`` too (in READ COMMITTED only, like a delete), and changing a project's id while shares
+  name it is refused (``eqreg_refuse_referenced_change`` of 0013), as the foreign key did.
 
 The refusals keep the foreign key's SQLSTATE 23503 and constraint name
 (``fk_project_towns_project_id_projects``).
 
-``ix_projects_stage`` and ``ix_projects_domain_code`` are dropped: each key is a sixth or a tenth of
-the projects, a share no plan reads through a btree (``ix_projects_district_stage`` serves a
-district's stages), and their many duplicates made them the costliest btrees to insert into —
-together about 1 s of the 100 000 inserts of an import (3.9 → 2.9 s for the bare INSERT).
+``ix_projects_stage`` and ``ix_projects_domain_code`` are dropped: their many duplicate keys made
+them the costliest btrees to insert into — together about 1 s of the 100 000 inserts of an import
+(3.9 → 2.9 s for the bare INSERT). What read them: a province-wide filter on a rare stage or domain
+(3–5 % of the projects: a bitmap scan before, a parallel scan now), ``sort=stage``/``sort=domain``
+of the project list (a top-N sort now, as for every other sortable column but the code, the town and
+the update time), and refusing to delete a domain still in use (a scan that stops at the first
+project, a whole scan for an unused domain: rare, by an admin). ``ix_projects_district_stage``
+still serves a district's stages.
 
 Revision ID: 0025_importlean
 Revises: 0024_gridinc
@@ -64,9 +71,9 @@ BEGIN
     SELECT k::text INTO missing FROM unnest(keys_town_id) k
     WHERE NOT EXISTS (SELECT 1 FROM towns r WHERE r.id = k) LIMIT 1;
 {_MISSING.format(name="fk_project_towns_town_id_towns", column="town_id", ref_table="towns")}
-    -- the project: no delete of projects runs or starts until this transaction ends
+    -- the project: a delete of projects takes its shares only once this transaction has ended
     PERFORM pg_advisory_xact_lock_shared({LOCK_KEY});
-    IF current_setting('transaction_isolation') <> 'read committed' THEN
+    IF current_setting('transaction_isolation') NOT IN ('read committed', 'read uncommitted') THEN
         PERFORM 1 FROM projects p WHERE p.id IN (SELECT n.project_id FROM new_rows n) FOR KEY SHARE;
     END IF;
     SELECT n.project_id::text INTO missing FROM new_rows n
@@ -79,22 +86,20 @@ PROJECT_DELETE = f"""
 CREATE FUNCTION eqreg_project_delete() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = public, pg_temp AS $$
 BEGIN
-    IF TG_WHEN = 'BEFORE' THEN
-        IF current_setting('transaction_isolation') <> 'read committed' THEN
-            RAISE EXCEPTION '项目只能在 READ COMMITTED 事务中物理删除（其镇街分摊随之删除）'
-                USING ERRCODE = 'feature_not_supported', TABLE = 'projects';
-        END IF;
-        PERFORM pg_advisory_xact_lock({LOCK_KEY});
+    IF current_setting('transaction_isolation') NOT IN ('read committed', 'read uncommitted') THEN
+        RAISE EXCEPTION '项目只能在 READ COMMITTED 事务中物理删除（其镇街分摊随之删除）'
+            USING ERRCODE = 'feature_not_supported', TABLE = 'projects';
     ELSIF TG_OP = 'TRUNCATE' THEN
-        DELETE FROM project_towns;
-    ELSE
+        DELETE FROM project_towns;  -- TRUNCATE waited for every transaction that read projects
+    ELSIF TG_WHEN = 'AFTER' THEN  -- the rows are gone: wait for the open writers of shares, then see what they committed
+        PERFORM pg_advisory_xact_lock({LOCK_KEY});
         DELETE FROM project_towns pt WHERE pt.project_id IN (SELECT o.id FROM old_rows o);
     END IF;
     RETURN NULL;
 END $$"""
 
 TRIGGERS = (
-    "CREATE TRIGGER projects_shares_lock BEFORE DELETE ON projects "
+    "CREATE TRIGGER projects_shares_isolation BEFORE DELETE ON projects "
     "FOR EACH STATEMENT EXECUTE FUNCTION eqreg_project_delete()",
     "CREATE TRIGGER projects_shares_delete AFTER DELETE ON projects REFERENCING OLD TABLE AS old_rows "
     "FOR EACH STATEMENT EXECUTE FUNCTION eqreg_project_delete()",
@@ -124,16 +129,12 @@ def downgrade() -> None:
     for trigger in TRIGGERS:
         op.execute(f"DROP TRIGGER {trigger.split()[2]} ON projects")
     op.execute("DROP FUNCTION eqreg_project_delete()")
-    op.execute("DROP FUNCTION eqreg_check_project_town_refs() CASCADE")
     op.execute(_town_check_of_0013())
-    for event in ("insert", "update"):
-        op.execute(f"CREATE TRIGGER project_towns_refs_{event} AFTER {event.upper()} ON project_towns "
-                   "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION "
-                   "eqreg_check_project_town_refs()")
     op.execute(f"ALTER TABLE project_towns ADD CONSTRAINT {CONSTRAINT} FOREIGN KEY (project_id) "
                "REFERENCES projects (id) ON DELETE CASCADE")
 
 
 def _town_check_of_0013() -> str:
     from migrations import revision_module
-    return revision_module("0013_importspeed.py")._check_function("eqreg_check_project_town_refs", "project_towns")
+    body = revision_module("0013_importspeed.py")._check_function("eqreg_check_project_town_refs", "project_towns")
+    return body.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)  # its triggers and grants stay
