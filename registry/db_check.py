@@ -101,7 +101,7 @@ APP_DEFINER_FUNCTIONS: dict[str, bool] = {  # signature → PUBLIC may execute i
     "eqreg_note_change()": True,
     "eqreg_note_map_cell_change()": True,  # trigger function: the projects the grid counts again (0024)
     "eqreg_password_settings(text)": False,
-    "eqreg_project_delete()": True,  # trigger function: a hard delete's lock and its shares (0025)
+    "eqreg_guard_project_shares()": True,  # trigger function: a hard delete's or id change's lock and shares (0025)
     "eqreg_refresh_map_cells(integer,integer)": False,  # the map's cluster grid (0016)
     "eqreg_refuse_referenced_change()": True,
     "eqreg_request_scope()": False,

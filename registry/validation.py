@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import warnings
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 from operator import mul
@@ -420,7 +421,9 @@ def parse_wkts(cells: Iterable[object]) -> dict[str, ParsedWkt]:
     if not texts:
         return {}
     try:
-        geoms = shapely.from_wkt([_EWKT_SRID.sub("", text) for text in texts], on_invalid="ignore")
+        with warnings.catch_warnings():  # a cell it cannot read is left out, not a warning on the console
+            warnings.simplefilter("ignore", RuntimeWarning)
+            geoms = shapely.from_wkt([_EWKT_SRID.sub("", text) for text in texts], on_invalid="ignore")
     except (shapely.errors.GEOSException, NotImplementedError, ValueError):
         return {}  # one cell the batch reader refuses outright: every cell alone, as before
     usable = (~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)

@@ -221,3 +221,18 @@ def test_a_writer_holding_the_project_then_writing_its_share_does_not_deadlock_a
         thread.join(20)
         assert not thread.is_alive() and "error" not in outcome
         assert _shares(writer, industry) == []
+
+
+def test_an_id_change_waits_for_an_open_share_writer_and_is_refused(engine, web_data):
+    industry = web_data["2024-370499-01-01-100001"]
+    with engine.connect() as writer, engine.connect() as changer:
+        writer.execute(text(SHARE), {"p": industry, "town": "370499003"})  # not committed yet
+        pid = _pid(changer)
+        thread, outcome = _in_thread(changer, "UPDATE projects SET id = id + 100000 WHERE id = :p", {"p": industry})
+        _waits(engine, pid, "advisory")
+        writer.commit()
+        thread.join(20)
+        assert isinstance(outcome.get("error"), IntegrityError)
+        assert outcome["error"].orig.diag.constraint_name == PROJECT_KEY
+        assert _shares(writer, industry) == ["370499002", "370499003"]
+

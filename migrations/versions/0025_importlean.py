@@ -21,8 +21,14 @@ each), about 1.7 s of a 100 000-row import. Locking the same projects set-based 
   deadlock with it. Outside READ COMMITTED a delete is refused (its snapshot could not see those
   shares). Projects are soft-deleted by the registry; a hard delete is an owner's maintenance, and
   while it waits for the lock every writer of shares queues behind it (set ``lock_timeout``).
-* ``TRUNCATE projects`` empties ``project_towns`` too (in READ COMMITTED only, like a delete), and changing a project's id while shares
-  name it is refused (``eqreg_refuse_referenced_change`` of 0013), as the foreign key did.
+* ``TRUNCATE projects`` empties ``project_towns`` too, and changing a project's id is refused while
+  shares name it — after taking the advisory lock exclusively, so shares written meanwhile count —,
+  as the foreign key did; both in READ COMMITTED only, like a delete.
+* Under REPEATABLE READ a writer locks the projects ``FOR KEY SHARE`` *before* the advisory lock, so
+  it waits for a delete holding them without holding what that delete will ask for.
+* A raw transaction that has already changed shares (holds their rows) and then writes another share
+  can deadlock with a hard delete that is waiting for those rows; PostgreSQL aborts one of the two,
+  and nothing is half-written. The registry's own writers lock their projects first and never do this.
 
 The refusals keep the foreign key's SQLSTATE 23503 and constraint name
 (``fk_project_towns_project_id_projects``).
@@ -71,26 +77,36 @@ BEGIN
     SELECT k::text INTO missing FROM unnest(keys_town_id) k
     WHERE NOT EXISTS (SELECT 1 FROM towns r WHERE r.id = k) LIMIT 1;
 {_MISSING.format(name="fk_project_towns_town_id_towns", column="town_id", ref_table="towns")}
-    -- the project: a delete of projects takes its shares only once this transaction has ended
-    PERFORM pg_advisory_xact_lock_shared({LOCK_KEY});
+    -- the project: under an older snapshot its row locked first, as a foreign key does (before the
+    -- advisory lock, which a delete waiting for that row would otherwise need: a deadlock)
     IF current_setting('transaction_isolation') NOT IN ('read committed', 'read uncommitted') THEN
         PERFORM 1 FROM projects p WHERE p.id IN (SELECT n.project_id FROM new_rows n) FOR KEY SHARE;
     END IF;
+    -- a delete of projects (or a change of their id) takes their shares only once this transaction has ended
+    PERFORM pg_advisory_xact_lock_shared({LOCK_KEY});
     SELECT n.project_id::text INTO missing FROM new_rows n
     WHERE NOT EXISTS (SELECT 1 FROM projects p WHERE p.id = n.project_id) LIMIT 1;
 {_MISSING.format(name=CONSTRAINT, column="project_id", ref_table="projects")}
     RETURN NULL;
 END $$"""
 
-PROJECT_DELETE = f"""
-CREATE FUNCTION eqreg_project_delete() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+PROJECT_SHARES = f"""
+CREATE FUNCTION eqreg_guard_project_shares() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = public, pg_temp AS $$
 BEGIN
-    IF current_setting('transaction_isolation') NOT IN ('read committed', 'read uncommitted') THEN
-        RAISE EXCEPTION '项目只能在 READ COMMITTED 事务中物理删除（其镇街分摊随之删除）'
+    IF TG_OP = 'UPDATE' AND OLD.id = NEW.id THEN
+        RETURN NULL;
+    ELSIF current_setting('transaction_isolation') NOT IN ('read committed', 'read uncommitted') THEN
+        RAISE EXCEPTION '项目只能在 READ COMMITTED 事务中物理删除或更改编号（其镇街分摊随之检查）'
             USING ERRCODE = 'feature_not_supported', TABLE = 'projects';
     ELSIF TG_OP = 'TRUNCATE' THEN
         DELETE FROM project_towns;  -- TRUNCATE waited for every transaction that read projects
+    ELSIF TG_OP = 'UPDATE' THEN  -- a project's id, changed: refused while shares name it, also those written meanwhile
+        PERFORM pg_advisory_xact_lock({LOCK_KEY});
+        IF EXISTS (SELECT 1 FROM project_towns pt WHERE pt.project_id = OLD.id) THEN
+            RAISE EXCEPTION 'update or delete on table "projects" violates foreign key constraint "{CONSTRAINT}" on table "project_towns"'
+                USING ERRCODE = 'foreign_key_violation', CONSTRAINT = '{CONSTRAINT}', TABLE = 'project_towns';
+        END IF;
     ELSIF TG_WHEN = 'AFTER' THEN  -- the rows are gone: wait for the open writers of shares, then see what they committed
         PERFORM pg_advisory_xact_lock({LOCK_KEY});
         DELETE FROM project_towns pt WHERE pt.project_id IN (SELECT o.id FROM old_rows o);
@@ -100,13 +116,13 @@ END $$"""
 
 TRIGGERS = (
     "CREATE TRIGGER projects_shares_isolation BEFORE DELETE ON projects "
-    "FOR EACH STATEMENT EXECUTE FUNCTION eqreg_project_delete()",
+    "FOR EACH STATEMENT EXECUTE FUNCTION eqreg_guard_project_shares()",
     "CREATE TRIGGER projects_shares_delete AFTER DELETE ON projects REFERENCING OLD TABLE AS old_rows "
-    "FOR EACH STATEMENT EXECUTE FUNCTION eqreg_project_delete()",
+    "FOR EACH STATEMENT EXECUTE FUNCTION eqreg_guard_project_shares()",
     "CREATE TRIGGER projects_shares_truncate AFTER TRUNCATE ON projects "
-    "FOR EACH STATEMENT EXECUTE FUNCTION eqreg_project_delete()",
-    "CREATE TRIGGER projects_in_use_project_towns AFTER UPDATE OF id ON projects FOR EACH ROW "
-    f"EXECUTE FUNCTION eqreg_refuse_referenced_change('id', 'project_towns', 'project_id', '{CONSTRAINT}')",
+    "FOR EACH STATEMENT EXECUTE FUNCTION eqreg_guard_project_shares()",
+    "CREATE TRIGGER projects_shares_id AFTER UPDATE OF id ON projects FOR EACH ROW "
+    "EXECUTE FUNCTION eqreg_guard_project_shares()",
 )
 
 
@@ -118,7 +134,7 @@ def upgrade() -> None:
         op.execute(f"DROP INDEX {name}")
     op.execute(f"ALTER TABLE project_towns DROP CONSTRAINT {CONSTRAINT}")
     op.execute(CHECK_SHARES)
-    op.execute(PROJECT_DELETE)
+    op.execute(PROJECT_SHARES)
     for trigger in TRIGGERS:
         op.execute(trigger)
 
@@ -128,7 +144,7 @@ def downgrade() -> None:
         op.execute(f"CREATE INDEX {name} ON projects ({column})")
     for trigger in TRIGGERS:
         op.execute(f"DROP TRIGGER {trigger.split()[2]} ON projects")
-    op.execute("DROP FUNCTION eqreg_project_delete()")
+    op.execute("DROP FUNCTION eqreg_guard_project_shares()")
     op.execute(_town_check_of_0013())
     op.execute(f"ALTER TABLE project_towns ADD CONSTRAINT {CONSTRAINT} FOREIGN KEY (project_id) "
                "REFERENCES projects (id) ON DELETE CASCADE")
