@@ -130,28 +130,11 @@ def test_a_hard_delete_outside_read_committed_is_refused(engine, web_data):
         assert _shares(conn, web_data["2024-370499-01-01-100001"]) == ["370499002"]
 
 
-def _pid(conn) -> int:
-    return conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
-
-
-def _waits(engine, pid: int, locktype: str) -> None:
-    """Until backend ``pid`` waits for a lock of ``locktype`` (advisory: the shares' lock;
-    transactionid: a row another transaction holds)."""
-    deadline = time.monotonic() + 20
-    # a connection of its own: the test's two may be all the engine's pool holds
-    with psycopg.connect(engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
-                         autocommit=True) as watcher:
-        while time.monotonic() < deadline:
-            if watcher.execute("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted "
-                               "AND locktype = %s)", (pid, locktype)).fetchone()[0]:
-                return
-            time.sleep(0.02)
-    raise AssertionError(f"backend {pid} never waited for a {locktype} lock")
-
-
-def _in_thread(conn, statement: str, params: dict) -> tuple[threading.Thread, dict]:
-    """Run ``statement`` and commit on ``conn`` in a thread; the outcome's "error" is what it raised.
-    ``conn`` is the thread's until it ends (ask its backend's pid before)."""
+def _blocked(engine, conn, statement: str, params: dict, locktype: str) -> tuple[threading.Thread, dict]:
+    """Run ``statement`` and commit on ``conn`` in a thread, and return once it waits for a lock of
+    ``locktype`` (advisory: the shares' lock; transactionid: a row another transaction holds). The
+    outcome's "error" is what it raised; ``conn`` is the thread's until it ends."""
+    pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
     outcome: dict = {}
 
     def run() -> None:
@@ -164,6 +147,14 @@ def _in_thread(conn, statement: str, params: dict) -> tuple[threading.Thread, di
 
     thread = threading.Thread(target=run)
     thread.start()
+    deadline = time.monotonic() + 20
+    # a connection of its own: the test's two may be all the engine's pool holds
+    with psycopg.connect(engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
+                         autocommit=True) as watcher:
+        while not watcher.execute("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted "
+                                  "AND locktype = %s)", (pid, locktype)).fetchone()[0]:
+            assert time.monotonic() < deadline, f"backend {pid} never waited for a {locktype} lock"
+            time.sleep(0.02)
     return thread, outcome
 
 
@@ -174,9 +165,8 @@ def test_a_delete_waits_for_an_open_share_writer_then_takes_its_share(engine, we
     industry = web_data["2024-370499-01-01-100001"]
     with engine.connect() as writer, engine.connect() as deleter:
         writer.execute(text(SHARE), {"p": industry, "town": "370499003"})  # not committed yet
-        pid = _pid(deleter)
-        thread, outcome = _in_thread(deleter, DELETE, {"p": industry})
-        _waits(engine, pid, "advisory")  # its rows are gone, its shares wait for the writer
+        # its rows are gone, its shares wait for the writer
+        thread, outcome = _blocked(engine, deleter, DELETE, {"p": industry}, "advisory")
         writer.commit()
         thread.join(20)
         assert not thread.is_alive() and "error" not in outcome
@@ -188,9 +178,7 @@ def test_a_share_written_while_a_delete_is_open_is_refused_once_it_commits(engin
     industry = web_data["2024-370499-01-01-100001"]
     with engine.connect() as deleter, engine.connect() as writer:
         deleter.execute(text(DELETE), {"p": industry})  # open
-        pid = _pid(writer)
-        thread, outcome = _in_thread(writer, SHARE, {"p": industry, "town": "370499003"})
-        _waits(engine, pid, "advisory")
+        thread, outcome = _blocked(engine, writer, SHARE, {"p": industry, "town": "370499003"}, "advisory")
         deleter.commit()
         thread.join(20)
     assert isinstance(outcome.get("error"), IntegrityError)
@@ -207,16 +195,13 @@ def test_a_writer_holding_the_project_then_writing_its_share_does_not_deadlock_a
     industry = web_data["2024-370499-01-01-100001"]
     with engine.connect() as writer, engine.connect() as deleter:
         writer.execute(text(f"SET TRANSACTION ISOLATION LEVEL {isolation}"))
-        pid = _pid(deleter)
+        # READ COMMITTED: the project locked first; else the share first, whose check locks the
+        # project FOR KEY SHARE — either way the delete waits for that row
+        first = ("SELECT id FROM projects WHERE id = :p FOR UPDATE" if isolation == "READ COMMITTED" else SHARE)
+        writer.execute(text(first), {"p": industry, "town": "370499003"})
+        thread, outcome = _blocked(engine, deleter, DELETE, {"p": industry}, "transactionid")
         if isolation == "READ COMMITTED":
-            writer.execute(text("SELECT id FROM projects WHERE id = :p FOR UPDATE"), {"p": industry})
-            thread, outcome = _in_thread(deleter, DELETE, {"p": industry})
-            _waits(engine, pid, "transactionid")
             writer.execute(text(SHARE), {"p": industry, "town": "370499003"})
-        else:  # the share first: its check locks the project FOR KEY SHARE, which the delete waits for
-            writer.execute(text(SHARE), {"p": industry, "town": "370499003"})
-            thread, outcome = _in_thread(deleter, DELETE, {"p": industry})
-            _waits(engine, pid, "transactionid")
         writer.commit()
         thread.join(20)
         assert not thread.is_alive() and "error" not in outcome
@@ -227,9 +212,8 @@ def test_an_id_change_waits_for_an_open_share_writer_and_is_refused(engine, web_
     industry = web_data["2024-370499-01-01-100001"]
     with engine.connect() as writer, engine.connect() as changer:
         writer.execute(text(SHARE), {"p": industry, "town": "370499003"})  # not committed yet
-        pid = _pid(changer)
-        thread, outcome = _in_thread(changer, "UPDATE projects SET id = id + 100000 WHERE id = :p", {"p": industry})
-        _waits(engine, pid, "advisory")
+        thread, outcome = _blocked(engine, changer, "UPDATE projects SET id = id + 100000 WHERE id = :p",
+                                   {"p": industry}, "advisory")
         writer.commit()
         thread.join(20)
         assert isinstance(outcome.get("error"), IntegrityError)

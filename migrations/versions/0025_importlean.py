@@ -47,6 +47,8 @@ Revises: 0024_gridinc
 """
 from alembic import op
 
+from migrations import revision_module
+
 revision = '0025_importlean'
 down_revision = '0024_gridinc'
 branch_labels = None
@@ -56,13 +58,10 @@ CONSTRAINT = "fk_project_towns_project_id_projects"
 # one bigint key: apart from the two-int4 keys of the import lock (registry.importing)
 LOCK_KEY = "hashtextextended('eqreg.project_towns.project_id', 0)"
 
-_MISSING = """
-        IF FOUND THEN
-            RAISE EXCEPTION 'insert or update on table "project_towns" violates foreign key constraint "%"', '{name}'
-                USING ERRCODE = 'foreign_key_violation', CONSTRAINT = '{name}', TABLE = 'project_towns',
-                      COLUMN = '{column}',
-                      DETAIL = format('Key ({column})=(%s) is not present in table "{ref_table}".', missing);
-        END IF;"""
+# 0013's check of the share's town, as it was
+_TOWN_CHECK = revision_module("0013_importspeed.py")._KEY_CHECK.format(
+    name="fk_project_towns_town_id_towns", table="project_towns", column="town_id", ref_table="towns",
+    ref_column="id")
 
 CHECK_SHARES = f"""
 CREATE OR REPLACE FUNCTION eqreg_check_project_town_refs() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
@@ -73,10 +72,7 @@ DECLARE
 BEGIN
     -- the town (0013): a few distinct keys, locked like a foreign key's
     keys_town_id := ARRAY(SELECT DISTINCT n.town_id FROM new_rows n WHERE n.town_id IS NOT NULL);
-    PERFORM 1 FROM towns r WHERE r.id = ANY(keys_town_id) FOR KEY SHARE;
-    SELECT k::text INTO missing FROM unnest(keys_town_id) k
-    WHERE NOT EXISTS (SELECT 1 FROM towns r WHERE r.id = k) LIMIT 1;
-{_MISSING.format(name="fk_project_towns_town_id_towns", column="town_id", ref_table="towns")}
+{_TOWN_CHECK}
     -- the project: under an older snapshot its row locked first, as a foreign key does (before the
     -- advisory lock, which a delete waiting for that row would otherwise need: a deadlock)
     IF current_setting('transaction_isolation') NOT IN ('read committed', 'read uncommitted') THEN
@@ -86,7 +82,12 @@ BEGIN
     PERFORM pg_advisory_xact_lock_shared({LOCK_KEY});
     SELECT n.project_id::text INTO missing FROM new_rows n
     WHERE NOT EXISTS (SELECT 1 FROM projects p WHERE p.id = n.project_id) LIMIT 1;
-{_MISSING.format(name=CONSTRAINT, column="project_id", ref_table="projects")}
+    IF FOUND THEN
+        RAISE EXCEPTION 'insert or update on table "project_towns" violates foreign key constraint "{CONSTRAINT}"'
+            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = '{CONSTRAINT}', TABLE = 'project_towns',
+                  COLUMN = 'project_id',
+                  DETAIL = format('Key (project_id)=(%s) is not present in table "projects".', missing);
+    END IF;
     RETURN NULL;
 END $$"""
 
@@ -151,6 +152,5 @@ def downgrade() -> None:
 
 
 def _town_check_of_0013() -> str:
-    from migrations import revision_module
     body = revision_module("0013_importspeed.py")._check_function("eqreg_check_project_town_refs", "project_towns")
     return body.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)  # its triggers and grants stay
