@@ -58,24 +58,8 @@ def compute_shares(session: Session, fill: Executable, params: dict) -> int:
     return count
 
 
-def keep_added_shares(session: Session) -> None:
-    """Add the shares ``add_shares`` kept to ``match_shares`` and forget them."""
-    session.connection().exec_driver_sql(_KEPT)
-    session.execute(text("INSERT INTO match_shares SELECT * FROM match_shares_kept"))
-    discard_added_shares(session)
-
-
-def discard_added_shares(session: Session) -> None:
-    """Forget the shares ``add_shares`` kept (an earlier import in the same transaction)."""
-    session.execute(text("DROP TABLE IF EXISTS pg_temp.match_shares_kept"))
-
-
-# shares computed piece by piece (add_shares), kept until the transaction ends
-_KEPT = "CREATE TEMP TABLE IF NOT EXISTS match_shares_kept (LIKE match_shares) ON COMMIT DROP"
-
-
 def add_shares(connection, fill: psycopg_sql.Composable) -> None:
-    """Compute the shares of one piece of a large input and keep them in ``match_shares_kept``.
+    """Compute the shares of one piece of a large input into ``match_shares``, in one round trip.
 
     Parameters
     ----------
@@ -88,13 +72,10 @@ def add_shares(connection, fill: psycopg_sql.Composable) -> None:
         round trip, so the worker waits for the server (and then for the GIL) once per piece.
 
     Each piece is matched by the one rule (``compute_shares.sql``) over a fresh ``match_input``;
-    the shares accumulate in the temp table ``match_shares_kept`` (dropped at commit), for the
-    caller to add to ``match_shares`` (``match_staged`` does).
+    ``match_shares`` then holds the piece's shares until the next piece (the caller writes them).
     """
     connection.execute(psycopg_sql.SQL(";\n").join([
-        psycopg_sql.SQL(_TEMP_TABLES), psycopg_sql.SQL(_KEPT), fill,
-        psycopg_sql.SQL(sqlfiles.read("geo", "compute_shares")),
-        psycopg_sql.SQL("INSERT INTO match_shares_kept SELECT * FROM match_shares")]))
+        psycopg_sql.SQL(_TEMP_TABLES), fill, psycopg_sql.SQL(sqlfiles.read("geo", "compute_shares"))]))
 
 
 def preview_shares(session: Session, geometry, *, district_code: str | None = None) -> list[dict]:

@@ -2,17 +2,20 @@
 ``eqreg projects import`` command and the web import.
 
 Rows are read and validated in Python (``registry.validation``) and COPYed into a temporary
-staging table chunk by chunk (a file's rows are never all in memory) by a worker thread, which
-also matches new codes to towns and makes their audit snapshots while the next chunk is validated; everything else that needs the
-database — jurisdiction, swapped coordinates, town matching of moved projects, upsert by project code (with the primary town), their town shares,
-one audit entry per inserted or changed project (before → after, like an edit), declared-town
-comparison — is one set-based statement each, all in the caller's session and
-committed once, so a failure leaves the registry as it was.
+staging table chunk by chunk (a file's rows are never all in memory) by a worker thread, which,
+while the next chunk is validated, also takes out the chunk's rows outside the district and
+inserts its new codes with their town shares and audit entries. Everything else that needs the
+database — locking and version check of stored projects, town matching of moved projects, their
+update by project code, town shares and audit entries (before → after, like an edit),
+declared-town comparison — is one set-based statement each, all in the caller's transaction and
+committed once, so a failure (or a dry run) leaves the registry as it was.
 """
 from __future__ import annotations
 
 import gc
 import hashlib
+import io
+import sys
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,12 +26,14 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Mapping
 
 import shapely
+from psycopg import errors as psycopg_errors
+from psycopg.copy import Copy, FileWriter
 from psycopg import sql as psycopg_sql
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.crs import many_to_wgs84
-from geo.matching import add_shares, discard_added_shares
+from geo.matching import add_shares
 from registry.matching import match_staged
 from registry import audit, fields, sqlfiles
 from registry.db import text_array
@@ -105,21 +110,39 @@ def import_projects(session: Session, source: str | Path | BinaryIO, *, filename
     else:
         data = source.read()
     filename = filename or "upload"
-    try:
-        district = resolve_district(session, district_code, allowed=allowed_districts)
-        report = _run(session, data, filename=filename, district=district, default_crs=default_crs,
-                      sheet=sheet, dry_run=dry_run, strict=strict, actor=actor,
-                      clear_blanks=clear_blanks, restore=restore,
-                      expected_versions=expected_versions, when_busy=when_busy, progress=progress)
-    except BaseException:
-        session.rollback()
-        raise
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            district = resolve_district(session, district_code, allowed=allowed_districts)
+            report = _run(session, data, filename=filename, district=district, default_crs=default_crs,
+                          sheet=sheet, dry_run=dry_run, strict=strict, actor=actor,
+                          clear_blanks=clear_blanks, restore=restore,
+                          expected_versions=expected_versions, when_busy=when_busy, progress=progress)
+            break
+        except BaseException as error:
+            session.rollback()
+            if not _deadlocked(error):
+                raise
+            if attempt == _ATTEMPTS:
+                raise Conflict("另一个导入正在写入相同的项目代码，多次重试仍互相等待，本次导入未写入任何数据；请稍后再试",
+                               {"kind": "import_busy", "district_code": district_code}) from error
+            log.warning("import %s: waited in a circle with another import (deadlock), rolled back, "
+                        "attempt %d of %d", filename, attempt + 1, _ATTEMPTS)
     if report.written:
         session.commit()
     else:
         session.rollback()
     log.info("import %s: %s", filename, report.summary())
     return report
+
+
+# New codes are inserted chunk by chunk in file order: two imports into different districts that
+# share new codes in different orders can each hold a code the other waits for. PostgreSQL then
+# aborts one (40P01); it has rolled back completely and runs again, by when the other has committed.
+_ATTEMPTS = 3
+
+
+def _deadlocked(error: BaseException) -> bool:
+    return isinstance(getattr(error, "orig", error), psycopg_errors.DeadlockDetected)
 
 
 @contextmanager
@@ -131,20 +154,29 @@ def _phase(name: str):
 
 
 @contextmanager
-def _no_cycle_collection():
-    """Pause Python's cyclic garbage collector while rows are validated.
+def _validating():
+    """Tune the interpreter while rows are validated and staged.
 
-    Validation and staging keep every row's dicts alive, so each automatic collection walks them
-    again: ~1 s of a 100 000-row file. The rows hold no reference cycles (reference counting
-    frees them), so nothing accumulates while it is paused.
+    Python's cyclic garbage collector is paused: validation and staging keep every row's dicts
+    alive, so each automatic collection walks them again (~1 s of a 100 000-row file). The rows
+    hold no reference cycles (reference counting frees them), so nothing accumulates meanwhile.
+
+    The GIL changes hands every 0.5 ms instead of 5 ms: the staging worker mostly waits for the
+    server and needs the GIL only briefly between statements, and each time it waited up to a
+    whole interval for the validating thread to let go (~2 s of 100 000 rows).
     """
-    enabled = gc.isenabled()
+    enabled, interval = gc.isenabled(), sys.getswitchinterval()
     gc.disable()
+    sys.setswitchinterval(_SWITCH_INTERVAL)
     try:
         yield
     finally:
+        sys.setswitchinterval(interval)
         if enabled:
             gc.enable()
+
+
+_SWITCH_INTERVAL = 0.0005
 
 
 def _run(session: Session, data: bytes, *, filename: str, district: str, default_crs: str,
@@ -157,10 +189,16 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
     report.problems.extend(table.problems)
     if not dry_run:
         _one_import_per_district(session, district, when_busy)
-    # rows stream: each chunk is validated, converted and COPYed before the next is read
-    with _phase("read, validate and stage"), _no_cycle_collection():
-        _create_staging(session)
-        with _BackgroundStaging(session, district) as stage:
+    batch = ImportBatch(district_code=district, filename=filename,
+                        sha256=hashlib.sha256(data).hexdigest(), created_by=actor)
+    session.add(batch)
+    session.flush()
+    # rows stream: each chunk is validated, converted and COPYed before the next is read; its new
+    # codes are written as it is staged (a dry run or a rejected import rolls them back)
+    with _phase("read, validate and stage"), _validating():
+        _create_staging(session, district)
+        with _BackgroundStaging(session, district=district, batch_id=batch.id, actor=actor,
+                                filename=filename) as stage:
             rows = validate_rows(session, table.rows, default_crs=default_crs,
                                  clear_blanks=clear_blanks, restore=restore,
                                  expected_versions=expected_versions, progress=progress, stage=stage)
@@ -168,19 +206,7 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
     report.problems.extend(rows.problems)
     report.versions, report.new_rows = rows.versions, rows.new_rows
     rejected_rows = set(rows.rejected)
-    with _phase("jurisdiction check"):
-        outside = session.execute(sqlfiles.load("import/02_reject_outside"), {"district_code": district}).all()
-    for row, geom_column, kind in outside:
-        rejected_rows.add(row)
-        message = ("位置在本行政区之外，经纬度可能填反了" if kind == "swapped_coords"
-                   else "位置不在本行政区范围内，请核对坐标和坐标系")
-        report.problems.append(Problem(row, geom_column, kind, "error", message))
-    with _phase("partly outside"):
-        for row, geom_column, outside_km, outside_km2 in session.execute(
-                sqlfiles.load("import/03_partly_outside"), {"district_code": district}):
-            message = partly_outside_message(outside_km, outside_km2)
-            if message is not None:
-                report.problems.append(Problem(row, geom_column, "partly_outside", "warning", message))
+    _report_chunk_checks(stage, rejected_rows, report)
     if not dry_run:
         with _phase("lock and version check"):
             _reject_edited(session, rejected_rows, report)
@@ -199,32 +225,26 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
     with _phase("town matching"):
         match_staged(session, district_code=district)
         session.execute(text("ANALYZE match_shares"))
-    batch = ImportBatch(district_code=district, filename=filename,
-                        sha256=hashlib.sha256(data).hexdigest(), created_by=actor)
-    session.add(batch)
-    session.flush()
     with _phase("upsert"):
-        overtaken = _upsert(session, report, {"district_code": district, "batch_id": batch.id,
-                                              "actor": actor})
+        session.execute(sqlfiles.load("import/09_upsert"), {"district_code": district, "batch_id": batch.id,
+                                                            "actor": actor})
         report.imported, report.updated, relocated_ids = session.execute(_WRITTEN).one()
         session.execute(text("ANALYZE import_written"))
-    rejected_rows |= overtaken
-    report.rejected, staged = len(rejected_rows), staged - len(overtaken)
     report.unchanged = staged - report.imported - report.updated
     with _phase("town shares"):
         if relocated_ids:
             session.execute(text("DELETE FROM project_towns WHERE project_id = ANY(:ids)"),
                             {"ids": relocated_ids})
-        if report.imported or report.updated:
+        if report.updated:
             session.execute(sqlfiles.load("import/10_project_towns"))
     with _phase("project audit"):
-        if report.imported or report.updated:
+        if report.updated:
             session.execute(sqlfiles.load("import/11_audit"),
-                            {"batch_id": batch.id, "actor": actor, "filename": filename,
-                             "district_code": district})
+                            {"batch_id": batch.id, "actor": actor, "filename": filename})
     with _phase("declared towns"):
         _check_towns(session, district, report)
-    session.execute(text("DROP TABLE import_staging, import_new_snapshot, import_before, import_written"))
+    session.execute(text("DROP TABLE import_staging, import_district, import_before, import_written, "
+                         "import_chunk_new"))
     report.sort()
     report.batch_id = None if dry_run else batch.id
     report.written = not dry_run
@@ -274,43 +294,12 @@ def _reject_edited(session: Session, rejected_rows: set[int], report: ImportRepo
     for row, code, version, was in session.execute(sqlfiles.load("import/04_lock")):
         conflicts.append(row)
         message = (f"项目 {code} 在本次导入校验之后已被修改（现为第 {version} 版，校验时为"
-                   f"{'新项目' if was is None else f'第 {was} 版'}），本行未导入，以免覆盖他人的修改；"
+                   f"第 {was} 版），本行未导入，以免覆盖他人的修改；"
                    "请核对后重新导入")
         report.problems.append(Problem(row, "项目代码", "edit_conflict", "error", message))
     if conflicts:
         rejected_rows.update(conflicts)
         session.execute(text("DELETE FROM import_staging WHERE row = ANY(:rows)"), {"rows": conflicts})
-
-
-def _upsert(session: Session, report: ImportReport, params: dict) -> set[int]:
-    """Write the staged rows (import/09_upsert.sql); returns the rows it had to leave out.
-
-    Stored projects were locked and checked before (``_reject_edited``); a new code can still be
-    created by an edit in between. Such a row would update that project, so the write is undone
-    (a savepoint) and redone without it: the row is an ``edit_conflict`` like any other.
-    """
-    dropped: set[int] = set()
-    while True:
-        savepoint = session.begin_nested()
-        session.execute(sqlfiles.load("import/08_written"))
-        session.execute(sqlfiles.load("import/09_upsert"), params)
-        overtaken = session.execute(_OVERTAKEN).all()
-        if not overtaken:
-            savepoint.commit()
-            return dropped
-        savepoint.rollback()
-        for row, code in overtaken:
-            report.problems.append(Problem(
-                row, "项目代码", "edit_conflict", "error",
-                f"项目 {code} 在本次导入校验之后已由他人登记，本行未导入，以免覆盖；请核对后重新导入"))
-        session.execute(text("DELETE FROM import_staging WHERE row = ANY(:rows)"),
-                        {"rows": [row for row, _code in overtaken]})
-        dropped.update(row for row, _code in overtaken)
-
-
-# rows validated as new codes whose upsert updated a project instead: created meanwhile
-_OVERTAKEN = text("SELECT s.row, s.code FROM import_written w JOIN import_staging s ON s.code = w.code "
-                  "WHERE NOT w.inserted AND s.expected_version IS NULL")
 
 
 def _list_changes(session: Session, report: ImportReport) -> None:
@@ -348,38 +337,46 @@ def _convert_to_wgs84(valid: list[dict]) -> None:
             values["geom"] = geom
 
 
-def _create_staging(session: Session) -> None:
-    """The empty staging table, in the session's own transaction."""
+def _create_staging(session: Session, district: str) -> None:
+    """The empty staging tables and the district's outline, in the session's own transaction."""
     # the planner's cost estimates for the geodesic SQL trigger JIT compilation, which costs more
     # than it saves on these single-pass statements
     session.execute(text("SET LOCAL jit = off"))
     # the upsert sorts the staged rows by code and the audit sorts 100 000 snapshots by id: with
     # the default 4 MB each spilled to disk (~1 s apiece at 100 000 rows)
     session.execute(text("SET LOCAL work_mem = '128MB'"))
-    session.execute(text("DROP TABLE IF EXISTS pg_temp.import_staging, pg_temp.import_new_snapshot"))
+    session.execute(text("DROP TABLE IF EXISTS pg_temp.import_staging, pg_temp.import_district, "
+                         "pg_temp.import_written, pg_temp.import_chunk_new"))
     session.execute(sqlfiles.load("import/01_staging"))
-    session.execute(_NEW_SNAPSHOT_TABLE)
-    discard_added_shares(session)
+    session.connection().exec_driver_sql(sqlfiles.source("import/01_written"))
+    session.execute(sqlfiles.load("import/01_district"), {"district_code": district})
 
 
 class _BackgroundStaging:
     """Stage each validated chunk on a worker thread while the next chunk is validated.
 
     The worker builds the chunk's points, converts it to WGS84, COPYs it into ``import_staging``,
-    matches the rows of new codes to towns (``geo.matching.add_shares``) and makes their audit
-    snapshots (``import/01_new_snapshots.sql``): on two cores the server's share of that
-    work overlaps the Python checks instead of following them. One chunk is in flight at a time
-    (memory stays bounded); the worker uses the session's own psycopg connection, whose lock
-    keeps its statements and the validator's look-ups apart, all in the one transaction. Leaving
-    the block waits for the worker and raises what it raised.
+    takes out its rows outside the district and finds those partly outside (``import/02``,
+    ``03_partly_outside.sql``), matches the rows of new codes to towns
+    (``geo.matching.add_shares``) and inserts them with their shares and audit entries
+    (``import/03_insert_new.sql``): on two cores the server's share of that work overlaps the
+    Python checks instead of following them. What the chunk checks found waits in ``outside``,
+    ``partly_outside`` and ``overtaken`` for the report. One chunk is in flight at a time (memory
+    stays bounded); the worker uses the session's own psycopg connection, whose lock keeps its
+    statements and the validator's look-ups apart, all in the one transaction. Leaving the block
+    waits for the worker and raises what it raised.
     """
 
-    def __init__(self, session: Session, district: str):
+    def __init__(self, session: Session, *, district: str, batch_id: int, actor: str, filename: str):
         self._connection = session.connection().connection.driver_connection
-        self._district = district
+        self._literals = {name: psycopg_sql.Literal(value) for name, value in (
+            ("district_code", district), ("batch_id", batch_id), ("actor", actor), ("filename", filename))}
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-staging")
         self._pending: Future | None = None
         self._waited = 0.0  # for ``eqreg -v``: how long the checks waited for the worker
+        self.outside: list[tuple] = []  # (row, geom_column, kind): 02_reject_outside.sql
+        self.partly_outside: list[tuple] = []  # (row, geom_column, outside_km, outside_km2)
+        self.overtaken: list[tuple] = []  # (row, code): 03_overtaken.sql
 
     def __enter__(self) -> "_BackgroundStaging":
         return self
@@ -407,11 +404,20 @@ class _BackgroundStaging:
 
     def _stage(self, valid: list[dict]) -> None:
         _stage(self._connection, valid)
-        first, last = psycopg_sql.Literal(valid[0]["row"]), psycopg_sql.Literal(valid[-1]["row"])
-        add_shares(self._connection, _NEW_CODES_TO_MATCH.format(
-            district_code=psycopg_sql.Literal(self._district), first=first, last=last))
-        # the audit snapshots of the chunk's new codes, from its staged rows and shares just made
-        self._connection.execute(_new_snapshots().format(first=first, last=last))
+        chunk = {"first": psycopg_sql.Literal(valid[0]["row"]), "last": psycopg_sql.Literal(valid[-1]["row"]),
+                 **self._literals}
+        self.outside.extend(self._results(chunk, "02_reject_outside"))
+        self.partly_outside.extend(self._results(chunk, "03_partly_outside"))
+        add_shares(self._connection, _NEW_CODES_TO_MATCH.format(**chunk))
+        self.overtaken.extend(self._results(chunk, "03_insert_new", "03_overtaken"))
+
+    def _results(self, chunk: dict, *names: str) -> list[tuple]:
+        """Run the chunk statements ``names`` (one round trip) and return the last one's rows."""
+        with self._connection.cursor() as cursor:
+            cursor.execute(psycopg_sql.SQL(";\n").join([_chunk_sql(name).format(**chunk) for name in names]))
+            while cursor.nextset():
+                pass
+            return cursor.fetchall()
 
 
 # the staged rows of one chunk that are new codes: matched as they are staged (the rest once every
@@ -422,14 +428,29 @@ _NEW_CODES_TO_MATCH = psycopg_sql.SQL(
     "WHERE s.row BETWEEN {first} AND {last} AND s.expected_version IS NULL")
 
 
-# the new codes' audit snapshots, one row each (import/01_new_snapshots.sql, 11_audit.sql)
-_NEW_SNAPSHOT_TABLE = text("CREATE TEMP TABLE import_new_snapshot (row integer NOT NULL, snap jsonb NOT NULL) "
-                           "ON COMMIT DROP")
-
-
 @cache
-def _new_snapshots() -> psycopg_sql.SQL:
-    return psycopg_sql.SQL(sqlfiles.source("import/01_new_snapshots"))
+def _chunk_sql(name: str) -> psycopg_sql.SQL:
+    """``registry/sql/import/<name>.sql``, run per chunk with its values composed in."""
+    return psycopg_sql.SQL(sqlfiles.source(f"import/{name}"))
+
+
+def _report_chunk_checks(stage: _BackgroundStaging, rejected_rows: set[int], report: ImportReport) -> None:
+    """What the staging worker's chunk checks found: rows outside the district (errors), lines
+    and areas partly outside (warnings), new codes registered by someone else meanwhile."""
+    for row, geom_column, kind in stage.outside:
+        rejected_rows.add(row)
+        message = ("位置在本行政区之外，经纬度可能填反了" if kind == "swapped_coords"
+                   else "位置不在本行政区范围内，请核对坐标和坐标系")
+        report.problems.append(Problem(row, geom_column, kind, "error", message))
+    for row, geom_column, outside_km, outside_km2 in stage.partly_outside:
+        message = partly_outside_message(outside_km, outside_km2)
+        if message is not None:
+            report.problems.append(Problem(row, geom_column, "partly_outside", "warning", message))
+    for row, code in stage.overtaken:
+        rejected_rows.add(row)
+        report.problems.append(Problem(
+            row, "项目代码", "edit_conflict", "error",
+            f"项目 {code} 在本次导入校验之后已由他人登记，本行未导入，以免覆盖；请核对后重新导入"))
 
 
 def _stage(connection, valid: list[dict]) -> None:
@@ -438,27 +459,35 @@ def _stage(connection, valid: list[dict]) -> None:
         return
     build_points(valid)
     _convert_to_wgs84(valid)
+    data = _copy_data(connection, valid)
+    with connection.cursor() as cursor:
+        with cursor.copy(f"COPY import_staging ({', '.join(STAGING_COLUMNS)}) FROM STDIN") as copy:
+            copy.write(data)
+
+
+def _copy_data(connection, valid: list[dict]) -> bytes:
+    """The chunk's rows in COPY's text format, made before the COPY starts: a COPY holds the
+    connection until it ends, and the validator's next look-up waits for it."""
     geoms = shapely.set_srid([values["geom"] for values in valid], 4326)
     ewkb = shapely.to_wkb(geoms, hex=True, include_srid=True)
-    columns = ", ".join(STAGING_COLUMNS)
-    with connection.cursor() as cursor:
-        with cursor.copy(f"COPY import_staging ({columns}) FROM STDIN") as copy:
-            copy.set_types(_STAGING_TYPES)
-            # the values are not used after staging: they take the COPY's text forms in place
-            # and one C-level itemgetter makes each row
-            row_of = itemgetter(*STAGING_COLUMNS)
-            for values, geom in zip(valid, ewkb):
-                values["geom"] = geom
-                for column in _ARRAY_COLUMNS:
-                    values[column] = text_array(values[column])
-                copy.write_row(row_of(values))
+    buffer = io.BytesIO()
+    with connection.cursor() as cursor, Copy(cursor, writer=FileWriter(buffer)) as copy:
+        copy.set_types(_STAGING_TYPES)
+        # the values are not used after staging: they take the COPY's text forms in place and
+        # one C-level itemgetter makes each row
+        row_of = itemgetter(*STAGING_COLUMNS)
+        for values, geom in zip(valid, ewkb):
+            values["geom"] = geom
+            for column in _ARRAY_COLUMNS:
+                values[column] = text_array(values[column])
+            copy.write_row(row_of(values))
+    return buffer.getvalue()
 
 
 def _analyze_staging(session: Session) -> None:
     # a fresh temp table has no statistics: without them the planner guessed ~90 rows and joined
     # the staged rows with projects in nested loops (quadratic on the web role, DESIGN §9)
     session.execute(text("ANALYZE import_staging (row, code, expected_version)"))
-    session.execute(text("ANALYZE import_new_snapshot (row)"))
 
 
 def _check_towns(session: Session, district: str, report: ImportReport) -> None:

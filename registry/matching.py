@@ -10,7 +10,7 @@ from typing import Sequence
 
 from sqlalchemy.orm import Session
 
-from geo.matching import compute_shares, keep_added_shares
+from geo.matching import compute_shares
 from registry import sqlfiles
 
 
@@ -38,10 +38,9 @@ def match_staged(session: Session, *, district_code: str) -> None:
 
     Only the towns of ``district_code`` are candidates. Leaves the shares in the temp table
     ``match_shares`` keyed by spreadsheet row, for the upsert (primary town) and the import's
-    project-towns step. The rows of new codes were matched while they were staged
-    (``geo.matching.add_shares``, kept in ``match_shares_kept``); here only rows that move a stored
-    project are (``import_before.geom_same``, so it runs after the audit-before step), and the kept
-    shares join them. Runs in the caller's transaction.
+    project-towns step. Only rows that move a stored project are matched here
+    (``import_before.geom_same``, so it runs after the audit-before step): the rows of new codes
+    were matched and written chunk by chunk as they were staged (``geo.matching.add_shares``).
+    Runs in the caller's transaction.
     """
     compute_shares(session, sqlfiles.load("match_input_staged"), {"district_code": district_code})
-    keep_added_shares(session)

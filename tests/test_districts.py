@@ -178,3 +178,36 @@ def test_the_web_import_of_a_bureau_of_two_districts_picks_the_district(app, two
     assert preview("371599").status_code == 403
     single = sign_in(app, make_user("bureau", districts=[A])).get("/imports").get_data(as_text=True)
     assert 'name="district" value="370499"' in single and "<select id=\"i-district\"" not in single
+
+
+def test_a_code_registered_in_another_district_while_a_web_import_checks_it_is_an_edit_conflict(
+        app, two_districts, make_user, engine, monkeypatch):
+    """Under row-level security the district's bureau cannot see B's projects: a code registered
+    in B after the import checked its row (as new) is refused row by row, never a 500, and B's
+    project stays as its owner wrote it."""
+    from registry import importing
+    from registry.projects import create_project
+    from registry.scope import Scope
+    client = sign_in(app, make_user("bureau", districts=[A]))
+    code = f"2024-{A}-01-01-300777"
+    real_stage = importing._stage
+
+    def registered_in_b_meanwhile(connection, valid):
+        with Session(engine) as owner:
+            create_project(owner, scope=Scope(actor="editor", role="bureau"), actor="editor", values={
+                "code": code, "name": "邻区先登记的项目", "domain": "industry", "owner": "乙公司", "district_code": B,
+                "total_investment": 50, "stage": "reserve",
+                "geometry": {"type": "Point", "coordinates": [117.05, 35.25]}})
+        real_stage(connection, valid)
+
+    monkeypatch.setattr(importing, "_stage", registered_in_b_meanwhile)
+    csv = f"项目代码,项目名称,领域,建设单位,经度,纬度,总投资,项目阶段\n{code},本区的项目,工业,甲公司,117.05,35.05,100,谋划储备\n"
+    response = client.post("/api/v1/imports", data={"file": (io.BytesIO(csv.encode()), "a.csv"), "district": A},
+                           content_type="multipart/form-data")
+    body = response.get_json()
+    assert response.status_code == 201, body
+    assert (body["imported"], body["rejected"]) == (0, 1)
+    assert [(p["row"], p["kind"]) for p in body["problems"]] == [(2, "edit_conflict")]
+    with Session(engine) as owner:
+        assert owner.execute(text("SELECT name, district_code FROM projects WHERE code = :code"),
+                             {"code": code}).one() == ("邻区先登记的项目", B)

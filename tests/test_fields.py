@@ -32,9 +32,9 @@ NOT_TEMPLATE_COLUMNS = {"geom", "stage_before_suspension"}
 # Fields people see that need no label of their own in the UI
 UNLABELLED = {"id", "version", "district_code", "created_at", "updated_at", "created_by", "updated_by"}
 _HAN = re.compile(r"[\u4e00-\u9fff]")
-IMPORT_SQL = ("01_staging", "01_new_snapshots", "02_reject_outside", "03_partly_outside", "04_lock", "05_audit_snapshot",
-              "06_audit_before", "07_changes", "08_written", "09_upsert", "10_project_towns", "11_audit",
-              "12_town_check")
+IMPORT_SQL = ("01_district", "01_staging", "01_written", "02_reject_outside", "03_insert_new", "03_overtaken",
+              "03_partly_outside", "04_lock", "05_audit_snapshot", "06_audit_before", "07_changes", "09_upsert",
+              "10_project_towns", "11_audit", "12_town_check")
 
 
 def _table_columns(session, table: str) -> dict[str, tuple[str, bool]]:
@@ -109,27 +109,27 @@ CODE = "2024-370499-42-01-000001"
 
 
 def _run_import_sql(session, declared: fields.Declaration, district: str) -> None:
-    """The import's statements as ``declared`` fills them, on one staged row (no town matching)."""
-    def run(name: str, params: dict | None = None):
-        return session.execute(text(declared.fill(read("registry", f"import/{name}"))), params or {})
-    # the town matching's result, empty: the project gets no primary town
-    session.execute(text("CREATE TEMP TABLE IF NOT EXISTS match_shares (key bigint, town_code text, "
+    """The import's statements as ``declared`` fills them, on one staged row of a new code (no
+    town matching): what the staging worker runs for a chunk."""
+    def script(name: str, **values: str) -> str:
+        sql = declared.fill(read("registry", f"import/{name}"))
+        for key, value in values.items():
+            sql = sql.replace("{" + key + "}", value)
+        return sql
+    # the town matching's result, empty: the project gets no primary town and no shares
+    session.execute(text("CREATE TEMP TABLE IF NOT EXISTS match_shares (key bigint, town_id integer, "
+                         "town_code text, district_code text, share float8, length_km float8, area_km2 float8, "
                          "is_primary boolean) ON COMMIT DELETE ROWS"))
-    run("01_staging")
+    session.execute(text(script("01_staging")))
+    session.connection().exec_driver_sql(script("01_written"))
     session.execute(text(
         "INSERT INTO import_staging (row, code, name, domain_code, owner, geom, source_crs, total_investment, "
         "funding, stage, responsible_units, is_key, contact_person, restore) VALUES (2, :code, '项目', 'industry', "
         "'公司', ST_GeomFromText('POINT(117.05 35.05)', 4326), 'WGS84', 10, '{}', 'reserve', '{}', false, "
         "'张三', false)"), {"code": CODE})
-    # what the staging worker does per chunk: the new code's audit snapshot
-    session.execute(text("CREATE TEMP TABLE import_new_snapshot (row integer, snap jsonb) ON COMMIT DROP"))
-    session.execute(text(declared.fill(read("registry", "import/01_new_snapshots"))
-                         .replace("{first}", "2").replace("{last}", "2")))
-    run("05_audit_snapshot")
-    run("06_audit_before", {"district_code": district})
-    run("08_written")
-    run("09_upsert", {"district_code": district, "batch_id": None, "actor": "test"})
-    run("11_audit", {"batch_id": None, "actor": "test", "filename": "f.csv", "district_code": district})
+    session.connection().exec_driver_sql(script(
+        "03_insert_new", first="2", last="2", district_code=f"'{district}'", batch_id="NULL", actor="'test'",
+        filename="'f.csv'"))
 
 
 def test_a_throw_away_field_reaches_the_import_the_audit_and_the_api_and_the_drift_tests_name_the_rest(
@@ -178,6 +178,9 @@ def test_the_import_sql_names_no_field_list_by_hand():
         assert "{{" not in sqlfiles.source(f"import/{name}"), name
     upsert = sqlfiles.source("import/09_upsert")
     before = sqlfiles.source("import/06_audit_before")
+    insert_new = sqlfiles.source("import/03_insert_new")
+    for name in fields.IMPORTED:
+        assert f"s.{name}" in insert_new, name
     for name in fields.CHANGEABLE:
         assert re.search(rf"\b{name} = EXCLUDED\.{name}\b", upsert), name
         assert f"p.{name}" in before and f"s.{name}" in before, name

@@ -8,7 +8,7 @@ import re
 import threading
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from conftest import insert_grid_district
@@ -190,19 +190,73 @@ def test_a_project_registered_under_a_new_code_while_the_import_writes_is_not_ov
     from registry import importing
     from registry.projects import create_project
     new_code = "2024-370499-42-01-000900"
-    real_match = importing.match_staged
+    real_stage = importing._stage
 
-    def match_then_someone_registers_the_code(session, **kwargs):  # after the lock, before the write
-        real_match(session, **kwargs)
+    def someone_registers_the_code_then_stage(connection, valid):  # after the check, before the write
         with Session(registry) as other:
             create_project(other, scope=Scope(actor="editor", role="bureau"), actor="editor", values={
                 "code": new_code, "name": "他人登记的项目", "domain": "industry", "owner": "乙公司",
                 "total_investment": 50, "stage": "reserve",
                 "geometry": {"type": "Point", "coordinates": [117.15, 35.05]}})
+        real_stage(connection, valid)
 
-    monkeypatch.setattr(importing, "match_staged", match_then_someone_registers_the_code)
+    monkeypatch.setattr(importing, "_stage", someone_registers_the_code_then_stage)
     with Session(registry) as session:
         report = import_projects(session, csv_file("导入", [CODES[0], new_code], total=300))
     assert [(p.row, p.kind) for p in report.errors] == [(3, "edit_conflict")]
+    assert "已由他人登记" in report.errors[0].message
     assert (report.updated, report.imported, report.rejected) == (1, 0, 1)
     assert names(registry)[new_code] == "他人登记的项目" and names(registry)[CODES[0]] == "导入0"
+    with Session(registry) as session:  # the import wrote no audit entry for the code it did not write
+        assert session.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.actor == "cli", AuditEntry.entity == "project",
+            AuditEntry.entity_id == str(session.scalar(select(Project.id).where(Project.code == new_code))))) == 0
+
+
+def test_two_districts_importing_the_same_new_codes_in_opposite_orders_do_not_fail(registry, monkeypatch):
+    """New codes are inserted chunk by chunk in file order, so two imports into different districts
+    can each hold a code the other waits for: PostgreSQL aborts one (deadlock), which runs again
+    once the other has committed. Neither import fails and every code is stored once."""
+    from conftest import insert_other_districts
+    from registry import import_rows, importing
+    with Session(registry) as session:
+        insert_other_districts(session)
+        session.commit()
+    codes = [f"2024-370499-42-01-{n:06d}" for n in (950, 951)]
+    monkeypatch.setattr(import_rows, "_CHUNK", 1)  # one row per chunk: one code inserted at a time
+    both_hold_their_first = threading.Barrier(2, timeout=30)
+    calls: dict[int, int] = {}  # staging worker → chunks staged (each attempt has a worker of its own)
+    waited: list[int] = []
+    real_stage = importing._stage
+
+    def stage(connection, valid):
+        worker = threading.get_ident()
+        calls[worker] = calls.get(worker, 0) + 1
+        if calls[worker] == 2 and len(waited) < 2:  # first attempts: both hold their first code
+            waited.append(worker)
+            both_hold_their_first.wait()
+        real_stage(connection, valid)
+
+    monkeypatch.setattr(importing, "_stage", stage)
+    outcomes: dict = {}
+
+    def run(district, lat, order):
+        try:
+            rows = [f"{code},{district}{i},工业,甲公司,117.05,{lat},100,谋划储备" for i, code in enumerate(order)]
+            with Session(registry) as session:
+                outcomes[district] = import_projects(
+                    session, io.BytesIO((HEADER + "\n" + "\n".join(rows) + "\n").encode()), district_code=district)
+        except BaseException as exc:  # noqa: BLE001 — a failure is what this test looks for
+            outcomes[district] = exc
+
+    threads = [threading.Thread(target=run, args=("370499", 35.05, codes)),
+               threading.Thread(target=run, args=("370498", 35.25, codes[::-1]))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not [o for o in outcomes.values() if isinstance(o, BaseException)], outcomes
+    assert sum(calls.values()) > 4  # one of them ran again
+    with Session(registry) as session:
+        stored = session.execute(select(Project.code, Project.district_code).where(Project.code.in_(codes))).all()
+    assert sorted(code for code, _ in stored) == codes

@@ -13,7 +13,7 @@ SELECT p.id, p.code, p.primary_town_code,
            AND p.geom = ST_SetSRID(s.geom, 4326) AS geom_same,
        v.snap
 FROM import_staging s
-JOIN projects p ON p.code = s.code
+JOIN projects p ON p.code = s.code AND s.expected_version IS NOT NULL  -- new codes: 03_insert_new.sql
 JOIN import_snapshot v ON v.id = p.id
 WHERE p.deleted_at IS NOT NULL
    OR (p.district_code, {{changeable|p.@}})

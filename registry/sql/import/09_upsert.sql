@@ -1,18 +1,19 @@
 -- Import step 09 (registry.importing). Temp tables read: import_staging, import_before, match_shares; written: import_written (and projects).
--- Write the staged rows into projects, keyed by project code (DESIGN §4 re-import).
--- Only new codes and the rows 06_audit_before.sql found to change (or restore) a stored
--- project are written: a row equal to its project is left alone (no new version, no timestamp).
+-- Write the staged rows of stored codes into projects, keyed by project code (DESIGN §4
+-- re-import); new codes were inserted chunk by chunk (03_insert_new.sql). Only the rows
+-- 06_audit_before.sql found to change (or restore) a stored project are written: a row equal to
+-- its project is left alone (no new version, no timestamp).
 -- Rows for existing codes hold the merged record (blank cells already filled from the stored
 -- project), so every column is written; a staged row for a deleted project restores it.
 -- The projects were locked in code order before (04_lock.sql); rows go in code order too.
 -- Length (lines) and area (polygons) are geodesic. The written projects go to the temp table
--- import_written (08_written.sql): the later steps start from it, never from a scan of
+-- import_written (01_written.sql): the later steps start from it, never from a scan of
 -- projects by import_batch_id, whose selectivity the planner cannot know (a fresh batch id; under
 -- row-level security it then multiplied staging × projects in nested loops).
 -- The staged rows were matched to towns before (geo.matching.match_staged) unless their geometry
 -- stays (import_before.geom_same): the primary town is written here, the shares next
--- (10_project_towns.sql). A new code created by someone else meanwhile is updated here too;
--- the caller finds it (expected_version NULL) and undoes the write.
+-- (10_project_towns.sql). Every row's project exists and was locked (04_lock.sql), so the
+-- INSERT always takes its ON CONFLICT branch.
 -- :district_code, :batch_id, :actor
 WITH written AS (
     INSERT INTO projects AS p (
@@ -23,9 +24,8 @@ WITH written AS (
            CASE WHEN ST_Dimension(s.geom) = 2 THEN ST_Area(s.geom::geography) / 1e6 END,
            CASE WHEN b.geom_same THEN b.primary_town_code ELSE m.town_code END, :batch_id, :actor, :actor
     FROM import_staging s
-    LEFT JOIN import_before b ON b.code = s.code
+    JOIN import_before b ON b.code = s.code
     LEFT JOIN match_shares m ON m.key = s.row AND m.is_primary
-    WHERE s.expected_version IS NULL OR b.id IS NOT NULL
     ORDER BY s.code
     ON CONFLICT (code) DO UPDATE SET
         district_code = EXCLUDED.district_code, {{changeable|@ = EXCLUDED.@}}, deleted_at = NULL,
