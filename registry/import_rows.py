@@ -98,6 +98,7 @@ def _blank(value: object) -> bool:
 
 def validate_rows(session: Session, rows: Iterator[Row], *, default_crs: str, clear_blanks: bool = False,
                   restore: bool = False, expected_versions: Mapping[str, int | None] | None = None,
+                  versions: dict[str, int | None] | None = None,
                   progress: Callable[[int], object] | None = None,
                   stage: Callable[[list[dict]], object] | None = None) -> ValidatedRows:
     """Validate every row; the first row with a code claims it, later ones are ``duplicate_code``.
@@ -107,10 +108,11 @@ def validate_rows(session: Session, rows: Iterator[Row], *, default_crs: str, cl
     Geometry stays in each row's source CRS (``geom_kept`` rows are WGS84 already), and a point
     given by 经度/纬度 as its ``(lng, lat)`` pair until ``build_points``.
     ``stage`` takes each chunk's valid rows as soon as they are checked (then ``valid`` stays
-    empty): a file's rows are never all in memory at once.
+    empty): a file's rows are never all in memory at once. ``versions`` (filled as rows are
+    checked, and ``out.versions``) lets the caller keep them when the validation fails halfway.
     """
     domains, funding = registry_vocabularies(session)
-    out = ValidatedRows()
+    out = ValidatedRows(versions={} if versions is None else versions)
     first_row_of: dict[str, int] = {}
     pending = 0
     chunk, stored = _next_chunk(session, rows)

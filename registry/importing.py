@@ -16,6 +16,7 @@ import gc
 import hashlib
 import io
 import sys
+import threading
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -110,13 +111,14 @@ def import_projects(session: Session, source: str | Path | BinaryIO, *, filename
     else:
         data = source.read()
     filename = filename or "upload"
+    attempts = _Attempts(expected_versions, progress)
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             district = resolve_district(session, district_code, allowed=allowed_districts)
             report = _run(session, data, filename=filename, district=district, default_crs=default_crs,
                           sheet=sheet, dry_run=dry_run, strict=strict, actor=actor,
-                          clear_blanks=clear_blanks, restore=restore,
-                          expected_versions=expected_versions, when_busy=when_busy, progress=progress)
+                          clear_blanks=clear_blanks, restore=restore, attempts=attempts,
+                          when_busy=when_busy)
             break
         except BaseException as error:
             session.rollback()
@@ -124,7 +126,8 @@ def import_projects(session: Session, source: str | Path | BinaryIO, *, filename
                 raise
             if attempt == _ATTEMPTS:
                 raise Conflict("另一个导入正在写入相同的项目代码，多次重试仍互相等待，本次导入未写入任何数据；请稍后再试",
-                               {"kind": "import_busy", "district_code": district_code}) from error
+                               {"kind": "import_busy", "district_code": district}) from error
+            attempts.again()
             log.warning("import %s: waited in a circle with another import (deadlock), rolled back, "
                         "attempt %d of %d", filename, attempt + 1, _ATTEMPTS)
     if report.written:
@@ -145,6 +148,33 @@ def _deadlocked(error: BaseException) -> bool:
     return isinstance(getattr(error, "orig", error), psycopg_errors.DeadlockDetected)
 
 
+class _Attempts:
+    """What an import run again after a deadlock keeps from the attempt before.
+
+    The versions its rows were checked against (``seen``): a code that was new then and that the
+    other import has written meanwhile is an ``edit_conflict``, never overwritten (or moved to this
+    district) by the run again. And how many rows the caller's ``progress`` was told of: a run
+    again reports only the rows beyond them.
+    """
+
+    def __init__(self, expected_versions: Mapping[str, int | None] | None,
+                 progress: Callable[[int], object] | None):
+        self.expected_versions = expected_versions
+        self.seen: dict[str, int | None] = {}
+        self._progress = progress
+        self._told = self._done = 0
+
+    def again(self) -> None:
+        self.expected_versions = {**(self.expected_versions or {}), **self.seen}
+        self.seen, self._done = {}, 0
+
+    def progress(self, rows: int) -> None:
+        self._done += rows
+        if self._progress is not None and self._done > self._told:
+            self._progress(self._done - self._told)
+            self._told = self._done
+
+
 @contextmanager
 def _phase(name: str):
     """Log how long one step took (``eqreg -v``): the numbers behind the import budget."""
@@ -153,9 +183,8 @@ def _phase(name: str):
     log.debug("import %s: %.2f s", name, time.perf_counter() - started)
 
 
-@contextmanager
-def _validating():
-    """Tune the interpreter while rows are validated and staged.
+class _Validating:
+    """The interpreter tuned while at least one import of this process checks and stages rows.
 
     Python's cyclic garbage collector is paused: validation and staging keep every row's dicts
     alive, so each automatic collection walks them again (~1 s of a 100 000-row file). The rows
@@ -164,26 +193,44 @@ def _validating():
     The GIL changes hands every 0.5 ms instead of 5 ms: the staging worker mostly waits for the
     server and needs the GIL only briefly between statements, and each time it waited up to a
     whole interval for the validating thread to let go (~2 s of 100 000 rows).
+
+    Both settings are the interpreter's, not a thread's: imports running at once in one server
+    process count themselves in and out, and the last one out restores what the first one found.
     """
-    enabled, interval = gc.isenabled(), sys.getswitchinterval()
-    gc.disable()
-    sys.setswitchinterval(_SWITCH_INTERVAL)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(interval)
-        if enabled:
-            gc.enable()
+
+    SWITCH_INTERVAL = 0.0005
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._imports = 0
+        self._saved: tuple[bool, float] = (True, 0.005)
+
+    @contextmanager
+    def __call__(self):
+        with self._lock:
+            if self._imports == 0:
+                self._saved = gc.isenabled(), sys.getswitchinterval()
+                gc.disable()
+                sys.setswitchinterval(self.SWITCH_INTERVAL)
+            self._imports += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._imports -= 1
+                if self._imports == 0:
+                    gc_enabled, interval = self._saved
+                    sys.setswitchinterval(interval)
+                    if gc_enabled:
+                        gc.enable()
 
 
-_SWITCH_INTERVAL = 0.0005
+_validating = _Validating()
 
 
 def _run(session: Session, data: bytes, *, filename: str, district: str, default_crs: str,
          sheet: str | None, dry_run: bool, strict: bool, actor: str, clear_blanks: bool,
-         restore: bool, expected_versions: Mapping[str, int | None] | None,
-         when_busy: Callable[[], object] | None,
-         progress: Callable[[int], object] | None) -> ImportReport:
+         restore: bool, attempts: _Attempts, when_busy: Callable[[], object] | None) -> ImportReport:
     report = ImportReport(dry_run=dry_run)
     table = read_table(data, filename=filename, sheet=sheet)
     report.problems.extend(table.problems)
@@ -201,7 +248,8 @@ def _run(session: Session, data: bytes, *, filename: str, district: str, default
                                 filename=filename) as stage:
             rows = validate_rows(session, table.rows, default_crs=default_crs,
                                  clear_blanks=clear_blanks, restore=restore,
-                                 expected_versions=expected_versions, progress=progress, stage=stage)
+                                 expected_versions=attempts.expected_versions, versions=attempts.seen,
+                                 progress=attempts.progress, stage=stage)
         _analyze_staging(session)
     report.problems.extend(rows.problems)
     report.versions, report.new_rows = rows.versions, rows.new_rows
@@ -430,8 +478,11 @@ _NEW_CODES_TO_MATCH = psycopg_sql.SQL(
 
 @cache
 def _chunk_sql(name: str) -> psycopg_sql.SQL:
-    """``registry/sql/import/<name>.sql``, run per chunk with its values composed in."""
-    return psycopg_sql.SQL(sqlfiles.source(f"import/{name}"))
+    """``registry/sql/import/<name>.sql``, run per chunk with its values composed in, without its
+    comment lines: a composed value ends at the end of a comment's line, so a file name with a
+    line break in a comment would have become a statement of its own."""
+    lines = sqlfiles.source(f"import/{name}").splitlines()
+    return psycopg_sql.SQL("\n".join(line for line in lines if not line.lstrip().startswith("--")))
 
 
 def _report_chunk_checks(stage: _BackgroundStaging, rejected_rows: set[int], report: ImportReport) -> None:

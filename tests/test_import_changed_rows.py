@@ -165,7 +165,7 @@ def test_a_row_without_a_location_keeps_a_stored_point_exactly(db, grid_district
 
 def test_the_audit_snapshot_of_an_inserted_project_made_while_staging_is_the_stored_projects(db, grid_district):
     """A new code's audit "after" is computed from its staged row while the next chunk is checked
-    (import/01_new_snapshots.sql); it must equal the snapshot of the project as stored
+    (import/03_insert_new.sql); it must equal the snapshot of the project as stored
     (import/05_audit_snapshot.sql): every field, primary town, geometry as WKT."""
     full = ("项目代码,项目名称,领域,子类,建设单位,统一社会信用代码,所属镇街,详细地址,几何WKT,坐标系,总投资（万元）,"
             "设备投资（万元）,已完成投资（万元）,资金来源,项目阶段,计划开工,计划竣工,实际开工,牵头单位,责任单位,"

@@ -1,6 +1,8 @@
 """Imports and edits serialise (DESIGN §4): one import per district at a time (the second waits, or
-gets 409 on the web), projects locked in code order (never a deadlock), and a project edited after
-the import validated it is the row error ``edit_conflict`` — the edit survives."""
+gets 409 on the web), stored projects locked in code order (never a deadlock), new codes written as
+they are staged (two imports that deadlock on them: one runs again, overwriting nothing), and a
+project edited or registered after the import validated it is the row error ``edit_conflict`` — the
+edit survives."""
 from __future__ import annotations
 
 import io
@@ -257,6 +259,13 @@ def test_two_districts_importing_the_same_new_codes_in_opposite_orders_do_not_fa
         thread.join(120)
     assert not [o for o in outcomes.values() if isinstance(o, BaseException)], outcomes
     assert sum(calls.values()) > 4  # one of them ran again
+    # the one run again checked its rows as new: it neither overwrites nor takes over the other's
+    [(winner, won)] = [(d, r) for d, r in outcomes.items() if r.imported]
+    [(_loser, lost)] = [(d, r) for d, r in outcomes.items() if not r.imported]
+    assert (won.imported, lost.imported, lost.updated, lost.rejected) == (2, 0, 0, 2)
+    assert {(p.kind, p.severity) for p in lost.problems} == {("edit_conflict", "error")}
     with Session(registry) as session:
-        stored = session.execute(select(Project.code, Project.district_code).where(Project.code.in_(codes))).all()
-    assert sorted(code for code, _ in stored) == codes
+        stored = session.execute(select(Project.code, Project.district_code, Project.name)
+                                 .where(Project.code.in_(codes))).all()
+    assert sorted(code for code, *_ in stored) == codes
+    assert {(district, name[:6]) for _code, district, name in stored} == {(winner, winner)}

@@ -174,3 +174,18 @@ def test_shapely_reads_no_curves():
     # Why the curved-WKT checks exist: GEOS refuses curves with an exception of its own.
     with pytest.raises(NotImplementedError):
         shapely.from_wkt("CIRCULARSTRING(0 0, 1 1, 2 0)")
+
+
+def test_a_file_name_and_actor_with_line_breaks_and_sql_are_only_text(db, grid_district):
+    """The staging worker composes the file name and the actor into its per-chunk SQL as literals;
+    a line break must not end a comment around them and let the rest run as a statement."""
+    from sqlalchemy import text
+    hostile = "x\n;UPDATE projects SET name = $$pwned$$;--\r\n*/ ';DELETE FROM audit_log;--.csv"
+    rows = (HEADER + "2025-370499-01-01-800001,管线,工业,甲,10,谋划储备,POINT(117.05 35.05)\n"
+                     "2025-370499-01-01-800002,锅炉,工业,乙,10,谋划储备,POINT(117.15 35.05)\n").encode()
+    report = importing.import_projects(db, io.BytesIO(rows), filename=hostile, actor=hostile)
+    assert report.imported == 2 and not report.errors
+    assert db.execute(text("SELECT count(*) FROM projects WHERE name = 'pwned'")).scalar() == 0
+    entries = db.execute(text("SELECT actor, details ->> 'filename' FROM audit_log WHERE entity = 'project' "
+                              "AND action = 'import'")).all()
+    assert entries == [(hostile, hostile)] * 2
