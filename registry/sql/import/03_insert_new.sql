@@ -49,7 +49,8 @@ SELECT {actor}, 'import', 'project', c.id::text, {district_code}, NULL, to_jsonb
        || CASE WHEN s.stage_reason IS NOT NULL THEN jsonb_build_object('reason', s.stage_reason)
                ELSE jsonb_build_object() END
 FROM import_chunk_new c
-JOIN import_staging s ON s.row = c.row
+-- the chunk's rows by their range: the planner, without statistics, scanned every staged row
+JOIN import_staging s ON s.row = c.row AND s.row BETWEEN {first} AND {last}
 LEFT JOIN match_shares m ON m.key = s.row AND m.is_primary
 CROSS JOIN LATERAL (SELECT s.code, {{changeable_snapshot|s.@}}, m.town_code AS primary_town_code,
                            CAST(NULL AS timestamptz) AS deleted_at,
