@@ -149,6 +149,7 @@ def _read_xlsx(data: bytes, sheet: str | None) -> Table:
 
 def _xlsx_rows(workbook, rows, keys: list[str | None]) -> Iterator[Row]:
     wanted = [(position, key) for position, key in enumerate(keys) if key]
+    number = 1
     try:
         for number, cells in enumerate(rows, start=2):
             if not any(cell is not None and cell != "" for cell in cells):
@@ -156,5 +157,7 @@ def _xlsx_rows(workbook, rows, keys: list[str | None]) -> Iterator[Row]:
             width = len(cells)
             yield number, {key: _cell_text(cells[position]) if position < width else None
                            for position, key in wanted}
+    except Exception as exc:  # the sheet is parsed as rows are read: a damaged one fails here
+        raise ImportRejected(f"XLSX 文件第 {number + 1} 行附近无法读取（{exc}），请在 Excel 中重新保存后再导入") from exc
     finally:
         workbook.close()

@@ -220,3 +220,26 @@ def test_an_id_change_waits_for_an_open_share_writer_and_is_refused(engine, web_
         assert outcome["error"].orig.diag.constraint_name == PROJECT_KEY
         assert _shares(writer, industry) == ["370499002", "370499003"]
 
+
+
+def test_the_shares_project_check_probes_each_project_when_statistics_say_projects_is_empty(db, grid_district):
+    """Statistics that say ``projects`` is empty (a vacuum after killed or dry-run imports) while the
+    transaction holds many new projects: the check must look each share's project up by its key
+    (0026), not materialise every project and scan them once per share (minutes for an import)."""
+    import io
+    from registry.importing import import_projects
+    db.execute(text("UPDATE pg_class SET reltuples = 0, relpages = 1 WHERE oid = 'projects'::regclass"))
+    plans: list[str] = []
+    connection = db.connection().connection.driver_connection
+    connection.add_notice_handler(lambda diagnostic: plans.append(diagnostic.message_primary or ""))
+    db.execute(text("LOAD 'auto_explain'"))
+    for setting in ("auto_explain.log_min_duration = 0", "auto_explain.log_nested_statements = on",
+                    "client_min_messages = log"):
+        db.execute(text(f"SET LOCAL {setting}"))
+    rows = "\n".join(f"2025-370499-01-01-{700000 + n},项目{n},工业,甲公司,{117.0 + n / 2000:.4f},35.05,10,谋划储备"
+                     for n in range(400))
+    report = import_projects(db, io.BytesIO(("项目代码,项目名称,领域,建设单位,经度,纬度,总投资（万元）,项目阶段\n"
+                                             + rows + "\n").encode()))
+    assert report.imported == 400
+    [check] = [plan for plan in plans if "FROM new_rows n" in plan and "FROM projects p WHERE p.id = n.project_id" in plan]
+    assert "Materialize" not in check and "pk_projects" in check and "SubPlan" in check, check

@@ -155,15 +155,20 @@ def test_a_nul_byte_in_a_csv_cell_rejects_the_file_clearly(db, grid_district):
         _import(db, (HEADER + "2025-370499-01-01-800001,管\x00线,工业,甲,10,谋划储备,POINT(117.1 35.05)\n").encode())
 
 
-def test_an_xlsx_with_one_flipped_byte_is_refused_clearly(db, grid_district):
+def _workbook(rows: int) -> bytes:
+    """An XLSX of ``rows`` valid projects in the template's columns."""
     workbook = Workbook()
     sheet = workbook.active
     sheet.append(HEADER.strip().split(","))
-    for i in range(200):
+    for i in range(rows):
         sheet.append([f"2025-370499-01-01-8{i:05d}", f"项目{i}", "工业", "甲", 10, "谋划储备", "POINT(117.1 35.05)"])
     out = io.BytesIO()
     workbook.save(out)
-    data = bytearray(out.getvalue())
+    return out.getvalue()
+
+
+def test_an_xlsx_with_one_flipped_byte_is_refused_clearly(db, grid_district):
+    data = bytearray(_workbook(200))
     start = data.index(b"xl/worksheets/sheet1.xml") + len(b"xl/worksheets/sheet1.xml") + 40
     data[start] ^= 0xFF  # inside the compressed sheet
     with pytest.raises(ImportRejected, match="XLSX"):
@@ -189,3 +194,26 @@ def test_a_file_name_and_actor_with_line_breaks_and_sql_are_only_text(db, grid_d
     entries = db.execute(text("SELECT actor, details ->> 'filename' FROM audit_log WHERE entity = 'project' "
                               "AND action = 'import'")).all()
     assert entries == [(hostile, hostile)] * 2
+
+
+def test_an_xlsx_whose_sheet_is_cut_off_with_valid_checksums_is_refused_clearly(db, grid_district):
+    """The zip is sound (its checksums match) but the sheet's XML ends half-way: openpyxl fails only
+    while the rows are read, which must still be a clear refusal, not a traceback."""
+    import zipfile
+    damaged = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(_workbook(300))) as source, zipfile.ZipFile(damaged, "w") as target:
+        for member in source.infolist():
+            content = source.read(member)
+            if member.filename == "xl/worksheets/sheet1.xml":
+                content = content[: len(content) * 2 // 3]
+            target.writestr(member, content)
+    with pytest.raises(ImportRejected, match="无法读取"):
+        _import(db, damaged.getvalue(), name="p.xlsx")
+
+
+def test_a_nul_byte_in_the_file_name_is_dropped_not_a_500(db, grid_district):
+    from sqlalchemy import text
+    rows = (HEADER + "2025-370499-01-01-800001,管线,工业,甲,10,谋划储备,POINT(117.05 35.05)\n").encode()
+    report = importing.import_projects(db, io.BytesIO(rows), filename="a\x00b.csv")
+    assert report.imported == 1
+    assert db.execute(text("SELECT filename FROM import_batches")).scalars().all() == ["ab.csv"]

@@ -22,10 +22,12 @@ WITH written AS (
     SELECT :district_code, {{imported|s.@}},
            CASE WHEN ST_Dimension(s.geom) = 1 THEN ST_Length(s.geom::geography) / 1000 END,
            CASE WHEN ST_Dimension(s.geom) = 2 THEN ST_Area(s.geom::geography) / 1e6 END,
-           CASE WHEN b.geom_same THEN b.primary_town_code ELSE m.town_code END, :batch_id, :actor, :actor
+           -- a moved project's primary town, looked up by its row (match_shares_key) only for it
+           CASE WHEN b.geom_same THEN b.primary_town_code
+                ELSE (SELECT m.town_code FROM match_shares m WHERE m.key = s.row AND m.is_primary) END,
+           :batch_id, :actor, :actor
     FROM import_staging s
     JOIN import_before b ON b.code = s.code
-    LEFT JOIN match_shares m ON m.key = s.row AND m.is_primary
     ORDER BY s.code
     ON CONFLICT (code) DO UPDATE SET
         district_code = EXCLUDED.district_code, {{changeable|@ = EXCLUDED.@}}, deleted_at = NULL,
