@@ -15,9 +15,9 @@ from __future__ import annotations
 import gc
 import hashlib
 import io
+import logging
 import sys
 import threading
-import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -28,8 +28,8 @@ from typing import BinaryIO, Callable, Mapping
 
 import shapely
 from psycopg import errors as psycopg_errors
-from psycopg.copy import Copy, FileWriter
 from psycopg import sql as psycopg_sql
+from psycopg.copy import Copy, FileWriter
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
